@@ -1,0 +1,56 @@
+/* Optimisers and learning-rate schedules. Each optimiser updates one
+ * contiguous parameter buffer from one contiguous gradient buffer (the
+ * ibx_params layout) in a single loop. Semantics follow torch.optim. */
+#ifndef IBX_OPTIM_H
+#define IBX_OPTIM_H
+
+#include <stddef.h>
+
+typedef struct {
+  float momentum;     /* 0 disables the momentum buffer */
+  float weight_decay; /* L2, added to the gradient */
+  int nesterov;       /* requires momentum > 0 */
+  float dampening;    /* torch default 0 */
+} ibx_sgd;
+
+/* One step with learning rate lr. velocity has n floats, zero-initialised by
+ * the caller; *step counts steps taken (0 before the first), as torch's first
+ * step sets the buffer to the gradient rather than mixing it in. */
+int ibx_sgd_step(const ibx_sgd *o, float lr, float *param, const float *grad, float *velocity,
+                 size_t n, long step);
+
+typedef struct {
+  float beta1, beta2, eps; /* torch defaults 0.9, 0.999, 1e-8 */
+  float weight_decay;      /* L2 added to the gradient (torch.optim.Adam) */
+  int decoupled;           /* 1: AdamW-style decoupled decay instead */
+} ibx_adam;
+
+/* step is the number of steps already taken (bias correction uses step+1).
+ * m and v have n floats, zero-initialised by the caller. */
+int ibx_adam_step(const ibx_adam *o, float lr, float *param, const float *grad, float *m,
+                  float *v, size_t n, long step);
+
+typedef enum { IBX_SCHED_CONSTANT = 0, IBX_SCHED_MULTISTEP, IBX_SCHED_COSINE } ibx_sched_kind;
+
+#define IBX_SCHED_MAX_MILESTONES 16
+
+typedef struct {
+  ibx_sched_kind kind;
+  float base_lr;
+  long warmup_steps;  /* linear warm-up from warmup_start * base_lr; 0 = none */
+  float warmup_start; /* fraction of base_lr at step 0 of warm-up */
+  /* multistep: lr *= gamma at each milestone (in steps) */
+  long milestones[IBX_SCHED_MAX_MILESTONES];
+  int n_milestones;
+  float gamma;
+  /* cosine: from base_lr (after warm-up) to min_lr at total_steps */
+  long total_steps;
+  float min_lr;
+} ibx_schedule;
+
+/* Validates the schedule (IBX_ERR_ARG naming the bad field). */
+int ibx_schedule_check(const ibx_schedule *s);
+/* Learning rate for step (0-based). */
+float ibx_schedule_lr(const ibx_schedule *s, long step);
+
+#endif

@@ -1,0 +1,136 @@
+/* Batch normalisation, 2-D ([N,C,H,W]) and 1-D ([N,C]); statistics per channel.
+ * Sums run in double so large batches do not lose precision. */
+#include <math.h>
+
+#include "ibx/error.h"
+#include "ibx/layers.h"
+
+/* Views x as [N, C, S] where S = H*W (1 for 1-D). */
+static int bn_dims(const ibx_batchnorm *L, const ibx_tensor *x, const char *op, int *N, int *S) {
+  char s[64];
+  if (!x || !x->data || (x->ndim != 2 && x->ndim != 4))
+    return ibx_fail(IBX_ERR_SHAPE, "%s: x must be [N,C] or [N,C,H,W]", op);
+  if (x->dim[1] != L->channels)
+    return ibx_fail(IBX_ERR_SHAPE, "%s: x %s has %d channels, layer has %d", op,
+                    ibx_shape_str(x, s, sizeof s), x->dim[1], L->channels);
+  *N = x->dim[0];
+  *S = x->ndim == 4 ? x->dim[2] * x->dim[3] : 1;
+  return IBX_OK;
+}
+
+static int check_vec(const ibx_tensor *t, int C, const char *op, const char *name) {
+  IBX_TRY(ibx_check_ndim(t, 1, op, name));
+  if (t->dim[0] != C)
+    return ibx_fail(IBX_ERR_SHAPE, "%s: %s has %d entries, expected %d", op, name, t->dim[0], C);
+  return IBX_OK;
+}
+
+int ibx_batchnorm_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_tensor *gamma,
+                          const ibx_tensor *beta, ibx_tensor *running_mean,
+                          ibx_tensor *running_var, int training, ibx_tensor *y,
+                          float *save_mean, float *save_invstd) {
+  const char *op = "batchnorm_forward";
+  int N, S;
+  const int C = L->channels;
+  IBX_TRY(bn_dims(L, x, op, &N, &S));
+  IBX_TRY(ibx_check_same(x, y, op, "x", "y"));
+  IBX_TRY(check_vec(gamma, C, op, "gamma"));
+  IBX_TRY(check_vec(beta, C, op, "beta"));
+  IBX_TRY(check_vec(running_mean, C, op, "running_mean"));
+  IBX_TRY(check_vec(running_var, C, op, "running_var"));
+  if (!save_mean || !save_invstd)
+    return ibx_fail(IBX_ERR_ARG, "%s: save_mean/save_invstd buffers are required", op);
+  const long count = (long)N * S;
+  if (training && count < 2)
+    return ibx_fail(IBX_ERR_SHAPE, "%s: training needs more than one value per channel", op);
+
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < C; c++) {
+    double mean, var;
+    if (training) {
+      double sum = 0.0, sq = 0.0;
+      for (int n = 0; n < N; n++) {
+        const float *xc = x->data + ((size_t)n * C + c) * S;
+        for (int i = 0; i < S; i++) {
+          sum += xc[i];
+          sq += (double)xc[i] * xc[i];
+        }
+      }
+      mean = sum / count;
+      var = sq / count - mean * mean;
+      if (var < 0.0)
+        var = 0.0;
+      const double m = L->momentum;
+      running_mean->data[c] = (float)((1.0 - m) * running_mean->data[c] + m * mean);
+      running_var->data[c] =
+          (float)((1.0 - m) * running_var->data[c] + m * var * count / (count - 1));
+    } else {
+      mean = running_mean->data[c];
+      var = running_var->data[c];
+    }
+    const float invstd = (float)(1.0 / sqrt(var + L->eps));
+    save_mean[c] = (float)mean;
+    save_invstd[c] = invstd;
+    const float scale = gamma->data[c] * invstd;
+    const float shift = beta->data[c] - (float)mean * scale;
+    for (int n = 0; n < N; n++) {
+      const float *xc = x->data + ((size_t)n * C + c) * S;
+      float *yc = y->data + ((size_t)n * C + c) * S;
+      for (int i = 0; i < S; i++)
+        yc[i] = xc[i] * scale + shift;
+    }
+  }
+  return IBX_OK;
+}
+
+/* Training: dx = gamma*invstd/M * (M*dy - sum(dy) - xhat*sum(dy*xhat)).
+ * Eval: statistics are constants, dx = gamma*invstd*dy. */
+int ibx_batchnorm_backward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_tensor *gamma,
+                           const float *save_mean, const float *save_invstd, int training,
+                           const ibx_tensor *dy, ibx_tensor *dx, ibx_tensor *dgamma,
+                           ibx_tensor *dbeta) {
+  const char *op = "batchnorm_backward";
+  int N, S;
+  const int C = L->channels;
+  IBX_TRY(bn_dims(L, x, op, &N, &S));
+  IBX_TRY(ibx_check_same(x, dy, op, "x", "dy"));
+  if (dx && dx->data)
+    IBX_TRY(ibx_check_same(x, dx, op, "x", "dx"));
+  IBX_TRY(check_vec(gamma, C, op, "gamma"));
+  IBX_TRY(check_vec(dgamma, C, op, "dgamma"));
+  IBX_TRY(check_vec(dbeta, C, op, "dbeta"));
+  if (!save_mean || !save_invstd)
+    return ibx_fail(IBX_ERR_ARG, "%s: save_mean/save_invstd from forward are required", op);
+  const double M = (double)N * S;
+
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < C; c++) {
+    const float mean = save_mean[c], invstd = save_invstd[c];
+    double sum_dy = 0.0, sum_dy_xhat = 0.0;
+    for (int n = 0; n < N; n++) {
+      const float *xc = x->data + ((size_t)n * C + c) * S;
+      const float *dyc = dy->data + ((size_t)n * C + c) * S;
+      for (int i = 0; i < S; i++) {
+        sum_dy += dyc[i];
+        sum_dy_xhat += (double)dyc[i] * (xc[i] - mean) * invstd;
+      }
+    }
+    dgamma->data[c] += (float)sum_dy_xhat;
+    dbeta->data[c] += (float)sum_dy;
+    if (!dx || !dx->data)
+      continue;
+    const float k = gamma->data[c] * invstd;
+    const float mean_dy = training ? (float)(sum_dy / M) : 0.0f;
+    const float mean_dy_xhat = training ? (float)(sum_dy_xhat / M) : 0.0f;
+    for (int n = 0; n < N; n++) {
+      const float *xc = x->data + ((size_t)n * C + c) * S;
+      const float *dyc = dy->data + ((size_t)n * C + c) * S;
+      float *dxc = dx->data + ((size_t)n * C + c) * S;
+      for (int i = 0; i < S; i++) {
+        const float xhat = (xc[i] - mean) * invstd;
+        dxc[i] = k * (dyc[i] - mean_dy - xhat * mean_dy_xhat);
+      }
+    }
+  }
+  return IBX_OK;
+}

@@ -1,0 +1,57 @@
+/* SGD (momentum, Nesterov, weight decay) and Adam, with torch.optim's exact
+ * update order, over one contiguous buffer. */
+#include "ibx/optim.h"
+
+#include <math.h>
+
+#include "ibx/error.h"
+
+int ibx_sgd_step(const ibx_sgd *o, float lr, float *param, const float *grad, float *velocity,
+                 size_t n, long step) {
+  if (o->momentum < 0.0f || o->weight_decay < 0.0f || (o->nesterov && o->momentum <= 0.0f) ||
+      (o->nesterov && o->dampening != 0.0f))
+    return ibx_fail(IBX_ERR_ARG, "sgd: bad settings (momentum %g, weight_decay %g, nesterov %d, "
+                    "dampening %g)", (double)o->momentum, (double)o->weight_decay, o->nesterov,
+                    (double)o->dampening);
+  if (o->momentum > 0.0f && !velocity)
+    return ibx_fail(IBX_ERR_ARG, "sgd: momentum needs a velocity buffer");
+  const float mu = o->momentum, wd = o->weight_decay, damp = 1.0f - o->dampening;
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+  for (size_t i = 0; i < n; i++) {
+    float g = grad[i] + wd * param[i];
+    if (mu > 0.0f) {
+      const float v = step == 0 ? g : mu * velocity[i] + damp * g;
+      velocity[i] = v;
+      g = o->nesterov ? g + mu * v : v;
+    }
+    param[i] -= lr * g;
+  }
+  return IBX_OK;
+}
+
+int ibx_adam_step(const ibx_adam *o, float lr, float *param, const float *grad, float *m,
+                  float *v, size_t n, long step) {
+  if (!(o->beta1 >= 0.0f && o->beta1 < 1.0f && o->beta2 >= 0.0f && o->beta2 < 1.0f &&
+        o->eps > 0.0f && o->weight_decay >= 0.0f))
+    return ibx_fail(IBX_ERR_ARG, "adam: bad settings (betas %g,%g, eps %g, weight_decay %g)",
+                    (double)o->beta1, (double)o->beta2, (double)o->eps,
+                    (double)o->weight_decay);
+  const float b1 = o->beta1, b2 = o->beta2, eps = o->eps, wd = o->weight_decay;
+  const double t = (double)step + 1.0;
+  const float bc1 = (float)(1.0 - pow(b1, t));
+  const float bc2_sqrt = (float)sqrt(1.0 - pow(b2, t));
+  const float step_size = lr / bc1;
+  const int decoupled = o->decoupled;
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+  for (size_t i = 0; i < n; i++) {
+    float g = grad[i];
+    if (decoupled)
+      param[i] *= 1.0f - lr * wd;
+    else
+      g += wd * param[i];
+    m[i] = b1 * m[i] + (1.0f - b1) * g;
+    v[i] = b2 * v[i] + (1.0f - b2) * g * g;
+    param[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
+  }
+  return IBX_OK;
+}

@@ -1,0 +1,185 @@
+/* Max, average and global-average pooling over NCHW maps. */
+#include <float.h>
+#include <string.h>
+
+#include "ibx/error.h"
+#include "ibx/layers.h"
+
+int ibx_pool2d_out_size(int in, const ibx_pool2d *L) {
+  int span = in + 2 * L->pad - L->kernel;
+  return span < 0 || L->stride <= 0 ? 0 : span / L->stride + 1;
+}
+
+static int check_pool(const ibx_pool2d *L, const ibx_tensor *x, const ibx_tensor *y,
+                      const char *op) {
+  char sx[64], sy[64];
+  if (L->kernel <= 0 || L->stride <= 0 || L->pad < 0 || 2 * L->pad > L->kernel)
+    return ibx_fail(IBX_ERR_ARG, "%s: bad config (kernel %d, stride %d, pad %d)", op, L->kernel,
+                    L->stride, L->pad);
+  IBX_TRY(ibx_check_ndim(x, 4, op, "x"));
+  IBX_TRY(ibx_check_ndim(y, 4, op, "y"));
+  const int oh = ibx_pool2d_out_size(x->dim[2], L), ow = ibx_pool2d_out_size(x->dim[3], L);
+  if (oh <= 0 || ow <= 0 || y->dim[0] != x->dim[0] || y->dim[1] != x->dim[1] || y->dim[2] != oh ||
+      y->dim[3] != ow)
+    return ibx_fail(IBX_ERR_SHAPE, "%s: input %s gives output [%d,%d,%d,%d], got %s", op,
+                    ibx_shape_str(x, sx, sizeof sx), x->dim[0], x->dim[1], oh, ow,
+                    ibx_shape_str(y, sy, sizeof sy));
+  return IBX_OK;
+}
+
+/* Index (into the H*W plane) of the first maximum of window (oy, ox); -1 if
+ * the window lies entirely in padding. */
+static inline int window_argmax(const float *plane, int H, int W, const ibx_pool2d *L, int oy,
+                                int ox, float *max_out) {
+  int best = -1;
+  float m = -FLT_MAX;
+  const int y0 = oy * L->stride - L->pad, x0 = ox * L->stride - L->pad;
+  for (int i = 0; i < L->kernel; i++) {
+    const int iy = y0 + i;
+    if (iy < 0 || iy >= H)
+      continue;
+    for (int j = 0; j < L->kernel; j++) {
+      const int ix = x0 + j;
+      if (ix < 0 || ix >= W)
+        continue;
+      const float v = plane[iy * W + ix];
+      if (best < 0 || v > m || v != v) { /* NaN propagates, as in PyTorch */
+        m = v;
+        best = iy * W + ix;
+        if (v != v)
+          goto done;
+      }
+    }
+  }
+done:
+  *max_out = m;
+  return best;
+}
+
+int ibx_maxpool2d_forward(const ibx_pool2d *L, const ibx_tensor *x, ibx_tensor *y) {
+  IBX_TRY(check_pool(L, x, y, "maxpool2d_forward"));
+  const int NC = x->dim[0] * x->dim[1], H = x->dim[2], W = x->dim[3];
+  const int OH = y->dim[2], OW = y->dim[3];
+#pragma omp parallel for schedule(static)
+  for (int p = 0; p < NC; p++) {
+    const float *plane = x->data + (size_t)p * H * W;
+    float *out = y->data + (size_t)p * OH * OW;
+    for (int oy = 0; oy < OH; oy++)
+      for (int ox = 0; ox < OW; ox++)
+        window_argmax(plane, H, W, L, oy, ox, &out[oy * OW + ox]);
+  }
+  return IBX_OK;
+}
+
+int ibx_maxpool2d_backward(const ibx_pool2d *L, const ibx_tensor *x, const ibx_tensor *dy,
+                           ibx_tensor *dx) {
+  IBX_TRY(check_pool(L, x, dy, "maxpool2d_backward"));
+  IBX_TRY(ibx_check_same(x, dx, "maxpool2d_backward", "x", "dx"));
+  const int NC = x->dim[0] * x->dim[1], H = x->dim[2], W = x->dim[3];
+  const int OH = dy->dim[2], OW = dy->dim[3];
+#pragma omp parallel for schedule(static)
+  for (int p = 0; p < NC; p++) {
+    const float *plane = x->data + (size_t)p * H * W;
+    const float *g = dy->data + (size_t)p * OH * OW;
+    float *d = dx->data + (size_t)p * H * W;
+    memset(d, 0, (size_t)H * W * sizeof(float));
+    for (int oy = 0; oy < OH; oy++)
+      for (int ox = 0; ox < OW; ox++) {
+        float m;
+        const int at = window_argmax(plane, H, W, L, oy, ox, &m);
+        if (at >= 0)
+          d[at] += g[oy * OW + ox];
+      }
+  }
+  return IBX_OK;
+}
+
+int ibx_avgpool2d_forward(const ibx_pool2d *L, const ibx_tensor *x, ibx_tensor *y) {
+  IBX_TRY(check_pool(L, x, y, "avgpool2d_forward"));
+  const int NC = x->dim[0] * x->dim[1], H = x->dim[2], W = x->dim[3];
+  const int OH = y->dim[2], OW = y->dim[3];
+  const float inv = 1.0f / (float)(L->kernel * L->kernel);
+#pragma omp parallel for schedule(static)
+  for (int p = 0; p < NC; p++) {
+    const float *plane = x->data + (size_t)p * H * W;
+    float *out = y->data + (size_t)p * OH * OW;
+    for (int oy = 0; oy < OH; oy++)
+      for (int ox = 0; ox < OW; ox++) {
+        float acc = 0.0f;
+        for (int i = 0; i < L->kernel; i++) {
+          const int iy = oy * L->stride - L->pad + i;
+          if (iy < 0 || iy >= H)
+            continue;
+          for (int j = 0; j < L->kernel; j++) {
+            const int ix = ox * L->stride - L->pad + j;
+            if (ix >= 0 && ix < W)
+              acc += plane[iy * W + ix];
+          }
+        }
+        out[oy * OW + ox] = acc * inv;
+      }
+  }
+  return IBX_OK;
+}
+
+int ibx_avgpool2d_backward(const ibx_pool2d *L, const ibx_tensor *dy, ibx_tensor *dx) {
+  IBX_TRY(check_pool(L, dx, dy, "avgpool2d_backward"));
+  const int NC = dx->dim[0] * dx->dim[1], H = dx->dim[2], W = dx->dim[3];
+  const int OH = dy->dim[2], OW = dy->dim[3];
+  const float inv = 1.0f / (float)(L->kernel * L->kernel);
+#pragma omp parallel for schedule(static)
+  for (int p = 0; p < NC; p++) {
+    const float *g = dy->data + (size_t)p * OH * OW;
+    float *d = dx->data + (size_t)p * H * W;
+    memset(d, 0, (size_t)H * W * sizeof(float));
+    for (int oy = 0; oy < OH; oy++)
+      for (int ox = 0; ox < OW; ox++) {
+        const float v = g[oy * OW + ox] * inv;
+        for (int i = 0; i < L->kernel; i++) {
+          const int iy = oy * L->stride - L->pad + i;
+          if (iy < 0 || iy >= H)
+            continue;
+          for (int j = 0; j < L->kernel; j++) {
+            const int ix = ox * L->stride - L->pad + j;
+            if (ix >= 0 && ix < W)
+              d[iy * W + ix] += v;
+          }
+        }
+      }
+  }
+  return IBX_OK;
+}
+
+static int check_gap(const ibx_tensor *x, const ibx_tensor *y, const char *op) {
+  char sx[64], sy[64];
+  IBX_TRY(ibx_check_ndim(x, 4, op, "x"));
+  IBX_TRY(ibx_check_ndim(y, 2, op, "y"));
+  if (y->dim[0] != x->dim[0] || y->dim[1] != x->dim[1])
+    return ibx_fail(IBX_ERR_SHAPE, "%s: x %s needs y [%d,%d], got %s", op,
+                    ibx_shape_str(x, sx, sizeof sx), x->dim[0], x->dim[1],
+                    ibx_shape_str(y, sy, sizeof sy));
+  return IBX_OK;
+}
+
+int ibx_global_avgpool_forward(const ibx_tensor *x, ibx_tensor *y) {
+  IBX_TRY(check_gap(x, y, "global_avgpool_forward"));
+  const int NC = x->dim[0] * x->dim[1], S = x->dim[2] * x->dim[3];
+  for (int p = 0; p < NC; p++) {
+    double acc = 0.0;
+    for (int i = 0; i < S; i++)
+      acc += x->data[(size_t)p * S + i];
+    y->data[p] = (float)(acc / S);
+  }
+  return IBX_OK;
+}
+
+int ibx_global_avgpool_backward(const ibx_tensor *dy, ibx_tensor *dx) {
+  IBX_TRY(check_gap(dx, dy, "global_avgpool_backward"));
+  const int NC = dx->dim[0] * dx->dim[1], S = dx->dim[2] * dx->dim[3];
+  for (int p = 0; p < NC; p++) {
+    const float v = dy->data[p] / (float)S;
+    for (int i = 0; i < S; i++)
+      dx->data[(size_t)p * S + i] = v;
+  }
+  return IBX_OK;
+}
