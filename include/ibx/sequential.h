@@ -1,0 +1,64 @@
+/* A sequential stack of layers (Darknet's cfg idea, without global state):
+ * the backbone builder that VGG and the small CNNs are made of.
+ *
+ * Lifecycle:
+ *   ibx_seq_create -> ibx_seq_add_* ... -> ibx_seq_declare (names parameters
+ *   "<prefix>.<index>.weight" etc., as torch.nn.Sequential would) ->
+ *   ibx_params_allocate on the stores -> ibx_seq_bind (activation memory for
+ *   max_batch) -> ibx_seq_init -> forward/backward as often as needed.
+ *
+ * Memory: the seq owns its activations and scratch; parameters and batch-norm
+ * running statistics live in the caller's ibx_params stores. */
+#ifndef IBX_SEQUENTIAL_H
+#define IBX_SEQUENTIAL_H
+
+#include <stdint.h>
+
+#include "ibx/layers.h"
+#include "ibx/params.h"
+
+typedef struct ibx_seq ibx_seq;
+
+int ibx_seq_create(int in_channels, int in_height, int in_width, ibx_seq **out);
+void ibx_seq_free(ibx_seq *s);
+
+/* Appending layers; each checks its input shape at once. */
+int ibx_seq_add_conv(ibx_seq *s, int out_channels, int kernel, int stride, int pad, int bias);
+int ibx_seq_add_batchnorm(ibx_seq *s);
+int ibx_seq_add_relu(ibx_seq *s);
+int ibx_seq_add_maxpool(ibx_seq *s, int kernel, int stride);
+int ibx_seq_add_avgpool(ibx_seq *s, int kernel, int stride);
+int ibx_seq_add_global_avgpool(ibx_seq *s);
+int ibx_seq_add_flatten(ibx_seq *s);
+int ibx_seq_add_linear(ibx_seq *s, int out_features, int bias);
+int ibx_seq_add_dropout(ibx_seq *s, float p);
+
+/* Names and declares parameters/buffers with the given prefix ("" for none). */
+int ibx_seq_declare(ibx_seq *s, const char *prefix, ibx_params *params, ibx_params *buffers);
+/* After allocation: takes views and allocates activations for max_batch. */
+int ibx_seq_bind(ibx_seq *s, ibx_params *params, ibx_params *buffers, int max_batch);
+/* torchvision VGG's init: conv kaiming-normal (fan_out), zero bias; BN weight
+ * 1, bias 0, running var 1; linear N(0, 0.01), zero bias. */
+void ibx_seq_init(ibx_seq *s, uint64_t seed);
+
+/* Forward on x [batch, C, H, W]; batch <= max_batch. The output view is
+ * returned in *out (valid until the next forward). dropout_seed varies the
+ * dropout masks per step. */
+int ibx_seq_forward(ibx_seq *s, const float *x, int batch, int training, uint64_t dropout_seed,
+                    ibx_tensor *out);
+/* Backward from dout (gradient of the last output, same shape). Parameter
+ * gradients accumulate into the params store; dx (input gradient, same shape
+ * as x) is written when non-NULL. */
+int ibx_seq_backward(ibx_seq *s, const float *dout, float *dx);
+
+/* Shape after the last layer, and layer introspection for summaries. */
+void ibx_seq_output_shape(const ibx_seq *s, int *ndim, int dim[IBX_MAX_DIMS]);
+int ibx_seq_length(const ibx_seq *s);
+/* Short description of layer i ("conv3x3 64->128 s1 p1"), its output shape
+ * (without batch) and forward multiply-adds per sample. */
+void ibx_seq_describe(const ibx_seq *s, int i, char *buf, int len, int out_dim[3],
+                      double *macs);
+/* Peak scratch floats used so far (memory accounting). */
+size_t ibx_seq_activation_floats(const ibx_seq *s);
+
+#endif

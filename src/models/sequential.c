@@ -1,0 +1,490 @@
+/* Sequential layer stack: shapes are fixed when layers are added, activations
+ * are preallocated for max_batch, backward ping-pongs between two gradient
+ * buffers. See include/ibx/sequential.h. */
+#include "ibx/sequential.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ibx/error.h"
+#include "ibx/init.h"
+#include "ibx/memory.h"
+
+typedef enum { CONV, BATCHNORM, RELU, MAXPOOL, AVGPOOL, GAP, FLATTEN, LINEAR, DROPOUT } node_kind;
+
+typedef struct {
+  node_kind kind;
+  int in_dim[3], out_dim[3]; /* per-sample shape; flat outputs use [F,1,1] */
+  int flat_in, flat_out;     /* 1 when the tensor is [N,F] rather than [N,C,H,W] */
+  ibx_conv2d conv;
+  ibx_batchnorm bn;
+  ibx_pool2d pool;
+  ibx_dropout drop;
+  int has_bias;
+  int w, b, rmean, rvar; /* indices into the stores, -1 if none */
+  /* bound state */
+  float *out;            /* activation (may alias the input for in-place nodes) */
+  float *save_mean, *save_invstd;
+} node;
+
+struct ibx_seq {
+  int in_dim[3];
+  node *nodes;
+  int count, capacity;
+  ibx_params *params, *buffers;
+  int max_batch, batch;
+  const float *input;
+  float *arena, *grad_a, *grad_b;
+  size_t arena_floats, grad_floats;
+  ibx_scratch scratch;
+};
+
+static size_t dim_size(const int d[3]) { return (size_t)d[0] * d[1] * d[2]; }
+
+int ibx_seq_create(int in_channels, int in_height, int in_width, ibx_seq **out) {
+  if (in_channels <= 0 || in_height <= 0 || in_width <= 0)
+    return ibx_fail(IBX_ERR_ARG, "sequential: bad input shape %dx%dx%d", in_channels, in_height,
+                    in_width);
+  ibx_seq *s = calloc(1, sizeof *s);
+  if (!s)
+    return ibx_fail(IBX_ERR_NOMEM, "sequential: out of memory");
+  s->in_dim[0] = in_channels, s->in_dim[1] = in_height, s->in_dim[2] = in_width;
+  *out = s;
+  return IBX_OK;
+}
+
+void ibx_seq_free(ibx_seq *s) {
+  if (!s)
+    return;
+  for (int i = 0; i < s->count; i++)
+    ibx_free(s->nodes[i].save_mean);
+  ibx_free(s->arena);
+  ibx_free(s->grad_a);
+  ibx_scratch_free(&s->scratch);
+  free(s->nodes);
+  free(s);
+}
+
+/* Appends a node whose input is the previous output; returns it or NULL. */
+static node *push(ibx_seq *s, node_kind kind) {
+  if (s->params)
+    return ibx_fail(IBX_ERR_ARG, "sequential: cannot add layers after declare"), NULL;
+  if (s->count == s->capacity) {
+    int cap = s->capacity ? 2 * s->capacity : 16;
+    node *grown = realloc(s->nodes, (size_t)cap * sizeof *grown);
+    if (!grown)
+      return ibx_fail(IBX_ERR_NOMEM, "sequential: out of memory"), NULL;
+    s->nodes = grown, s->capacity = cap;
+  }
+  node *n = &s->nodes[s->count];
+  memset(n, 0, sizeof *n);
+  n->kind = kind;
+  n->w = n->b = n->rmean = n->rvar = -1;
+  if (s->count) {
+    const node *p = &s->nodes[s->count - 1];
+    memcpy(n->in_dim, p->out_dim, sizeof n->in_dim);
+    n->flat_in = p->flat_out;
+  } else {
+    memcpy(n->in_dim, s->in_dim, sizeof n->in_dim);
+  }
+  memcpy(n->out_dim, n->in_dim, sizeof n->out_dim);
+  n->flat_out = n->flat_in;
+  return n;
+}
+
+static int need_map(ibx_seq *s, node *n, const char *what) {
+  if (n->flat_in)
+    return ibx_fail(IBX_ERR_ARG, "sequential: layer %d (%s) needs a [C,H,W] input, got flat",
+                    s->count, what);
+  return IBX_OK;
+}
+
+int ibx_seq_add_conv(ibx_seq *s, int out_channels, int kernel, int stride, int pad, int bias) {
+  node *n = push(s, CONV);
+  if (!n)
+    return IBX_ERR_NOMEM;
+  IBX_TRY(need_map(s, n, "conv"));
+  n->conv = (ibx_conv2d){n->in_dim[0], out_channels, kernel, kernel, stride, pad, pad,
+                         IBX_CONV_AUTO};
+  const int oh = ibx_conv2d_out_size(n->in_dim[1], kernel, stride, pad);
+  const int ow = ibx_conv2d_out_size(n->in_dim[2], kernel, stride, pad);
+  if (out_channels <= 0 || kernel <= 0 || stride <= 0 || pad < 0 || oh <= 0 || ow <= 0)
+    return ibx_fail(IBX_ERR_ARG, "sequential: conv %d->%d k%d s%d p%d does not fit input %dx%d",
+                    n->in_dim[0], out_channels, kernel, stride, pad, n->in_dim[1], n->in_dim[2]);
+  n->out_dim[0] = out_channels, n->out_dim[1] = oh, n->out_dim[2] = ow;
+  n->has_bias = bias;
+  s->count++;
+  return IBX_OK;
+}
+
+int ibx_seq_add_batchnorm(ibx_seq *s) {
+  node *n = push(s, BATCHNORM);
+  if (!n)
+    return IBX_ERR_NOMEM;
+  n->bn = (ibx_batchnorm){n->in_dim[0], 1e-5f, 0.1f};
+  s->count++;
+  return IBX_OK;
+}
+
+int ibx_seq_add_relu(ibx_seq *s) {
+  if (!push(s, RELU))
+    return IBX_ERR_NOMEM;
+  s->count++;
+  return IBX_OK;
+}
+
+static int add_pool(ibx_seq *s, node_kind kind, int kernel, int stride) {
+  node *n = push(s, kind);
+  if (!n)
+    return IBX_ERR_NOMEM;
+  IBX_TRY(need_map(s, n, "pool"));
+  n->pool = (ibx_pool2d){kernel, stride, 0};
+  const int oh = ibx_pool2d_out_size(n->in_dim[1], &n->pool);
+  const int ow = ibx_pool2d_out_size(n->in_dim[2], &n->pool);
+  if (kernel <= 0 || stride <= 0 || oh <= 0 || ow <= 0)
+    return ibx_fail(IBX_ERR_ARG, "sequential: pool k%d s%d does not fit input %dx%d", kernel,
+                    stride, n->in_dim[1], n->in_dim[2]);
+  n->out_dim[1] = oh, n->out_dim[2] = ow;
+  s->count++;
+  return IBX_OK;
+}
+
+int ibx_seq_add_maxpool(ibx_seq *s, int kernel, int stride) {
+  return add_pool(s, MAXPOOL, kernel, stride);
+}
+int ibx_seq_add_avgpool(ibx_seq *s, int kernel, int stride) {
+  return add_pool(s, AVGPOOL, kernel, stride);
+}
+
+int ibx_seq_add_global_avgpool(ibx_seq *s) {
+  node *n = push(s, GAP);
+  if (!n)
+    return IBX_ERR_NOMEM;
+  IBX_TRY(need_map(s, n, "global avgpool"));
+  n->out_dim[1] = n->out_dim[2] = 1;
+  n->flat_out = 1;
+  s->count++;
+  return IBX_OK;
+}
+
+int ibx_seq_add_flatten(ibx_seq *s) {
+  node *n = push(s, FLATTEN);
+  if (!n)
+    return IBX_ERR_NOMEM;
+  n->out_dim[0] = (int)dim_size(n->in_dim), n->out_dim[1] = n->out_dim[2] = 1;
+  n->flat_out = 1;
+  s->count++;
+  return IBX_OK;
+}
+
+int ibx_seq_add_linear(ibx_seq *s, int out_features, int bias) {
+  node *n = push(s, LINEAR);
+  if (!n)
+    return IBX_ERR_NOMEM;
+  if (!n->flat_in)
+    return ibx_fail(IBX_ERR_ARG, "sequential: linear needs a flat input (add flatten first)");
+  if (out_features <= 0)
+    return ibx_fail(IBX_ERR_ARG, "sequential: linear needs out_features > 0");
+  n->out_dim[0] = out_features, n->out_dim[1] = n->out_dim[2] = 1;
+  n->has_bias = bias;
+  s->count++;
+  return IBX_OK;
+}
+
+int ibx_seq_add_dropout(ibx_seq *s, float p) {
+  node *n = push(s, DROPOUT);
+  if (!n)
+    return IBX_ERR_NOMEM;
+  if (!(p >= 0.0f && p < 1.0f))
+    return ibx_fail(IBX_ERR_ARG, "sequential: dropout p = %g must be in [0,1)", (double)p);
+  n->drop = (ibx_dropout){p, 0, (uint64_t)s->count};
+  s->count++;
+  return IBX_OK;
+}
+
+static int declare(ibx_params *store, const char *prefix, int index, const char *leaf, int ndim,
+                   const int *dim, int *out) {
+  char name[IBX_PARAM_NAME_MAX];
+  snprintf(name, sizeof name, "%s%s%d.%s", prefix, *prefix ? "." : "", index, leaf);
+  return ibx_params_declare(store, name, ndim, dim, out);
+}
+
+int ibx_seq_declare(ibx_seq *s, const char *prefix, ibx_params *params, ibx_params *buffers) {
+  if (s->params)
+    return ibx_fail(IBX_ERR_ARG, "sequential: declared twice");
+  for (int i = 0; i < s->count; i++) {
+    node *n = &s->nodes[i];
+    if (n->kind == CONV) {
+      const int wd[4] = {n->conv.out_channels, n->conv.in_channels, n->conv.kernel_h,
+                         n->conv.kernel_w};
+      IBX_TRY(declare(params, prefix, i, "weight", 4, wd, &n->w));
+      if (n->has_bias)
+        IBX_TRY(declare(params, prefix, i, "bias", 1, wd, &n->b));
+    } else if (n->kind == LINEAR) {
+      const int wd[2] = {n->out_dim[0], n->in_dim[0]};
+      IBX_TRY(declare(params, prefix, i, "weight", 2, wd, &n->w));
+      if (n->has_bias)
+        IBX_TRY(declare(params, prefix, i, "bias", 1, wd, &n->b));
+    } else if (n->kind == BATCHNORM) {
+      const int c = n->bn.channels;
+      IBX_TRY(declare(params, prefix, i, "weight", 1, &c, &n->w));
+      IBX_TRY(declare(params, prefix, i, "bias", 1, &c, &n->b));
+      IBX_TRY(declare(buffers, prefix, i, "running_mean", 1, &c, &n->rmean));
+      IBX_TRY(declare(buffers, prefix, i, "running_var", 1, &c, &n->rvar));
+    }
+  }
+  s->params = params, s->buffers = buffers;
+  return IBX_OK;
+}
+
+/* In-place nodes reuse their input's memory: relu, flatten, dropout in eval
+ * (dropout always gets its own buffer so backward can see the mask input). */
+static int in_place(const node *n) { return n->kind == RELU || n->kind == FLATTEN; }
+
+int ibx_seq_bind(ibx_seq *s, ibx_params *params, ibx_params *buffers, int max_batch) {
+  if (!s->params || s->params != params || s->buffers != buffers || !params->values ||
+      (buffers->count && !buffers->values))
+    return ibx_fail(IBX_ERR_ARG, "sequential: bind needs the declared, allocated stores");
+  if (max_batch <= 0)
+    return ibx_fail(IBX_ERR_ARG, "sequential: max_batch must be > 0");
+  size_t arena = 0, widest = dim_size(s->in_dim);
+  for (int i = 0; i < s->count; i++) {
+    const size_t sz = dim_size(s->nodes[i].out_dim);
+    if (!in_place(&s->nodes[i]))
+      arena += (sz + 15) / 16 * 16;
+    if (sz > widest)
+      widest = sz;
+  }
+  s->arena = ibx_alloc(arena * max_batch * sizeof(float), "activations");
+  s->grad_a = ibx_alloc(2 * widest * max_batch * sizeof(float), "activation gradients");
+  if (!s->arena || !s->grad_a)
+    return IBX_ERR_NOMEM;
+  s->grad_b = s->grad_a + widest * max_batch;
+  s->arena_floats = arena * max_batch, s->grad_floats = 2 * widest * max_batch;
+  float *cursor = s->arena;
+  for (int i = 0; i < s->count; i++) {
+    node *n = &s->nodes[i];
+    if (in_place(n)) {
+      n->out = i ? s->nodes[i - 1].out : NULL; /* NULL: the network input */
+    } else {
+      n->out = cursor;
+      cursor += (dim_size(n->out_dim) + 15) / 16 * 16 * max_batch;
+    }
+    if (n->kind == BATCHNORM) {
+      n->save_mean = ibx_alloc(2 * (size_t)n->bn.channels * sizeof(float), "batchnorm stats");
+      if (!n->save_mean)
+        return IBX_ERR_NOMEM;
+      n->save_invstd = n->save_mean + n->bn.channels;
+    }
+  }
+  s->max_batch = max_batch;
+  return IBX_OK;
+}
+
+void ibx_seq_init(ibx_seq *s, uint64_t seed) {
+  for (int i = 0; i < s->count; i++) {
+    node *n = &s->nodes[i];
+    if (n->w < 0)
+      continue;
+    ibx_tensor w = ibx_params_value(s->params, n->w);
+    const size_t nw = (size_t)ibx_numel(&w);
+    if (n->kind == CONV)
+      ibx_init_kaiming_normal(w.data, nw, n->conv.out_channels * n->conv.kernel_h * n->conv.kernel_w,
+                              seed, (uint64_t)i);
+    else if (n->kind == LINEAR)
+      ibx_init_normal(w.data, nw, 0.01f, seed, (uint64_t)i);
+    else
+      ibx_init_constant(w.data, nw, 1.0f);
+    if (n->b >= 0) {
+      ibx_tensor b = ibx_params_value(s->params, n->b);
+      ibx_init_constant(b.data, (size_t)ibx_numel(&b), 0.0f);
+    }
+    if (n->rvar >= 0) {
+      ibx_tensor rm = ibx_params_value(s->buffers, n->rmean), rv = ibx_params_value(s->buffers, n->rvar);
+      ibx_init_constant(rm.data, (size_t)ibx_numel(&rm), 0.0f);
+      ibx_init_constant(rv.data, (size_t)ibx_numel(&rv), 1.0f);
+    }
+  }
+}
+
+/* View of a per-sample shape d with batch N over data. */
+static ibx_tensor view(float *data, int N, const int d[3], int flat) {
+  return flat ? ibx_t2(data, N, d[0]) : ibx_t4(data, N, d[0], d[1], d[2]);
+}
+
+static ibx_tensor param(const ibx_seq *s, int index) {
+  return index >= 0 ? ibx_params_value(s->params, index) : (ibx_tensor){0};
+}
+static ibx_tensor grad(const ibx_seq *s, int index) {
+  return index >= 0 ? ibx_params_grad(s->params, index) : (ibx_tensor){0};
+}
+
+static float *node_input(const ibx_seq *s, int i) {
+  return i ? s->nodes[i - 1].out : (float *)s->input;
+}
+
+int ibx_seq_forward(ibx_seq *s, const float *x, int batch, int training, uint64_t dropout_seed,
+                    ibx_tensor *out) {
+  if (!s->arena)
+    return ibx_fail(IBX_ERR_ARG, "sequential: forward before bind");
+  if (batch <= 0 || batch > s->max_batch)
+    return ibx_fail(IBX_ERR_ARG, "sequential: batch %d outside 1..%d", batch, s->max_batch);
+  s->input = x, s->batch = batch;
+  for (int i = 0; i < s->count; i++) {
+    node *n = &s->nodes[i];
+    float *in_data = node_input(s, i);
+    if (in_place(n) && !i)
+      return ibx_fail(IBX_ERR_ARG, "sequential: an in-place layer cannot come first");
+    ibx_tensor in = view(in_data, batch, n->in_dim, n->flat_in);
+    ibx_tensor y = view(n->out, batch, n->out_dim, n->flat_out);
+    ibx_tensor w = param(s, n->w), b = param(s, n->b);
+    switch (n->kind) {
+    case CONV:
+      IBX_TRY(ibx_conv2d_forward(&n->conv, &in, &w, n->b >= 0 ? &b : NULL, &y, &s->scratch));
+      break;
+    case BATCHNORM: {
+      ibx_tensor rm = ibx_params_value(s->buffers, n->rmean), rv = ibx_params_value(s->buffers, n->rvar);
+      IBX_TRY(ibx_batchnorm_forward(&n->bn, &in, &w, &b, &rm, &rv, training, &y, n->save_mean,
+                                    n->save_invstd));
+      break;
+    }
+    case RELU:
+      IBX_TRY(ibx_relu_forward(&in, &y));
+      break;
+    case MAXPOOL:
+      IBX_TRY(ibx_maxpool2d_forward(&n->pool, &in, &y));
+      break;
+    case AVGPOOL:
+      IBX_TRY(ibx_avgpool2d_forward(&n->pool, &in, &y));
+      break;
+    case GAP:
+      IBX_TRY(ibx_global_avgpool_forward(&in, &y));
+      break;
+    case FLATTEN:
+      break;
+    case LINEAR:
+      IBX_TRY(ibx_linear_forward(&in, &w, n->b >= 0 ? &b : NULL, &y));
+      break;
+    case DROPOUT:
+      n->drop.seed = dropout_seed;
+      IBX_TRY(ibx_dropout_forward(&n->drop, training, &in, &y));
+      break;
+    }
+  }
+  const node *last = &s->nodes[s->count - 1];
+  if (out)
+    *out = view(last->out, batch, last->out_dim, last->flat_out);
+  return IBX_OK;
+}
+
+int ibx_seq_backward(ibx_seq *s, const float *dout, float *dx_out) {
+  if (!s->input)
+    return ibx_fail(IBX_ERR_ARG, "sequential: backward before forward");
+  const int N = s->batch;
+  float *dy_buf = s->grad_a, *dx_buf = s->grad_b;
+  const node *last = &s->nodes[s->count - 1];
+  memcpy(dy_buf, dout, (size_t)N * dim_size(last->out_dim) * sizeof(float));
+  for (int i = s->count - 1; i >= 0; i--) {
+    node *n = &s->nodes[i];
+    /* The first layer writes straight into the caller's dx, or nowhere. */
+    float *dx_data = i ? dx_buf : dx_out;
+    ibx_tensor in = view(node_input(s, i), N, n->in_dim, n->flat_in);
+    ibx_tensor y = view(n->out, N, n->out_dim, n->flat_out);
+    ibx_tensor dy = view(dy_buf, N, n->out_dim, n->flat_out);
+    ibx_tensor dx = view(dx_data, N, n->in_dim, n->flat_in);
+    ibx_tensor *dxp = dx_data ? &dx : NULL;
+    ibx_tensor w = param(s, n->w), gw = grad(s, n->w), gb = grad(s, n->b);
+    int swap = 1;
+    switch (n->kind) {
+    case CONV:
+      IBX_TRY(ibx_conv2d_backward(&n->conv, &in, &w, &dy, dxp, &gw, n->b >= 0 ? &gb : NULL,
+                                  &s->scratch));
+      break;
+    case BATCHNORM:
+      IBX_TRY(ibx_batchnorm_backward(&n->bn, &in, &w, n->save_mean, n->save_invstd, 1, &dy, dxp,
+                                     &gw, &gb));
+      break;
+    case RELU:
+      /* In place: dx overwrites dy, no swap needed except into dx_out. */
+      if (dx_data == dx_buf) {
+        IBX_TRY(ibx_relu_backward(&y, &dy, &dy));
+        swap = 0;
+      } else if (dxp) {
+        IBX_TRY(ibx_relu_backward(&y, &dy, &dx));
+      }
+      break;
+    case MAXPOOL:
+      if (dxp)
+        IBX_TRY(ibx_maxpool2d_backward(&n->pool, &in, &dy, &dx));
+      break;
+    case AVGPOOL:
+      if (dxp)
+        IBX_TRY(ibx_avgpool2d_backward(&n->pool, &dy, &dx));
+      break;
+    case GAP:
+      if (dxp)
+        IBX_TRY(ibx_global_avgpool_backward(&dy, &dx));
+      break;
+    case FLATTEN:
+      if (dx_data == dx_buf)
+        swap = 0; /* same memory, new shape */
+      else if (dxp)
+        memcpy(dx.data, dy.data, (size_t)ibx_numel(&dy) * sizeof(float));
+      break;
+    case LINEAR:
+      IBX_TRY(ibx_linear_backward(&in, &w, &dy, dxp, &gw, n->b >= 0 ? &gb : NULL));
+      break;
+    case DROPOUT:
+      if (dxp)
+        IBX_TRY(ibx_dropout_backward(&n->drop, 1, &dy, &dx));
+      break;
+    }
+    if (swap) {
+      float *t = dy_buf;
+      dy_buf = dx_buf, dx_buf = t;
+    }
+  }
+  return IBX_OK;
+}
+
+void ibx_seq_output_shape(const ibx_seq *s, int *ndim, int dim[IBX_MAX_DIMS]) {
+  const node *last = s->count ? &s->nodes[s->count - 1] : NULL;
+  const int *d = last ? last->out_dim : s->in_dim;
+  const int flat = last ? last->flat_out : 0;
+  *ndim = flat ? 2 : 4;
+  dim[0] = -1, dim[1] = d[0], dim[2] = flat ? 1 : d[1], dim[3] = flat ? 1 : d[2];
+}
+
+int ibx_seq_length(const ibx_seq *s) { return s->count; }
+
+void ibx_seq_describe(const ibx_seq *s, int i, char *buf, int len, int out_dim[3], double *macs) {
+  const node *n = &s->nodes[i];
+  double m = 0.0;
+  switch (n->kind) {
+  case CONV:
+    snprintf(buf, len, "conv%dx%d %d->%d s%d p%d", n->conv.kernel_h, n->conv.kernel_w,
+             n->conv.in_channels, n->conv.out_channels, n->conv.stride, n->conv.pad_h);
+    m = (double)dim_size(n->out_dim) * n->conv.in_channels * n->conv.kernel_h * n->conv.kernel_w;
+    break;
+  case BATCHNORM: snprintf(buf, len, "batchnorm %d", n->bn.channels); break;
+  case RELU: snprintf(buf, len, "relu"); break;
+  case MAXPOOL: snprintf(buf, len, "maxpool %dx%d s%d", n->pool.kernel, n->pool.kernel, n->pool.stride); break;
+  case AVGPOOL: snprintf(buf, len, "avgpool %dx%d s%d", n->pool.kernel, n->pool.kernel, n->pool.stride); break;
+  case GAP: snprintf(buf, len, "global avgpool"); break;
+  case FLATTEN: snprintf(buf, len, "flatten"); break;
+  case LINEAR:
+    snprintf(buf, len, "linear %d->%d", n->in_dim[0], n->out_dim[0]);
+    m = (double)n->in_dim[0] * n->out_dim[0];
+    break;
+  case DROPOUT: snprintf(buf, len, "dropout p=%.2f", (double)n->drop.p); break;
+  }
+  memcpy(out_dim, n->out_dim, 3 * sizeof(int));
+  if (macs)
+    *macs = m;
+}
+
+size_t ibx_seq_activation_floats(const ibx_seq *s) {
+  return s->arena_floats + s->grad_floats + s->scratch.peak;
+}
