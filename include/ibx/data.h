@@ -1,0 +1,76 @@
+/* Datasets: one interface for every image dataset ibx reads.
+ *
+ * A dataset is a fixed number of samples, each an 8-bit image of one fixed
+ * shape (channels x height x width, stored CHW: channel planes, rows top to
+ * bottom, pixels left to right) and an integer class label in
+ * [0, num_classes). Some datasets carry more per sample: a coarse label
+ * (CIFAR-100) or a bounding box (CUB-200-2011).
+ *
+ * Every function that can fail returns an ibx_status and records a one-line
+ * message (ibx_errmsg) naming the file and the problem; nothing here prints.
+ * Reading samples from an open dataset is thread-safe (const). */
+#ifndef IBX_DATA_H
+#define IBX_DATA_H
+
+#include <stdint.h>
+
+typedef struct ibx_dataset ibx_dataset;
+
+/* ---- the interface ------------------------------------------------------ */
+
+/* Number of samples. */
+long ibx_dataset_count(const ibx_dataset *ds);
+/* Image shape; any pointer may be NULL. */
+void ibx_dataset_shape(const ibx_dataset *ds, int *channels, int *height, int *width);
+/* channels * height * width: the bytes one ibx_dataset_read writes. */
+long ibx_dataset_image_size(const ibx_dataset *ds);
+int ibx_dataset_num_classes(const ibx_dataset *ds);
+/* Name of class k, or NULL when k is out of range. */
+const char *ibx_dataset_class_name(const ibx_dataset *ds, int k);
+/* Short description of the source, e.g. "fashion-mnist train" or a path. */
+const char *ibx_dataset_name(const ibx_dataset *ds);
+
+/* Reads sample i (0 <= i < count): the image into image_chw (image_size
+ * bytes, CHW uint8) and its class into *label. Either output may be NULL. */
+int ibx_dataset_read(const ibx_dataset *ds, long i, uint8_t *image_chw, int *label);
+
+/* Coarse labels (CIFAR-100's 20 superclasses): 0 when the dataset has none. */
+int ibx_dataset_num_coarse_classes(const ibx_dataset *ds);
+const char *ibx_dataset_coarse_class_name(const ibx_dataset *ds, int k);
+/* Coarse label of sample i, or -1 when the dataset has none. */
+int ibx_dataset_coarse_label(const ibx_dataset *ds, long i);
+
+/* Bounding boxes (CUB-200-2011): 1 when the dataset has them. */
+int ibx_dataset_has_boxes(const ibx_dataset *ds);
+/* Box of sample i as {x, y, width, height} in pixels of the image that
+ * ibx_dataset_read returns (x to the right, y down, origin at the top-left
+ * corner of the top-left pixel). IBX_ERR_ARG when the dataset has none. */
+int ibx_dataset_box(const ibx_dataset *ds, long i, float box_xywh[4]);
+
+/* Frees everything; NULL is fine. */
+void ibx_dataset_close(ibx_dataset *ds);
+
+/* ---- MNIST / Fashion-MNIST (IDX files, gzipped or not) ------------------- */
+
+/* Opens an IDX image file (magic 0x00000803, uint8, N x rows x cols) and its
+ * IDX label file (magic 0x00000801, N labels). Either file may be gzipped
+ * (detected by content, not by name). class_names: num_classes names, or
+ * NULL for 10 classes named "0".."9"; num_classes is 10 when class_names is
+ * NULL. Labels must be < num_classes. The whole data is loaded at open. */
+int ibx_dataset_open_idx(const char *images_path, const char *labels_path,
+                         const char *const *class_names, int num_classes, ibx_dataset **out);
+
+/* Fashion-MNIST from dir (NULL: IBX_FASHION_MNIST_DIR, the Debian package's
+ * location), split "train" (60,000) or "test" (10,000): files
+ * {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz, falling back to the same
+ * names without .gz. 1x28x28, classes IBX_FASHION_MNIST_CLASSES. */
+#define IBX_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+int ibx_dataset_open_fashion_mnist(const char *dir, const char *split, ibx_dataset **out);
+/* Class names of Fashion-MNIST, in label order (10 entries). */
+extern const char *const ibx_fashion_mnist_classes[10];
+
+/* MNIST digits from dir (no default location): same file names, classes
+ * "0".."9". */
+int ibx_dataset_open_mnist(const char *dir, const char *split, ibx_dataset **out);
+
+#endif
