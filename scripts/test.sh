@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# README command (b): set up, build and run every test. .ci/run calls this.
+#   bash scripts/test.sh [BUILD_DIR]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build}
+"$root/scripts/setup.sh"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j "$(nproc)" >/dev/null
+cd "$build"
+ctest --output-on-failure -j "$(nproc)"
