@@ -73,4 +73,22 @@ extern const char *const ibx_fashion_mnist_classes[10];
  * "0".."9". */
 int ibx_dataset_open_mnist(const char *dir, const char *split, ibx_dataset **out);
 
+/* ---- CIFAR-10 / CIFAR-100 (binary versions) ------------------------------ */
+
+/* dir holds the extracted cifar-10-batches-bin: split "train" reads
+ * data_batch_1.bin .. data_batch_5.bin (50,000), "test" test_batch.bin
+ * (10,000). 3x32x32, classes ibx_cifar10_classes. */
+int ibx_dataset_open_cifar10(const char *dir, const char *split, ibx_dataset **out);
+/* dir holds the extracted cifar-100-binary: train.bin / test.bin. The label is
+ * the fine label (100 classes, ibx_cifar100_classes); the coarse label (20
+ * superclasses, ibx_cifar100_coarse_classes) is ibx_dataset_coarse_label. */
+int ibx_dataset_open_cifar100(const char *dir, const char *split, ibx_dataset **out);
+/* Any list of batch files of one variant (10 or 100), concatenated in order.
+ * Files may be gzipped. */
+int ibx_dataset_open_cifar_files(const char *const *paths, int npaths, int variant,
+                                 ibx_dataset **out);
+extern const char *const ibx_cifar10_classes[10];
+extern const char *const ibx_cifar100_classes[100];
+extern const char *const ibx_cifar100_coarse_classes[20];
+
 #endif
