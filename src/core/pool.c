@@ -56,8 +56,42 @@ done:
   return best;
 }
 
+/* 2x2 stride-2 unpadded windows (every VGG pool): index of the first maximum
+ * in row-major window order, as window_argmax would return it. NaN-free
+ * inputs only; the general path handles NaN propagation. */
+static inline int argmax2x2(const float *plane, int W, int oy, int ox) {
+  const int i0 = 2 * oy * W + 2 * ox;
+  int best = i0;
+  if (plane[i0 + 1] > plane[best]) best = i0 + 1;
+  if (plane[i0 + W] > plane[best]) best = i0 + W;
+  if (plane[i0 + W + 1] > plane[best]) best = i0 + W + 1;
+  return best;
+}
+
+static int is_2x2(const ibx_pool2d *L) { return L->kernel == 2 && L->stride == 2 && L->pad == 0; }
+
 int ibx_maxpool2d_forward(const ibx_pool2d *L, const ibx_tensor *x, ibx_tensor *y) {
   IBX_TRY(check_pool(L, x, y, "maxpool2d_forward"));
+  if (is_2x2(L)) {
+    const int NC = x->dim[0] * x->dim[1], H = x->dim[2], W = x->dim[3];
+    const int OH = y->dim[2], OW = y->dim[3];
+    const float *xs = x->data;
+    float *ys = y->data;
+    int nan_seen = 0;
+#pragma omp parallel for schedule(static) reduction(| : nan_seen)
+    for (int p = 0; p < NC; p++) {
+      const float *plane = xs + (size_t)p * H * W;
+      float *out = ys + (size_t)p * OH * OW;
+      for (int oy = 0; oy < OH; oy++)
+        for (int ox = 0; ox < OW; ox++) {
+          const float v = plane[argmax2x2(plane, W, oy, ox)];
+          out[oy * OW + ox] = v;
+          nan_seen |= v != v;
+        }
+    }
+    if (!nan_seen)
+      return IBX_OK; /* otherwise redo with NaN propagation below */
+  }
   const int NC = x->dim[0] * x->dim[1], H = x->dim[2], W = x->dim[3];
   const int OH = y->dim[2], OW = y->dim[3];
 #pragma omp parallel for schedule(static)
@@ -77,6 +111,23 @@ int ibx_maxpool2d_backward(const ibx_pool2d *L, const ibx_tensor *x, const ibx_t
   IBX_TRY(ibx_check_same(x, dx, "maxpool2d_backward", "x", "dx"));
   const int NC = x->dim[0] * x->dim[1], H = x->dim[2], W = x->dim[3];
   const int OH = dy->dim[2], OW = dy->dim[3];
+  /* Fast path. With NaN in a window the gradient goes to its first non-NaN
+   * maximum rather than to the NaN; a NaN loss stops training anyway. */
+  if (is_2x2(L)) {
+    const float *xs = x->data, *gs = dy->data;
+    float *ds = dx->data;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < NC; p++) {
+      const float *plane = xs + (size_t)p * H * W;
+      const float *g = gs + (size_t)p * OH * OW;
+      float *d = ds + (size_t)p * H * W;
+      memset(d, 0, (size_t)H * W * sizeof(float));
+      for (int oy = 0; oy < OH; oy++)
+        for (int ox = 0; ox < OW; ox++)
+          d[argmax2x2(plane, W, oy, ox)] += g[oy * OW + ox];
+    }
+    return IBX_OK;
+  }
 #pragma omp parallel for schedule(static)
   for (int p = 0; p < NC; p++) {
     const float *plane = x->data + (size_t)p * H * W;
