@@ -91,4 +91,12 @@ extern const char *const ibx_cifar10_classes[10];
 extern const char *const ibx_cifar100_classes[100];
 extern const char *const ibx_cifar100_coarse_classes[20];
 
+/* ---- SVHN cropped digits (.mat, MATLAB v5, via libmatio) ---------------- */
+
+/* dir/{train,test,extra}_32x32.mat. 3x32x32, labels are the digits 0..9
+ * (the files' label 10 is digit 0), classes "0".."9". */
+int ibx_dataset_open_svhn(const char *dir, const char *split, ibx_dataset **out);
+/* One .mat file with X (uint8 rows x cols x 3 x N) and y (N labels 1..10). */
+int ibx_dataset_open_svhn_mat(const char *path, ibx_dataset **out);
+
 #endif

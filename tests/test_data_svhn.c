@@ -1,0 +1,210 @@
+/* SVHN .mat reader: fixtures written through libmatio in the published
+ * layout (X uint8 32x32x3xN column-major, y double Nx1 with 10 = digit 0),
+ * plain and zlib-compressed, read back exactly; bad input gives one-line
+ * errors, every truncation of a valid file included. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <matio.h>
+
+#include "ibx/data.h"
+#include "testutil.h"
+
+#define NS 3
+
+static void assert_one_line_error(int rc, int expect, const char *needle1, const char *needle2) {
+  const char *msg = ibx_errmsg();
+  if (rc != expect)
+    fail_msg("expected %s, got %s: %s", ibx_errname(expect), ibx_errname(rc), msg);
+  if (strchr(msg, '\n'))
+    fail_msg("error message is not one line: %s", msg);
+  if (needle1 && !strstr(msg, needle1))
+    fail_msg("error message lacks '%s': %s", needle1, msg);
+  if (needle2 && !strstr(msg, needle2))
+    fail_msg("error message lacks '%s': %s", needle2, msg);
+}
+
+static uint8_t pixel(size_t n, size_t c, size_t row, size_t col) {
+  return (uint8_t)(n * 101 + c * 53 + row * 7 + col * 3 + (row * col) % 5);
+}
+
+/* Writes X (uint8, 32x32x3xn) and y (class yclass) to path. */
+static void write_svhn(const char *path, size_t n, const double *labels, size_t nlabels,
+                       enum matio_classes xclass, enum matio_compression comp) {
+  (void)remove(path);
+  mat_t *mat = Mat_CreateVer(path, NULL, MAT_FT_MAT5);
+  assert_non_null(mat);
+  size_t xdims[4] = {32, 32, 3, n};
+  size_t total = 32 * 32 * 3 * n;
+  uint8_t *x = malloc(total);
+  double *xd = malloc(total * sizeof(double));
+  for (size_t k = 0; k < n; k++)
+    for (size_t c = 0; c < 3; c++)
+      for (size_t col = 0; col < 32; col++)
+        for (size_t row = 0; row < 32; row++) {
+          size_t at = row + 32 * (col + 32 * (c + 3 * k));
+          x[at] = pixel(k, c, row, col);
+          xd[at] = x[at];
+        }
+  matvar_t *vx = xclass == MAT_C_UINT8
+                     ? Mat_VarCreate("X", MAT_C_UINT8, MAT_T_UINT8, 4, xdims, x, 0)
+                     : Mat_VarCreate("X", MAT_C_DOUBLE, MAT_T_DOUBLE, 4, xdims, xd, 0);
+  assert_non_null(vx);
+  assert_int_equal(Mat_VarWrite(mat, vx, comp), 0);
+  Mat_VarFree(vx);
+  size_t ydims[2] = {nlabels, 1};
+  matvar_t *vy = Mat_VarCreate("y", MAT_C_DOUBLE, MAT_T_DOUBLE, 2, ydims, (void *)labels, 0);
+  assert_non_null(vy);
+  assert_int_equal(Mat_VarWrite(mat, vy, comp), 0);
+  Mat_VarFree(vy);
+  Mat_Close(mat);
+  free(x);
+  free(xd);
+}
+
+static const double fixture_labels[NS] = {10, 1, 5};
+
+static void check_fixture(const ibx_dataset *ds) {
+  assert_int_equal(ibx_dataset_count(ds), NS);
+  int c, h, w;
+  ibx_dataset_shape(ds, &c, &h, &w);
+  assert_int_equal(c, 3), assert_int_equal(h, 32), assert_int_equal(w, 32);
+  assert_int_equal(ibx_dataset_num_classes(ds), 10);
+  assert_string_equal(ibx_dataset_class_name(ds, 0), "0");
+  const int want[NS] = {0, 1, 5};
+  for (long k = 0; k < NS; k++) {
+    uint8_t img[3 * 32 * 32];
+    int label = -1;
+    assert_ibx_ok(ibx_dataset_read(ds, k, img, &label));
+    assert_int_equal(label, want[k]);
+    for (int ch = 0; ch < 3; ch++)
+      for (int row = 0; row < 32; row++)
+        for (int col = 0; col < 32; col++)
+          if (img[(ch * 32 + row) * 32 + col] != pixel(k, ch, row, col))
+            fail_msg("sample %ld c%d (%d,%d): got %d want %d", k, ch, row, col,
+                     img[(ch * 32 + row) * 32 + col], pixel(k, ch, row, col));
+  }
+}
+
+static void test_roundtrip(void **state) {
+  (void)state;
+  char dir[1024], p[2048];
+  snprintf(dir, sizeof dir, "%s/svhn", IBX_TEST_TMP);
+  char cmd[2200];
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+  snprintf(p, sizeof p, "%s/train_32x32.mat", dir);
+  write_svhn(p, NS, fixture_labels, NS, MAT_C_UINT8, MAT_COMPRESSION_NONE);
+  snprintf(p, sizeof p, "%s/test_32x32.mat", dir);
+  write_svhn(p, NS, fixture_labels, NS, MAT_C_UINT8, MAT_COMPRESSION_ZLIB);
+  ibx_dataset *ds = NULL;
+  assert_ibx_ok(ibx_dataset_open_svhn(dir, "train", &ds));
+  check_fixture(ds);
+  assert_non_null(strstr(ibx_dataset_name(ds), "svhn train"));
+  ibx_dataset_close(ds);
+  assert_ibx_ok(ibx_dataset_open_svhn(dir, "test", &ds));
+  check_fixture(ds);
+  ibx_dataset_close(ds);
+  assert_one_line_error(ibx_dataset_open_svhn(dir, "extra", &ds), IBX_ERR_IO,
+                        "extra_32x32.mat", NULL);
+  assert_one_line_error(ibx_dataset_open_svhn(dir, "valid", &ds), IBX_ERR_ARG, "valid", NULL);
+  assert_null(ds);
+}
+
+/* More samples than one read slab, so slab boundaries are exercised. */
+static void test_many_samples(void **state) {
+  (void)state;
+  char p[2048];
+  snprintf(p, sizeof p, "%s/svhn-many.mat", IBX_TEST_TMP);
+  const size_t n = 2100;
+  double *labels = malloc(n * sizeof *labels);
+  for (size_t k = 0; k < n; k++)
+    labels[k] = (double)(1 + k % 10);
+  write_svhn(p, n, labels, n, MAT_C_UINT8, MAT_COMPRESSION_NONE);
+  ibx_dataset *ds = NULL;
+  assert_ibx_ok(ibx_dataset_open_svhn_mat(p, &ds));
+  assert_int_equal(ibx_dataset_count(ds), n);
+  uint8_t img[3072];
+  for (size_t k = 0; k < n; k += 37) {
+    int label;
+    assert_ibx_ok(ibx_dataset_read(ds, (long)k, img, &label));
+    assert_int_equal(label, (int)((1 + k % 10) % 10));
+    assert_int_equal(img[(2 * 32 + 5) * 32 + 9], pixel(k, 2, 5, 9));
+    assert_int_equal(img[31 * 32 + 30], pixel(k, 0, 31, 30));
+  }
+  ibx_dataset_close(ds);
+  free(labels);
+}
+
+static void test_bad_input(void **state) {
+  (void)state;
+  char p[2048];
+  snprintf(p, sizeof p, "%s/svhn-bad.mat", IBX_TEST_TMP);
+  ibx_dataset *ds = NULL;
+  /* missing */
+  assert_one_line_error(ibx_dataset_open_svhn_mat(p, &ds), IBX_ERR_IO, "svhn-bad.mat", NULL);
+  /* not a .mat file (an IDX header: wrong magic) */
+  FILE *f = fopen(p, "wb");
+  assert_non_null(f);
+  const uint8_t idx[16] = {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 28};
+  fwrite(idx, 1, sizeof idx, f);
+  fclose(f);
+  assert_one_line_error(ibx_dataset_open_svhn_mat(p, &ds), IBX_ERR_FORMAT, "svhn-bad.mat", NULL);
+  /* labels out of range: 0, 11, 2.5 */
+  const double bad[3][NS] = {{1, 0, 2}, {11, 1, 2}, {1, 2.5, 3}};
+  const char *needles[3] = {"label 0", "label 11", "label 2.5"};
+  for (int b = 0; b < 3; b++) {
+    write_svhn(p, NS, bad[b], NS, MAT_C_UINT8, MAT_COMPRESSION_NONE);
+    assert_one_line_error(ibx_dataset_open_svhn_mat(p, &ds), IBX_ERR_FORMAT, "svhn-bad.mat",
+                          needles[b]);
+  }
+  /* image/label count mismatch */
+  write_svhn(p, NS, fixture_labels, NS - 1, MAT_C_UINT8, MAT_COMPRESSION_NONE);
+  assert_one_line_error(ibx_dataset_open_svhn_mat(p, &ds), IBX_ERR_FORMAT, "3 images",
+                        "2 labels");
+  /* X of the wrong class */
+  write_svhn(p, NS, fixture_labels, NS, MAT_C_DOUBLE, MAT_COMPRESSION_NONE);
+  assert_one_line_error(ibx_dataset_open_svhn_mat(p, &ds), IBX_ERR_FORMAT, "svhn-bad.mat",
+                        "uint8");
+  assert_null(ds);
+}
+
+/* Every truncation of a valid file (plain and compressed) fails cleanly. */
+static void test_truncated(void **state) {
+  (void)state;
+  char p[2048];
+  snprintf(p, sizeof p, "%s/svhn-trunc.mat", IBX_TEST_TMP);
+  for (int comp = 0; comp < 2; comp++) {
+    write_svhn(p, NS, fixture_labels, NS,
+               MAT_C_UINT8, comp ? MAT_COMPRESSION_ZLIB : MAT_COMPRESSION_NONE);
+    FILE *f = fopen(p, "rb");
+    assert_non_null(f);
+    static uint8_t full[65536];
+    size_t n = fread(full, 1, sizeof full, f);
+    fclose(f);
+    assert_true(n > 1000 && n < sizeof full);
+    for (size_t len = 0; len < n; len += (len < 300 ? 13 : 211)) {
+      f = fopen(p, "wb");
+      fwrite(full, 1, len, f);
+      fclose(f);
+      ibx_dataset *ds = NULL;
+      int rc = ibx_dataset_open_svhn_mat(p, &ds);
+      if (rc == IBX_OK)
+        fail_msg("truncated to %zu of %zu bytes (compressed=%d) but opened", len, n, comp);
+      assert_one_line_error(rc, IBX_ERR_FORMAT, "svhn-trunc.mat", NULL);
+      assert_null(ds);
+    }
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_roundtrip),
+      cmocka_unit_test(test_many_samples),
+      cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_truncated),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
