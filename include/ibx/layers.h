@@ -64,6 +64,19 @@ int ibx_batchnorm_backward(const ibx_batchnorm *L, const ibx_tensor *x, const ib
                            const ibx_tensor *dy, ibx_tensor *dx, ibx_tensor *dgamma,
                            ibx_tensor *dbeta);
 
+/* Fused batch norm + ReLU: y = max(0, batchnorm(x)), one pass over memory.
+ * Backward needs the fused output y (it holds the ReLU mask) and gives the
+ * same gradients as batchnorm_backward applied to dy * (y > 0). */
+int ibx_batchnorm_relu_forward(const ibx_batchnorm *L, const ibx_tensor *x,
+                               const ibx_tensor *gamma, const ibx_tensor *beta,
+                               ibx_tensor *running_mean, ibx_tensor *running_var, int training,
+                               ibx_tensor *y, float *save_mean, float *save_invstd);
+int ibx_batchnorm_relu_backward(const ibx_batchnorm *L, const ibx_tensor *x,
+                                const ibx_tensor *gamma, const float *save_mean,
+                                const float *save_invstd, int training, const ibx_tensor *y,
+                                const ibx_tensor *dy, ibx_tensor *dx, ibx_tensor *dgamma,
+                                ibx_tensor *dbeta);
+
 /* ---- point-wise activations (any shape; y may alias x, dx may alias dy).
  * Backward uses the forward *output* y, so in-place forward is fine. */
 int ibx_relu_forward(const ibx_tensor *x, ibx_tensor *y);

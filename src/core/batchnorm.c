@@ -25,11 +25,10 @@ static int check_vec(const ibx_tensor *t, int C, const char *op, const char *nam
   return IBX_OK;
 }
 
-int ibx_batchnorm_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_tensor *gamma,
-                          const ibx_tensor *beta, ibx_tensor *running_mean,
-                          ibx_tensor *running_var, int training, ibx_tensor *y,
-                          float *save_mean, float *save_invstd) {
-  const char *op = "batchnorm_forward";
+static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_tensor *gamma,
+                      const ibx_tensor *beta, ibx_tensor *running_mean, ibx_tensor *running_var,
+                      int training, ibx_tensor *y, float *save_mean, float *save_invstd,
+                      int relu, const char *op) {
   int N, S;
   const int C = L->channels;
   IBX_TRY(bn_dims(L, x, op, &N, &S));
@@ -73,23 +72,43 @@ int ibx_batchnorm_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx
     save_invstd[c] = invstd;
     const float scale = gamma->data[c] * invstd;
     const float shift = beta->data[c] - (float)mean * scale;
+    const float lo = relu ? 0.0f : -INFINITY;
     for (int n = 0; n < N; n++) {
       const float *xc = x->data + ((size_t)n * C + c) * S;
       float *yc = y->data + ((size_t)n * C + c) * S;
-      for (int i = 0; i < S; i++)
-        yc[i] = xc[i] * scale + shift;
+      for (int i = 0; i < S; i++) {
+        const float v = xc[i] * scale + shift;
+        yc[i] = v > lo ? v : lo;
+      }
     }
   }
   return IBX_OK;
 }
 
+int ibx_batchnorm_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_tensor *gamma,
+                          const ibx_tensor *beta, ibx_tensor *running_mean,
+                          ibx_tensor *running_var, int training, ibx_tensor *y,
+                          float *save_mean, float *save_invstd) {
+  return bn_forward(L, x, gamma, beta, running_mean, running_var, training, y, save_mean,
+                    save_invstd, 0, "batchnorm_forward");
+}
+
+int ibx_batchnorm_relu_forward(const ibx_batchnorm *L, const ibx_tensor *x,
+                               const ibx_tensor *gamma, const ibx_tensor *beta,
+                               ibx_tensor *running_mean, ibx_tensor *running_var, int training,
+                               ibx_tensor *y, float *save_mean, float *save_invstd) {
+  return bn_forward(L, x, gamma, beta, running_mean, running_var, training, y, save_mean,
+                    save_invstd, 1, "batchnorm_relu_forward");
+}
+
 /* Training: dx = gamma*invstd/M * (M*dy - sum(dy) - xhat*sum(dy*xhat)).
  * Eval: statistics are constants, dx = gamma*invstd*dy. */
-int ibx_batchnorm_backward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_tensor *gamma,
-                           const float *save_mean, const float *save_invstd, int training,
-                           const ibx_tensor *dy, ibx_tensor *dx, ibx_tensor *dgamma,
-                           ibx_tensor *dbeta) {
-  const char *op = "batchnorm_backward";
+/* relu_y: the fused forward's output; the upstream gradient is masked by
+ * relu_y > 0 on the fly. NULL for plain batch norm. */
+static int bn_backward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_tensor *gamma,
+                       const float *save_mean, const float *save_invstd, int training,
+                       const ibx_tensor *relu_y, const ibx_tensor *dy, ibx_tensor *dx,
+                       ibx_tensor *dgamma, ibx_tensor *dbeta, const char *op) {
   int N, S;
   const int C = L->channels;
   IBX_TRY(bn_dims(L, x, op, &N, &S));
@@ -101,6 +120,8 @@ int ibx_batchnorm_backward(const ibx_batchnorm *L, const ibx_tensor *x, const ib
   IBX_TRY(check_vec(dbeta, C, op, "dbeta"));
   if (!save_mean || !save_invstd)
     return ibx_fail(IBX_ERR_ARG, "%s: save_mean/save_invstd from forward are required", op);
+  if (relu_y)
+    IBX_TRY(ibx_check_same(x, relu_y, op, "x", "y"));
   const double M = (double)N * S;
 
 #pragma omp parallel for schedule(static)
@@ -110,9 +131,11 @@ int ibx_batchnorm_backward(const ibx_batchnorm *L, const ibx_tensor *x, const ib
     for (int n = 0; n < N; n++) {
       const float *xc = x->data + ((size_t)n * C + c) * S;
       const float *dyc = dy->data + ((size_t)n * C + c) * S;
+      const float *yc = relu_y ? relu_y->data + ((size_t)n * C + c) * S : NULL;
       for (int i = 0; i < S; i++) {
-        sum_dy += dyc[i];
-        sum_dy_xhat += (double)dyc[i] * (xc[i] - mean) * invstd;
+        const float g = (!yc || yc[i] > 0.0f) ? dyc[i] : 0.0f;
+        sum_dy += g;
+        sum_dy_xhat += (double)g * (xc[i] - mean) * invstd;
       }
     }
     dgamma->data[c] += (float)sum_dy_xhat;
@@ -125,12 +148,33 @@ int ibx_batchnorm_backward(const ibx_batchnorm *L, const ibx_tensor *x, const ib
     for (int n = 0; n < N; n++) {
       const float *xc = x->data + ((size_t)n * C + c) * S;
       const float *dyc = dy->data + ((size_t)n * C + c) * S;
+      const float *yc = relu_y ? relu_y->data + ((size_t)n * C + c) * S : NULL;
       float *dxc = dx->data + ((size_t)n * C + c) * S;
       for (int i = 0; i < S; i++) {
+        const float g = (!yc || yc[i] > 0.0f) ? dyc[i] : 0.0f;
         const float xhat = (xc[i] - mean) * invstd;
-        dxc[i] = k * (dyc[i] - mean_dy - xhat * mean_dy_xhat);
+        dxc[i] = k * (g - mean_dy - xhat * mean_dy_xhat);
       }
     }
   }
   return IBX_OK;
+}
+
+int ibx_batchnorm_backward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_tensor *gamma,
+                           const float *save_mean, const float *save_invstd, int training,
+                           const ibx_tensor *dy, ibx_tensor *dx, ibx_tensor *dgamma,
+                           ibx_tensor *dbeta) {
+  return bn_backward(L, x, gamma, save_mean, save_invstd, training, NULL, dy, dx, dgamma, dbeta,
+                     "batchnorm_backward");
+}
+
+int ibx_batchnorm_relu_backward(const ibx_batchnorm *L, const ibx_tensor *x,
+                                const ibx_tensor *gamma, const float *save_mean,
+                                const float *save_invstd, int training, const ibx_tensor *y,
+                                const ibx_tensor *dy, ibx_tensor *dx, ibx_tensor *dgamma,
+                                ibx_tensor *dbeta) {
+  if (!y || !y->data)
+    return ibx_fail(IBX_ERR_SHAPE, "batchnorm_relu_backward: the fused output y is missing");
+  return bn_backward(L, x, gamma, save_mean, save_invstd, training, y, dy, dx, dgamma, dbeta,
+                     "batchnorm_relu_backward");
 }

@@ -23,6 +23,7 @@ typedef struct {
   ibx_pool2d pool;
   ibx_dropout drop;
   int has_bias;
+  int fused_relu;        /* batchnorm: applies the following relu itself; relu: no-op */
   int w, b, rmean, rvar; /* indices into the stores, -1 if none */
   /* bound state */
   float *out;            /* activation (may alias the input for in-place nodes) */
@@ -129,8 +130,12 @@ int ibx_seq_add_batchnorm(ibx_seq *s) {
 }
 
 int ibx_seq_add_relu(ibx_seq *s) {
-  if (!push(s, RELU))
+  node *n = push(s, RELU);
+  if (!n)
     return IBX_ERR_NOMEM;
+  /* batch norm + relu run fused: one pass over memory instead of three */
+  if (s->count && s->nodes[s->count - 1].kind == BATCHNORM)
+    n->fused_relu = s->nodes[s->count - 1].fused_relu = 1;
   s->count++;
   return IBX_OK;
 }
@@ -346,12 +351,17 @@ int ibx_seq_forward(ibx_seq *s, const float *x, int batch, int training, uint64_
       break;
     case BATCHNORM: {
       ibx_tensor rm = ibx_params_value(s->buffers, n->rmean), rv = ibx_params_value(s->buffers, n->rvar);
-      IBX_TRY(ibx_batchnorm_forward(&n->bn, &in, &w, &b, &rm, &rv, training, &y, n->save_mean,
-                                    n->save_invstd));
+      if (n->fused_relu)
+        IBX_TRY(ibx_batchnorm_relu_forward(&n->bn, &in, &w, &b, &rm, &rv, training, &y,
+                                           n->save_mean, n->save_invstd));
+      else
+        IBX_TRY(ibx_batchnorm_forward(&n->bn, &in, &w, &b, &rm, &rv, training, &y, n->save_mean,
+                                      n->save_invstd));
       break;
     }
     case RELU:
-      IBX_TRY(ibx_relu_forward(&in, &y));
+      if (!n->fused_relu)
+        IBX_TRY(ibx_relu_forward(&in, &y));
       break;
     case MAXPOOL:
       IBX_TRY(ibx_maxpool2d_forward(&n->pool, &in, &y));
@@ -403,12 +413,22 @@ int ibx_seq_backward(ibx_seq *s, const float *dout, float *dx_out) {
                                   &s->scratch));
       break;
     case BATCHNORM:
-      IBX_TRY(ibx_batchnorm_backward(&n->bn, &in, &w, n->save_mean, n->save_invstd, 1, &dy, dxp,
-                                     &gw, &gb));
+      if (n->fused_relu)
+        IBX_TRY(ibx_batchnorm_relu_backward(&n->bn, &in, &w, n->save_mean, n->save_invstd, 1, &y,
+                                            &dy, dxp, &gw, &gb));
+      else
+        IBX_TRY(ibx_batchnorm_backward(&n->bn, &in, &w, n->save_mean, n->save_invstd, 1, &dy,
+                                       dxp, &gw, &gb));
       break;
     case RELU:
-      /* In place: dx overwrites dy, no swap needed except into dx_out. */
-      if (dx_data == dx_buf) {
+      /* In place: dx overwrites dy, no swap needed except into dx_out.
+       * A fused relu passes dy on untouched: its batch norm applies the mask. */
+      if (n->fused_relu && dx_data == dx_buf) {
+        swap = 0;
+      } else if (n->fused_relu) {
+        if (dxp)
+          memcpy(dx.data, dy.data, (size_t)ibx_numel(&dy) * sizeof(float));
+      } else if (dx_data == dx_buf) {
         IBX_TRY(ibx_relu_backward(&y, &dy, &dy));
         swap = 0;
       } else if (dxp) {
