@@ -99,4 +99,30 @@ int ibx_dataset_open_svhn(const char *dir, const char *split, ibx_dataset **out)
 /* One .mat file with X (uint8 rows x cols x 3 x N) and y (N labels 1..10). */
 int ibx_dataset_open_svhn_mat(const char *path, ibx_dataset **out);
 
+/* ---- STL-10 (binary version) --------------------------------------------- */
+
+/* dir/{train,test}_X.bin and _y.bin: 3x96x96 (stored column-major per
+ * channel, returned CHW), labels 0..9 (the files' 1..10 minus one), classes
+ * ibx_stl10_classes. The unlabeled split is not supported. */
+int ibx_dataset_open_stl10(const char *dir, const char *split, ibx_dataset **out);
+int ibx_dataset_open_stl10_files(const char *x_path, const char *y_path, ibx_dataset **out);
+extern const char *const ibx_stl10_classes[10];
+/* STL-10 label -> CIFAR-10 label for the 9 shared classes, -1 for monkey:
+ * airplane 0->0, bird 1->2, car 2->1, cat 3->3, deer 4->4, dog 5->5,
+ * horse 6->7, monkey 7->-1, ship 8->8, truck 9->9 (CIFAR-10's frog, 6, has
+ * no STL-10 counterpart). */
+int ibx_stl10_to_cifar10(int stl_label);
+/* Cross-domain test set (Learn To Pay Attention): STL-10 without monkeys,
+ * labels as CIFAR-10 labels, class names ibx_cifar10_classes, images
+ * resized (area averaging) to 3 x size x size (32 for a CIFAR-10 model). */
+int ibx_dataset_open_stl10_as_cifar10(const char *dir, const char *split, int size,
+                                      ibx_dataset **out);
+
+/* ---- resizing ------------------------------------------------------------ */
+
+/* A memory copy of src with every image resampled to height x width (area
+ * averaging when shrinking, bilinear when enlarging); labels, coarse labels
+ * and boxes (scaled) are kept. src stays open and owned by the caller. */
+int ibx_dataset_resize_copy(const ibx_dataset *src, int height, int width, ibx_dataset **out);
+
 #endif
