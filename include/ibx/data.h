@@ -125,4 +125,17 @@ int ibx_dataset_open_stl10_as_cifar10(const char *dir, const char *split, int si
  * and boxes (scaled) are kept. src stays open and owned by the caller. */
 int ibx_dataset_resize_copy(const ibx_dataset *src, int height, int width, ibx_dataset **out);
 
+/* ---- CUB-200-2011 ------------------------------------------------------- */
+
+/* dir is the extracted CUB_200_2011 directory (images.txt,
+ * image_class_labels.txt, train_test_split.txt, bounding_boxes.txt,
+ * optional classes.txt, images/). split: "train", "test" or "all", in image
+ * id order. Text files are read at open; each read decodes the JPEG
+ * (grayscale ones become 3 equal channels) and resamples it to
+ * 3 x size x size (aspect ratio not kept). Labels are class id - 1; class
+ * names come from classes.txt without the "NNN." prefix. Boxes
+ * (ibx_dataset_box) are bounding_boxes.txt's scaled into the size x size
+ * image (reading the JPEG header for the original size). */
+int ibx_dataset_open_cub(const char *dir, const char *split, int size, ibx_dataset **out);
+
 #endif

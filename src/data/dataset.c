@@ -227,13 +227,17 @@ int ibx_dataset_coarse_label(const ibx_dataset *ds, long i) {
   return ds->coarse[i];
 }
 
-int ibx_dataset_has_boxes(const ibx_dataset *ds) { return ds && ds->boxes != NULL; }
+int ibx_dataset_has_boxes(const ibx_dataset *ds) {
+  return ds && (ds->boxes != NULL || (ds->ops && ds->ops->box));
+}
 
 int ibx_dataset_box(const ibx_dataset *ds, long i, float box_xywh[4]) {
-  if (!ds || !ds->boxes)
+  if (!ibx_dataset_has_boxes(ds))
     return ibx_fail(IBX_ERR_ARG, "%s: dataset has no bounding boxes", ds ? ds->name : "dataset");
   if (i < 0 || i >= ds->count)
     return ibx_fail(IBX_ERR_ARG, "%s: sample %ld out of range [0, %ld)", ds->name, i, ds->count);
+  if (!ds->boxes)
+    return ds->ops->box(ds, i, box_xywh);
   memcpy(box_xywh, ds->boxes + 4 * (size_t)i, 4 * sizeof(float));
   return IBX_OK;
 }

@@ -14,6 +14,9 @@
 typedef struct {
   /* Fills image (may be NULL) and *label (may be NULL) for 0 <= i < count. */
   int (*read)(const ibx_dataset *ds, long i, uint8_t *image, int *label);
+  /* Box of sample i in output pixels; NULL when the dataset has none (or
+   * keeps them in the boxes array). */
+  int (*box)(const ibx_dataset *ds, long i, float box[4]);
   /* Releases impl (the shared fields are freed by ibx_dataset_close). */
   void (*destroy)(void *impl);
 } ibxd_ops;

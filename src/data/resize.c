@@ -116,8 +116,8 @@ int ibx_dataset_resize_copy(const ibx_dataset *src, int height, int width, ibx_d
   if (rc == IBX_OK && src->num_coarse > 0)
     rc = ibxd_set_coarse_classes(ds, (const char *const *)src->coarse_names, src->num_coarse);
   if (rc == IBX_OK)
-    rc = ibxd_alloc_memory(ds, src->count, src->channels, height, width, src->coarse != NULL);
-  if (rc == IBX_OK && src->boxes) {
+    rc = ibxd_alloc_memory(ds, src->count, src->channels, height, width, src->num_coarse > 0);
+  if (rc == IBX_OK && ibx_dataset_has_boxes(src)) {
     ds->boxes = ibx_alloc(4 * sizeof(float) * (size_t)(src->count > 0 ? src->count : 1),
                           "dataset boxes");
     if (!ds->boxes)
@@ -140,9 +140,10 @@ int ibx_dataset_resize_copy(const ibx_dataset *src, int height, int width, ibx_d
                    height, width);
     ds->labels[i] = label;
     if (ds->coarse)
-      ds->coarse[i] = src->coarse[i];
+      ds->coarse[i] = ibx_dataset_coarse_label(src, i);
     if (ds->boxes) {
-      const float *b = src->boxes + 4 * (size_t)i;
+      float b[4] = {0, 0, 0, 0};
+      rc = ibx_dataset_box(src, i, b);
       float *o = ds->boxes + 4 * (size_t)i;
       o[0] = b[0] * sx, o[1] = b[1] * sy, o[2] = b[2] * sx, o[3] = b[3] * sy;
     }
