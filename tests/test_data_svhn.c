@@ -144,6 +144,7 @@ static void test_bad_input(void **state) {
   snprintf(p, sizeof p, "%s/svhn-bad.mat", IBX_TEST_TMP);
   ibx_dataset *ds = NULL;
   /* missing */
+  (void)remove(p);
   assert_one_line_error(ibx_dataset_open_svhn_mat(p, &ds), IBX_ERR_IO, "svhn-bad.mat", NULL);
   /* not a .mat file (an IDX header: wrong magic) */
   FILE *f = fopen(p, "wb");
