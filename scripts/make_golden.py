@@ -7,11 +7,36 @@ Needs Debian's python3-torch and python3-h5py (scripts/setup.sh --dev); the
 C tests themselves never need torch. Re-running rewrites the same numbers:
 every case seeds its own torch.Generator.
 
-Files (all float data stored as float32, labels as int64):
+Files (all float data stored as float32, labels and milestones as int64):
 
-  golden_layers.h5   one group per layer and case, e.g. /conv2d/k3_p1_s1_bias
-  golden_optim.h5    /sgd/<case>, /adam/<case>, /schedule/<case>
-  golden_vgg3.h5     a 3-block VGG-like net: one training step
+  golden_layers.h5   one group per layer and case (config in attributes):
+    conv2d/<case>      x w [b] y dy dx dw [db]     (9 configurations: kernels
+                       3x3 / 5x5 / 1x1 / 3x5, stride 1 and 2, pad 0..2,
+                       with/without bias, batch 1 and 3, non-square maps)
+    batchnorm/<case>   x gamma beta running_{mean,var}_before, running_{mean,
+                       var} (after forward), save_mean save_invstd y dy dx
+                       dgamma dbeta; 2-D and 1-D, train and eval, and
+                       BN+ReLU (attribute relu=1, ibx's fused layer)
+    activation/{relu,sigmoid,tanh}          x y dy dx
+    pool/<case>        x y dy dx; max 2x2 s2 (even, odd, with ties), max 3x3
+                       s2 p1, max 3x3 s1 p1 (ties), avg 2x2 s2 / 3x3 s2 p1 /
+                       3x3 s1 p1 (count_include_pad), global_avg
+    linear/{bias,nobias}                    x w [b] y dy dx dw [db]
+    elementwise/{add,mul}_<bcast>           a b y dy da db, b of shape
+                       [N,1,H,W], [N,C,1,1], [1,C,1,1], same, [N,1], [1,K]
+    bilinear/<case>_ac{0,1}                 x y dy dx; up, 2x up, down, mixed
+    softmax/rows                            x y dy dx
+    softmax/xent, softmax/xent_scaled_large logits labels loss probs dlogits
+    kl/gaussian                             mu logvar kl dmu dlogvar
+  golden_optim.h5
+    sgd/{momentum,nesterov,plain,dampening}, adam/{adam,adam_l2,adamw}:
+                       grads [steps,n], params [steps+1,n] (initial, then
+                       after each step); hyper-parameters in attributes
+    schedule/{multistep,cosine,warmup_cosine,warmup_multistep}: lr[k] for
+                       step k (+ milestones); ibx schedule fields as attributes
+  golden_vgg3.h5     /vgg3: one training step of a 3-block VGG-like net (see
+                     vgg3() below): x labels params/ grads/ buffers_initial/
+                     buffers/ acts/ logits loss dx after_sgd/
 
 Conventions
   * Inputs are drawn in float32. References are then computed by torch in
@@ -359,8 +384,8 @@ def optim_cases(f, steps=4, n=37):
             p.grad = grads[k].clone()
             opt.step()
             hist.append(p.detach().clone())
-        grp = case(f, name, desc + f"; params[k] = after k steps (params[0] = initial), "
-                   f"grads[k] = gradient of step k", steps=steps, **attrs)
+        grp = case(f, name, desc + "; params[k] = after k steps (params[0] = initial), "
+                   "grads[k] = gradient of step k", steps=steps, **attrs)
         put(grp, "grads", grads)
         put(grp, "params", torch.stack(hist))
 
@@ -530,7 +555,8 @@ def write(path, fill):
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default=os.path.join(here, "..", "tests", "fixtures"))
+    ap.add_argument("--out", default=os.path.normpath(os.path.join(here, "..", "tests",
+                                                                     "fixtures")))
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.use_deterministic_algorithms(True)
