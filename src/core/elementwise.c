@@ -71,6 +71,10 @@ static int backward(const ibx_tensor *a, const ibx_tensor *b, const ibx_tensor *
   if (mul) {
     IBX_TRY(ibx_check_same(dy, a, op, "dy", "a"));
     IBX_TRY(make_bcast(dy, b, op, &bc));
+    /* db is indexed with b's broadcast strides: a db of another (even
+     * broadcast-compatible) shape would be written out of bounds. */
+    if (db && db->data)
+      IBX_TRY(ibx_check_same(b, db, op, "b", "db"));
   }
   if (da && da->data)
     IBX_TRY(ibx_check_same(dy, da, op, "dy", "da"));

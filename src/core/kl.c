@@ -8,6 +8,8 @@
 int ibx_gaussian_kl_forward(const ibx_tensor *mu, const ibx_tensor *logvar, float *kl) {
   IBX_TRY(ibx_check_ndim(mu, 2, "gaussian_kl_forward", "mu"));
   IBX_TRY(ibx_check_same(mu, logvar, "gaussian_kl_forward", "mu", "logvar"));
+  if (!kl)
+    return ibx_fail(IBX_ERR_ARG, "gaussian_kl_forward: the kl output pointer is missing");
   const int64_t n = ibx_numel(mu);
   double acc = 0.0;
   for (int64_t i = 0; i < n; i++) {

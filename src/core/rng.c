@@ -39,8 +39,13 @@ void ibx_rng_u32x4(uint64_t seed, uint64_t stream, uint64_t index, uint32_t out[
   ibx_philox4x32_10(ctr, key, out);
 }
 
-/* 24 random bits -> (0,1): (k + 0.5) / 2^24 never hits 0 or 1. */
-static inline float to_open_unit(uint32_t u) { return ((float)(u >> 8) + 0.5f) * (1.0f / 16777216.0f); }
+/* 23 random bits -> (0,1): (k + 0.5) / 2^23 for k < 2^23 needs 24 significant
+ * bits, so it is exact in float and lies in [2^-24, 1 - 2^-24], never 0 or 1.
+ * (With 24 bits, k + 0.5 is not representable for k >= 2^23 and k = 2^24-1
+ * rounded up to exactly 1.0f.) */
+static inline float to_open_unit(uint32_t u) {
+  return ((float)(u >> 9) + 0.5f) * (1.0f / 8388608.0f);
+}
 
 float ibx_rng_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
   uint32_t r[4];
