@@ -168,6 +168,28 @@ static void test_batchnorm(void **state) {
   SHAPE("batchnorm_backward", ibx_batchnorm_backward(&L, &x, &g, sm, si, 1, &y, &t, &dg, &db));
   SHAPE("batchnorm_backward", ibx_batchnorm_backward(&L, &x, &g, sm, si, 1, &t, &dx, &dg, &db));
   ARG("batchnorm_backward", ibx_batchnorm_backward(&L, &x, &g, NULL, si, 1, &y, &dx, &dg, &db));
+
+  /* fused batch norm + ReLU: the same checks, plus its output y in backward */
+  float *DY = buf();
+  ibx_tensor dy = ibx_t4(DY, 2, 3, 4, 4);
+  assert_ibx_ok(ibx_batchnorm_relu_forward(&L, &x, &g, &b, &rm, &rv, 1, &y, sm, si));
+  assert_ibx_ok(ibx_batchnorm_relu_backward(&L, &x, &g, sm, si, 1, &y, &dy, &dx, &dg, &db));
+  t = ibx_t4(X, 2, 4, 4, 4);
+  SHAPE("batchnorm_relu_forward",
+        ibx_batchnorm_relu_forward(&L, &t, &g, &b, &rm, &rv, 1, &t, sm, si));
+  t = ibx_t4(Y, 2, 3, 4, 5);
+  SHAPE("batchnorm_relu_forward",
+        ibx_batchnorm_relu_forward(&L, &x, &g, &b, &rm, &rv, 1, &t, sm, si));
+  SHAPE("batchnorm_relu_backward",
+        ibx_batchnorm_relu_backward(&L, &x, &g, sm, si, 1, &t, &dy, &dx, &dg, &db));
+  SHAPE("batchnorm_relu_backward",
+        ibx_batchnorm_relu_backward(&L, &x, &g, sm, si, 1, NULL, &dy, &dx, &dg, &db));
+  SHAPE("batchnorm_relu_backward",
+        ibx_batchnorm_relu_backward(&L, &x, &g, sm, si, 1, &y, &t, &dx, &dg, &db));
+  t = ibx_t1(DG, 2);
+  SHAPE("batchnorm_relu_backward",
+        ibx_batchnorm_relu_backward(&L, &x, &g, sm, si, 1, &y, &dy, &dx, &t, &db));
+  free(DY);
   free(X), free(Y), free(G), free(Bt), free(RM), free(RV), free(DX), free(DG), free(DB);
 }
 
