@@ -51,6 +51,13 @@ int ibx_seq_forward(ibx_seq *s, const float *x, int batch, int training, uint64_
  * as x) is written when non-NULL. */
 int ibx_seq_backward(ibx_seq *s, const float *dout, float *dx);
 
+/* Called during backward after each layer with parameters: every gradient at
+ * offset >= ready_from (floats into the gradient buffer) is final. Parameters
+ * are declared in forward order, so readiness grows from the end of the
+ * buffer towards its start -- what bucketed, overlapped allreduce needs. */
+typedef void (*ibx_seq_grad_ready_fn)(void *ctx, size_t ready_from);
+void ibx_seq_set_grad_hook(ibx_seq *s, ibx_seq_grad_ready_fn fn, void *ctx);
+
 /* Shape after the last layer, and layer introspection for summaries. */
 void ibx_seq_output_shape(const ibx_seq *s, int *ndim, int dim[IBX_MAX_DIMS]);
 int ibx_seq_length(const ibx_seq *s);

@@ -40,7 +40,13 @@ struct ibx_seq {
   float *arena, *grad_a, *grad_b;
   size_t arena_floats, grad_floats;
   ibx_scratch scratch;
+  ibx_seq_grad_ready_fn grad_ready;
+  void *grad_ready_ctx;
 };
+
+void ibx_seq_set_grad_hook(ibx_seq *s, ibx_seq_grad_ready_fn fn, void *ctx) {
+  s->grad_ready = fn, s->grad_ready_ctx = ctx;
+}
 
 static size_t dim_size(const int d[3]) { return (size_t)d[0] * d[1] * d[2]; }
 
@@ -461,6 +467,8 @@ int ibx_seq_backward(ibx_seq *s, const float *dout, float *dx_out) {
         IBX_TRY(ibx_dropout_backward(&n->drop, 1, &dy, &dx));
       break;
     }
+    if (s->grad_ready && n->w >= 0)
+      s->grad_ready(s->grad_ready_ctx, s->params->info[n->w].offset);
     if (swap) {
       float *t = dy_buf;
       dy_buf = dx_buf, dx_buf = t;

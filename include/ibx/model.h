@@ -1,0 +1,90 @@
+/* Models: a backbone (VGG or WRN) plus a head (plain, gap, dvib, att2, att3,
+ * pan, abn, aib, aib-qt), behind one interface that the trainer, evaluation
+ * and attribution code use without special-casing any model.
+ *
+ * All trainable parameters live in one ibx_params store (one contiguous value
+ * buffer, one gradient buffer); non-trainable state (batch-norm running
+ * statistics) in a second store. Parameter names follow PyTorch conventions
+ * ("features.0.weight") so checkpoints read naturally with h5py. */
+#ifndef IBX_MODEL_H
+#define IBX_MODEL_H
+
+#include <stdint.h>
+
+#include "ibx/params.h"
+#include "ibx/tensor.h"
+
+/* The loss and its parts, each already multiplied by its weight
+ * (total = ce + kl + vq + commit; parts a model lacks are 0). */
+typedef struct {
+  float total;
+  float ce;     /* cross-entropy, mean over the batch */
+  float kl;     /* beta * KL(p(z|x) || N(0, I)) */
+  float vq;     /* lambda_q * ||sg[a] - a_q||^2 (aib-qt) */
+  float commit; /* lambda_c * ||a - sg[a_q]||^2 (aib-qt) */
+} ibx_loss_parts;
+
+typedef struct {
+  char backbone[16];  /* "vgg16" or "wrn" */
+  char head[16];      /* plain, gap, dvib, att2, att3, pan, abn, aib, aib-qt */
+  int in_channels, in_height, in_width;
+  int num_classes;
+  float width;        /* VGG width multiplier (1 = 64..512 channels) */
+  int wrn_depth;      /* WRN-d-k: depth d (6n+4) and widening factor k */
+  int wrn_widen;
+  int K;              /* latent dimension of dvib/aib (default 256) */
+  float beta;         /* KL weight (default 0.01) */
+  int Q;              /* aib-qt anchors (default 30) */
+  float lambda_q, lambda_c; /* aib-qt loss weights (defaults 0.4, 0.1) */
+  int attention_layer; /* backbone stage the attention reads (head-specific default if 0) */
+  uint64_t seed;      /* initialisation */
+} ibx_model_config;
+
+/* Fills cfg with the defaults above for the given backbone and head. */
+void ibx_model_config_defaults(ibx_model_config *cfg);
+
+typedef struct ibx_model ibx_model;
+
+/* Validates cfg (unknown head, K <= 0, Q < 2, attention layer out of range:
+ * IBX_ERR_ARG with a one-line message naming the key), builds, allocates for
+ * max_batch and initialises. */
+int ibx_model_create(const ibx_model_config *cfg, int max_batch, ibx_model **out);
+void ibx_model_free(ibx_model *m);
+
+ibx_params *ibx_model_params(ibx_model *m);
+ibx_params *ibx_model_buffers(ibx_model *m);
+const ibx_model_config *ibx_model_config_of(const ibx_model *m);
+
+/* Forward pass on x [batch, C, H, W]. training selects batch statistics and
+ * sampling (reparameterisation noise is a pure function of noise_seed, the
+ * sample's position and the element; evaluation uses the means). With labels
+ * (non-NULL) the loss is computed into *loss (may be NULL). Logits [batch,
+ * classes] stay valid until the next forward. */
+int ibx_model_forward(ibx_model *m, const float *x, const int *labels, int batch, int training,
+                      uint64_t noise_seed, ibx_loss_parts *loss, ibx_tensor *logits);
+
+/* Backward of the last forward's total loss (requires labels in forward).
+ * Parameter gradients accumulate into the gradient buffer; dx (the input
+ * gradient, [batch,C,H,W]) is written when non-NULL. */
+int ibx_model_backward(ibx_model *m, float *dx);
+
+/* Backward from an arbitrary logit gradient dlogits [batch, classes] (for
+ * attribution methods: e.g. one-hot of the target class). */
+int ibx_model_backward_from_logits(ibx_model *m, const float *dlogits, float *dx);
+
+/* Called during backward each time a layer's parameter gradients are final:
+ * every gradient at offset >= ready_from (in floats, into the gradient buffer)
+ * is done. The distributed trainer starts bucket allreduces from here. */
+typedef void (*ibx_grad_ready_fn)(void *ctx, size_t ready_from);
+void ibx_model_set_grad_hook(ibx_model *m, ibx_grad_ready_fn fn, void *ctx);
+
+/* Attention maps of the last forward: how many (0 for heads without
+ * attention), and map i as [batch, 1, h, w] (normalised as the head uses it). */
+int ibx_model_attention_count(const ibx_model *m);
+int ibx_model_attention(const ibx_model *m, int i, ibx_tensor *map);
+
+/* Writes a human-readable table (layer, output shape, parameters, forward
+ * multiply-adds) into buf; returns IBX_OK or IBX_ERR_ARG if buf is too short. */
+int ibx_model_summary(const ibx_model *m, char *buf, size_t len);
+
+#endif
