@@ -138,4 +138,27 @@ int ibx_dataset_resize_copy(const ibx_dataset *src, int height, int width, ibx_d
  * image (reading the JPEG header for the original size). */
 int ibx_dataset_open_cub(const char *dir, const char *split, int size, ibx_dataset **out);
 
+/* ---- cluttered datasets (ground-truth boxes on real images) -------------- */
+
+/* Sample i of a cluttered dataset is the source's sample i (same label) at a
+ * random position on a size x size zero canvas, under which `fragments`
+ * fragment_size x fragment_size patches cut from random other source
+ * samples lie at random positions (pixels combine by max). Its box is the
+ * tight box of the item's nonzero pixels on the canvas. Everything is a
+ * pure function of (seed, i); samples are generated on each read. */
+typedef struct {
+  int size;          /* canvas side (64) */
+  int fragments;     /* clutter fragments per image, 0..12 (8) */
+  int fragment_size; /* fragment side (9) */
+  uint64_t seed;
+} ibx_clutter_config;
+void ibx_clutter_default(ibx_clutter_config *cfg);
+/* Wraps src, which the new dataset owns from then on (it is closed with
+ * it); on failure src stays the caller's. */
+int ibx_dataset_open_cluttered(ibx_dataset *src, const ibx_clutter_config *cfg,
+                               ibx_dataset **out);
+/* Cluttered Fashion-MNIST (dir NULL: the Debian package's location). */
+int ibx_dataset_open_cluttered_fashion_mnist(const char *dir, const char *split,
+                                             const ibx_clutter_config *cfg, ibx_dataset **out);
+
 #endif
