@@ -161,4 +161,21 @@ int ibx_dataset_open_cluttered(ibx_dataset *src, const ibx_clutter_config *cfg,
 int ibx_dataset_open_cluttered_fashion_mnist(const char *dir, const char *split,
                                              const ibx_clutter_config *cfg, ibx_dataset **out);
 
+/* ---- native format: one HDF5 file per split ------------------------------ */
+
+/* Layout (format version 1; see src/data/h5data.c): /images uint8
+ * [N,C,H,W] chunked by whole images, /labels int32 [N], /class_names
+ * strings, optional /coarse_labels, /coarse_class_names, /boxes float32
+ * [N,4]; attributes ibx_format="ibx-dataset", ibx_format_version=1, name,
+ * source, images_crc32, labels_crc32. */
+/* Writes every sample of ds (any reader) to path; source is free text. */
+int ibx_dataset_write_h5(const ibx_dataset *ds, const char *path, const char *source);
+/* Reads the whole file into memory, verifying the checksums. */
+int ibx_dataset_open_h5(const char *path, ibx_dataset **out);
+/* Reads samples [first, first + count) only (a rank's part); checksums
+ * are not verified. */
+int ibx_dataset_open_h5_range(const char *path, long first, long count, ibx_dataset **out);
+/* Number of samples in the file without reading them. */
+int ibx_dataset_h5_count(const char *path, long *count);
+
 #endif

@@ -1,0 +1,503 @@
+/* The native ibx dataset file: one HDF5 file per split.
+ *
+ * Layout (format version 1):
+ *   /images              uint8  [N, C, H, W], chunked by whole images
+ *                        (about 1 MiB per chunk), uncompressed so ranks read
+ *                        their part quickly
+ *   /labels              int32  [N], 0 <= label < number of classes
+ *   /class_names         fixed-length strings [num_classes]
+ *   /coarse_labels       int32  [N]           (optional, CIFAR-100)
+ *   /coarse_class_names  fixed-length strings (optional)
+ *   /boxes               float32 [N, 4] x, y, width, height in pixels
+ *                        (optional, CUB-200-2011, cluttered Fashion-MNIST)
+ *   attributes on /:
+ *     ibx_format = "ibx-dataset", ibx_format_version = 1 (int32),
+ *     name (the source's description), source (free text, e.g. the command),
+ *     images_crc32 (uint32, zlib crc32 of /images' bytes in order),
+ *     labels_crc32 (uint32, crc32 of /labels as int32 little-endian).
+ * Reading the whole file verifies both checksums; reading a range cannot
+ * (it only sees its part) and does not. Files are opened read-only with the
+ * default driver, so any number of ranks can read their own ranges at once. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hdf5.h>
+#include <zlib.h>
+
+#include "dataset_internal.h"
+#include "ibx/error.h"
+#include "ibx/memory.h"
+
+#define H5D_FORMAT "ibx-dataset"
+#define H5D_VERSION 1
+
+static void quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+/* ---- writing ------------------------------------------------------------ */
+
+static int write_str_attr(hid_t obj, const char *name, const char *value, const char *path) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, strlen(value) + 1);
+  H5Tset_strpad(t, H5T_STR_NULLTERM);
+  hid_t sp = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t e = a < 0 ? -1 : H5Awrite(a, t, value);
+  if (a >= 0)
+    H5Aclose(a);
+  H5Sclose(sp);
+  H5Tclose(t);
+  return e < 0 ? ibx_fail(IBX_ERR_IO, "h5 dataset: %s: cannot write attribute %s", path, name)
+               : IBX_OK;
+}
+
+static int write_num_attr(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v,
+                          const char *path) {
+  hid_t sp = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t e = a < 0 ? -1 : H5Awrite(a, mtype, v);
+  if (a >= 0)
+    H5Aclose(a);
+  H5Sclose(sp);
+  return e < 0 ? ibx_fail(IBX_ERR_IO, "h5 dataset: %s: cannot write attribute %s", path, name)
+               : IBX_OK;
+}
+
+static int write_whole(hid_t file, const char *name, hid_t ftype, hid_t mtype, int rank,
+                       const hsize_t *dims, const void *data, const char *path) {
+  hid_t sp = H5Screate_simple(rank, dims, NULL);
+  hid_t d = H5Dcreate2(file, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t e = d < 0 ? -1 : H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+  if (d >= 0)
+    H5Dclose(d);
+  H5Sclose(sp);
+  return e < 0 ? ibx_fail(IBX_ERR_IO, "h5 dataset: %s: cannot write /%s", path, name) : IBX_OK;
+}
+
+static int write_names(hid_t file, const char *name, char **names, int n, const char *path) {
+  size_t len = 1;
+  for (int k = 0; k < n; k++)
+    if (strlen(names[k]) + 1 > len)
+      len = strlen(names[k]) + 1;
+  char *buf = calloc((size_t)n, len);
+  if (!buf)
+    return ibx_fail(IBX_ERR_NOMEM, "h5 dataset: out of memory");
+  for (int k = 0; k < n; k++)
+    memcpy(buf + (size_t)k * len, names[k], strlen(names[k]));
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, len);
+  H5Tset_strpad(t, H5T_STR_NULLPAD);
+  hsize_t dims[1] = {(hsize_t)n};
+  int rc = write_whole(file, name, t, t, 1, dims, buf, path);
+  H5Tclose(t);
+  free(buf);
+  return rc;
+}
+
+static void le32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t labels_crc(const int32_t *labels, long n) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  uint8_t b[4 * 256];
+  for (long i = 0; i < n;) {
+    long m = n - i < 256 ? n - i : 256;
+    for (long k = 0; k < m; k++)
+      le32(b + 4 * k, (uint32_t)labels[i + k]);
+    crc = crc32(crc, b, (uInt)(4 * m));
+    i += m;
+  }
+  return (uint32_t)crc;
+}
+
+int ibx_dataset_write_h5(const ibx_dataset *ds, const char *path, const char *source) {
+  if (!ds || !path)
+    return ibx_fail(IBX_ERR_ARG, "h5 dataset: NULL dataset or path");
+  const long n = ds->count;
+  if (n <= 0)
+    return ibx_fail(IBX_ERR_ARG, "h5 dataset: %s is empty, nothing to write to %s", ds->name,
+                    path);
+  quiet_hdf5();
+  const size_t img = (size_t)ibx_dataset_image_size(ds);
+  long chunk = (long)((1u << 20) / img);
+  if (chunk < 1)
+    chunk = 1;
+  if (chunk > n)
+    chunk = n;
+  uint8_t *buf = malloc(img * (size_t)chunk);
+  int32_t *labels = malloc((size_t)n * sizeof *labels);
+  int32_t *coarse = ds->num_coarse > 0 ? malloc((size_t)n * sizeof *coarse) : NULL;
+  float *boxes = ibx_dataset_has_boxes(ds) ? malloc((size_t)n * 4 * sizeof *boxes) : NULL;
+  if (!buf || !labels || (ds->num_coarse > 0 && !coarse) || (ibx_dataset_has_boxes(ds) && !boxes)) {
+    free(buf), free(labels), free(coarse), free(boxes);
+    return ibx_fail(IBX_ERR_NOMEM, "h5 dataset: out of memory writing %s", path);
+  }
+  hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (file < 0) {
+    free(buf), free(labels), free(coarse), free(boxes);
+    return ibx_fail(IBX_ERR_IO, "h5 dataset: cannot create %s", path);
+  }
+  int rc = IBX_OK;
+  hsize_t dims[4] = {(hsize_t)n, (hsize_t)ds->channels, (hsize_t)ds->height, (hsize_t)ds->width};
+  hsize_t cdims[4] = {(hsize_t)chunk, dims[1], dims[2], dims[3]};
+  hid_t fsp = H5Screate_simple(4, dims, NULL);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 4, cdims);
+  hid_t dset = H5Dcreate2(file, "images", H5T_STD_U8LE, fsp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  if (dset < 0)
+    rc = ibx_fail(IBX_ERR_IO, "h5 dataset: %s: cannot create /images", path);
+  uLong icrc = crc32(0L, Z_NULL, 0);
+  for (long i0 = 0; rc == IBX_OK && i0 < n; i0 += chunk) {
+    long m = n - i0 < chunk ? n - i0 : chunk;
+    for (long k = 0; rc == IBX_OK && k < m; k++) {
+      int label;
+      rc = ibx_dataset_read(ds, i0 + k, buf + (size_t)k * img, &label);
+      labels[i0 + k] = label;
+      if (rc == IBX_OK && coarse)
+        coarse[i0 + k] = ibx_dataset_coarse_label(ds, i0 + k);
+      if (rc == IBX_OK && boxes)
+        rc = ibx_dataset_box(ds, i0 + k, boxes + 4 * (i0 + k));
+    }
+    if (rc != IBX_OK)
+      break;
+    icrc = crc32(icrc, buf, (uInt)(img * (size_t)m));
+    hsize_t start[4] = {(hsize_t)i0, 0, 0, 0}, count[4] = {(hsize_t)m, dims[1], dims[2], dims[3]};
+    hid_t msp = H5Screate_simple(4, count, NULL);
+    H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL);
+    if (H5Dwrite(dset, H5T_NATIVE_UINT8, msp, fsp, H5P_DEFAULT, buf) < 0)
+      rc = ibx_fail(IBX_ERR_IO, "h5 dataset: %s: cannot write images %ld..%ld", path, i0,
+                    i0 + m - 1);
+    H5Sclose(msp);
+  }
+  if (dset >= 0)
+    H5Dclose(dset);
+  H5Pclose(dcpl);
+  H5Sclose(fsp);
+  hsize_t n1[1] = {(hsize_t)n}, n4[2] = {(hsize_t)n, 4};
+  if (rc == IBX_OK)
+    rc = write_whole(file, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, n1, labels, path);
+  if (rc == IBX_OK)
+    rc = write_names(file, "class_names", ds->class_names, ds->num_classes, path);
+  if (rc == IBX_OK && coarse)
+    rc = write_whole(file, "coarse_labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, n1, coarse, path);
+  if (rc == IBX_OK && coarse)
+    rc = write_names(file, "coarse_class_names", ds->coarse_names, ds->num_coarse, path);
+  if (rc == IBX_OK && boxes)
+    rc = write_whole(file, "boxes", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, n4, boxes, path);
+  const int32_t version = H5D_VERSION;
+  const uint32_t images_crc = (uint32_t)icrc, lab_crc = rc == IBX_OK ? labels_crc(labels, n) : 0;
+  if (rc == IBX_OK)
+    rc = write_str_attr(file, "ibx_format", H5D_FORMAT, path);
+  if (rc == IBX_OK)
+    rc = write_num_attr(file, "ibx_format_version", H5T_STD_I32LE, H5T_NATIVE_INT32, &version,
+                        path);
+  if (rc == IBX_OK)
+    rc = write_str_attr(file, "name", ds->name, path);
+  if (rc == IBX_OK)
+    rc = write_str_attr(file, "source", source ? source : "", path);
+  if (rc == IBX_OK)
+    rc = write_num_attr(file, "images_crc32", H5T_STD_U32LE, H5T_NATIVE_UINT32, &images_crc, path);
+  if (rc == IBX_OK)
+    rc = write_num_attr(file, "labels_crc32", H5T_STD_U32LE, H5T_NATIVE_UINT32, &lab_crc, path);
+  if (H5Fclose(file) < 0 && rc == IBX_OK)
+    rc = ibx_fail(IBX_ERR_IO, "h5 dataset: cannot close %s", path);
+  free(buf), free(labels), free(coarse), free(boxes);
+  if (rc != IBX_OK)
+    remove(path);
+  return rc;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static int read_str_attr(hid_t obj, const char *name, char *out, size_t cap) {
+  out[0] = '\0';
+  if (H5Aexists(obj, name) <= 0)
+    return 0;
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  hid_t t = a < 0 ? -1 : H5Aget_type(a);
+  int ok = 0;
+  if (t >= 0 && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) <= 0) {
+    size_t len = H5Tget_size(t);
+    char *tmp = calloc(len + 1, 1);
+    if (tmp && H5Aread(a, t, tmp) >= 0) {
+      snprintf(out, cap, "%s", tmp);
+      ok = 1;
+    }
+    free(tmp);
+  }
+  if (t >= 0)
+    H5Tclose(t);
+  if (a >= 0)
+    H5Aclose(a);
+  return ok;
+}
+
+static int read_num_attr(hid_t obj, const char *name, hid_t mtype, void *v) {
+  if (H5Aexists(obj, name) <= 0)
+    return 0;
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  int ok = a >= 0 && H5Aread(a, mtype, v) >= 0;
+  if (a >= 0)
+    H5Aclose(a);
+  return ok;
+}
+
+/* Shape of dataset `name`: rank and dims (up to 4); 0 when missing. */
+static int shape_of(hid_t file, const char *name, int *rank, hsize_t dims[4]) {
+  if (H5Lexists(file, name, H5P_DEFAULT) <= 0)
+    return 0;
+  hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
+  if (d < 0)
+    return 0;
+  hid_t sp = H5Dget_space(d);
+  int r = H5Sget_simple_extent_ndims(sp);
+  int ok = r >= 0 && r <= 4 && H5Sget_simple_extent_dims(sp, dims, NULL) >= 0;
+  *rank = r;
+  H5Sclose(sp);
+  H5Dclose(d);
+  return ok;
+}
+
+/* Reads rows [first, first+count) of a dataset whose first dim is N. */
+static int read_rows(hid_t file, const char *name, hid_t mtype, long first, long count,
+                     void *out, const char *path) {
+  hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
+  if (d < 0)
+    return ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: cannot open /%s", path, name);
+  hid_t fsp = H5Dget_space(d);
+  int r = H5Sget_simple_extent_ndims(fsp);
+  hsize_t dims[4] = {0, 0, 0, 0}, start[4] = {0, 0, 0, 0};
+  H5Sget_simple_extent_dims(fsp, dims, NULL);
+  dims[0] = (hsize_t)count;
+  start[0] = (hsize_t)first;
+  H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, dims, NULL);
+  hid_t msp = H5Screate_simple(r, dims, NULL);
+  herr_t e = H5Dread(d, mtype, msp, fsp, H5P_DEFAULT, out);
+  H5Sclose(msp);
+  H5Sclose(fsp);
+  H5Dclose(d);
+  return e < 0 ? ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: cannot read /%s (truncated?)", path,
+                          name)
+               : IBX_OK;
+}
+
+static int read_names(hid_t file, const char *name, int expect, char ***out, const char *path) {
+  *out = NULL;
+  hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
+  if (d < 0)
+    return ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: no /%s", path, name);
+  hid_t t = H5Dget_type(d);
+  hid_t sp = H5Dget_space(d);
+  hsize_t n = 0;
+  int rc = IBX_OK;
+  if (H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) > 0 ||
+      H5Sget_simple_extent_ndims(sp) != 1)
+    rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: /%s must be fixed-length strings", path, name);
+  else {
+    H5Sget_simple_extent_dims(sp, &n, NULL);
+    if ((long)n != expect)
+      rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: /%s has %llu names, expected %d", path, name,
+                    (unsigned long long)n, expect);
+  }
+  size_t len = rc == IBX_OK ? H5Tget_size(t) : 0;
+  char *buf = rc == IBX_OK ? calloc((size_t)n, len) : NULL;
+  char **names = rc == IBX_OK ? calloc((size_t)n, sizeof *names) : NULL;
+  if (rc == IBX_OK && (!buf || !names))
+    rc = ibx_fail(IBX_ERR_NOMEM, "h5 dataset: out of memory");
+  if (rc == IBX_OK && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+    rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: cannot read /%s", path, name);
+  for (hsize_t k = 0; rc == IBX_OK && k < n; k++) {
+    names[k] = calloc(len + 1, 1);
+    if (!names[k])
+      rc = ibx_fail(IBX_ERR_NOMEM, "h5 dataset: out of memory");
+    else
+      memcpy(names[k], buf + k * len, len);
+  }
+  free(buf);
+  H5Sclose(sp);
+  H5Tclose(t);
+  H5Dclose(d);
+  if (rc != IBX_OK) {
+    for (hsize_t k = 0; names && k < n; k++)
+      free(names[k]);
+    free(names);
+    return rc;
+  }
+  *out = names;
+  return IBX_OK;
+}
+
+static void free_name_list(char **names, int n) {
+  for (int k = 0; names && k < n; k++)
+    free(names[k]);
+  free(names);
+}
+
+static int open_h5(const char *path, long first, long count, int whole, ibx_dataset **out) {
+  if (!out)
+    return ibx_fail(IBX_ERR_ARG, "h5 dataset: NULL output pointer");
+  *out = NULL;
+  if (!path)
+    return ibx_fail(IBX_ERR_ARG, "h5 dataset: NULL path");
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return ibx_fail(IBX_ERR_IO, "h5 dataset: cannot open %s: %s", path, strerror(errno));
+  fclose(f);
+  quiet_hdf5();
+  if (H5Fis_hdf5(path) <= 0)
+    return ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s is not an HDF5 file (wrong magic or truncated)",
+                    path);
+  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file < 0)
+    return ibx_fail(IBX_ERR_FORMAT, "h5 dataset: cannot open %s as HDF5 (truncated?)", path);
+  int rc = IBX_OK;
+  char fmt[64], name[256];
+  int32_t version = 0;
+  if (!read_str_attr(file, "ibx_format", fmt, sizeof fmt) || strcmp(fmt, H5D_FORMAT) != 0)
+    rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s is not an ibx dataset file (no ibx_format=%s)",
+                  path, H5D_FORMAT);
+  else if (!read_num_attr(file, "ibx_format_version", H5T_NATIVE_INT32, &version) ||
+           version != H5D_VERSION)
+    rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: unsupported format version %d (expected %d)",
+                  path, version, H5D_VERSION);
+  int r = 0;
+  hsize_t idims[4] = {0, 0, 0, 0}, ldims[4] = {0, 0, 0, 0}, cdims[4] = {0, 0, 0, 0};
+  if (rc == IBX_OK && (!shape_of(file, "images", &r, idims) || r != 4 || idims[0] == 0 ||
+                       idims[1] == 0 || idims[1] > 64 || idims[2] == 0 || idims[3] == 0 ||
+                       idims[2] > 65536 || idims[3] > 65536))
+    rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: /images must be uint8 [N, C, H, W]", path);
+  if (rc == IBX_OK && (!shape_of(file, "labels", &r, ldims) || r != 1))
+    rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: /labels must be int32 [N]", path);
+  if (rc == IBX_OK && ldims[0] != idims[0])
+    rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s has %llu images but %llu labels", path,
+                  (unsigned long long)idims[0], (unsigned long long)ldims[0]);
+  const long n = (long)idims[0];
+  if (whole)
+    first = 0, count = n;
+  if (rc == IBX_OK && (first < 0 || count < 0 || first > n || count > n - first))
+    rc = ibx_fail(IBX_ERR_ARG, "h5 dataset: %s: range [%ld, %ld) outside [0, %ld)", path, first,
+                  first + count, n);
+  int has_coarse = H5Lexists(file, "coarse_labels", H5P_DEFAULT) > 0;
+  int has_boxes = H5Lexists(file, "boxes", H5P_DEFAULT) > 0;
+  if (rc == IBX_OK && has_coarse && (!shape_of(file, "coarse_labels", &r, cdims) || r != 1 ||
+                                     cdims[0] != idims[0]))
+    rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: /coarse_labels must be int32 [%ld]", path, n);
+  if (rc == IBX_OK && has_boxes && (!shape_of(file, "boxes", &r, cdims) || r != 2 ||
+                                    cdims[0] != idims[0] || cdims[1] != 4))
+    rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: /boxes must be float32 [%ld, 4]", path, n);
+  /* class names fix the label range */
+  int nclasses = 0, ncoarse = 0;
+  hsize_t nd[4];
+  if (rc == IBX_OK && (!shape_of(file, "class_names", &r, nd) || r != 1 || nd[0] == 0 ||
+                       nd[0] > 1000000))
+    rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: /class_names missing or empty", path);
+  else if (rc == IBX_OK)
+    nclasses = (int)nd[0];
+  if (rc == IBX_OK && has_coarse &&
+      (!shape_of(file, "coarse_class_names", &r, nd) || r != 1 || nd[0] == 0 || nd[0] > 1000000))
+    rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: /coarse_class_names missing or empty", path);
+  else if (rc == IBX_OK && has_coarse)
+    ncoarse = (int)nd[0];
+  char **names = NULL, **cnames = NULL;
+  if (rc == IBX_OK)
+    rc = read_names(file, "class_names", nclasses, &names, path);
+  if (rc == IBX_OK && has_coarse)
+    rc = read_names(file, "coarse_class_names", ncoarse, &cnames, path);
+  ibx_dataset *ds = NULL;
+  if (rc == IBX_OK) {
+    read_str_attr(file, "name", name, sizeof name);
+    ds = whole ? ibxd_new("%s", name[0] ? name : path)
+               : ibxd_new("%s [%ld, %ld)", name[0] ? name : path, first, first + count);
+    rc = ds ? IBX_OK : IBX_ERR_NOMEM;
+  }
+  if (rc == IBX_OK)
+    rc = ibxd_set_classes(ds, (const char *const *)names, nclasses);
+  if (rc == IBX_OK && has_coarse)
+    rc = ibxd_set_coarse_classes(ds, (const char *const *)cnames, ncoarse);
+  if (rc == IBX_OK)
+    rc = ibxd_alloc_memory(ds, count, (int)idims[1], (int)idims[2], (int)idims[3], has_coarse);
+  if (rc == IBX_OK && has_boxes) {
+    ds->boxes = ibx_alloc((size_t)(count > 0 ? count : 1) * 4 * sizeof(float), "dataset boxes");
+    rc = ds->boxes ? IBX_OK : IBX_ERR_NOMEM;
+  }
+  if (rc == IBX_OK && count > 0) {
+    rc = read_rows(file, "images", H5T_NATIVE_UINT8, first, count, ds->images, path);
+    if (rc == IBX_OK)
+      rc = read_rows(file, "labels", H5T_NATIVE_INT32, first, count, ds->labels, path);
+    if (rc == IBX_OK && has_coarse)
+      rc = read_rows(file, "coarse_labels", H5T_NATIVE_INT32, first, count, ds->coarse, path);
+    if (rc == IBX_OK && has_boxes)
+      rc = read_rows(file, "boxes", H5T_NATIVE_FLOAT, first, count, ds->boxes, path);
+  }
+  for (long i = 0; rc == IBX_OK && i < count; i++) {
+    if (ds->labels[i] < 0 || ds->labels[i] >= nclasses)
+      rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: label %d of sample %ld is out of range [0, %d)",
+                    path, ds->labels[i], first + i, nclasses);
+    else if (has_coarse && (ds->coarse[i] < 0 || ds->coarse[i] >= ncoarse))
+      rc = ibx_fail(IBX_ERR_FORMAT,
+                    "h5 dataset: %s: coarse label %d of sample %ld is out of range [0, %d)", path,
+                    ds->coarse[i], first + i, ncoarse);
+  }
+  if (rc == IBX_OK && whole) {
+    uint32_t want_i = 0, want_l = 0;
+    int have_i = read_num_attr(file, "images_crc32", H5T_NATIVE_UINT32, &want_i);
+    int have_l = read_num_attr(file, "labels_crc32", H5T_NATIVE_UINT32, &want_l);
+    size_t bytes = (size_t)count * (size_t)ibx_dataset_image_size(ds);
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (size_t off = 0; off < bytes; off += 1u << 30) {
+      size_t m = bytes - off < (1u << 30) ? bytes - off : (1u << 30);
+      crc = crc32(crc, ds->images + off, (uInt)m);
+    }
+    if (!have_i || !have_l)
+      rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: checksum attributes missing", path);
+    else if ((uint32_t)crc != want_i)
+      rc = ibx_fail(IBX_ERR_FORMAT,
+                    "h5 dataset: %s: images checksum mismatch (crc32 %08x, file says %08x)", path,
+                    (unsigned)crc, (unsigned)want_i);
+    else if (labels_crc(ds->labels, count) != want_l)
+      rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: labels checksum mismatch", path);
+  }
+  free_name_list(names, nclasses);
+  free_name_list(cnames, ncoarse);
+  H5Fclose(file);
+  if (rc != IBX_OK) {
+    ibx_dataset_close(ds);
+    return rc;
+  }
+  *out = ds;
+  return IBX_OK;
+}
+
+int ibx_dataset_open_h5(const char *path, ibx_dataset **out) {
+  return open_h5(path, 0, 0, 1, out);
+}
+
+int ibx_dataset_open_h5_range(const char *path, long first, long count, ibx_dataset **out) {
+  return open_h5(path, first, count, 0, out);
+}
+
+int ibx_dataset_h5_count(const char *path, long *count) {
+  if (!path || !count)
+    return ibx_fail(IBX_ERR_ARG, "h5 dataset: NULL argument");
+  *count = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return ibx_fail(IBX_ERR_IO, "h5 dataset: cannot open %s: %s", path, strerror(errno));
+  fclose(f);
+  quiet_hdf5();
+  if (H5Fis_hdf5(path) <= 0)
+    return ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s is not an HDF5 file", path);
+  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file < 0)
+    return ibx_fail(IBX_ERR_FORMAT, "h5 dataset: cannot open %s as HDF5", path);
+  int r = 0;
+  hsize_t dims[4];
+  int ok = shape_of(file, "images", &r, dims) && r == 4;
+  H5Fclose(file);
+  if (!ok)
+    return ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: no /images [N, C, H, W]", path);
+  *count = (long)dims[0];
+  return IBX_OK;
+}
