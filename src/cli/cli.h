@@ -9,5 +9,11 @@ typedef struct {
 } ibx_command;
 
 int ibx_cmd_demo(int argc, char **argv);
+int ibx_cmd_config(int argc, char **argv);
+
+/* Builds a config from [FILE.ini] [section.key=value ...] (argv without the
+ * command name); defined in cli_config.c. */
+#include "ibx/config.h"
+int ibx_cli_resolve_config(int argc, char **argv, ibx_config *c);
 
 #endif

@@ -17,6 +17,7 @@ static int cmd_help(int argc, char **argv);
 static const ibx_command commands[] = {
     {"help", "show this help", cmd_help},
     {"version", "print the version and git commit", cmd_version},
+    {"config", "show the resolved configuration, or the config reference", ibx_cmd_config},
     {"demo", "train a small CNN on Fashion-MNIST and print test accuracy", ibx_cmd_demo},
 };
 static const int n_commands = sizeof commands / sizeof commands[0];

@@ -1,0 +1,71 @@
+/* Every configuration key ibx knows. docs/config.md is generated from this
+ * table (`ibx config docs`); a test keeps the two identical. */
+#include "ibx/config.h"
+
+#define BIG 1e12
+
+const ibx_cfg_key ibx_config_schema[] = {
+    /* ---- data ---- */
+    {"data", "dataset", IBX_CFG_CHOICE, "fashion-mnist", 0, 0,
+     "fashion-mnist|mnist|cifar10|cifar100|svhn|stl10|cub200|h5",
+     "Dataset reader. `h5` reads ibx's native HDF5 format (data.path)."},
+    {"data", "path", IBX_CFG_STRING, "", 0, 0, NULL,
+     "Dataset directory or file; empty means the reader's default (Fashion-MNIST: "
+     "/usr/share/datasets/fashion-mnist)."},
+    {"data", "image_size", IBX_CFG_INT, "32", 8, 1024, NULL,
+     "Model input size: images are zero-padded (28->32) or resized to it."},
+    {"data", "augment", IBX_CFG_BOOL, "true", 0, 0, NULL,
+     "Random crop (zero padding 4) during training."},
+    {"data", "flip", IBX_CFG_BOOL, "true", 0, 0, NULL,
+     "Random horizontal flip during training (turn off for digits)."},
+    {"data", "train_limit", IBX_CFG_INT, "0", 0, BIG, NULL,
+     "Use only the first N training samples (0: all). For smoke tests."},
+    {"data", "test_limit", IBX_CFG_INT, "0", 0, BIG, NULL,
+     "Use only the first N test samples (0: all)."},
+    /* ---- model ---- */
+    {"model", "backbone", IBX_CFG_CHOICE, "vgg16", 0, 0, "vgg16|wrn", "Backbone network."},
+    {"model", "head", IBX_CFG_CHOICE, "aib", 0, 0, "plain|gap|dvib|att2|att3|pan|abn|aib|aib-qt",
+     "Classifier head (see docs/models.md)."},
+    {"model", "width", IBX_CFG_FLOAT, "1.0", 0.01, 16, NULL,
+     "VGG width multiplier (0.25: quarter width, 16..128 channels)."},
+    {"model", "wrn_depth", IBX_CFG_INT, "28", 10, 1000, NULL, "WRN depth d (6n+4)."},
+    {"model", "wrn_widen", IBX_CFG_INT, "10", 1, 64, NULL, "WRN widening factor k."},
+    {"model", "K", IBX_CFG_INT, "256", 1, 65536, NULL, "Latent dimension of dvib/aib."},
+    {"model", "beta", IBX_CFG_FLOAT, "0.01", 0, BIG, NULL, "KL weight of the information bottleneck."},
+    {"model", "Q", IBX_CFG_INT, "30", 2, 4096, NULL, "Number of quantisation anchors (aib-qt)."},
+    {"model", "lambda_q", IBX_CFG_FLOAT, "0.4", 0, BIG, NULL, "Vector-quantisation loss weight (aib-qt)."},
+    {"model", "lambda_c", IBX_CFG_FLOAT, "0.1", 0, BIG, NULL, "Commitment loss weight (aib-qt)."},
+    {"model", "attention_layer", IBX_CFG_INT, "0", 0, 64, NULL,
+     "Backbone stage the attention reads (0: the head's default)."},
+    /* ---- train ---- */
+    {"train", "epochs", IBX_CFG_INT, "15", 1, 100000, NULL, "Training epochs."},
+    {"train", "batch_size", IBX_CFG_INT, "128", 1, 1 << 20, NULL,
+     "Global mini-batch size (split evenly over ranks; must divide by the world size)."},
+    {"train", "optimizer", IBX_CFG_CHOICE, "sgd", 0, 0, "sgd|adam|adamw", "Optimiser."},
+    {"train", "lr", IBX_CFG_FLOAT, "0.05", 1e-12, BIG, NULL, "Peak learning rate."},
+    {"train", "momentum", IBX_CFG_FLOAT, "0.9", 0, 0.9999, NULL, "SGD momentum."},
+    {"train", "nesterov", IBX_CFG_BOOL, "true", 0, 0, NULL, "Nesterov momentum (SGD)."},
+    {"train", "weight_decay", IBX_CFG_FLOAT, "5e-4", 0, 1, NULL, "L2 weight decay."},
+    {"train", "schedule", IBX_CFG_CHOICE, "cosine", 0, 0, "constant|multistep|cosine",
+     "Learning-rate schedule (per step)."},
+    {"train", "milestones", IBX_CFG_INT_LIST, "", 1, 100000, NULL,
+     "Multistep: epochs at which the rate is multiplied by gamma (e.g. 150,225)."},
+    {"train", "gamma", IBX_CFG_FLOAT, "0.1", 1e-6, 1, NULL, "Multistep decay factor."},
+    {"train", "warmup_epochs", IBX_CFG_FLOAT, "0", 0, 1000, NULL, "Linear warm-up length in epochs."},
+    {"train", "seed", IBX_CFG_INT, "0", 0, BIG, NULL,
+     "Seed of initialisation, shuffling, augmentation and noise."},
+    {"train", "sync_bn", IBX_CFG_BOOL, "false", 0, 0, NULL,
+     "Synchronised batch norm: batch statistics reduced over all ranks."},
+    {"train", "bucket_mb", IBX_CFG_FLOAT, "25", 0.001, 4096, NULL,
+     "Gradient allreduce bucket size in MB (overlapped with backward)."},
+    {"train", "threads", IBX_CFG_INT, "0", 0, 1024, NULL, "OpenMP threads per rank (0: OMP_NUM_THREADS or all cores)."},
+    {"train", "log_every", IBX_CFG_INT, "50", 1, BIG, NULL, "Progress line every N steps (rank 0)."},
+    /* ---- eval ---- */
+    {"eval", "batch_size", IBX_CFG_INT, "256", 1, 1 << 20, NULL, "Evaluation batch size per rank."},
+    {"eval", "every", IBX_CFG_INT, "1", 0, 100000, NULL, "Evaluate on the test set every N epochs (0: only at the end)."},
+    /* ---- output ---- */
+    {"output", "dir", IBX_CFG_STRING, "results/run", 0, 0, NULL, "Run directory (checkpoints, metrics, state)."},
+    {"output", "keep_last", IBX_CFG_INT, "2", 1, 1000, NULL, "Checkpoints to keep besides the best."},
+    {"output", "checkpoint_every", IBX_CFG_INT, "1", 1, 100000, NULL, "Write a checkpoint every N epochs."},
+    {NULL, NULL, 0, NULL, 0, 0, NULL, NULL},
+};

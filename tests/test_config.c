@@ -1,0 +1,134 @@
+/* Configuration: defaults, INI loading, overrides, one-line errors naming the
+ * file, line and key, round trip through the resolved INI text, and
+ * docs/config.md matching the schema. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ibx/config.h"
+#include "testutil.h"
+
+static char *write_tmp(const char *name, const char *text) {
+  static char path[512];
+  snprintf(path, sizeof path, "%s/%s", IBX_TEST_TMP, name);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+  return path;
+}
+
+static void test_defaults_and_types(void **state) {
+  (void)state;
+  ibx_config c;
+  assert_ibx_ok(ibx_config_init(&c));
+  assert_string_equal(ibx_config_string(&c, "data.dataset"), "fashion-mnist");
+  assert_int_equal(ibx_config_int(&c, "model.K"), 256);
+  assert_float_equal(ibx_config_float(&c, "model.beta"), 0.01, 1e-12);
+  assert_int_equal(ibx_config_int(&c, "model.Q"), 30);
+  assert_true(ibx_config_bool(&c, "data.augment"));
+  const long *ms;
+  assert_int_equal(ibx_config_list(&c, "train.milestones", &ms), 0);
+  ibx_config_free(&c);
+}
+
+static void test_file_then_overrides(void **state) {
+  (void)state;
+  ibx_config c;
+  assert_ibx_ok(ibx_config_init(&c));
+  const char *p = write_tmp("ok.ini", "; comment\n[model]\nhead = aib-qt\nQ = 10\n\n"
+                                      "[train]\nmilestones = 5, 10 ,20\nnesterov = no\n");
+  assert_ibx_ok(ibx_config_load(&c, p));
+  assert_string_equal(ibx_config_string(&c, "model.head"), "aib-qt");
+  assert_int_equal(ibx_config_int(&c, "model.Q"), 10);
+  assert_false(ibx_config_bool(&c, "train.nesterov"));
+  const long *ms;
+  assert_int_equal(ibx_config_list(&c, "train.milestones", &ms), 3);
+  assert_int_equal(ms[2], 20);
+  assert_ibx_ok(ibx_config_override(&c, "model.Q=50"));
+  assert_ibx_ok(ibx_config_override(&c, " model.beta = 0.1 "));
+  assert_int_equal(ibx_config_int(&c, "model.Q"), 50);
+  assert_float_equal(ibx_config_float(&c, "model.beta"), 0.1, 1e-12);
+  ibx_config_free(&c);
+}
+
+static void expect_error(const char *ini, const char *override, const char *must_contain) {
+  ibx_config c;
+  assert_ibx_ok(ibx_config_init(&c));
+  int rc;
+  if (ini)
+    rc = ibx_config_load(&c, write_tmp("bad.ini", ini));
+  else
+    rc = ibx_config_override(&c, override);
+  assert_int_not_equal(rc, IBX_OK);
+  if (!strstr(ibx_errmsg(), must_contain))
+    fail_msg("error '%s' does not mention '%s'", ibx_errmsg(), must_contain);
+  assert_null(strchr(ibx_errmsg(), '\n'));
+  ibx_config_free(&c);
+}
+
+static void test_errors_name_file_line_and_key(void **state) {
+  (void)state;
+  expect_error("[model]\nhead = aib\nQ = 1\n", NULL, "bad.ini:3: model.Q: 1 is outside");
+  expect_error("[model]\nhead = transformer\n", NULL, "model.head: 'transformer' is not one of");
+  expect_error("[model]\nwidht = 0.5\n", NULL, "bad.ini:2: unknown key model.widht");
+  expect_error("[modle]\nK = 4\n", NULL, "unknown section [modle]");
+  expect_error("[model]\nK = 12abc\n", NULL, "model.K: '12abc' is not an integer");
+  expect_error("[train]\nlr = nan\n", NULL, "train.lr");
+  expect_error("[train]\nmilestones = 5,x\n", NULL, "train.milestones");
+  expect_error("[model]\nthis line is not ini\n", NULL, "bad.ini:2: syntax error");
+  expect_error(NULL, "model.K=-3", "override 'model.K=-3': model.K: -3 is outside");
+  expect_error(NULL, "K=3", "expected section.key=value");
+  expect_error(NULL, "train.bogus=3", "unknown key train.bogus");
+  ibx_config c;
+  assert_ibx_ok(ibx_config_init(&c));
+  assert_int_equal(ibx_config_load(&c, "/nonexistent/run.ini"), IBX_ERR_IO);
+  assert_non_null(strstr(ibx_errmsg(), "/nonexistent/run.ini"));
+  ibx_config_free(&c);
+}
+
+static void test_resolved_ini_round_trip(void **state) {
+  (void)state;
+  ibx_config a, b;
+  assert_ibx_ok(ibx_config_init(&a));
+  assert_ibx_ok(ibx_config_override(&a, "model.head=dvib"));
+  assert_ibx_ok(ibx_config_override(&a, "train.milestones=3,7"));
+  assert_ibx_ok(ibx_config_override(&a, "output.dir=results/x y"));
+  char *text = ibx_config_to_ini(&a);
+  assert_non_null(text);
+  assert_ibx_ok(ibx_config_init(&b));
+  assert_ibx_ok(ibx_config_load_string(&b, text, "stored config"));
+  for (int i = 0; i < a.count; i++)
+    assert_string_equal(a.values[i].text, b.values[i].text);
+  free(text);
+  ibx_config_free(&a);
+  ibx_config_free(&b);
+}
+
+static void test_docs_match_schema(void **state) {
+  (void)state;
+  char path[512];
+  snprintf(path, sizeof path, "%s/docs/config.md", IBX_SOURCE_DIR);
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    fail_msg("%s is missing: run 'ibx config docs > docs/config.md'", path);
+  static char buf[1 << 17];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  char *md = ibx_config_docs_markdown();
+  if (strcmp(buf, md))
+    fail_msg("docs/config.md is out of date: run 'ibx config docs > docs/config.md'");
+  free(md);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_defaults_and_types),
+      cmocka_unit_test(test_file_then_overrides),
+      cmocka_unit_test(test_errors_name_file_line_and_key),
+      cmocka_unit_test(test_resolved_ini_round_trip),
+      cmocka_unit_test(test_docs_match_schema),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
