@@ -1,0 +1,163 @@
+/* ibx data: inspect any supported dataset and convert it to the native HDF5
+ * format (include/ibx/data.h, ibx_dataset_write_h5). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ibx/data.h"
+#include "ibx/error.h"
+
+static int usage(FILE *to, int status) {
+  fprintf(to,
+          "usage: ibx data info    --format FMT [--split S] [--size N] [--seed N] SRC\n"
+          "       ibx data convert --format FMT [--split S] [--size N] [--seed N] SRC DST.h5\n"
+          "\n"
+          "formats (SRC):\n"
+          "  fashion-mnist            directory of the IDX files, or 'default' for\n"
+          "                           /usr/share/datasets/fashion-mnist (dataset-fashion-mnist)\n"
+          "  mnist                    directory of the IDX files\n"
+          "  idx                      IMAGES,LABELS (two IDX files, gzipped or not)\n"
+          "  cifar10, cifar100        extracted binary directory\n"
+          "  svhn                     directory of {train,test,extra}_32x32.mat, or one .mat\n"
+          "  stl10                    directory of {train,test}_{X,y}.bin\n"
+          "  stl10-cifar10            as stl10; 9 classes shared with CIFAR-10 at --size (32)\n"
+          "  cub                      CUB_200_2011 directory; --size (224), --split train|test|all\n"
+          "  cluttered-fashion-mnist  as fashion-mnist; canvas --size (64), --seed\n"
+          "  h5                       a native file written by 'ibx data convert'\n"
+          "--split is train (default) or test.\n");
+  return status;
+}
+
+static int open_source(const char *fmt, const char *src, const char *split, int size,
+                       unsigned long long seed, ibx_dataset **ds) {
+  const char *dir = strcmp(src, "default") == 0 ? NULL : src;
+  if (!strcmp(fmt, "fashion-mnist"))
+    return ibx_dataset_open_fashion_mnist(dir, split, ds);
+  if (!strcmp(fmt, "mnist"))
+    return ibx_dataset_open_mnist(src, split, ds);
+  if (!strcmp(fmt, "idx")) {
+    char images[4096];
+    const char *comma = strchr(src, ',');
+    if (!comma || (size_t)(comma - src) >= sizeof images)
+      return ibx_fail(IBX_ERR_ARG, "idx source must be IMAGES,LABELS, got '%s'", src);
+    memcpy(images, src, (size_t)(comma - src));
+    images[comma - src] = '\0';
+    return ibx_dataset_open_idx(images, comma + 1, NULL, 10, ds);
+  }
+  if (!strcmp(fmt, "cifar10"))
+    return ibx_dataset_open_cifar10(src, split, ds);
+  if (!strcmp(fmt, "cifar100"))
+    return ibx_dataset_open_cifar100(src, split, ds);
+  if (!strcmp(fmt, "svhn")) {
+    size_t n = strlen(src);
+    if (n > 4 && !strcmp(src + n - 4, ".mat"))
+      return ibx_dataset_open_svhn_mat(src, ds);
+    return ibx_dataset_open_svhn(src, split, ds);
+  }
+  if (!strcmp(fmt, "stl10"))
+    return ibx_dataset_open_stl10(src, split, ds);
+  if (!strcmp(fmt, "stl10-cifar10"))
+    return ibx_dataset_open_stl10_as_cifar10(src, split, size ? size : 32, ds);
+  if (!strcmp(fmt, "cub"))
+    return ibx_dataset_open_cub(src, split, size ? size : 224, ds);
+  if (!strcmp(fmt, "cluttered-fashion-mnist")) {
+    ibx_clutter_config cfg;
+    ibx_clutter_default(&cfg);
+    if (size)
+      cfg.size = size;
+    cfg.seed = seed;
+    return ibx_dataset_open_cluttered_fashion_mnist(dir, split, &cfg, ds);
+  }
+  if (!strcmp(fmt, "h5"))
+    return ibx_dataset_open_h5(src, ds);
+  return ibx_fail(IBX_ERR_ARG, "unknown format '%s' (see 'ibx data --help')", fmt);
+}
+
+static void print_info(const ibx_dataset *ds) {
+  int c, h, w;
+  ibx_dataset_shape(ds, &c, &h, &w);
+  long n = ibx_dataset_count(ds);
+  int k = ibx_dataset_num_classes(ds);
+  printf("name:     %s\n", ibx_dataset_name(ds));
+  printf("samples:  %ld\n", n);
+  printf("image:    %d x %d x %d (channels x height x width, uint8)\n", c, h, w);
+  printf("classes:  %d\n", k);
+  printf("boxes:    %s\n", ibx_dataset_has_boxes(ds) ? "yes" : "no");
+  if (ibx_dataset_num_coarse_classes(ds) > 0)
+    printf("coarse:   %d classes\n", ibx_dataset_num_coarse_classes(ds));
+  long *per = calloc((size_t)k, sizeof *per);
+  if (!per)
+    return;
+  for (long i = 0; i < n; i++) {
+    int label;
+    if (ibx_dataset_read(ds, i, NULL, &label) == IBX_OK && label >= 0 && label < k)
+      per[label]++;
+  }
+  for (int j = 0; j < k; j++)
+    printf("  %3d %-32s %ld\n", j, ibx_dataset_class_name(ds, j), per[j]);
+  free(per);
+}
+
+int ibx_cmd_data(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+    return usage(argc < 2 ? stderr : stdout, argc < 2 ? 2 : 0);
+  const char *action = argv[1];
+  int convert = !strcmp(action, "convert");
+  if (!convert && strcmp(action, "info") != 0)
+    return fprintf(stderr, "ibx data: unknown action '%s'\n", action), usage(stderr, 2);
+  const char *fmt = NULL, *split = "train", *pos[2] = {NULL, NULL};
+  int npos = 0, size = 0;
+  unsigned long long seed = 0;
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    int has_value = i + 1 < argc;
+    if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+      return usage(stdout, 0);
+    if (!strcmp(a, "--format") && has_value)
+      fmt = argv[++i];
+    else if (!strcmp(a, "--split") && has_value)
+      split = argv[++i];
+    else if (!strcmp(a, "--size") && has_value) {
+      char *end;
+      long v = strtol(argv[++i], &end, 10);
+      if (*end || v <= 0 || v > 8192)
+        return fprintf(stderr, "ibx data: bad --size '%s'\n", argv[i]), 2;
+      size = (int)v;
+    } else if (!strcmp(a, "--seed") && has_value) {
+      char *end;
+      seed = strtoull(argv[++i], &end, 10);
+      if (*end)
+        return fprintf(stderr, "ibx data: bad --seed '%s'\n", argv[i]), 2;
+    } else if (a[0] == '-' && a[1] == '-')
+      return fprintf(stderr, "ibx data: unknown or incomplete option '%s'\n", a), usage(stderr, 2);
+    else if (npos < 2)
+      pos[npos++] = a;
+    else
+      return fprintf(stderr, "ibx data: too many arguments\n"), usage(stderr, 2);
+  }
+  if (!fmt || npos != (convert ? 2 : 1))
+    return usage(stderr, 2);
+  ibx_dataset *ds = NULL;
+  if (open_source(fmt, pos[0], split, size, seed, &ds) != IBX_OK) {
+    fprintf(stderr, "ibx data %s: %s\n", action, ibx_errmsg());
+    return 1;
+  }
+  int status = 0;
+  if (!convert)
+    print_info(ds);
+  else {
+    char source[1024] = "ibx data convert";
+    for (int i = 2; i < argc; i++) {
+      size_t len = strlen(source);
+      snprintf(source + len, sizeof source - len, " %s", argv[i]);
+    }
+    if (ibx_dataset_write_h5(ds, pos[1], source) != IBX_OK) {
+      fprintf(stderr, "ibx data convert: %s\n", ibx_errmsg());
+      status = 1;
+    } else
+      printf("wrote %ld samples of %s to %s\n", ibx_dataset_count(ds), ibx_dataset_name(ds),
+             pos[1]);
+  }
+  ibx_dataset_close(ds);
+  return status;
+}
