@@ -18,6 +18,7 @@ static const ibx_command commands[] = {
     {"help", "show this help", cmd_help},
     {"version", "print the version and git commit", cmd_version},
     {"config", "show the resolved configuration, or the config reference", ibx_cmd_config},
+    {"data", "inspect datasets, convert them to ibx's HDF5 format", ibx_cmd_data},
     {"demo", "train a small CNN on Fashion-MNIST and print test accuracy", ibx_cmd_demo},
 };
 static const int n_commands = sizeof commands / sizeof commands[0];
