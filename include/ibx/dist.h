@@ -1,0 +1,35 @@
+/* Data-parallel gradient averaging (the PyTorch DDP / Horovod idea): the
+ * gradient buffer is cut into buckets of ~bucket_bytes from its end; as
+ * backward finishes the layers inside a bucket (reported through the model's
+ * grad-ready hook), that bucket's MPI_Iallreduce starts at once, so
+ * communication overlaps the rest of backward. finish() starts whatever is
+ * left, waits, and divides by the world size. */
+#ifndef IBX_DIST_H
+#define IBX_DIST_H
+
+#include <mpi.h>
+#include <stddef.h>
+
+typedef struct ibx_grad_sync ibx_grad_sync;
+
+int ibx_grad_sync_create(MPI_Comm comm, float *grads, size_t n, size_t bucket_bytes,
+                         ibx_grad_sync **out);
+void ibx_grad_sync_free(ibx_grad_sync *g);
+
+/* Marks a new backward pass: no bucket in flight. */
+void ibx_grad_sync_begin(ibx_grad_sync *g);
+/* Every gradient at index >= ready_from is final: start the allreduce of each
+ * bucket that lies entirely there, and drive progress of those in flight. Has
+ * the signature of ibx_grad_ready_fn / ibx_seq_grad_ready_fn. */
+void ibx_grad_sync_ready(void *g, size_t ready_from);
+/* Starts the remaining buckets, waits for all, averages. */
+int ibx_grad_sync_finish(ibx_grad_sync *g);
+
+/* Timing of the last step, for the overlap benchmark: seconds spent inside
+ * finish() waiting (communication not hidden behind backward), and the
+ * number of buckets launched before finish(). */
+double ibx_grad_sync_wait_seconds(const ibx_grad_sync *g);
+int ibx_grad_sync_early_buckets(const ibx_grad_sync *g);
+int ibx_grad_sync_bucket_count(const ibx_grad_sync *g);
+
+#endif
