@@ -121,7 +121,8 @@ int ibxd_load_file(const char *path, const char *what, const char *hint, uint8_t
     return ibx_fail(IBX_ERR_IO, "%s: cannot open %s: %s%s%s", what, path, strerror(errno),
                     hint ? " " : "", hint ? hint : "");
   struct stat st;
-  size_t cap = (fstat(fileno(f), &st) == 0 && st.st_size > 0) ? (size_t)st.st_size : 4096;
+  /* +1: a plain file then reaches end-of-file without growing the buffer */
+  size_t cap = (fstat(fileno(f), &st) == 0 && st.st_size > 0) ? (size_t)st.st_size + 1 : 4096;
   fclose(f);
   gzFile gz = gzopen(path, "rb");
   if (!gz)
