@@ -56,7 +56,8 @@ static int use_winograd(const ibx_conv2d *L) {
                  L->pad_w == 1;
   if (L->algo == IBX_CONV_WINOGRAD)
     return eligible ? 1 : -1;
-  return L->algo == IBX_CONV_AUTO && eligible && IBX_HAVE_WINOGRAD;
+  return L->algo == IBX_CONV_AUTO && eligible && IBX_HAVE_WINOGRAD &&
+         L->in_channels >= IBX_WINOGRAD_MIN_CHANNELS;
 }
 
 /* ---- im2col path --------------------------------------------------------

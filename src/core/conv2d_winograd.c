@@ -1,17 +1,538 @@
-/* Winograd F(2x2,3x3) convolution -- placeholder until implemented.
- * IBX_HAVE_WINOGRAD stays 0, so AUTO never dispatches here. */
+/* Winograd F(2x2,3x3) convolution for 3x3, stride-1, pad-1 layers.
+ *
+ * Notation (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+ * Networks", 2016): every 2x2 output tile y is computed from the 4x4 input
+ * tile d around it (input stride 2, zero padded) and the 3x3 filter g as
+ *
+ *     y = A^T [ (G g G^T) .* (B^T d B) ] A,
+ *
+ *     B^T = [1  0 -1  0]     G = [ 1    0    0 ]     A^T = [1  1  1  0]
+ *           [0  1  1  0]         [1/2  1/2  1/2]           [0  1 -1 -1]
+ *           [0 -1  1  0]         [1/2 -1/2  1/2]
+ *           [0  1  0 -1]         [ 0    0    1 ]
+ *
+ * Summed over input channels, each of the 16 Winograd-domain positions xi
+ * becomes one matrix product over channels:
+ *
+ *     M[xi] (O x T) = U[xi] (O x C) . V[xi] (C x T),   T = number of tiles,
+ *
+ * which is where the time goes (cblas_sgemm), at 16/36 of the multiplies of
+ * the direct (im2col) method.
+ *
+ * Backward data is the same algorithm applied to dy with the 180-degree
+ * rotated, channel-transposed filter. Rotating g permutes U: G J = P G, with
+ * J the 3x3 reversal and P the 4x4 permutation swapping positions 0 and 3,
+ * so U_rot[i][j] = U[p(i)][p(j)] and no second filter transform is needed.
+ * Backward weights is the exact adjoint: dU[xi] = sum over tiles of
+ * dM[xi] . V[xi]^T with dM = A dy_tile A^T, then dg = G^T dU G.
+ *
+ * Layout: V[xi][c][t], M[xi][o][t] (tile index fastest) so the transforms
+ * vectorise across the tiles of a tile row and every GEMM is a plain
+ * row-major product; the 16 xi planes sit an odd number of cache lines apart
+ * (see xstride). Tiles are processed in chunks of consecutive tile rows (a
+ * tile row = the TW tiles of one image at one tile y) so the scratch stays
+ * bounded and a chunk stays cache-resident between the transform, GEMM and
+ * inverse-transform phases. Inside one OpenMP region the transforms are
+ * split over (channel, block of tile rows), reading a zero-padded copy of
+ * the block's image rows, and the 16 GEMMs are split over xi, each running
+ * single-threaded (OpenBLAS's OpenMP build does so inside a parallel region;
+ * on 2 cores that beats running each GEMM on both threads). A thread count
+ * that does not divide 16 gets the GEMMs cut into equal slices instead.
+ */
+#include <cblas.h>
+#include <stddef.h>
+#include <string.h>
+
 #include "conv_internal.h"
 #include "ibx/error.h"
 
+/* The tile transforms get an AVX2 clone picked at load time when the build is
+ * portable (no -march); with -march=native the compiler uses AVX2 anyway. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__) && \
+    defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define WINO_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef WINO_CLONES
+#define WINO_CLONES
+#endif
+
+/* Floats of chunk buffers (V, M, ...) per chunk: at least CHUNK_MIN (6 MiB),
+ * and up to the size of the transformed filters U (at most CHUNK_MAX, 16 MiB)
+ * so that wide layers, whose U every chunk's GEMMs must read again, come in
+ * few chunks. A chunk holds at least one tile row. */
+#ifndef IBX_WINO_CHUNK_MIN
+#define IBX_WINO_CHUNK_MIN ((size_t)3 << 19)
+#endif
+#ifndef IBX_WINO_CHUNK_MAX
+#define IBX_WINO_CHUNK_MAX ((size_t)1 << 22)
+#endif
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* Distance between the 16 xi planes of n floats each: a multiple of 16
+ * floats (64 bytes) that is an odd number of cache lines, so the 16 streams
+ * a transform reads or writes never share cache sets (a power-of-two
+ * distance would map all 16 to one set). */
+static size_t xstride(size_t n) {
+  size_t s = round16(n);
+  return (s / 16) % 2 ? s : s + 16;
+}
+
+/* ---- filter transforms ---------------------------------------------------- */
+
+#define WINO_CB 64 /* channels per block in the filter transforms */
+
+/* U[xi][o][c] = (G g G^T)[xi] for g = w[o][c]; xi planes xs apart. */
+static void filter_transform(const float *w, int O, int C, float *U, size_t xs) {
+  const long units = (long)O * ((C + WINO_CB - 1) / WINO_CB);
+#pragma omp for schedule(static)
+  for (long u = 0; u < units; u++) {
+    const int o = (int)(u % O), c0 = (int)(u / O) * WINO_CB;
+    const int nc = C - c0 < WINO_CB ? C - c0 : WINO_CB;
+    float tmp[16][WINO_CB];
+    for (int cc = 0; cc < nc; cc++) {
+      const float *g = w + ((size_t)o * C + c0 + cc) * 9;
+      float t[4][3];
+      for (int j = 0; j < 3; j++) {
+        t[0][j] = g[j];
+        t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+        t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+        t[3][j] = g[6 + j];
+      }
+      for (int i = 0; i < 4; i++) {
+        tmp[4 * i + 0][cc] = t[i][0];
+        tmp[4 * i + 1][cc] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+        tmp[4 * i + 2][cc] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+        tmp[4 * i + 3][cc] = t[i][2];
+      }
+    }
+    for (int xi = 0; xi < 16; xi++)
+      memcpy(U + xi * xs + (size_t)o * C + c0, tmp[xi], (size_t)nc * sizeof(float));
+  }
+}
+
+/* dw[o][c] += G^T dU[.][o][c] G (the adjoint of filter_transform). */
+static void filter_grad(const float *dU, size_t xs, int O, int C, float *dw) {
+  const long units = (long)O * ((C + WINO_CB - 1) / WINO_CB);
+#pragma omp for schedule(static)
+  for (long u = 0; u < units; u++) {
+    const int o = (int)(u % O), c0 = (int)(u / O) * WINO_CB;
+    const int nc = C - c0 < WINO_CB ? C - c0 : WINO_CB;
+    float tmp[16][WINO_CB];
+    for (int xi = 0; xi < 16; xi++)
+      memcpy(tmp[xi], dU + xi * xs + (size_t)o * C + c0, (size_t)nc * sizeof(float));
+    for (int cc = 0; cc < nc; cc++) {
+      float t[3][4];
+      for (int j = 0; j < 4; j++) {
+        const float x0 = tmp[j][cc], x1 = tmp[4 + j][cc], x2 = tmp[8 + j][cc],
+                    x3 = tmp[12 + j][cc];
+        t[0][j] = x0 + 0.5f * (x1 + x2);
+        t[1][j] = 0.5f * (x1 - x2);
+        t[2][j] = 0.5f * (x1 + x2) + x3;
+      }
+      float *g = dw + ((size_t)o * C + c0 + cc) * 9;
+      for (int i = 0; i < 3; i++) {
+        g[3 * i + 0] += t[i][0] + 0.5f * (t[i][1] + t[i][2]);
+        g[3 * i + 1] += 0.5f * (t[i][1] - t[i][2]);
+        g[3 * i + 2] += 0.5f * (t[i][1] + t[i][2]) + t[i][3];
+      }
+    }
+  }
+}
+
+/* ---- tile transforms -------------------------------------------------------
+ * Each works on one tile row of one channel, read from a zero-padded copy P
+ * of the image rows it needs (row stride Wp = 2*TW + 2, column q of P is
+ * image column q - 1), so every tile is an interior tile and the loops over
+ * tiles vectorise (stride-2 loads). dst[xi*xs + k] receives tile k. */
+
+/* V = B^T d B; P points at the tile row's first padded row. */
+WINO_CLONES
+static void input_tiles(const float *P, int Wp, int TW, float *dst, size_t xs) {
+  const float *r0 = P, *r1 = P + Wp, *r2 = P + 2 * Wp, *r3 = P + 3 * Wp;
+  float *d0 = dst, *d1 = dst + xs, *d2 = dst + 2 * xs, *d3 = dst + 3 * xs;
+  float *d4 = dst + 4 * xs, *d5 = dst + 5 * xs, *d6 = dst + 6 * xs, *d7 = dst + 7 * xs;
+  float *d8 = dst + 8 * xs, *d9 = dst + 9 * xs, *d10 = dst + 10 * xs, *d11 = dst + 11 * xs;
+  float *d12 = dst + 12 * xs, *d13 = dst + 13 * xs, *d14 = dst + 14 * xs, *d15 = dst + 15 * xs;
+#pragma omp simd
+  for (int k = 0; k < TW; k++) {
+    const int q = 2 * k;
+    /* Rows: t = B^T d, column by column. */
+    float t00 = r0[q] - r2[q], t01 = r0[q + 1] - r2[q + 1];
+    float t02 = r0[q + 2] - r2[q + 2], t03 = r0[q + 3] - r2[q + 3];
+    float t10 = r1[q] + r2[q], t11 = r1[q + 1] + r2[q + 1];
+    float t12 = r1[q + 2] + r2[q + 2], t13 = r1[q + 3] + r2[q + 3];
+    float t20 = r2[q] - r1[q], t21 = r2[q + 1] - r1[q + 1];
+    float t22 = r2[q + 2] - r1[q + 2], t23 = r2[q + 3] - r1[q + 3];
+    float t30 = r1[q] - r3[q], t31 = r1[q + 1] - r3[q + 1];
+    float t32 = r1[q + 2] - r3[q + 2], t33 = r1[q + 3] - r3[q + 3];
+    /* Columns: t B. */
+    d0[k] = t00 - t02, d1[k] = t01 + t02, d2[k] = t02 - t01, d3[k] = t01 - t03;
+    d4[k] = t10 - t12, d5[k] = t11 + t12, d6[k] = t12 - t11, d7[k] = t11 - t13;
+    d8[k] = t20 - t22, d9[k] = t21 + t22, d10[k] = t22 - t21, d11[k] = t21 - t23;
+    d12[k] = t30 - t32, d13[k] = t31 + t32, d14[k] = t32 - t31, d15[k] = t31 - t33;
+  }
+}
+
+/* dM = A dY A^T for the 2x2 dy tiles; P points at the tile row's first dy
+ * value (padded row 1, column 1 of the tile row's window). */
+WINO_CLONES
+static void dy_tiles(const float *P, int Wp, int TW, float *dst, size_t xs) {
+  const float *p0 = P, *p1 = P + Wp;
+  float *d0 = dst, *d1 = dst + xs, *d2 = dst + 2 * xs, *d3 = dst + 3 * xs;
+  float *d4 = dst + 4 * xs, *d5 = dst + 5 * xs, *d6 = dst + 6 * xs, *d7 = dst + 7 * xs;
+  float *d8 = dst + 8 * xs, *d9 = dst + 9 * xs, *d10 = dst + 10 * xs, *d11 = dst + 11 * xs;
+  float *d12 = dst + 12 * xs, *d13 = dst + 13 * xs, *d14 = dst + 14 * xs, *d15 = dst + 15 * xs;
+#pragma omp simd
+  for (int k = 0; k < TW; k++) {
+    const float a0 = p0[2 * k], b0 = p0[2 * k + 1], a1 = p1[2 * k], b1 = p1[2 * k + 1];
+    /* Rows of A dY: Y0, Y0 + Y1, Y0 - Y1, -Y1; then each row [a b] times
+     * A^T: [a, a + b, a - b, -b]. */
+    const float sa = a0 + a1, sb = b0 + b1, da = a0 - a1, db = b0 - b1;
+    d0[k] = a0, d1[k] = a0 + b0, d2[k] = a0 - b0, d3[k] = -b0;
+    d4[k] = sa, d5[k] = sa + sb, d6[k] = sa - sb, d7[k] = -sb;
+    d8[k] = da, d9[k] = da + db, d10[k] = da - db, d11[k] = -db;
+    d12[k] = -a1, d13[k] = -a1 - b1, d14[k] = b1 - a1, d15[k] = b1;
+  }
+}
+
+/* Y = A^T M A (+ bias) for the tiles of tile row ty, written over the output
+ * plane; the parts of tiles outside the H x W plane are dropped. */
+#define WINO_OUT_TILE(src, xs, k, bias, y00, y01, y10, y11)                                    \
+  do {                                                                                         \
+    const float *m_ = (src) + (k);                                                             \
+    const float s0_ = m_[0] + m_[4 * (xs)] + m_[8 * (xs)];                                     \
+    const float s1_ = m_[(xs)] + m_[5 * (xs)] + m_[9 * (xs)];                                  \
+    const float s2_ = m_[2 * (xs)] + m_[6 * (xs)] + m_[10 * (xs)];                             \
+    const float s3_ = m_[3 * (xs)] + m_[7 * (xs)] + m_[11 * (xs)];                             \
+    const float e0_ = m_[4 * (xs)] - m_[8 * (xs)] - m_[12 * (xs)];                             \
+    const float e1_ = m_[5 * (xs)] - m_[9 * (xs)] - m_[13 * (xs)];                             \
+    const float e2_ = m_[6 * (xs)] - m_[10 * (xs)] - m_[14 * (xs)];                            \
+    const float e3_ = m_[7 * (xs)] - m_[11 * (xs)] - m_[15 * (xs)];                            \
+    y00 = s0_ + s1_ + s2_ + (bias);                                                            \
+    y01 = s1_ - s2_ - s3_ + (bias);                                                            \
+    y10 = e0_ + e1_ + e2_ + (bias);                                                            \
+    y11 = e1_ - e2_ - e3_ + (bias);                                                            \
+  } while (0)
+
+WINO_CLONES
+static void output_tiles(const float *src, size_t xs, int TW, float *plane, int H, int W, int ty,
+                         float bias) {
+  float *row0 = plane + (size_t)(2 * ty) * W, *row1 = row0 + W;
+  const int full = W / 2; /* tiles with both columns inside (TW or TW - 1) */
+  if (2 * ty + 1 < H) {
+#pragma omp simd
+    for (int k = 0; k < full; k++) {
+      float y00, y01, y10, y11;
+      WINO_OUT_TILE(src, xs, k, bias, y00, y01, y10, y11);
+      row0[2 * k] = y00, row0[2 * k + 1] = y01;
+      row1[2 * k] = y10, row1[2 * k + 1] = y11;
+    }
+  } else {
+#pragma omp simd
+    for (int k = 0; k < full; k++) {
+      float y00, y01, y10, y11;
+      WINO_OUT_TILE(src, xs, k, bias, y00, y01, y10, y11);
+      (void)y10, (void)y11;
+      row0[2 * k] = y00, row0[2 * k + 1] = y01;
+    }
+  }
+  if (full < TW) { /* odd W: the last tile's left column */
+    float y00, y01, y10, y11;
+    WINO_OUT_TILE(src, xs, full, bias, y00, y01, y10, y11);
+    (void)y01, (void)y11;
+    row0[2 * full] = y00;
+    if (2 * ty + 1 < H)
+      row1[2 * full] = y10;
+  }
+}
+
+/* P rows p = 0 .. rows-1 = plane rows iy0 + p with one zero column on the
+ * left and zeros from column W + 1 to Wp - 1; rows outside are zero. */
+static void pad_rows(const float *plane, int H, int W, int iy0, int rows, int Wp, float *P) {
+  for (int p = 0; p < rows; p++) {
+    float *dst = P + (size_t)p * Wp;
+    const int iy = iy0 + p;
+    if (iy < 0 || iy >= H) {
+      memset(dst, 0, (size_t)Wp * sizeof(float));
+      continue;
+    }
+    dst[0] = 0.0f;
+    memcpy(dst + 1, plane + (size_t)iy * W, (size_t)W * sizeof(float));
+    for (int q = W + 1; q < Wp; q++)
+      dst[q] = 0.0f;
+  }
+}
+
+/* ---- blocks and chunks -------------------------------------------------------
+ * Each image's TH tile rows are cut into nb blocks of at most RB rows (a
+ * block's padded rows fit in L1); a chunk is a run of consecutive blocks,
+ * i.e. of consecutive global tile rows, whose buffers fit the budget. */
+
+typedef struct {
+  int N, H, W, TH, TW, Wp;
+  int RB, nb;          /* tile rows per block, blocks per image */
+  long blocks;         /* N * nb */
+  long chunk_blocks;   /* blocks per chunk */
+  size_t tiles_max;    /* tiles in the largest chunk */
+  size_t pad_floats;   /* per-thread padded-row buffer */
+} wgrid;
+
+#define WINO_PAD_FLOATS 6144 /* 24 KiB: the padded rows of one block */
+
+static size_t chunk_budget(int O, int C) {
+  size_t u = 16 * (size_t)O * C;
+  if (u > IBX_WINO_CHUNK_MAX)
+    u = IBX_WINO_CHUNK_MAX;
+  return u > IBX_WINO_CHUNK_MIN ? u : IBX_WINO_CHUNK_MIN;
+}
+
+static wgrid make_grid(int N, int H, int W, int O, int C, size_t floats_per_tile) {
+  wgrid g;
+  g.N = N, g.H = H, g.W = W;
+  g.TH = (H + 1) / 2, g.TW = (W + 1) / 2, g.Wp = 2 * g.TW + 2;
+  const size_t per_row = 16 * floats_per_tile * (size_t)g.TW;
+  long cr = (long)(chunk_budget(O, C) / per_row); /* tile rows per chunk */
+  if (cr < 1)
+    cr = 1;
+  long rb = ((long)(WINO_PAD_FLOATS / g.Wp) - 2) / 2;
+  if (rb > cr)
+    rb = cr;
+  if (rb > g.TH)
+    rb = g.TH;
+  if (rb < 1)
+    rb = 1;
+  g.nb = (int)((g.TH + rb - 1) / rb);
+  g.RB = (g.TH + g.nb - 1) / g.nb; /* same block count, rows spread evenly */
+  g.blocks = (long)N * g.nb;
+  long bpc = cr / g.RB;
+  if (bpc < 1)
+    bpc = 1;
+  if (bpc > g.blocks)
+    bpc = g.blocks;
+  const long nchunks = (g.blocks + bpc - 1) / bpc;
+  g.chunk_blocks = (g.blocks + nchunks - 1) / nchunks;
+  g.tiles_max = (size_t)g.chunk_blocks * g.RB * g.TW;
+  g.pad_floats = round16((size_t)(2 * g.RB + 2) * g.Wp);
+  return g;
+}
+
+/* Global tile row where block id starts, and its number of tile rows. */
+static long block_row(const wgrid *g, long id) {
+  return (id / g->nb) * g->TH + (id % g->nb) * g->RB;
+}
+static int block_rows(const wgrid *g, long id) {
+  const int left = g->TH - (int)(id % g->nb) * g->RB;
+  return left < g->RB ? left : g->RB;
+}
+
+typedef struct {
+  long b0, nblk; /* first block, number of blocks */
+  long row0;     /* global tile row of b0 */
+  int Tc;        /* tiles in the chunk */
+} wchunk;
+
+static wchunk make_chunk(const wgrid *g, long b0) {
+  wchunk ch;
+  ch.b0 = b0;
+  ch.nblk = g->blocks - b0 < g->chunk_blocks ? g->blocks - b0 : g->chunk_blocks;
+  ch.row0 = block_row(g, b0);
+  const long last = b0 + ch.nblk - 1;
+  ch.Tc = (int)((block_row(g, last) + block_rows(g, last) - ch.row0) * g->TW);
+  return ch;
+}
+
+/* Input transform of channel c of block id of x [N,C,H,W] into
+ * V[xi][c][t] (Tc tiles per plane); P is the thread's padded-row buffer.
+ * With D and/or E set (dy's backward: C = O), also/instead writes the dM
+ * transform into D and the input transform into E. */
+static void transform_block(const wgrid *g, const wchunk *ch, const float *x, int C, int c,
+                            long id, float *P, float *V, float *D) {
+  const int n = (int)(id / g->nb), ty0 = (int)(id % g->nb) * g->RB, rows = block_rows(g, id);
+  const size_t Tc = (size_t)ch->Tc, xs = xstride((size_t)C * Tc);
+  const size_t t0 = (size_t)(block_row(g, id) - ch->row0) * g->TW;
+  pad_rows(x + ((size_t)n * C + c) * g->H * g->W, g->H, g->W, 2 * ty0 - 1, 2 * rows + 2, g->Wp,
+           P);
+  for (int r = 0; r < rows; r++) {
+    const size_t off = (size_t)c * Tc + t0 + (size_t)r * g->TW;
+    if (V)
+      input_tiles(P + (size_t)(2 * r) * g->Wp, g->Wp, g->TW, V + off, xs);
+    if (D)
+      dy_tiles(P + (size_t)(2 * r + 1) * g->Wp + 1, g->Wp, g->TW, D + off, xs);
+  }
+}
+
+/* Output transform of plane k of M[xi][k][t] into block id of y [N,K,H,W]. */
+static void output_block(const wgrid *g, const wchunk *ch, const float *M, int K, int k, long id,
+                         const float *bias, float *y) {
+  const int n = (int)(id / g->nb), ty0 = (int)(id % g->nb) * g->RB, rows = block_rows(g, id);
+  const size_t Tc = (size_t)ch->Tc, xs = xstride((size_t)K * Tc);
+  const size_t t0 = (size_t)(block_row(g, id) - ch->row0) * g->TW;
+  float *plane = y + ((size_t)n * K + k) * g->H * g->W;
+  for (int r = 0; r < rows; r++)
+    output_tiles(M + (size_t)k * Tc + t0 + (size_t)r * g->TW, xs, g->TW, plane, g->H, g->W,
+                 ty0 + r, bias ? bias[k] : 0.0f);
+}
+
+static int threads_for(void) {
+  int t = omp_get_max_threads();
+  return t < 1 ? 1 : t;
+}
+
+/* The 16 products go whole to the threads when their number divides 16;
+ * otherwise each is cut into `threads` slices so the shares are equal. */
+static int gemm_parts(int threads) { return 16 % threads == 0 ? 1 : threads; }
+
+/* [lo, hi) of part p of n items cut into parts. */
+static int part_lo(int n, int p, int parts) { return (int)((long)n * p / parts); }
+
+/* ---- forward -------------------------------------------------------------- */
+
 int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tensor *w,
                          const ibx_tensor *b, ibx_tensor *y, ibx_scratch *s) {
-  (void)L, (void)x, (void)w, (void)b, (void)y, (void)s;
-  return ibx_fail(IBX_ERR_ARG, "conv2d: Winograd is not built in");
+  const int N = x->dim[0], C = x->dim[1], H = x->dim[2], W = x->dim[3];
+  const int O = y->dim[1];
+  (void)L;
+  const int threads = threads_for(), parts = gemm_parts(threads);
+  const wgrid g = make_grid(N, H, W, O, C, (size_t)C + O);
+  const size_t xsU = xstride((size_t)O * C), nU = 16 * xsU;
+  const size_t nV = 16 * xstride((size_t)C * g.tiles_max), nM = 16 * xstride((size_t)O * g.tiles_max);
+  float *buf = ibx_scratch_get(s, nU + nV + nM + (size_t)threads * g.pad_floats);
+  if (!buf)
+    return IBX_ERR_NOMEM;
+  float *U = buf, *V = U + nU, *M = V + nV, *Pall = M + nM;
+  const float *bias = (b && b->data) ? b->data : NULL;
+
+#pragma omp parallel num_threads(threads)
+  {
+    float *P = Pall + (size_t)omp_get_thread_num() * g.pad_floats;
+    filter_transform(w->data, O, C, U, xsU);
+    for (long b0 = 0; b0 < g.blocks; b0 += g.chunk_blocks) {
+      const wchunk ch = make_chunk(&g, b0);
+      const long units = (long)C * ch.nblk;
+#pragma omp for schedule(static)
+      for (long u = 0; u < units; u++)
+        transform_block(&g, &ch, x->data, C, (int)(u / ch.nblk), b0 + u % ch.nblk, P, V, NULL);
+      const size_t xsV = xstride((size_t)C * ch.Tc), xsM = xstride((size_t)O * ch.Tc);
+      /* M[xi] (O x Tc) = U[xi] (O x C) . V[xi] (C x Tc), in column slices. */
+#pragma omp for schedule(static)
+      for (int it = 0; it < 16 * parts; it++) {
+        const int xi = it / parts, p = it % parts;
+        const int j0 = part_lo(ch.Tc, p, parts), j1 = part_lo(ch.Tc, p + 1, parts);
+        if (j1 > j0)
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, j1 - j0, C, 1.0f,
+                      U + xi * xsU, C, V + xi * xsV + j0, ch.Tc, 0.0f, M + xi * xsM + j0, ch.Tc);
+      }
+      const long ounits = (long)O * ch.nblk;
+#pragma omp for schedule(static)
+      for (long u = 0; u < ounits; u++)
+        output_block(&g, &ch, M, O, (int)(u / ch.nblk), b0 + u % ch.nblk, bias, y->data);
+    }
+  }
+  return IBX_OK;
+}
+
+/* ---- backward ------------------------------------------------------------- */
+
+/* The Winograd position of the 180-degree rotated filter: G J = P G with P
+ * swapping rows 0 and 3, so U_rot[i][j] = U[p(i)][p(j)]. */
+static int rot_xi(int xi) {
+  static const int p[4] = {3, 1, 2, 0};
+  return p[xi >> 2] * 4 + p[xi & 3];
 }
 
 int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tensor *w,
                           const ibx_tensor *dy, ibx_tensor *dx, ibx_tensor *dw, ibx_tensor *db,
                           ibx_scratch *s) {
-  (void)L, (void)x, (void)w, (void)dy, (void)dx, (void)dw, (void)db, (void)s;
-  return ibx_fail(IBX_ERR_ARG, "conv2d: Winograd is not built in");
+  const int N = x->dim[0], C = x->dim[1], H = x->dim[2], W = x->dim[3];
+  const int O = dy->dim[1];
+  const int want_dx = dx && dx->data;
+  (void)L;
+  const int threads = threads_for(), parts = gemm_parts(threads);
+  /* Per tile: V (C) and dM (O), plus the transformed dy (O) for dx; the dx
+   * GEMM writes its result over V. */
+  const wgrid g = make_grid(N, H, W, O, C, (size_t)C + (want_dx ? 2u : 1u) * O);
+  const size_t xsF = xstride((size_t)O * C), nF = 16 * xsF;
+  const size_t nV = 16 * xstride((size_t)C * g.tiles_max);
+  const size_t nD = 16 * xstride((size_t)O * g.tiles_max);
+  const size_t total = nF + nV + nD + (want_dx ? nF + nD : 0) + (size_t)threads * g.pad_floats;
+  float *buf = ibx_scratch_get(s, total);
+  if (!buf)
+    return IBX_ERR_NOMEM;
+  float *dU = buf, *V = dU + nF, *D = V + nV, *Pall = D + nD;
+  float *U = NULL, *E = NULL;
+  if (want_dx) {
+    U = Pall, E = U + nF, Pall = E + nD;
+  }
+
+#pragma omp parallel num_threads(threads)
+  {
+    float *P = Pall + (size_t)omp_get_thread_num() * g.pad_floats;
+    if (want_dx)
+      filter_transform(w->data, O, C, U, xsF);
+    for (long b0 = 0; b0 < g.blocks; b0 += g.chunk_blocks) {
+      const wchunk ch = make_chunk(&g, b0);
+      const int Tc = ch.Tc;
+      const long units = (long)(C + O) * ch.nblk;
+#pragma omp for schedule(static)
+      for (long u = 0; u < units; u++) {
+        const int k = (int)(u / ch.nblk);
+        const long id = b0 + u % ch.nblk;
+        if (k < C)
+          transform_block(&g, &ch, x->data, C, k, id, P, V, NULL);
+        else
+          transform_block(&g, &ch, dy->data, O, k - C, id, P, E, D);
+      }
+      const size_t xsV = xstride((size_t)C * Tc), xsD = xstride((size_t)O * Tc);
+      const float beta = b0 == 0 ? 0.0f : 1.0f;
+      if (parts == 1) {
+        /* Whole products: dU[xi] (O x C) += dM[xi] (O x Tc) . V[xi]^T, then
+         * the dx product U_rot[xi]^T (C x O) . E[xi] (O x Tc) over V[xi]. */
+#pragma omp for schedule(static)
+        for (int xi = 0; xi < 16; xi++) {
+          float *Vx = V + xi * xsV;
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, O, C, Tc, 1.0f, D + xi * xsD, Tc,
+                      Vx, Tc, beta, dU + xi * xsF, C);
+          if (want_dx)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, Tc, O, 1.0f,
+                        U + rot_xi(xi) * xsF, C, E + xi * xsD, Tc, 0.0f, Vx, Tc);
+        }
+      } else {
+        /* Sliced: dU by rows of O, then (V is read whole by the first
+         * products, so after a barrier) dx by columns of tiles. */
+#pragma omp for schedule(static)
+        for (int it = 0; it < 16 * parts; it++) {
+          const int xi = it / parts, p = it % parts;
+          const int o0 = part_lo(O, p, parts), o1 = part_lo(O, p + 1, parts);
+          if (o1 > o0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, o1 - o0, C, Tc, 1.0f,
+                        D + xi * xsD + (size_t)o0 * Tc, Tc, V + xi * xsV, Tc, beta,
+                        dU + xi * xsF + (size_t)o0 * C, C);
+        }
+        if (want_dx) {
+#pragma omp for schedule(static)
+          for (int it = 0; it < 16 * parts; it++) {
+            const int xi = it / parts, p = it % parts;
+            const int j0 = part_lo(Tc, p, parts), j1 = part_lo(Tc, p + 1, parts);
+            if (j1 > j0)
+              cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, j1 - j0, O, 1.0f,
+                          U + rot_xi(xi) * xsF, C, E + xi * xsD + j0, Tc, 0.0f,
+                          V + xi * xsV + j0, Tc);
+          }
+        }
+      }
+      if (want_dx) {
+        const long ounits = (long)C * ch.nblk;
+#pragma omp for schedule(static)
+        for (long u = 0; u < ounits; u++)
+          output_block(&g, &ch, V, C, (int)(u / ch.nblk), b0 + u % ch.nblk, NULL, dx->data);
+      }
+    }
+    filter_grad(dU, xsF, O, C, dw->data);
+  }
+  if (db && db->data)
+    ibx_conv_bias_grad(dy, db);
+  return IBX_OK;
 }

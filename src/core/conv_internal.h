@@ -7,9 +7,17 @@
 
 #include "ibx/layers.h"
 
-/* Set to 1 by conv2d_winograd.c once it provides the functions below. */
+/* 1: conv2d_winograd.c provides the functions below and AUTO uses them for
+ * 3x3, stride-1, pad-1 layers (build with -DIBX_HAVE_WINOGRAD=0 to force
+ * im2col everywhere). */
 #ifndef IBX_HAVE_WINOGRAD
-#define IBX_HAVE_WINOGRAD 0
+#define IBX_HAVE_WINOGRAD 1
+#endif
+/* AUTO picks Winograd only from this many input channels: with fewer (an
+ * RGB or grey first layer) the transforms' memory traffic costs more than
+ * the multiplies saved, and im2col is faster. */
+#ifndef IBX_WINOGRAD_MIN_CHANNELS
+#define IBX_WINOGRAD_MIN_CHANNELS 8
 #endif
 
 int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tensor *w,
