@@ -15,13 +15,14 @@
 #include "ibx/tensor.h"
 
 /* The loss and its parts, each already multiplied by its weight
- * (total = ce + kl + vq + commit; parts a model lacks are 0). */
+ * (total = ce + kl + vq + commit + aux; parts a model lacks are 0). */
 typedef struct {
   float total;
   float ce;     /* cross-entropy, mean over the batch */
   float kl;     /* beta * KL(p(z|x) || N(0, I)) */
   float vq;     /* lambda_q * ||sg[a] - a_q||^2 (aib-qt) */
   float commit; /* lambda_c * ||a - sg[a_q]||^2 (aib-qt) */
+  float aux;    /* added field: the attention branch's cross-entropy (abn) */
 } ibx_loss_parts;
 
 typedef struct {

@@ -20,6 +20,9 @@
 typedef struct ibx_seq ibx_seq;
 
 int ibx_seq_create(int in_channels, int in_height, int in_width, ibx_seq **out);
+/* A stack whose input is already flat, [N, features] (e.g. a classifier on a
+ * latent vector): its first layer may be a linear one. */
+int ibx_seq_create_flat(int features, ibx_seq **out);
 void ibx_seq_free(ibx_seq *s);
 
 /* Appending layers; each checks its input shape at once. */
@@ -35,6 +38,10 @@ int ibx_seq_add_dropout(ibx_seq *s, float p);
 
 /* Names and declares parameters/buffers with the given prefix ("" for none). */
 int ibx_seq_declare(ibx_seq *s, const char *prefix, ibx_params *params, ibx_params *buffers);
+/* Same, numbering the layers from first_index ("<prefix>.<first_index+i>."),
+ * so a network split into several stacks keeps one naming sequence. */
+int ibx_seq_declare_from(ibx_seq *s, const char *prefix, int first_index, ibx_params *params,
+                         ibx_params *buffers);
 /* After allocation: takes views and allocates activations for max_batch. */
 int ibx_seq_bind(ibx_seq *s, ibx_params *params, ibx_params *buffers, int max_batch);
 /* torchvision VGG's init: conv kaiming-normal (fan_out), zero bias; BN weight
@@ -46,7 +53,8 @@ void ibx_seq_init(ibx_seq *s, uint64_t seed);
  * dropout masks per step. */
 int ibx_seq_forward(ibx_seq *s, const float *x, int batch, int training, uint64_t dropout_seed,
                     ibx_tensor *out);
-/* Backward from dout (gradient of the last output, same shape). Parameter
+/* Backward from dout (gradient of the last output, same shape), in the mode
+ * (training or evaluation) of the last forward. Parameter
  * gradients accumulate into the params store; dx (input gradient, same shape
  * as x) is written when non-NULL. */
 int ibx_seq_backward(ibx_seq *s, const float *dout, float *dx);
@@ -65,6 +73,8 @@ int ibx_seq_length(const ibx_seq *s);
  * (without batch) and forward multiply-adds per sample. */
 void ibx_seq_describe(const ibx_seq *s, int i, char *buf, int len, int out_dim[3],
                       double *macs);
+/* Trainable parameters of layer i (weights + bias, or BN's gamma + beta). */
+size_t ibx_seq_layer_params(const ibx_seq *s, int i);
 /* Peak scratch floats used so far (memory accounting). */
 size_t ibx_seq_activation_floats(const ibx_seq *s);
 

@@ -42,6 +42,8 @@ struct ibx_seq {
   ibx_scratch scratch;
   ibx_seq_grad_ready_fn grad_ready;
   void *grad_ready_ctx;
+  int in_flat;  /* the input is [N,F] (ibx_seq_create_flat) */
+  int training; /* mode of the last forward, used by backward */
 };
 
 void ibx_seq_set_grad_hook(ibx_seq *s, ibx_seq_grad_ready_fn fn, void *ctx) {
@@ -59,6 +61,14 @@ int ibx_seq_create(int in_channels, int in_height, int in_width, ibx_seq **out) 
     return ibx_fail(IBX_ERR_NOMEM, "sequential: out of memory");
   s->in_dim[0] = in_channels, s->in_dim[1] = in_height, s->in_dim[2] = in_width;
   *out = s;
+  return IBX_OK;
+}
+
+int ibx_seq_create_flat(int features, ibx_seq **out) {
+  if (features <= 0)
+    return ibx_fail(IBX_ERR_ARG, "sequential: bad flat input size %d", features);
+  IBX_TRY(ibx_seq_create(features, 1, 1, out));
+  (*out)->in_flat = 1;
   return IBX_OK;
 }
 
@@ -95,6 +105,7 @@ static node *push(ibx_seq *s, node_kind kind) {
     n->flat_in = p->flat_out;
   } else {
     memcpy(n->in_dim, s->in_dim, sizeof n->in_dim);
+    n->flat_in = s->in_flat;
   }
   memcpy(n->out_dim, n->in_dim, sizeof n->out_dim);
   n->flat_out = n->flat_in;
@@ -223,10 +234,16 @@ static int declare(ibx_params *store, const char *prefix, int index, const char 
 }
 
 int ibx_seq_declare(ibx_seq *s, const char *prefix, ibx_params *params, ibx_params *buffers) {
+  return ibx_seq_declare_from(s, prefix, 0, params, buffers);
+}
+
+int ibx_seq_declare_from(ibx_seq *s, const char *prefix, int first_index, ibx_params *params,
+                         ibx_params *buffers) {
   if (s->params)
     return ibx_fail(IBX_ERR_ARG, "sequential: declared twice");
-  for (int i = 0; i < s->count; i++) {
-    node *n = &s->nodes[i];
+  for (int li = 0; li < s->count; li++) {
+    node *n = &s->nodes[li];
+    const int i = first_index + li;
     if (n->kind == CONV) {
       const int wd[4] = {n->conv.out_channels, n->conv.in_channels, n->conv.kernel_h,
                          n->conv.kernel_w};
@@ -343,6 +360,7 @@ int ibx_seq_forward(ibx_seq *s, const float *x, int batch, int training, uint64_
   if (batch <= 0 || batch > s->max_batch)
     return ibx_fail(IBX_ERR_ARG, "sequential: batch %d outside 1..%d", batch, s->max_batch);
   s->input = x, s->batch = batch;
+  s->training = training != 0;
   for (int i = 0; i < s->count; i++) {
     node *n = &s->nodes[i];
     float *in_data = node_input(s, i);
@@ -420,11 +438,11 @@ int ibx_seq_backward(ibx_seq *s, const float *dout, float *dx_out) {
       break;
     case BATCHNORM:
       if (n->fused_relu)
-        IBX_TRY(ibx_batchnorm_relu_backward(&n->bn, &in, &w, n->save_mean, n->save_invstd, 1, &y,
-                                            &dy, dxp, &gw, &gb));
+        IBX_TRY(ibx_batchnorm_relu_backward(&n->bn, &in, &w, n->save_mean, n->save_invstd,
+                                            s->training, &y, &dy, dxp, &gw, &gb));
       else
-        IBX_TRY(ibx_batchnorm_backward(&n->bn, &in, &w, n->save_mean, n->save_invstd, 1, &dy,
-                                       dxp, &gw, &gb));
+        IBX_TRY(ibx_batchnorm_backward(&n->bn, &in, &w, n->save_mean, n->save_invstd,
+                                       s->training, &dy, dxp, &gw, &gb));
       break;
     case RELU:
       /* In place: dx overwrites dy, no swap needed except into dx_out.
@@ -464,7 +482,7 @@ int ibx_seq_backward(ibx_seq *s, const float *dout, float *dx_out) {
       break;
     case DROPOUT:
       if (dxp)
-        IBX_TRY(ibx_dropout_backward(&n->drop, 1, &dy, &dx));
+        IBX_TRY(ibx_dropout_backward(&n->drop, s->training, &dy, &dx));
       break;
     }
     if (s->grad_ready && n->w >= 0)
@@ -511,6 +529,19 @@ void ibx_seq_describe(const ibx_seq *s, int i, char *buf, int len, int out_dim[3
   memcpy(out_dim, n->out_dim, 3 * sizeof(int));
   if (macs)
     *macs = m;
+}
+
+size_t ibx_seq_layer_params(const ibx_seq *s, int i) {
+  const node *n = &s->nodes[i];
+  size_t k = 0;
+  if (n->kind == CONV)
+    k = (size_t)n->conv.out_channels * n->conv.in_channels * n->conv.kernel_h * n->conv.kernel_w +
+        (n->has_bias ? (size_t)n->conv.out_channels : 0);
+  else if (n->kind == LINEAR)
+    k = (size_t)n->out_dim[0] * n->in_dim[0] + (n->has_bias ? (size_t)n->out_dim[0] : 0);
+  else if (n->kind == BATCHNORM)
+    k = 2 * (size_t)n->bn.channels;
+  return k;
 }
 
 size_t ibx_seq_activation_floats(const ibx_seq *s) {
