@@ -175,16 +175,25 @@ static int im2col_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_t
   return IBX_OK;
 }
 
+/* Eight independent double accumulators per channel: one chain would wait
+ * on the add latency for every element; channels are split over threads. */
 void ibx_conv_bias_grad(const ibx_tensor *dy, ibx_tensor *db) {
   const int N = dy->dim[0], O = dy->dim[1], P = dy->dim[2] * dy->dim[3];
+  const int threads = (size_t)N * O * P < ((size_t)1 << 16) ? 1 : ibx_conv_threads(O);
+#pragma omp parallel for num_threads(threads) schedule(static)
   for (int o = 0; o < O; o++) {
-    double acc = 0.0;
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (int n = 0; n < N; n++) {
       const float *src = dy->data + ((size_t)n * O + o) * P;
-      for (int p = 0; p < P; p++)
-        acc += src[p];
+      int p = 0;
+      for (; p + 8 <= P; p += 8)
+        for (int k = 0; k < 8; k++)
+          acc[k] += src[p + k];
+      for (; p < P; p++)
+        acc[p & 7] += src[p];
     }
-    db->data[o] += (float)acc;
+    db->data[o] += (float)(((acc[0] + acc[4]) + (acc[1] + acc[5])) +
+                           ((acc[2] + acc[6]) + (acc[3] + acc[7])));
   }
 }
 
