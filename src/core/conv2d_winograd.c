@@ -58,12 +58,14 @@
 #define WINO_CLONES
 #endif
 
-/* Floats of chunk buffers (V, M, ...) per chunk: at least CHUNK_MIN (6 MiB),
- * and up to the size of the transformed filters U (at most CHUNK_MAX, 16 MiB)
- * so that wide layers, whose U every chunk's GEMMs must read again, come in
- * few chunks. A chunk holds at least one tile row. */
+/* Floats of chunk buffers (V, M, ...) per chunk: at least CHUNK_MIN (2 MiB:
+ * about what the two cores' L2 caches hold; smaller GEMMs in tile count lose
+ * nothing down to ~128 tiles), and up to the size of the transformed filters
+ * U (at most CHUNK_MAX, 16 MiB) so that wide layers, whose U every chunk's
+ * GEMMs must read again, come in few chunks. A chunk holds at least one tile
+ * row. */
 #ifndef IBX_WINO_CHUNK_MIN
-#define IBX_WINO_CHUNK_MIN ((size_t)3 << 19)
+#define IBX_WINO_CHUNK_MIN ((size_t)1 << 19)
 #endif
 #ifndef IBX_WINO_CHUNK_MAX
 #define IBX_WINO_CHUNK_MAX ((size_t)1 << 22)
