@@ -347,9 +347,10 @@ static wchunk make_chunk(const wgrid *g, long b0) {
 }
 
 /* Input transform of channel c of block id of x [N,C,H,W] into
- * V[xi][c][t] (Tc tiles per plane); P is the thread's padded-row buffer.
- * With D and/or E set (dy's backward: C = O), also/instead writes the dM
- * transform into D and the input transform into E. */
+ * V[xi][c][t] (Tc tiles per plane) when V is set, and the dM transform of
+ * the same plane into D when D is set (backward passes dy here, with C = O;
+ * V is then the transformed dy for dx, or NULL). P is the thread's
+ * padded-row buffer. */
 static void transform_block(const wgrid *g, const wchunk *ch, const float *x, int C, int c,
                             long id, float *P, float *V, float *D) {
   const int n = (int)(id / g->nb), ty0 = (int)(id % g->nb) * g->RB, rows = block_rows(g, id);
