@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "ibx/model.h"
 #include "testutil.h"
 
@@ -257,6 +259,7 @@ static void test_grad_ready_hook(void **state) {
 }
 
 int main(void) {
+  omp_set_num_threads(1); /* small tensors: threads only add overhead here */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parameter_counts),
       cmocka_unit_test(test_bad_config),

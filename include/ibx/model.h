@@ -41,7 +41,9 @@ typedef struct {
   uint64_t seed;      /* initialisation */
 } ibx_model_config;
 
-/* Fills cfg with the defaults above for the given backbone and head. */
+/* Fills cfg with the defaults above for the given backbone and head: a
+ * non-empty cfg->backbone / cfg->head is kept (else "vgg16" / "aib"), every
+ * other field is reset, so zero the struct or set only those two first. */
 void ibx_model_config_defaults(ibx_model_config *cfg);
 
 typedef struct ibx_model ibx_model;
