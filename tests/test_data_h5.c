@@ -230,11 +230,79 @@ static void test_bad_input(void **state) {
   ibx_dataset_close(src);
 }
 
+/* An HDF5 header can declare far more data than the file holds (chunks
+ * never written read as the fill value): replaces /images and /labels by
+ * chunked datasets of n samples of 3 x 512 x 512 whose chunks are absent. */
+static long sparse_n;
+static void sparse_images(hid_t file) {
+  assert_true(H5Ldelete(file, "images", H5P_DEFAULT) >= 0);
+  assert_true(H5Ldelete(file, "labels", H5P_DEFAULT) >= 0);
+  assert_true(H5Ldelete(file, "coarse_labels", H5P_DEFAULT) >= 0);
+  assert_true(H5Ldelete(file, "coarse_class_names", H5P_DEFAULT) >= 0);
+  hsize_t dims[4] = {(hsize_t)sparse_n, 3, 512, 512}, chunk[4] = {1, 3, 512, 512};
+  hid_t sp = H5Screate_simple(4, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 4, chunk);
+  hid_t d = H5Dcreate2(file, "images", H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  assert_true(d >= 0);
+  H5Dclose(d), H5Pclose(dcpl), H5Sclose(sp);
+  hsize_t ldims[1] = {(hsize_t)sparse_n}, lchunk[1] = {sparse_n < 1024 ? (hsize_t)sparse_n : 1024};
+  sp = H5Screate_simple(1, ldims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 1, lchunk);
+  d = H5Dcreate2(file, "labels", H5T_STD_I32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  assert_true(d >= 0);
+  H5Dclose(d), H5Pclose(dcpl), H5Sclose(sp);
+}
+
+/* /images as float32 instead of uint8. */
+static void float_images(hid_t file) {
+  assert_true(H5Ldelete(file, "images", H5P_DEFAULT) >= 0);
+  hsize_t dims[4] = {10, 3, 32, 32};
+  hid_t sp = H5Screate_simple(4, dims, NULL);
+  hid_t d = H5Dcreate2(file, "images", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(d >= 0);
+  H5Dclose(d), H5Sclose(sp);
+}
+
+/* Found by tests/fuzz/fuzz_h5: a few-KB file whose header declares a huge
+ * /images made the reader allocate (and HDF5 fill) all of it. Now the
+ * declared data must fit in the file before anything is allocated. */
+static void test_declared_size_checked(void **state) {
+  (void)state;
+  char p[4096];
+  tmp(p, sizeof p, "sparse.h5");
+  ibx_dataset *src = cifar100(10), *ds = NULL;
+  /* 1,000,000 x 786,432 bytes: 786 GB declared in a file of a few KB */
+  sparse_n = 1000000;
+  assert_ibx_ok(ibx_dataset_write_h5(src, p, NULL));
+  edit(p, sparse_images);
+  assert_one_line_error(ibx_dataset_open_h5(p, &ds), IBX_ERR_FORMAT, "/images", "declares");
+  assert_one_line_error(ibx_dataset_open_h5_range(p, 0, 2, &ds), IBX_ERR_FORMAT, "/images",
+                        "declares");
+  /* small enough to allocate, still not in the file */
+  sparse_n = 10;
+  assert_ibx_ok(ibx_dataset_write_h5(src, p, NULL));
+  edit(p, sparse_images);
+  assert_one_line_error(ibx_dataset_open_h5(p, &ds), IBX_ERR_FORMAT, "/images", "declares");
+  /* wrong element type */
+  assert_ibx_ok(ibx_dataset_write_h5(src, p, NULL));
+  edit(p, float_images);
+  assert_one_line_error(ibx_dataset_open_h5(p, &ds), IBX_ERR_FORMAT, "/images", "type");
+  assert_null(ds);
+  /* the valid file still reads */
+  assert_ibx_ok(ibx_dataset_write_h5(src, p, NULL));
+  assert_ibx_ok(ibx_dataset_open_h5(p, &ds));
+  assert_int_equal(ibx_dataset_count(ds), 10);
+  ibx_dataset_close(ds);
+  ibx_dataset_close(src);
+  remove(p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roundtrip_cifar100),
       cmocka_unit_test(test_roundtrip_boxes),
       cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_declared_size_checked),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

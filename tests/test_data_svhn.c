@@ -200,12 +200,64 @@ static void test_truncated(void **state) {
   }
 }
 
+/* Replaces the k-th occurrence of the little-endian int32 dims pattern
+ * (a, b, c, d: d == -1 means a 2-d pattern a, b) in the file by the new
+ * values; returns 1 when found. */
+static int patch_dims(const char *path, const int32_t *old, const int32_t *new_dims, int nd) {
+  FILE *f = fopen(path, "r+b");
+  assert_non_null(f);
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  uint8_t *b = malloc((size_t)size);
+  fseek(f, 0, SEEK_SET);
+  assert_int_equal(fread(b, 1, (size_t)size, f), (size_t)size);
+  int found = 0;
+  for (long i = 0; !found && i + 4 * nd <= size; i++)
+    if (memcmp(b + i, old, 4 * (size_t)nd) == 0) {
+      fseek(f, i, SEEK_SET);
+      assert_int_equal(fwrite(new_dims, 4, (size_t)nd, f), (size_t)nd);
+      found = 1;
+    }
+  fclose(f);
+  free(b);
+  return found;
+}
+
+/* Found by tests/fuzz/fuzz_svhn: a small file whose header declares a huge
+ * X or y made the reader (or libmatio, for y) allocate all of it before
+ * finding out the data is not there. The declared sizes are now checked
+ * against the file first. */
+static void test_declared_size_checked(void **state) {
+  (void)state;
+  char p[4096];
+  snprintf(p, sizeof p, "%s/svhn-huge.mat", IBX_TEST_TMP);
+  ibx_dataset *ds = NULL;
+  /* X: 32 x 32 x 3 x 2^31-1 (6.6 TB) in a file of 6 KB */
+  write_svhn(p, 2, fixture_labels, 2, MAT_C_UINT8, MAT_COMPRESSION_NONE);
+  const int32_t xd[4] = {32, 32, 3, 2}, xhuge[4] = {32, 32, 3, 0x7fffffff};
+  assert_true(patch_dims(p, xd, xhuge, 4));
+  assert_one_line_error(ibx_dataset_open_svhn_mat(p, &ds), IBX_ERR_FORMAT, "svhn-huge.mat",
+                        "declares");
+  /* y: 2^31-1 x 1 labels (16 GB of doubles once read) for 2 images */
+  write_svhn(p, 2, fixture_labels, 2, MAT_C_UINT8, MAT_COMPRESSION_NONE);
+  const int32_t yd[2] = {2, 1}, yhuge[2] = {0x7fffffff, 1};
+  assert_true(patch_dims(p, yd, yhuge, 2));
+  assert_one_line_error(ibx_dataset_open_svhn_mat(p, &ds), IBX_ERR_FORMAT, "2 images",
+                        "2147483647 labels");
+  /* a valid compressed file, whose X is larger than the file, still reads */
+  write_svhn(p, 2, fixture_labels, 2, MAT_C_UINT8, MAT_COMPRESSION_ZLIB);
+  assert_ibx_ok(ibx_dataset_open_svhn_mat(p, &ds));
+  ibx_dataset_close(ds);
+  remove(p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roundtrip),
       cmocka_unit_test(test_many_samples),
       cmocka_unit_test(test_bad_input),
       cmocka_unit_test(test_truncated),
+      cmocka_unit_test(test_declared_size_checked),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <hdf5.h>
 #include <zlib.h>
@@ -260,6 +261,55 @@ static int shape_of(hid_t file, const char *name, int *rank, hsize_t dims[4]) {
   return ok;
 }
 
+/* Checks dataset `name` before anything is allocated for it: its type class
+ * must be one of want (H5T_NO_CLASS: any), its element at most max_elem
+ * bytes, and its data must fit in the file: an HDF5 header alone can declare
+ * a dataset of terabytes whose chunks are absent (read as fill value) or lie
+ * past the end of the file (the sec2 driver reads zeros there), and the
+ * reader would allocate and fill all of it. Unfiltered data cannot be larger
+ * than the file; filtered (deflate) data at most 1032 times (zlib's maximum
+ * ratio). Data in external files is not supported. */
+static int check_data(hid_t file, const char *name, H5T_class_t want1, H5T_class_t want2,
+                      size_t max_elem, size_t file_size, const char *path) {
+  hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
+  if (d < 0)
+    return ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: cannot open /%s", path, name);
+  hid_t t = H5Dget_type(d), sp = H5Dget_space(d), dcpl = H5Dget_create_plist(d);
+  int rc = IBX_OK;
+  H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+  size_t elem = t >= 0 ? H5Tget_size(t) : 0;
+  hssize_t npoints = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+  int nfilters = dcpl >= 0 ? H5Pget_nfilters(dcpl) : -1;
+  int nexternal = dcpl >= 0 ? H5Pget_external_count(dcpl) : -1;
+  if (t < 0 || sp < 0 || dcpl < 0 || npoints < 0 || nfilters < 0 || nexternal < 0)
+    rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: cannot read the header of /%s", path, name);
+  else if ((want1 != H5T_NO_CLASS && cls != want1 && cls != want2) || elem == 0 ||
+           elem > max_elem)
+    rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: /%s has an unexpected type (class %d, %zu bytes)",
+                  path, name, (int)cls, elem);
+  else if (nexternal > 0)
+    rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: /%s is stored in external files (not supported)",
+                  path, name);
+  else {
+    /* elem <= 64 KiB here, so the product overflows only past 2^48 points */
+    double bytes = (double)npoints * (double)elem;
+    double limit = (double)file_size * (nfilters > 0 ? 1032.0 : 1.0);
+    if (bytes > limit)
+      rc = ibx_fail(IBX_ERR_FORMAT,
+                    "h5 dataset: %s: /%s declares %.0f bytes of data but the file has %zu bytes%s "
+                    "(truncated or corrupt)",
+                    path, name, bytes, file_size, nfilters > 0 ? " (compressed)" : "");
+  }
+  if (dcpl >= 0)
+    H5Pclose(dcpl);
+  if (sp >= 0)
+    H5Sclose(sp);
+  if (t >= 0)
+    H5Tclose(t);
+  H5Dclose(d);
+  return rc;
+}
+
 /* Reads rows [first, first+count) of a dataset whose first dim is N. */
 static int read_rows(hid_t file, const char *name, hid_t mtype, long first, long count,
                      void *out, const char *path) {
@@ -344,6 +394,8 @@ static int open_h5(const char *path, long first, long count, int whole, ibx_data
   FILE *f = fopen(path, "rb");
   if (!f)
     return ibx_fail(IBX_ERR_IO, "h5 dataset: cannot open %s: %s", path, strerror(errno));
+  struct stat st;
+  size_t file_size = fstat(fileno(f), &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0;
   fclose(f);
   quiet_hdf5();
   if (H5Fis_hdf5(path) <= 0)
@@ -400,6 +452,19 @@ static int open_h5(const char *path, long first, long count, int whole, ibx_data
     rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: /coarse_class_names missing or empty", path);
   else if (rc == IBX_OK && has_coarse)
     ncoarse = (int)nd[0];
+  /* nothing is allocated from the header's sizes before this */
+  if (rc == IBX_OK)
+    rc = check_data(file, "images", H5T_INTEGER, H5T_INTEGER, 1, file_size, path);
+  if (rc == IBX_OK)
+    rc = check_data(file, "labels", H5T_INTEGER, H5T_INTEGER, 8, file_size, path);
+  if (rc == IBX_OK && has_coarse)
+    rc = check_data(file, "coarse_labels", H5T_INTEGER, H5T_INTEGER, 8, file_size, path);
+  if (rc == IBX_OK && has_boxes)
+    rc = check_data(file, "boxes", H5T_FLOAT, H5T_INTEGER, 8, file_size, path);
+  if (rc == IBX_OK)
+    rc = check_data(file, "class_names", H5T_STRING, H5T_STRING, 65536, file_size, path);
+  if (rc == IBX_OK && has_coarse)
+    rc = check_data(file, "coarse_class_names", H5T_STRING, H5T_STRING, 65536, file_size, path);
   char **names = NULL, **cnames = NULL;
   if (rc == IBX_OK)
     rc = read_names(file, "class_names", nclasses, &names, path);

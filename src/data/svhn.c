@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <matio.h>
 
@@ -47,6 +48,8 @@ int ibx_dataset_open_svhn_mat(const char *path, ibx_dataset **out) {
   FILE *f = fopen(path, "rb");
   if (!f)
     return ibx_fail(IBX_ERR_IO, "svhn: cannot open %s: %s", path, strerror(errno));
+  struct stat st;
+  const double file_size = fstat(fileno(f), &st) == 0 ? (double)st.st_size : 0;
   fclose(f);
   Mat_LogInitFunc("ibx", quiet_matio);
   mat_t *mat = Mat_Open(path, MAT_ACC_RDONLY);
@@ -68,22 +71,41 @@ int ibx_dataset_open_svhn_mat(const char *path, ibx_dataset **out) {
                   "%zu x %zu x %zu)",
                   path, (int)x->class_type, x->rank, x->dims[0], x->rank > 1 ? x->dims[1] : 0,
                   x->rank > 2 ? x->dims[2] : 0, x->rank > 3 ? x->dims[3] : 0);
+  /* The header's sizes are checked against the file before libmatio is asked
+   * to allocate anything for them: each element takes at least one byte of
+   * an uncompressed variable, and zlib expands at most 1032-fold. */
+  size_t n = 0, rows = 0, cols = 0;
+  if (rc == IBX_OK) {
+    n = x->dims[3], rows = x->dims[0], cols = x->dims[1];
+    double bytes = (double)rows * (double)cols * 3.0 * (double)n;
+    double limit = file_size * (x->compression == MAT_COMPRESSION_NONE ? 1.0 : 1032.0);
+    if (bytes > limit)
+      rc = ibx_fail(IBX_ERR_FORMAT,
+                    "svhn: %s: X declares %.0f bytes of images but the file has %.0f bytes "
+                    "(truncated or corrupt)",
+                    path, bytes, file_size);
+  }
+  if (rc == IBX_OK) {
+    matvar_t *yi = Mat_VarReadInfo(mat, "y");
+    if (!yi)
+      rc = ibx_fail(IBX_ERR_FORMAT, "svhn: %s: no readable variable y (truncated or not SVHN)",
+                    path);
+    else if (yi->rank != 2 || (yi->dims[0] != 1 && yi->dims[1] != 1) || yi->isComplex)
+      rc = ibx_fail(IBX_ERR_FORMAT, "svhn: %s: y must be an N x 1 vector", path);
+    else if (yi->dims[0] * yi->dims[1] != n)
+      rc = ibx_fail(IBX_ERR_FORMAT, "svhn: %s: X has %zu images but y has %zu labels", path, n,
+                    yi->dims[0] * yi->dims[1]);
+    Mat_VarFree(yi);
+  }
   if (rc == IBX_OK) {
     y = Mat_VarRead(mat, "y");
     if (!y || !y->data)
       rc = ibx_fail(IBX_ERR_FORMAT, "svhn: %s: no readable variable y (truncated or not SVHN)",
                     path);
     else if (y->rank != 2 || (y->dims[0] != 1 && y->dims[1] != 1) || y->isComplex ||
-             !y->data)
-      rc = ibx_fail(IBX_ERR_FORMAT, "svhn: %s: y must be an N x 1 vector", path);
-  }
-  size_t n = 0, rows = 0, cols = 0;
-  if (rc == IBX_OK) {
-    n = x->dims[3], rows = x->dims[0], cols = x->dims[1];
-    size_t ny = y->dims[0] * y->dims[1];
-    if (ny != n)
-      rc = ibx_fail(IBX_ERR_FORMAT, "svhn: %s: X has %zu images but y has %zu labels", path, n,
-                    ny);
+             y->dims[0] * y->dims[1] != n)
+      rc = ibx_fail(IBX_ERR_FORMAT, "svhn: %s: y must be an N x 1 vector of %zu labels", path,
+                    n);
   }
   if (rc == IBX_OK) {
     ds = ibxd_new("svhn %s", path);
