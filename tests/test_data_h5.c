@@ -263,9 +263,10 @@ static void float_images(hid_t file) {
   H5Dclose(d), H5Sclose(sp);
 }
 
-/* Found by tests/fuzz/fuzz_h5: a few-KB file whose header declares a huge
- * /images made the reader allocate (and HDF5 fill) all of it. Now the
- * declared data must fit in the file before anything is allocated. */
+/* Hardening done with the fuzz harness (tests/fuzz/fuzz_h5): a few-KB file
+ * whose header declares a huge /images made the reader allocate (and HDF5
+ * fill) all of it. Now the declared data must fit in the file before
+ * anything is allocated. */
 static void test_declared_size_checked(void **state) {
   (void)state;
   char p[4096];

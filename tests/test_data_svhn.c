@@ -223,10 +223,12 @@ static int patch_dims(const char *path, const int32_t *old, const int32_t *new_d
   return found;
 }
 
-/* Found by tests/fuzz/fuzz_svhn: a small file whose header declares a huge
- * X or y made the reader (or libmatio, for y) allocate all of it before
- * finding out the data is not there. The declared sizes are now checked
- * against the file first. */
+/* Hardening done with the fuzz harness (tests/fuzz/fuzz_svhn): a small file
+ * whose header declares a huge X or y made the reader (or libmatio, for y)
+ * allocate all of it before finding out the data is not there, and fuzz_svhn
+ * found libmatio's Mat_VarReadInfo allocating gigabytes for the dimension
+ * array of a 200-byte file. The declared sizes are now checked against the
+ * file, and the MAT v5 element headers pre-scanned, before libmatio reads. */
 static void test_declared_size_checked(void **state) {
   (void)state;
   char p[4096];
@@ -244,6 +246,40 @@ static void test_declared_size_checked(void **state) {
   assert_true(patch_dims(p, yd, yhuge, 2));
   assert_one_line_error(ibx_dataset_open_svhn_mat(p, &ds), IBX_ERR_FORMAT, "2 images",
                         "2147483647 labels");
+  /* libmatio allocates the dimension array from the dimension element's byte
+   * count (here 1 GiB of dimensions -> 2 GiB): refused before it is asked */
+  write_svhn(p, 2, fixture_labels, 2, MAT_C_UINT8, MAT_COMPRESSION_NONE);
+  const int32_t dtag[4] = {5, 16, 32, 32}, dhuge[4] = {5, 0x41000010, 32, 32};
+  assert_true(patch_dims(p, dtag, dhuge, 4));
+  assert_one_line_error(ibx_dataset_open_svhn_mat(p, &ds), IBX_ERR_FORMAT, "svhn-huge.mat",
+                        "bytes of dimensions");
+  /* MAT v7.3 (HDF5) and v4 files are refused up front */
+  write_svhn(p, 2, fixture_labels, 2, MAT_C_UINT8, MAT_COMPRESSION_NONE);
+  FILE *f = fopen(p, "r+b");
+  fseek(f, 124, SEEK_SET);
+  fputc(0x00, f), fputc(0x02, f);
+  fclose(f);
+  assert_one_line_error(ibx_dataset_open_svhn_mat(p, &ds), IBX_ERR_FORMAT, "svhn-huge.mat",
+                        "version 0x0200");
+  f = fopen(p, "r+b");
+  fseek(f, 126, SEEK_SET);
+  fputc('x', f), fputc('x', f);
+  fclose(f);
+  assert_one_line_error(ibx_dataset_open_svhn_mat(p, &ds), IBX_ERR_FORMAT, "svhn-huge.mat",
+                        "v4");
+  /* cell arrays and structs (which libmatio reads recursively) are refused */
+  remove(p);
+  mat_t *mat = Mat_CreateVer(p, NULL, MAT_FT_MAT5);
+  size_t cd[2] = {1, 1};
+  double one = 1;
+  matvar_t *cells[1] = {Mat_VarCreate(NULL, MAT_C_DOUBLE, MAT_T_DOUBLE, 2, cd, &one, 0)};
+  matvar_t *cell = Mat_VarCreate("X", MAT_C_CELL, MAT_T_CELL, 2, cd, cells, 0);
+  assert_non_null(cell);
+  assert_int_equal(Mat_VarWrite(mat, cell, MAT_COMPRESSION_ZLIB), 0);
+  Mat_VarFree(cell);
+  Mat_Close(mat);
+  assert_one_line_error(ibx_dataset_open_svhn_mat(p, &ds), IBX_ERR_FORMAT, "svhn-huge.mat",
+                        "class 1");
   /* a valid compressed file, whose X is larger than the file, still reads */
   write_svhn(p, 2, fixture_labels, 2, MAT_C_UINT8, MAT_COMPRESSION_ZLIB);
   assert_ibx_ok(ibx_dataset_open_svhn_mat(p, &ds));

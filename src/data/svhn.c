@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include <matio.h>
+#include <zlib.h>
 
 #include "dataset_internal.h"
 #include "ibx/error.h"
@@ -39,6 +40,172 @@ static int label_value(const matvar_t *y, size_t i, double *v) {
   }
 }
 
+/* ---- MAT v5 pre-scan ------------------------------------------------------
+ * libmatio sizes buffers from header fields before it knows the data is
+ * there: Mat_VarReadInfo allocates the dimension array from the dimension
+ * element's byte count (a 200-byte file can ask for gigabytes) and walks
+ * into cell arrays and structs recursively. So before libmatio sees the file,
+ * its top-level elements are checked here: a 128-byte MAT v5 header (version
+ * 0x0100; v4 and v7.3/HDF5 files are refused), then only numeric or char
+ * arrays (miMATRIX, or miCOMPRESSED holding one), each within the file, with
+ * array flags, 1..32 dimensions and a name of at most 4096 bytes where the
+ * element says they are. Compressed elements are inflated only as far as
+ * their header. */
+
+#define MAT_MAX_RANK 32
+#define MAT_MAX_NAME 4096
+#define MAT_HEAD_BYTES 4096 /* enough for flags, dims and name */
+
+typedef struct {
+  int swap;
+} mat_order;
+
+static uint32_t mat_u32(const mat_order *o, const uint8_t *p) {
+  return o->swap ? ((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3])
+                 : ((uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0]);
+}
+
+/* Checks an array header (the body of a miMATRIX element: h, hl bytes
+ * available of body bytes in all). */
+static int mat_check_array(const mat_order *o, const uint8_t *h, size_t hl, uint64_t body,
+                           const char *path, long index) {
+  /* array flags: miUINT32 (6), 8 bytes */
+  if (hl < 16 || body < 16 || mat_u32(o, h) != 6 || mat_u32(o, h + 4) != 8)
+    return ibx_fail(IBX_ERR_FORMAT, "svhn: %s: variable %ld has no array flags (corrupt file)",
+                    path, index);
+  unsigned cls = mat_u32(o, h + 8) & 0xff;
+  if (cls != 4 && (cls < 6 || cls > 15))
+    return ibx_fail(IBX_ERR_FORMAT,
+                    "svhn: %s: variable %ld is of MATLAB class %u (cell, struct, object, sparse "
+                    "...); an SVHN file holds only numeric arrays X and y",
+                    path, index, cls);
+  /* dimensions: miINT32 (5), 4 bytes per dimension, padded to 8 */
+  if (hl < 24 || mat_u32(o, h + 16) != 5)
+    return ibx_fail(IBX_ERR_FORMAT, "svhn: %s: variable %ld has no dimensions (corrupt file)",
+                    path, index);
+  uint32_t dbytes = mat_u32(o, h + 20);
+  uint64_t dpad = ((uint64_t)dbytes + 7) / 8 * 8;
+  if (dbytes % 4 != 0 || dbytes < 4 || dbytes > 4 * MAT_MAX_RANK || 24 + dpad > body)
+    return ibx_fail(IBX_ERR_FORMAT,
+                    "svhn: %s: variable %ld declares %u bytes of dimensions (corrupt file)", path,
+                    index, dbytes);
+  /* name: miINT8 (1), possibly in the small element format */
+  size_t at = 24 + (size_t)dpad;
+  if (hl < at + 8)
+    return ibx_fail(IBX_ERR_FORMAT, "svhn: %s: variable %ld has no name (corrupt file)", path,
+                    index);
+  uint32_t tag = mat_u32(o, h + at), nbytes;
+  if (tag >> 16)
+    nbytes = tag >> 16, tag &= 0xffff;
+  else
+    nbytes = mat_u32(o, h + at + 4);
+  if (tag != 1 || nbytes > MAT_MAX_NAME || at + 8 + (uint64_t)nbytes > body)
+    return ibx_fail(IBX_ERR_FORMAT, "svhn: %s: variable %ld has a bad name element (corrupt file)",
+                    path, index);
+  return IBX_OK;
+}
+
+/* Inflates up to cap bytes of a compressed element's payload (nbytes bytes
+ * at the file's current position) into out; *got receives the count. */
+static int mat_inflate_head(FILE *f, uint64_t nbytes, uint8_t *out, size_t cap, size_t *got) {
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  if (inflateInit(&z) != Z_OK)
+    return 0;
+  uint8_t in[4096];
+  z.next_out = out, z.avail_out = (uInt)cap;
+  int ok = 1;
+  while (z.avail_out > 0 && nbytes > 0) {
+    size_t want = nbytes < sizeof in ? (size_t)nbytes : sizeof in;
+    size_t n = fread(in, 1, want, f);
+    if (n == 0)
+      break;
+    nbytes -= n;
+    z.next_in = in, z.avail_in = (uInt)n;
+    int zr = inflate(&z, Z_NO_FLUSH);
+    if (zr == Z_STREAM_END)
+      break;
+    if (zr != Z_OK && zr != Z_BUF_ERROR) {
+      ok = 0;
+      break;
+    }
+  }
+  *got = cap - z.avail_out;
+  inflateEnd(&z);
+  return ok;
+}
+
+/* Checks the top-level element at *pos and advances *pos past it. */
+static int mat_check_element(FILE *f, const mat_order *po, uint64_t file_size, uint64_t *ppos,
+                             uint8_t *head, const char *path, long index) {
+  const uint64_t pos = *ppos;
+  const mat_order o = *po;
+  uint8_t tag[8];
+  if (fseeko(f, (off_t)pos, SEEK_SET) != 0 || fread(tag, 1, 8, f) != 8)
+    return ibx_fail(IBX_ERR_FORMAT, "svhn: %s: cannot read element %ld (truncated?)", path,
+                    index);
+  uint32_t type = mat_u32(&o, tag), nbytes = mat_u32(&o, tag + 4);
+  if (type != 14 && type != 15)
+    return ibx_fail(IBX_ERR_FORMAT,
+                    "svhn: %s: top-level element %ld has data type %u, expected a matrix "
+                    "(corrupt file)",
+                    path, index, type);
+  if ((uint64_t)nbytes > file_size - pos - 8)
+    return ibx_fail(IBX_ERR_FORMAT,
+                    "svhn: %s: element %ld declares %u bytes but only %llu remain (truncated?)",
+                    path, index, nbytes, (unsigned long long)(file_size - pos - 8));
+  if (type == 14) {
+    size_t want = nbytes < MAT_HEAD_BYTES ? nbytes : MAT_HEAD_BYTES;
+    if (fread(head, 1, want, f) != want)
+      return ibx_fail(IBX_ERR_FORMAT, "svhn: %s: cannot read element %ld (truncated?)", path,
+                      index);
+    IBX_TRY(mat_check_array(&o, head, want, nbytes, path, index));
+  } else {
+    size_t got = 0;
+    if (!mat_inflate_head(f, nbytes, head, MAT_HEAD_BYTES, &got) || got < 8 ||
+        mat_u32(&o, head) != 14)
+      return ibx_fail(IBX_ERR_FORMAT,
+                      "svhn: %s: compressed element %ld does not hold a matrix (corrupt data)",
+                      path, index);
+    uint32_t inner = mat_u32(&o, head + 4);
+    IBX_TRY(mat_check_array(&o, head + 8, got - 8, inner, path, index));
+  }
+  *ppos = pos + 8 + (uint64_t)nbytes;
+  return IBX_OK;
+}
+
+static int mat_prescan(FILE *f, uint64_t file_size, const char *path) {
+  uint8_t hdr[128];
+  if (fread(hdr, 1, 128, f) != 128)
+    return ibx_fail(IBX_ERR_FORMAT, "svhn: %s: not a MATLAB v5 .mat file (no 128-byte header)",
+                    path);
+  mat_order o = {0};
+  if (hdr[126] == 'I' && hdr[127] == 'M')
+    o.swap = 0;
+  else if (hdr[126] == 'M' && hdr[127] == 'I')
+    o.swap = 1;
+  else
+    return ibx_fail(IBX_ERR_FORMAT,
+                    "svhn: %s: not a MATLAB v5 .mat file (no endian indicator; MAT v4 files are "
+                    "not supported)",
+                    path);
+  unsigned version = o.swap ? (unsigned)hdr[124] << 8 | hdr[125] : (unsigned)hdr[125] << 8 | hdr[124];
+  if (version != 0x0100)
+    return ibx_fail(IBX_ERR_FORMAT,
+                    "svhn: %s: MAT file version 0x%04x is not supported (SVHN files are MATLAB "
+                    "v5, 0x0100; v7.3/HDF5 files are not read)",
+                    path, version);
+  uint8_t *head = malloc(MAT_HEAD_BYTES);
+  if (!head)
+    return ibx_fail(IBX_ERR_NOMEM, "svhn: out of memory reading %s", path);
+  int rc = IBX_OK;
+  uint64_t pos = 128;
+  for (long index = 0; rc == IBX_OK && pos + 8 <= file_size; index++)
+    rc = mat_check_element(f, &o, file_size, &pos, head, path, index);
+  free(head);
+  return rc;
+}
+
 int ibx_dataset_open_svhn_mat(const char *path, ibx_dataset **out) {
   if (!out)
     return ibx_fail(IBX_ERR_ARG, "svhn: NULL output pointer");
@@ -50,7 +217,10 @@ int ibx_dataset_open_svhn_mat(const char *path, ibx_dataset **out) {
     return ibx_fail(IBX_ERR_IO, "svhn: cannot open %s: %s", path, strerror(errno));
   struct stat st;
   const double file_size = fstat(fileno(f), &st) == 0 ? (double)st.st_size : 0;
+  int pre = mat_prescan(f, (uint64_t)file_size, path);
   fclose(f);
+  if (pre != IBX_OK)
+    return pre;
   Mat_LogInitFunc("ibx", quiet_matio);
   mat_t *mat = Mat_Open(path, MAT_ACC_RDONLY);
   if (!mat)
