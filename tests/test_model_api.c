@@ -184,6 +184,11 @@ static void test_attention_maps_and_noise(void **state) {
     assert_ibx_ok(ibx_model_forward(m, x, y, B, 0, 5, &l2, &lg));
     assert_ibx_ok(ibx_model_forward(m, x, y, B, 0, 99, &l3, &lg));
     assert_true(l2.total == l3.total);
+    /* the KL weight can change between forwards (warm-up schedules) */
+    assert_int_equal(ibx_model_set_beta(m, -1.0f), IBX_ERR_ARG);
+    assert_ibx_ok(ibx_model_set_beta(m, 0.0f));
+    assert_ibx_ok(ibx_model_forward(m, x, y, B, 1, 5, &l2, &lg));
+    assert_true(l2.kl == 0.0f && l2.ce == l1.ce);
     /* backward needs a forward with labels */
     assert_ibx_ok(ibx_model_forward(m, x, NULL, B, 1, 5, NULL, &lg));
     assert_int_equal(ibx_model_backward(m, NULL), IBX_ERR_ARG);
@@ -258,6 +263,54 @@ static void test_grad_ready_hook(void **state) {
   free(x);
 }
 
+static const char *owner(const ibx_params *P, size_t off) {
+  for (int i = P->count - 1; i >= 0; i--)
+    if (P->info[i].offset <= off)
+      return P->info[i].name;
+  return "?";
+}
+
+/* Backward does not disturb the forward's state: a second backward after the
+ * same forward adds exactly the same gradients (attribution code calls
+ * backward_from_logits repeatedly, once per class). */
+static void test_repeated_backward(void **state) {
+  (void)state;
+  const int B = 2;
+  float *x = tu_alloc_randn((size_t)B * 32 * 32, 1.0f, 12);
+  int y[2] = {5, 2};
+  float dl[2 * 10] = {0};
+  dl[3] = 1.0f, dl[10 + 7] = 1.0f;
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    for (int mode = 0; mode < 2; mode++) {
+      ibx_model *m = small(&cases[k], B);
+      ibx_params *P = ibx_model_params(m);
+      ibx_tensor lg;
+      float dx1[2 * 32 * 32], dx2[2 * 32 * 32];
+      assert_ibx_ok(ibx_model_forward(m, x, y, B, mode, 3, NULL, &lg));
+      ibx_params_zero_grads(P);
+      if (mode)
+        assert_ibx_ok(ibx_model_backward(m, dx1));
+      else
+        assert_ibx_ok(ibx_model_backward_from_logits(m, dl, dx1));
+      float *g1 = malloc(P->total * sizeof(float));
+      memcpy(g1, P->grads, P->total * sizeof(float));
+      if (mode)
+        assert_ibx_ok(ibx_model_backward(m, dx2));
+      else
+        assert_ibx_ok(ibx_model_backward_from_logits(m, dl, dx2));
+      for (size_t i = 0; i < P->total; i++)
+        if (P->grads[i] != 2.0f * g1[i])
+          fail_msg("%s/%s (%s): gradient %zu (%s) differs on the second backward: %g vs 2 x %g",
+                   cases[k].backbone, cases[k].head, mode ? "train" : "eval", i,
+                   owner(P, i), (double)P->grads[i], (double)g1[i]);
+      assert_memory_equal(dx1, dx2, sizeof dx1);
+      free(g1);
+      ibx_model_free(m);
+    }
+  }
+  free(x);
+}
+
 int main(void) {
   omp_set_num_threads(1); /* small tensors: threads only add overhead here */
   const struct CMUnitTest tests[] = {
@@ -265,6 +318,7 @@ int main(void) {
       cmocka_unit_test(test_bad_config),
       cmocka_unit_test(test_attention_maps_and_noise),
       cmocka_unit_test(test_grad_ready_hook),
+      cmocka_unit_test(test_repeated_backward),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

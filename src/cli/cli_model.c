@@ -35,7 +35,7 @@ typedef struct {
   /* train-quick */
   const char *data_dir;
   int epochs, batch, threads, quiet;
-  float lr, weight_decay;
+  float lr, weight_decay, beta_warmup;
   unsigned long seed;
   long limit;
 } model_options;
@@ -60,6 +60,8 @@ static void usage(void) {
          "  --batch N        mini-batch size (128)\n"
          "  --lr X           peak learning rate, warm-up then cosine to 0 (0.05)\n"
          "  --weight-decay X L2 weight decay of SGD (5e-4; momentum 0.9, Nesterov)\n"
+         "  --beta-warmup E  ramp the KL weight linearly from 0 to beta over the first E\n"
+         "                   epochs (dvib, aib, aib-qt; default 0: none)\n"
          "  --threads N      OpenMP threads (default: all)\n"
          "  --limit N        use the first N training images only\n"
          "  --quiet          print only the per-epoch results\n",
@@ -159,6 +161,8 @@ static int parse(int argc, char **argv, int train, model_options *o) {
       o->lr = strtof(v, &end);
     else if (train && !strcmp(a, "--weight-decay"))
       o->weight_decay = strtof(v, &end);
+    else if (train && !strcmp(a, "--beta-warmup"))
+      o->beta_warmup = strtof(v, &end);
     else if (train && !strcmp(a, "--threads"))
       o->threads = (int)strtol(v, &end, 10);
     else if (train && !strcmp(a, "--limit"))
@@ -173,9 +177,9 @@ static int parse(int argc, char **argv, int train, model_options *o) {
     }
   }
   if (train && (o->epochs < 1 || o->batch < 2 || o->threads < 0 || o->limit < 0 ||
-                !(o->lr > 0.0f) || !(o->weight_decay >= 0.0f))) {
+                !(o->lr > 0.0f) || !(o->weight_decay >= 0.0f) || !(o->beta_warmup >= 0.0f))) {
     fprintf(stderr, "ibx model: --epochs >= 1, --batch >= 2, --lr > 0, --weight-decay >= 0, "
-                    "--threads/--limit >= 0\n");
+                    "--beta-warmup >= 0, --threads/--limit >= 0\n");
     return -1;
   }
   return 0;
@@ -281,10 +285,11 @@ static int train_quick(const model_options *o) {
   if ((rc = ibx_schedule_check(&sched)))
     goto done;
   printf("ibx model train-quick: %s/%s, %zu parameters, Fashion-MNIST %ldx%dx%d, %ld train / "
-         "%ld test images, %d epochs, batch %d, lr %g, %d threads\n",
+         "%ld test images, %d epochs, batch %d, lr %g, beta %g (warm-up %g epochs), %d "
+         "threads\n",
          c->backbone, c->head, ibx_params_count(P), (long)c->in_channels, c->in_height,
          c->in_width, n_train, ibx_dataset_count(test), o->epochs, B, (double)o->lr,
-         omp_get_max_threads());
+         (double)c->beta, (double)o->beta_warmup, omp_get_max_threads());
   fflush(stdout);
   const double t_start = now();
   long step = 0;
@@ -311,6 +316,11 @@ static int train_quick(const model_options *o) {
       ibx_loss_parts lp;
       ibx_tensor lg;
       const uint64_t noise = (uint64_t)o->seed * 1000003ULL + (uint64_t)step;
+      if (o->beta_warmup > 0.0f) {
+        const double ramp = (double)step / (o->beta_warmup * (double)steps);
+        if ((rc = ibx_model_set_beta(m, (float)(c->beta * (ramp < 1.0 ? ramp : 1.0)))))
+          goto done;
+      }
       if ((rc = ibx_model_forward(m, x, y, B, 1, noise, &lp, &lg)))
         goto done;
       ibx_params_zero_grads(P);

@@ -52,7 +52,7 @@ typedef struct {
   size_t HW;
   stage grp;
   unit *A, *M, *L, *tail;
-  float *att, *g, *dg, *datt, *dt, *dr, *dr2, *dbr, *probs, *dll;
+  float *att, *g, *dg, *df2, *datt, *dt, *dr, *dr2, *dbr, *probs, *dll;
 } abn_state;
 
 static int abn_build(ibx_model *m) {
@@ -80,12 +80,13 @@ static int abn_build(ibx_model *m) {
   IBX_TRY(head_tail_new(m, "classifier", m->classes, &h->tail));
   const size_t B = (size_t)m->max_batch, nm = B * h->HW, nf = nm * h->C;
   const size_t nr = B * h->HW * (size_t)m->classes;
-  h->att = model_alloc(m, 3 * nm + 2 * nf + 2 * nr + 2 * B * m->classes, "abn buffers");
+  h->att = model_alloc(m, 3 * nm + 3 * nf + 2 * nr + 2 * B * m->classes, "abn buffers");
   h->dbr = model_alloc(m, B * h->grp.out_n, "abn branch gradient");
   if (!h->att || !h->dbr)
     return IBX_ERR_NOMEM;
   h->datt = h->att + nm, h->dt = h->datt + nm;
-  h->g = h->dt + nm, h->dg = h->g + nf, h->dr = h->dg + nf, h->dr2 = h->dr + nr;
+  h->g = h->dt + nm, h->dg = h->g + nf, h->df2 = h->dg + nf;
+  h->dr = h->df2 + nf, h->dr2 = h->dr + nr;
   h->probs = h->dr2 + nr, h->dll = h->probs + B * m->classes;
   return IBX_OK;
 }
@@ -165,10 +166,10 @@ static int abn_backward(ibx_model *m, const float *dlogits, int with_aux, float 
     IBX_TRY(unit_backward(h->L, h->dll, NULL)); /* zero gradients; marks them done */
   }
   IBX_TRY(unit_backward(h->A, h->dr, h->dbr));
-  IBX_TRY(stage_backward(m, &h->grp, h->dbr, h->g)); /* g is free now */
+  IBX_TRY(stage_backward(m, &h->grp, h->dbr, h->df2));
   const size_t nf = nm * h->C;
   for (size_t i = 0; i < nf; i++)
-    df[i] += h->g[i];
+    df[i] += h->df2[i];
   return backbone_backward(m, h->s, 0, dx);
 }
 

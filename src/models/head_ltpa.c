@@ -31,6 +31,7 @@ typedef struct {
   size_t hw[3];
   float *c[3], *a[3], *dc[3], *dl[3], *dproj[3];
   float *G, *dG, *dg;
+  double *du; /* [Cg] */
 } ltpa_state;
 
 static int ltpa_build(ibx_model *m, int n) {
@@ -77,7 +78,8 @@ static int ltpa_build(ibx_model *m, int n) {
   if (!h->G)
     return IBX_ERR_NOMEM;
   h->dG = h->G + B * n * h->Cg, h->dg = h->dG + B * n * h->Cg;
-  return IBX_OK;
+  h->du = model_alloc_bytes(m, (size_t)h->Cg * sizeof(double), "compatibility gradient");
+  return h->du ? IBX_OK : IBX_ERR_NOMEM;
 }
 
 static int att2_build(ibx_model *m) { return ltpa_build(m, 2); }
@@ -165,6 +167,7 @@ static int ltpa_backward(ibx_model *m, const float *dlogits, int with_aux, float
     const float *l = local_feature(h, m, i), *u = model_value(m, h->u[i]).data;
     float *du = model_grad(m, h->u[i]).data;
     const size_t hw = h->hw[i];
+    memset(h->du, 0, (size_t)C * sizeof(double));
     for (int b = 0; b < N; b++) {
       const float *lb = l + (size_t)b * C * hw, *ab = h->a[i] + (size_t)b * hw;
       const float *dGb = h->dG + (size_t)b * n * C + (size_t)i * C;
@@ -189,10 +192,12 @@ static int ltpa_backward(ibx_model *m, const float *dlogits, int with_aux, float
           dlb[(size_t)c * hw + p] = ab[p] * dGb[c] + dc[p] * u[c];
           acc += (double)dc[p] * lb[(size_t)c * hw + p];
         }
-        du[c] += (float)(acc + sdc * g[(size_t)b * C + c]);
+        h->du[c] += acc + sdc * g[(size_t)b * C + c];
         h->dg[(size_t)b * C + c] += (float)(sdc * u[c]);
       }
     }
+    for (int c = 0; c < C; c++) /* one addition: accumulation stays exact */
+      du[c] += (float)h->du[c];
     model_grads_done(m, h->u[i], h->u[i] + 1);
   }
   IBX_TRY(unit_backward(h->dense, h->dg, m->st[4].dout));
