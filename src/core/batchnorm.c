@@ -25,6 +25,64 @@ static int check_vec(const ibx_tensor *t, int C, const char *op, const char *nam
   return IBX_OK;
 }
 
+/* Reductions: float SIMD partial sums over blocks of at most 1024 values,
+ * combined in double. Vectorises (a plain double accumulator does not) and
+ * keeps the rounding error of each block's float sum near 1e-7 * sqrt(1024). */
+#define BN_BLOCK 1024
+
+static double block_sum(const float *p, long n) {
+  double total = 0.0;
+  for (long b = 0; b < n; b += BN_BLOCK) {
+    const long e = b + BN_BLOCK < n ? b + BN_BLOCK : n;
+    float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+    for (long i = b; i < e; i++)
+      acc += p[i];
+    total += acc;
+  }
+  return total;
+}
+
+/* sum (p - mean)^2: the second pass of a two-pass variance (no cancellation). */
+static double block_sum_sq_dev(const float *p, long n, float mean) {
+  double total = 0.0;
+  for (long b = 0; b < n; b += BN_BLOCK) {
+    const long e = b + BN_BLOCK < n ? b + BN_BLOCK : n;
+    float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+    for (long i = b; i < e; i++)
+      acc += (p[i] - mean) * (p[i] - mean);
+    total += acc;
+  }
+  return total;
+}
+
+/* *sg += sum g, *sgx += sum g * (x - mean), where g = dy masked by y > 0
+ * when y (the fused ReLU output) is given. */
+static void block_grad_sums(const float *x, const float *dy, const float *y, long n, float mean,
+                            double *sg, double *sgx) {
+  for (long b = 0; b < n; b += BN_BLOCK) {
+    const long e = b + BN_BLOCK < n ? b + BN_BLOCK : n;
+    float a = 0.0f, ax = 0.0f;
+    if (y) {
+#pragma omp simd reduction(+ : a, ax)
+      for (long i = b; i < e; i++) {
+        const float g = y[i] > 0.0f ? dy[i] : 0.0f;
+        a += g;
+        ax += g * (x[i] - mean);
+      }
+    } else {
+#pragma omp simd reduction(+ : a, ax)
+      for (long i = b; i < e; i++) {
+        a += dy[i];
+        ax += dy[i] * (x[i] - mean);
+      }
+    }
+    *sg += a;
+    *sgx += ax;
+  }
+}
+
 static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_tensor *gamma,
                       const ibx_tensor *beta, ibx_tensor *running_mean, ibx_tensor *running_var,
                       int training, ibx_tensor *y, float *save_mean, float *save_invstd,
@@ -48,17 +106,12 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
     double mean, var;
     if (training) {
       double sum = 0.0, sq = 0.0;
-      for (int n = 0; n < N; n++) {
-        const float *xc = x->data + ((size_t)n * C + c) * S;
-        for (int i = 0; i < S; i++) {
-          sum += xc[i];
-          sq += (double)xc[i] * xc[i];
-        }
-      }
+      for (int n = 0; n < N; n++)
+        sum += block_sum(x->data + ((size_t)n * C + c) * S, S);
       mean = sum / count;
-      var = sq / count - mean * mean;
-      if (var < 0.0)
-        var = 0.0;
+      for (int n = 0; n < N; n++)
+        sq += block_sum_sq_dev(x->data + ((size_t)n * C + c) * S, S, (float)mean);
+      var = sq / count;
       const double m = L->momentum;
       running_mean->data[c] = (float)((1.0 - m) * running_mean->data[c] + m * mean);
       running_var->data[c] =
@@ -76,6 +129,7 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
     for (int n = 0; n < N; n++) {
       const float *xc = x->data + ((size_t)n * C + c) * S;
       float *yc = y->data + ((size_t)n * C + c) * S;
+#pragma omp simd
       for (int i = 0; i < S; i++) {
         const float v = xc[i] * scale + shift;
         yc[i] = v > lo ? v : lo;
@@ -129,15 +183,11 @@ static int bn_backward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_te
     const float mean = save_mean[c], invstd = save_invstd[c];
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
     for (int n = 0; n < N; n++) {
-      const float *xc = x->data + ((size_t)n * C + c) * S;
-      const float *dyc = dy->data + ((size_t)n * C + c) * S;
-      const float *yc = relu_y ? relu_y->data + ((size_t)n * C + c) * S : NULL;
-      for (int i = 0; i < S; i++) {
-        const float g = (!yc || yc[i] > 0.0f) ? dyc[i] : 0.0f;
-        sum_dy += g;
-        sum_dy_xhat += (double)g * (xc[i] - mean) * invstd;
-      }
+      const size_t at = ((size_t)n * C + c) * S;
+      block_grad_sums(x->data + at, dy->data + at, relu_y ? relu_y->data + at : NULL, S, mean,
+                      &sum_dy, &sum_dy_xhat);
     }
+    sum_dy_xhat *= invstd;
     dgamma->data[c] += (float)sum_dy_xhat;
     dbeta->data[c] += (float)sum_dy;
     if (!dx || !dx->data)
@@ -146,14 +196,20 @@ static int bn_backward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_te
     const float mean_dy = training ? (float)(sum_dy / M) : 0.0f;
     const float mean_dy_xhat = training ? (float)(sum_dy_xhat / M) : 0.0f;
     for (int n = 0; n < N; n++) {
-      const float *xc = x->data + ((size_t)n * C + c) * S;
-      const float *dyc = dy->data + ((size_t)n * C + c) * S;
-      const float *yc = relu_y ? relu_y->data + ((size_t)n * C + c) * S : NULL;
-      float *dxc = dx->data + ((size_t)n * C + c) * S;
-      for (int i = 0; i < S; i++) {
-        const float g = (!yc || yc[i] > 0.0f) ? dyc[i] : 0.0f;
-        const float xhat = (xc[i] - mean) * invstd;
-        dxc[i] = k * (g - mean_dy - xhat * mean_dy_xhat);
+      const size_t at = ((size_t)n * C + c) * S;
+      const float *xc = x->data + at, *dyc = dy->data + at;
+      const float *yc = relu_y ? relu_y->data + at : NULL;
+      float *dxc = dx->data + at;
+      if (yc) {
+#pragma omp simd
+        for (int i = 0; i < S; i++) {
+          const float g = yc[i] > 0.0f ? dyc[i] : 0.0f;
+          dxc[i] = k * (g - mean_dy - (xc[i] - mean) * invstd * mean_dy_xhat);
+        }
+      } else {
+#pragma omp simd
+        for (int i = 0; i < S; i++)
+          dxc[i] = k * (dyc[i] - mean_dy - (xc[i] - mean) * invstd * mean_dy_xhat);
       }
     }
   }
