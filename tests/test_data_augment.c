@@ -1,8 +1,8 @@
 /* Augmentation: exact agreement with a naive torchvision-style reference
  * (explicit zero-padded canvas, crop, flip, normalise), 28->32 padding,
  * purity in (seed, epoch, sample), batch == per-sample regardless of order
- * and threads, offsets/flips cover their range, channel statistics, and
- * one-core decode+augment throughput for 32x32x3. */
+ * and threads, offsets/flips cover their range, and channel statistics.
+ * (Throughput is measured by bench/bench_data.c, never in a test.) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,43 +232,11 @@ static void test_channel_stats(void **state) {
   ibx_dataset_close(ds);
 }
 
-/* decode (dataset read) + augment on one core, 32x32x3 */
-static void test_throughput(void **state) {
-  (void)state;
-  ibx_dataset *ds = cifar_fixture(2000, "augment-speed.bin");
-  ibx_augment a;
-  ibx_augment_identity(&a);
-  a.crop_pad = 4, a.hflip = 1, a.seed = 1;
-  for (int ch = 0; ch < 3; ch++)
-    a.mean[ch] = 0.5f, a.std[ch] = 0.25f;
-  uint8_t img[3072];
-  static float out[3072];
-  struct timespec t0, t1;
-  long done = 0;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  double el = 0;
-  do {
-    for (long i = 0; i < 2000; i++, done++) {
-      int label;
-      assert_ibx_ok(ibx_dataset_read(ds, i, img, &label));
-      assert_ibx_ok(ibx_augment_apply(&a, 3, 32, 32, img, 0, (uint64_t)done, out));
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    el = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-  } while (el < 0.3);
-  double rate = done / el;
-  print_message("[  INFO    ] decode+augment 32x32x3, one core: %.0f img/s (%ld images)\n", rate,
-                done);
-  assert_true(rate > 5000); /* target 50,000; loose bound for slow CI/sanitisers */
-  ibx_dataset_close(ds);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_identity_and_normalise), cmocka_unit_test(test_pad_28_to_32),
       cmocka_unit_test(test_matches_reference),      cmocka_unit_test(test_purity),
       cmocka_unit_test(test_batch_equals_single),    cmocka_unit_test(test_channel_stats),
-      cmocka_unit_test(test_throughput),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
