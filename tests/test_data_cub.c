@@ -238,6 +238,11 @@ static void test_bad_text(void **state) {
   write_text(dir, "images.txt", "1 a.jpg\nx b.jpg\n");
   assert_one_line_error(ibx_dataset_open_cub(dir, "all", 16, &ds), IBX_ERR_FORMAT,
                         "images.txt line 2", "image id");
+  /* ids may leave gaps, but not beyond 4 x the lines + 1024 (the id table
+   * is sized by the largest id: this one line cost 671 MB before) */
+  write_text(dir, "images.txt", "1 a.jpg\n2 b.jpg\n3 c.jpg\n9999999 d.jpg\n");
+  assert_one_line_error(ibx_dataset_open_cub(dir, "all", 16, &ds), IBX_ERR_FORMAT,
+                        "images.txt line 4", "1..1040");
   write_text(dir, "images.txt", "");
   assert_one_line_error(ibx_dataset_open_cub(dir, "all", 16, &ds), IBX_ERR_FORMAT,
                         "no images", NULL);

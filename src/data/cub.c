@@ -282,12 +282,23 @@ int ibx_dataset_open_cub(const char *dir, const char *split, int size, ibx_datas
   char **class_names = NULL;
   int nclasses = 0;
 
-  /* images.txt fixes the set of ids. */
+  /* images.txt fixes the set of ids. The per-id table is sized by the
+   * largest id, so ids may leave gaps (a subset of the dataset) but stay
+   * within 4 x the number of lines + 1024: one line "9999999 x.jpg" must not
+   * cost hundreds of megabytes. */
   rc = open_text(&t, dir, "images.txt", 0);
+  long lines = 0;
+  while (rc == IBX_OK && next_line(&t))
+    lines++;
+  const long id_limit = lines < (CUB_MAX_IMAGES - 1024) / 4 ? 4 * lines + 1024 : CUB_MAX_IMAGES;
+  if (rc == IBX_OK) {
+    rewind(t.f);
+    t.line = 0;
+  }
   long cap = 0;
   for (char *s; rc == IBX_OK && (s = next_line(&t));) {
     long id;
-    rc = parse_id(&t, &s, CUB_MAX_IMAGES, &id);
+    rc = parse_id(&t, &s, id_limit, &id);
     if (rc != IBX_OK)
       break;
     if (!*s) {
