@@ -283,6 +283,19 @@ static void test_bad_jpeg(void **state) {
       fail_msg("JPEG truncated to %zu of %zu bytes was read", len, n);
     assert_one_line_error(rc, IBX_ERR_FORMAT, rel[2], NULL);
   }
+  /* a header claiming 65280 x 65280 pixels is refused before any buffer of
+   * that size is allocated (12.8 GB of RGB before) */
+  size_t sof = 0;
+  for (size_t i = 0; i + 9 < n && !sof; i++)
+    if (full[i] == 0xFF && full[i + 1] == 0xC0) /* SOF0: len(2) prec(1) h(2) w(2) */
+      sof = i;
+  assert_true(sof > 0);
+  full[sof + 5] = full[sof + 7] = 0xFF, full[sof + 6] = full[sof + 8] = 0x00;
+  f = fopen(p, "wb");
+  fwrite(full, 1, n, f);
+  fclose(f);
+  assert_one_line_error(ibx_dataset_read(ds, 1, img, NULL), IBX_ERR_FORMAT, rel[2],
+                        "65280 x 65280 pixels is larger");
   /* the other sample still reads */
   assert_ibx_ok(ibx_dataset_read(ds, 0, img, NULL));
   ibx_dataset_close(ds);

@@ -24,6 +24,8 @@
 #include "ibx/memory.h"
 
 #define CUB_MAX_IMAGES 10000000L
+#define CUB_MAX_SIDE 16384
+#define CUB_MAX_PIXELS (1 << 26) /* 64 Mpixel: 192 MB of RGB */
 
 typedef struct {
   char dir[4096];
@@ -85,6 +87,17 @@ static int decode_jpeg(const char *path, int header_only, uint8_t **rgb, int *h,
     jpeg_destroy_decompress(&cinfo);
     fclose(f);
     return IBX_OK;
+  }
+  /* The header's size alone sizes the decode buffers (ours and libjpeg's):
+   * a 100-byte file may claim 65535 x 65535. CUB's images are at most a few
+   * hundred pixels a side. */
+  if (*w > CUB_MAX_SIDE || *h > CUB_MAX_SIDE || (long long)*w * *h > CUB_MAX_PIXELS) {
+    jpeg_destroy_decompress(&cinfo);
+    fclose(f);
+    return ibx_fail(IBX_ERR_FORMAT,
+                    "cub: %s: JPEG of %d x %d pixels is larger than ibx decodes (at most %d a "
+                    "side and %d pixels)",
+                    path, *w, *h, CUB_MAX_SIDE, CUB_MAX_PIXELS);
   }
   cinfo.out_color_space = JCS_RGB;
   jpeg_start_decompress(&cinfo);
