@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "ibx/error.h"
+#include "ibx/memory.h"
 #include "ibx/layers.h"
 
 /* Views x as [N, C, S] where S = H*W (1 for 1-D). */
@@ -101,16 +102,35 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
   if (training && count < 2)
     return ibx_fail(IBX_ERR_SHAPE, "%s: training needs more than one value per channel", op);
 
+  /* Statistics: per-(sample, channel) plane sums in parallel over planes (memory
+   * is streamed in order), then reduced over samples in a fixed order, so the
+   * result does not depend on the thread count. Two passes: mean, then the
+   * squared deviations (no cancellation). */
+  double *plane = NULL;
+  if (training) {
+    plane = ibx_alloc((size_t)N * C * sizeof(double), "batchnorm plane sums");
+    if (!plane)
+      return IBX_ERR_NOMEM;
 #pragma omp parallel for schedule(static)
+    for (long p = 0; p < (long)N * C; p++)
+      plane[p] = block_sum(x->data + (size_t)p * S, S);
+    for (int c = 0; c < C; c++) {
+      double sum = 0.0;
+      for (int n = 0; n < N; n++)
+        sum += plane[(size_t)n * C + c];
+      save_mean[c] = (float)(sum / count);
+    }
+#pragma omp parallel for schedule(static)
+    for (long p = 0; p < (long)N * C; p++)
+      plane[p] = block_sum_sq_dev(x->data + (size_t)p * S, S, save_mean[p % C]);
+  }
   for (int c = 0; c < C; c++) {
     double mean, var;
     if (training) {
-      double sum = 0.0, sq = 0.0;
+      double sq = 0.0;
       for (int n = 0; n < N; n++)
-        sum += block_sum(x->data + ((size_t)n * C + c) * S, S);
-      mean = sum / count;
-      for (int n = 0; n < N; n++)
-        sq += block_sum_sq_dev(x->data + ((size_t)n * C + c) * S, S, (float)mean);
+        sq += plane[(size_t)n * C + c];
+      mean = save_mean[c];
       var = sq / count;
       const double m = L->momentum;
       running_mean->data[c] = (float)((1.0 - m) * running_mean->data[c] + m * mean);
@@ -120,20 +140,22 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
       mean = running_mean->data[c];
       var = running_var->data[c];
     }
-    const float invstd = (float)(1.0 / sqrt(var + L->eps));
     save_mean[c] = (float)mean;
-    save_invstd[c] = invstd;
-    const float scale = gamma->data[c] * invstd;
-    const float shift = beta->data[c] - (float)mean * scale;
-    const float lo = relu ? 0.0f : -INFINITY;
-    for (int n = 0; n < N; n++) {
-      const float *xc = x->data + ((size_t)n * C + c) * S;
-      float *yc = y->data + ((size_t)n * C + c) * S;
+    save_invstd[c] = (float)(1.0 / sqrt(var + L->eps));
+  }
+  ibx_free(plane);
+  const float lo = relu ? 0.0f : -INFINITY;
+#pragma omp parallel for schedule(static)
+  for (long p = 0; p < (long)N * C; p++) {
+    const int c = (int)(p % C);
+    const float scale = gamma->data[c] * save_invstd[c];
+    const float shift = beta->data[c] - save_mean[c] * scale;
+    const float *xc = x->data + (size_t)p * S;
+    float *yc = y->data + (size_t)p * S;
 #pragma omp simd
-      for (int i = 0; i < S; i++) {
-        const float v = xc[i] * scale + shift;
-        yc[i] = v > lo ? v : lo;
-      }
+    for (int i = 0; i < S; i++) {
+      const float v = xc[i] * scale + shift;
+      yc[i] = v > lo ? v : lo;
     }
   }
   return IBX_OK;
@@ -178,25 +200,40 @@ static int bn_backward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_te
     IBX_TRY(ibx_check_same(x, relu_y, op, "x", "y"));
   const double M = (double)N * S;
 
+  /* Plane sums in parallel over planes, reduced over samples in fixed order
+   * (thread-count independent), then dx plane by plane. */
+  double *plane = ibx_alloc((2 * (size_t)N * C + C) * sizeof(double), "batchnorm plane sums");
+  if (!plane)
+    return IBX_ERR_NOMEM;
 #pragma omp parallel for schedule(static)
+  for (long p = 0; p < (long)N * C; p++) {
+    const size_t at = (size_t)p * S;
+    double sg = 0.0, sgx = 0.0;
+    block_grad_sums(x->data + at, dy->data + at, relu_y ? relu_y->data + at : NULL, S,
+                    save_mean[p % C], &sg, &sgx);
+    plane[2 * p] = sg, plane[2 * p + 1] = sgx;
+  }
+  float *coef = (float *)(plane + 2 * (size_t)N * C); /* per channel: mean_dy, mean_dy_xhat */
   for (int c = 0; c < C; c++) {
-    const float mean = save_mean[c], invstd = save_invstd[c];
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
     for (int n = 0; n < N; n++) {
-      const size_t at = ((size_t)n * C + c) * S;
-      block_grad_sums(x->data + at, dy->data + at, relu_y ? relu_y->data + at : NULL, S, mean,
-                      &sum_dy, &sum_dy_xhat);
+      sum_dy += plane[2 * ((size_t)n * C + c)];
+      sum_dy_xhat += plane[2 * ((size_t)n * C + c) + 1];
     }
-    sum_dy_xhat *= invstd;
+    sum_dy_xhat *= save_invstd[c];
     dgamma->data[c] += (float)sum_dy_xhat;
     dbeta->data[c] += (float)sum_dy;
-    if (!dx || !dx->data)
-      continue;
-    const float k = gamma->data[c] * invstd;
-    const float mean_dy = training ? (float)(sum_dy / M) : 0.0f;
-    const float mean_dy_xhat = training ? (float)(sum_dy_xhat / M) : 0.0f;
-    for (int n = 0; n < N; n++) {
-      const size_t at = ((size_t)n * C + c) * S;
+    coef[2 * c] = training ? (float)(sum_dy / M) : 0.0f;
+    coef[2 * c + 1] = training ? (float)(sum_dy_xhat / M) : 0.0f;
+  }
+  if (dx && dx->data) {
+#pragma omp parallel for schedule(static)
+    for (long p = 0; p < (long)N * C; p++) {
+      const int c = (int)(p % C);
+      const float mean = save_mean[c], invstd = save_invstd[c];
+      const float k = gamma->data[c] * invstd, mean_dy = coef[2 * c],
+                  mean_dy_xhat = coef[2 * c + 1];
+      const size_t at = (size_t)p * S;
       const float *xc = x->data + at, *dyc = dy->data + at;
       const float *yc = relu_y ? relu_y->data + at : NULL;
       float *dxc = dx->data + at;
@@ -213,6 +250,7 @@ static int bn_backward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_te
       }
     }
   }
+  ibx_free(plane);
   return IBX_OK;
 }
 
