@@ -278,25 +278,26 @@ typedef struct {
   int RB, nb;          /* tile rows per block, blocks per image */
   long blocks;         /* N * nb */
   long chunk_blocks;   /* blocks per chunk */
+  long chunks;         /* number of chunks */
   size_t tiles_max;    /* tiles in the largest chunk */
   size_t pad_floats;   /* per-thread padded-row buffer */
 } wgrid;
 
 #define WINO_PAD_FLOATS 6144 /* 24 KiB: the padded rows of one block */
 
-static size_t chunk_budget(int O, int C) {
+static size_t shared_budget(int O, int C) {
   size_t u = 16 * (size_t)O * C;
   if (u > IBX_WINO_CHUNK_MAX)
     u = IBX_WINO_CHUNK_MAX;
   return u > IBX_WINO_CHUNK_MIN ? u : IBX_WINO_CHUNK_MIN;
 }
 
-static wgrid make_grid(int N, int H, int W, int O, int C, size_t floats_per_tile) {
+static wgrid make_grid(int N, int H, int W, size_t budget, size_t floats_per_tile) {
   wgrid g;
   g.N = N, g.H = H, g.W = W;
   g.TH = (H + 1) / 2, g.TW = (W + 1) / 2, g.Wp = 2 * g.TW + 2;
   const size_t per_row = 16 * floats_per_tile * (size_t)g.TW;
-  long cr = (long)(chunk_budget(O, C) / per_row); /* tile rows per chunk */
+  long cr = (long)(budget / per_row); /* tile rows per chunk */
   if (cr < 1)
     cr = 1;
   long rb = ((long)(WINO_PAD_FLOATS / g.Wp) - 2) / 2;
@@ -316,6 +317,7 @@ static wgrid make_grid(int N, int H, int W, int O, int C, size_t floats_per_tile
     bpc = g.blocks;
   const long nchunks = (g.blocks + bpc - 1) / bpc;
   g.chunk_blocks = (g.blocks + nchunks - 1) / nchunks;
+  g.chunks = (g.blocks + g.chunk_blocks - 1) / g.chunk_blocks;
   g.tiles_max = (size_t)g.chunk_blocks * g.RB * g.TW;
   g.pad_floats = round16((size_t)(2 * g.RB + 2) * g.Wp);
   return g;
@@ -391,6 +393,49 @@ static int gemm_parts(int threads) { return 16 % threads == 0 ? 1 : threads; }
 /* [lo, hi) of part p of n items cut into parts. */
 static int part_lo(int n, int p, int parts) { return (int)((long)n * p / parts); }
 
+/* ---- modes -------------------------------------------------------------------
+ * Shared: all threads work on one chunk at a time (transforms split over
+ * (channel, block), the 16 GEMMs over xi, then the inverse transform), with
+ * big chunks (shared_budget), so that layers with few tiles and many
+ * channels keep their GEMMs large and read U few times.
+ * Private: each thread takes whole chunks (dynamic schedule) and runs all
+ * phases on them alone with single-threaded GEMMs. Used when there are many
+ * tiles for few channels: as fast on an idle machine, and no barrier per
+ * phase, so a thread that loses its core to another process does not stall
+ * the other (with barriers that costs a scheduler time slice per phase).
+ * Backward needs a dU partial per thread then, so only while dU is small. */
+#ifndef IBX_WINO_PRIVATE_BUDGET
+#define IBX_WINO_PRIVATE_BUDGET ((size_t)1 << 19) /* floats of one thread's chunk: 2 MiB */
+#endif
+#ifndef IBX_WINO_PRIVATE_MAX_DU
+#define IBX_WINO_PRIVATE_MAX_DU ((size_t)1 << 18) /* floats of one thread's dU partial */
+#endif
+#define WINO_PRIVATE_MIN_TILES 64 /* smallest GEMM width worth a private chunk */
+
+/* Picks the mode and its grid; returns 1 for private. */
+static int pick_mode(int N, int H, int W, int O, int C, size_t floats_per_tile, int threads,
+                     int backward, wgrid *g) {
+  *g = make_grid(N, H, W, IBX_WINO_PRIVATE_BUDGET, floats_per_tile);
+  const int priv = threads > 1 && g->chunks >= 4 * (long)threads &&
+                   IBX_WINO_PRIVATE_BUDGET / (16 * floats_per_tile) >= WINO_PRIVATE_MIN_TILES &&
+                   (!backward || 16 * (size_t)O * C <= IBX_WINO_PRIVATE_MAX_DU);
+  if (!priv)
+    *g = make_grid(N, H, W, shared_budget(O, C), floats_per_tile);
+  return priv;
+}
+
+/* Units u0 .. u1-1 of a chunk's transforms: u = channel * nblk + block. */
+static void input_units(const wgrid *g, const wchunk *ch, const float *x, int C, long u0, long u1,
+                        float *P, float *V, float *D) {
+  for (long u = u0; u < u1; u++)
+    transform_block(g, ch, x, C, (int)(u / ch->nblk), ch->b0 + u % ch->nblk, P, V, D);
+}
+static void output_units(const wgrid *g, const wchunk *ch, const float *M, int K, long u0, long u1,
+                         const float *bias, float *y) {
+  for (long u = u0; u < u1; u++)
+    output_block(g, ch, M, K, (int)(u / ch->nblk), ch->b0 + u % ch->nblk, bias, y);
+}
+
 /* ---- forward -------------------------------------------------------------- */
 
 int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tensor *w,
@@ -399,39 +444,55 @@ int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
   const int O = y->dim[1];
   (void)L;
   const int threads = threads_for(), parts = gemm_parts(threads);
-  const wgrid g = make_grid(N, H, W, O, C, (size_t)C + O);
+  wgrid g;
+  const int priv = pick_mode(N, H, W, O, C, (size_t)C + O, threads, 0, &g);
   const size_t xsU = xstride((size_t)O * C), nU = 16 * xsU;
   const size_t nV = 16 * xstride((size_t)C * g.tiles_max), nM = 16 * xstride((size_t)O * g.tiles_max);
-  float *buf = ibx_scratch_get(s, nU + nV + nM + (size_t)threads * g.pad_floats);
+  /* U; per thread: P (+ V, M in private mode); shared mode: V, M. */
+  const size_t per_thread = g.pad_floats + (priv ? nV + nM : 0);
+  float *buf = ibx_scratch_get(s, nU + (size_t)threads * per_thread + (priv ? 0 : nV + nM));
   if (!buf)
     return IBX_ERR_NOMEM;
-  float *U = buf, *V = U + nU, *M = V + nV, *Pall = M + nM;
+  float *U = buf, *Tall = U + nU, *Sh = Tall + (size_t)threads * per_thread;
   const float *bias = (b && b->data) ? b->data : NULL;
 
 #pragma omp parallel num_threads(threads)
   {
-    float *P = Pall + (size_t)omp_get_thread_num() * g.pad_floats;
+    float *P = Tall + (size_t)omp_get_thread_num() * per_thread;
+    float *V = priv ? P + g.pad_floats : Sh, *M = V + nV;
     filter_transform(w->data, O, C, U, xsU);
-    for (long b0 = 0; b0 < g.blocks; b0 += g.chunk_blocks) {
-      const wchunk ch = make_chunk(&g, b0);
-      const long units = (long)C * ch.nblk;
-#pragma omp for schedule(static)
-      for (long u = 0; u < units; u++)
-        transform_block(&g, &ch, x->data, C, (int)(u / ch.nblk), b0 + u % ch.nblk, P, V, NULL);
-      const size_t xsV = xstride((size_t)C * ch.Tc), xsM = xstride((size_t)O * ch.Tc);
-      /* M[xi] (O x Tc) = U[xi] (O x C) . V[xi] (C x Tc), in column slices. */
-#pragma omp for schedule(static)
-      for (int it = 0; it < 16 * parts; it++) {
-        const int xi = it / parts, p = it % parts;
-        const int j0 = part_lo(ch.Tc, p, parts), j1 = part_lo(ch.Tc, p + 1, parts);
-        if (j1 > j0)
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, j1 - j0, C, 1.0f,
-                      U + xi * xsU, C, V + xi * xsV + j0, ch.Tc, 0.0f, M + xi * xsM + j0, ch.Tc);
+    if (priv) {
+#pragma omp for schedule(dynamic, 1)
+      for (long ci = 0; ci < g.chunks; ci++) {
+        const wchunk ch = make_chunk(&g, ci * g.chunk_blocks);
+        const size_t xsV = xstride((size_t)C * ch.Tc), xsM = xstride((size_t)O * ch.Tc);
+        input_units(&g, &ch, x->data, C, 0, (long)C * ch.nblk, P, V, NULL);
+        for (int xi = 0; xi < 16; xi++)
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, ch.Tc, C, 1.0f,
+                      U + xi * xsU, C, V + xi * xsV, ch.Tc, 0.0f, M + xi * xsM, ch.Tc);
+        output_units(&g, &ch, M, O, 0, (long)O * ch.nblk, bias, y->data);
       }
-      const long ounits = (long)O * ch.nblk;
+    } else {
+      for (long ci = 0; ci < g.chunks; ci++) {
+        const wchunk ch = make_chunk(&g, ci * g.chunk_blocks);
+        const size_t xsV = xstride((size_t)C * ch.Tc), xsM = xstride((size_t)O * ch.Tc);
 #pragma omp for schedule(static)
-      for (long u = 0; u < ounits; u++)
-        output_block(&g, &ch, M, O, (int)(u / ch.nblk), b0 + u % ch.nblk, bias, y->data);
+        for (long u = 0; u < (long)C * ch.nblk; u++)
+          input_units(&g, &ch, x->data, C, u, u + 1, P, V, NULL);
+        /* M[xi] (O x Tc) = U[xi] (O x C) . V[xi] (C x Tc), in column slices. */
+#pragma omp for schedule(static)
+        for (int it = 0; it < 16 * parts; it++) {
+          const int xi = it / parts, p = it % parts;
+          const int j0 = part_lo(ch.Tc, p, parts), j1 = part_lo(ch.Tc, p + 1, parts);
+          if (j1 > j0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, j1 - j0, C, 1.0f,
+                        U + xi * xsU, C, V + xi * xsV + j0, ch.Tc, 0.0f, M + xi * xsM + j0,
+                        ch.Tc);
+        }
+#pragma omp for schedule(static)
+        for (long u = 0; u < (long)O * ch.nblk; u++)
+          output_units(&g, &ch, M, O, u, u + 1, bias, y->data);
+      }
     }
   }
   return IBX_OK;
@@ -446,6 +507,21 @@ static int rot_xi(int xi) {
   return p[xi >> 2] * 4 + p[xi & 3];
 }
 
+/* One xi of a chunk, whole: dU[xi] (O x C) (+)= dM[xi] (O x Tc) . V[xi]^T,
+ * then for dx (E set) U_rot[xi]^T (C x O) . E[xi] (O x Tc) over V[xi]. */
+static void backward_gemms(int xi, int O, int C, int Tc, const float *D, size_t xsD, float *V,
+                           size_t xsV, const float *E, const float *U, float *dU, size_t xsF,
+                           float beta) {
+  float *Vx = V + xi * xsV;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, O, C, Tc, 1.0f, D + xi * xsD, Tc, Vx, Tc,
+              beta, dU + xi * xsF, C);
+  if (E)
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, Tc, O, 1.0f, U + rot_xi(xi) * xsF, C,
+                E + xi * xsD, Tc, 0.0f, Vx, Tc);
+}
+
+#define WINO_MAX_THREADS 1024
+
 int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tensor *w,
                           const ibx_tensor *dy, ibx_tensor *dx, ibx_tensor *dw, ibx_tensor *db,
                           ibx_scratch *s) {
@@ -453,87 +529,122 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
   const int O = dy->dim[1];
   const int want_dx = dx && dx->data;
   (void)L;
-  const int threads = threads_for(), parts = gemm_parts(threads);
-  /* Per tile: V (C) and dM (O), plus the transformed dy (O) for dx; the dx
+  int threads = threads_for();
+  if (threads > WINO_MAX_THREADS)
+    threads = WINO_MAX_THREADS;
+  const int parts = gemm_parts(threads);
+  /* Per tile: V (C) and dM (O), plus the transformed dy E (O) for dx; the dx
    * GEMM writes its result over V. */
-  const wgrid g = make_grid(N, H, W, O, C, (size_t)C + (want_dx ? 2u : 1u) * O);
-  const size_t xsF = xstride((size_t)O * C), nF = 16 * xsF;
+  wgrid g;
+  const int priv = pick_mode(N, H, W, O, C, (size_t)C + (want_dx ? 2u : 1u) * O, threads, 1, &g);
+  const size_t xsF = xstride((size_t)O * C), nF = 16 * xsF, nU = want_dx ? nF : 0;
   const size_t nV = 16 * xstride((size_t)C * g.tiles_max);
-  const size_t nD = 16 * xstride((size_t)O * g.tiles_max);
-  const size_t total = nF + nV + nD + (want_dx ? nF + nD : 0) + (size_t)threads * g.pad_floats;
-  float *buf = ibx_scratch_get(s, total);
+  const size_t nD = 16 * xstride((size_t)O * g.tiles_max), nE = want_dx ? nD : 0;
+  /* U (dx only); per thread: P (+ dU, V, D, E in private mode); shared mode:
+   * dU, V, D, E. */
+  const size_t work = nF + nV + nD + nE;
+  const size_t per_thread = g.pad_floats + (priv ? work : 0);
+  float *buf = ibx_scratch_get(s, nU + (size_t)threads * per_thread + (priv ? 0 : work));
   if (!buf)
     return IBX_ERR_NOMEM;
-  float *dU = buf, *V = dU + nF, *D = V + nV, *Pall = D + nD;
-  float *U = NULL, *E = NULL;
-  if (want_dx) {
-    U = Pall, E = U + nF, Pall = E + nD;
-  }
+  float *U = want_dx ? buf : NULL, *Tall = buf + nU, *Sh = Tall + (size_t)threads * per_thread;
+  unsigned char used[WINO_MAX_THREADS] = {0}; /* private: threads holding a dU partial */
 
 #pragma omp parallel num_threads(threads)
   {
-    float *P = Pall + (size_t)omp_get_thread_num() * g.pad_floats;
+    const int t = omp_get_thread_num();
+    float *P = Tall + (size_t)t * per_thread;
+    float *dU = priv ? P + g.pad_floats : Sh;
+    float *V = dU + nF, *D = V + nV, *E = want_dx ? D + nD : NULL;
     if (want_dx)
       filter_transform(w->data, O, C, U, xsF);
-    for (long b0 = 0; b0 < g.blocks; b0 += g.chunk_blocks) {
-      const wchunk ch = make_chunk(&g, b0);
-      const int Tc = ch.Tc;
-      const long units = (long)(C + O) * ch.nblk;
-#pragma omp for schedule(static)
-      for (long u = 0; u < units; u++) {
-        const int k = (int)(u / ch.nblk);
-        const long id = b0 + u % ch.nblk;
-        if (k < C)
-          transform_block(&g, &ch, x->data, C, k, id, P, V, NULL);
-        else
-          transform_block(&g, &ch, dy->data, O, k - C, id, P, E, D);
+    if (priv) {
+      int first = 1;
+#pragma omp for schedule(dynamic, 1) nowait
+      for (long ci = 0; ci < g.chunks; ci++) {
+        const wchunk ch = make_chunk(&g, ci * g.chunk_blocks);
+        const size_t xsV = xstride((size_t)C * ch.Tc), xsD = xstride((size_t)O * ch.Tc);
+        input_units(&g, &ch, x->data, C, 0, (long)C * ch.nblk, P, V, NULL);
+        input_units(&g, &ch, dy->data, O, 0, (long)O * ch.nblk, P, E, D);
+        for (int xi = 0; xi < 16; xi++)
+          backward_gemms(xi, O, C, ch.Tc, D, xsD, V, xsV, E, U, dU, xsF, first ? 0.0f : 1.0f);
+        first = 0;
+        if (want_dx)
+          output_units(&g, &ch, V, C, 0, (long)C * ch.nblk, NULL, dx->data);
       }
-      const size_t xsV = xstride((size_t)C * Tc), xsD = xstride((size_t)O * Tc);
-      const float beta = b0 == 0 ? 0.0f : 1.0f;
-      if (parts == 1) {
-        /* Whole products: dU[xi] (O x C) += dM[xi] (O x Tc) . V[xi]^T, then
-         * the dx product U_rot[xi]^T (C x O) . E[xi] (O x Tc) over V[xi]. */
+      used[t] = (unsigned char)!first;
+#pragma omp barrier
+      /* Sum the partials into thread 0's dU (rows of C floats). */
+      float *dU0 = Tall + g.pad_floats;
 #pragma omp for schedule(static)
-        for (int xi = 0; xi < 16; xi++) {
-          float *Vx = V + xi * xsV;
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, O, C, Tc, 1.0f, D + xi * xsD, Tc,
-                      Vx, Tc, beta, dU + xi * xsF, C);
-          if (want_dx)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, Tc, O, 1.0f,
-                        U + rot_xi(xi) * xsF, C, E + xi * xsD, Tc, 0.0f, Vx, Tc);
+      for (long r = 0; r < 16L * O; r++) {
+        const size_t off = (size_t)(r / O) * xsF + (size_t)(r % O) * C;
+        int have = used[0];
+        for (int k = 1; k < threads; k++) {
+          if (!used[k])
+            continue;
+          const float *src = Tall + (size_t)k * per_thread + g.pad_floats + off;
+          float *dst = dU0 + off;
+          if (have) {
+            for (int c = 0; c < C; c++)
+              dst[c] += src[c];
+          } else {
+            memcpy(dst, src, (size_t)C * sizeof(float));
+          }
+          have = 1;
         }
-      } else {
-        /* Sliced: dU by rows of O, then (V is read whole by the first
-         * products, so after a barrier) dx by columns of tiles. */
+      }
+      filter_grad(dU0, xsF, O, C, dw->data);
+    } else {
+      for (long ci = 0; ci < g.chunks; ci++) {
+        const wchunk ch = make_chunk(&g, ci * g.chunk_blocks);
+        const int Tc = ch.Tc;
+        const size_t xsV = xstride((size_t)C * Tc), xsD = xstride((size_t)O * Tc);
+        const float beta = ci == 0 ? 0.0f : 1.0f;
+        const long cunits = (long)C * ch.nblk, units = cunits + (long)O * ch.nblk;
 #pragma omp for schedule(static)
-        for (int it = 0; it < 16 * parts; it++) {
-          const int xi = it / parts, p = it % parts;
-          const int o0 = part_lo(O, p, parts), o1 = part_lo(O, p + 1, parts);
-          if (o1 > o0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, o1 - o0, C, Tc, 1.0f,
-                        D + xi * xsD + (size_t)o0 * Tc, Tc, V + xi * xsV, Tc, beta,
-                        dU + xi * xsF + (size_t)o0 * C, C);
+        for (long u = 0; u < units; u++) {
+          if (u < cunits)
+            input_units(&g, &ch, x->data, C, u, u + 1, P, V, NULL);
+          else
+            input_units(&g, &ch, dy->data, O, u - cunits, u - cunits + 1, P, E, D);
         }
-        if (want_dx) {
+        if (parts == 1) {
+#pragma omp for schedule(static)
+          for (int xi = 0; xi < 16; xi++)
+            backward_gemms(xi, O, C, Tc, D, xsD, V, xsV, E, U, dU, xsF, beta);
+        } else {
+          /* Sliced: dU by rows of O, then (those read all of V, hence the
+           * barrier in between) dx by columns of tiles. */
 #pragma omp for schedule(static)
           for (int it = 0; it < 16 * parts; it++) {
             const int xi = it / parts, p = it % parts;
-            const int j0 = part_lo(Tc, p, parts), j1 = part_lo(Tc, p + 1, parts);
-            if (j1 > j0)
-              cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, j1 - j0, O, 1.0f,
-                          U + rot_xi(xi) * xsF, C, E + xi * xsD + j0, Tc, 0.0f,
-                          V + xi * xsV + j0, Tc);
+            const int o0 = part_lo(O, p, parts), o1 = part_lo(O, p + 1, parts);
+            if (o1 > o0)
+              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, o1 - o0, C, Tc, 1.0f,
+                          D + xi * xsD + (size_t)o0 * Tc, Tc, V + xi * xsV, Tc, beta,
+                          dU + xi * xsF + (size_t)o0 * C, C);
+          }
+          if (want_dx) {
+#pragma omp for schedule(static)
+            for (int it = 0; it < 16 * parts; it++) {
+              const int xi = it / parts, p = it % parts;
+              const int j0 = part_lo(Tc, p, parts), j1 = part_lo(Tc, p + 1, parts);
+              if (j1 > j0)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, j1 - j0, O, 1.0f,
+                            U + rot_xi(xi) * xsF, C, E + xi * xsD + j0, Tc, 0.0f,
+                            V + xi * xsV + j0, Tc);
+            }
           }
         }
-      }
-      if (want_dx) {
-        const long ounits = (long)C * ch.nblk;
+        if (want_dx) {
 #pragma omp for schedule(static)
-        for (long u = 0; u < ounits; u++)
-          output_block(&g, &ch, V, C, (int)(u / ch.nblk), b0 + u % ch.nblk, NULL, dx->data);
+          for (long u = 0; u < cunits; u++)
+            output_units(&g, &ch, V, C, u, u + 1, NULL, dx->data);
+        }
       }
+      filter_grad(dU, xsF, O, C, dw->data);
     }
-    filter_grad(dU, xsF, O, C, dw->data);
   }
   if (db && db->data)
     ibx_conv_bias_grad(dy, db);
