@@ -10,6 +10,7 @@ typedef struct {
 
 int ibx_cmd_demo(int argc, char **argv);
 int ibx_cmd_config(int argc, char **argv);
+int ibx_cmd_train(int argc, char **argv);
 int ibx_cmd_data(int argc, char **argv);
 int ibx_cmd_model(int argc, char **argv);
 

@@ -550,10 +550,11 @@ int ibx_h5_write_attr_i64(ibx_h5 *f, const char *obj, const char *attr, int64_t 
 int ibx_h5_write_attr_str(ibx_h5 *f, const char *obj, const char *attr, const char *v) {
   if (!v)
     v = "";
+  /* Variable-length UTF-8: h5py returns it as str (fixed-length gives bytes). */
   hid_t t = H5Tcopy(H5T_C_S1);
-  H5Tset_size(t, strlen(v) + 1);
-  H5Tset_strpad(t, H5T_STR_NULLTERM);
-  int rc = write_attr(f, obj, attr, t, t, v);
+  H5Tset_size(t, H5T_VARIABLE);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  int rc = write_attr(f, obj, attr, t, t, &v);
   H5Tclose(t);
   return rc;
 }

@@ -1,0 +1,46 @@
+/* The distributed trainer behind `ibx train` (run it under mpirun/srun).
+ *
+ * Every rank trains on its shard of one global permutation per epoch; rank
+ * 0's initial parameters are broadcast; gradients are averaged by bucketed
+ * MPI_Iallreduce overlapped with backward (ibx/dist.h); rank 0 writes metrics
+ * (ibx/metrics.h), checkpoints (ibx/checkpoint.h) and the run state.
+ *
+ * Run directory (output.dir):
+ *   config.ini              the resolved config
+ *   state                   one line: running | done | preempted | failed: REASON
+ *   metrics.h5              per-step and per-epoch metrics (SWMR)
+ *   ckpt-<step>.h5          the last output.keep_last checkpoints
+ *   best.h5                 the checkpoint with the lowest test error
+ *
+ * All randomness is a pure function of (seed, epoch, sample, step), so a run
+ * resumed from a checkpoint continues bit-identically (same world size). */
+#ifndef IBX_TRAINER_H
+#define IBX_TRAINER_H
+
+#include <mpi.h>
+
+#include "ibx/config.h"
+
+/* Exit statuses of ibx train. */
+enum {
+  IBX_TRAIN_DONE = 0,
+  IBX_TRAIN_FAILED = 1,
+  IBX_TRAIN_USAGE = 2,
+  IBX_TRAIN_PREEMPTED = 3 /* checkpoint written after SIGUSR1/SIGTERM: requeue me */
+};
+
+typedef struct {
+  MPI_Comm comm;
+  const ibx_config *config; /* resolved; ignored when resuming (taken from the checkpoint) */
+  const char *resume;       /* run directory or checkpoint file, or NULL */
+  int quiet;
+} ibx_train_options;
+
+/* Installs SIGUSR1/SIGTERM handlers that request a checkpoint-and-exit. */
+void ibx_train_install_signal_handlers(void);
+
+/* Runs training; returns one of the IBX_TRAIN_* statuses. On failure the
+ * message is in ibx_errmsg() (and in the run's state file). */
+int ibx_train_run(const ibx_train_options *opt);
+
+#endif

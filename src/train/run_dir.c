@@ -1,0 +1,105 @@
+/* Run directory bookkeeping: state file, checkpoint names, pruning, lookup. */
+#include "run_dir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ibx/checkpoint.h"
+#include "ibx/error.h"
+
+int ibx_run_dir_make(const char *dir) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s", dir);
+  for (char *p = path + 1; *p; p++) { /* mkdir -p */
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    if (mkdir(path, 0775) && errno != EEXIST)
+      return ibx_fail(IBX_ERR_IO, "%s: cannot create directory: %s", path, strerror(errno));
+    *p = '/';
+  }
+  if (mkdir(path, 0775) && errno != EEXIST)
+    return ibx_fail(IBX_ERR_IO, "%s: cannot create directory: %s", path, strerror(errno));
+  return IBX_OK;
+}
+
+typedef struct {
+  const char *text;
+} text_ctx;
+
+static int write_text(const char *tmp_path, void *ctx) {
+  FILE *f = fopen(tmp_path, "w");
+  if (!f)
+    return ibx_fail(IBX_ERR_IO, "%s: cannot write: %s", tmp_path, strerror(errno));
+  fputs(((text_ctx *)ctx)->text, f);
+  if (fclose(f))
+    return ibx_fail(IBX_ERR_IO, "%s: write failed", tmp_path);
+  return IBX_OK;
+}
+
+int ibx_run_dir_write_file(const char *dir, const char *name, const char *text) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  text_ctx c = {text};
+  return ibx_atomic_write(path, write_text, &c);
+}
+
+int ibx_run_dir_set_state(const char *dir, const char *state) {
+  char line[1024];
+  snprintf(line, sizeof line, "%s\n", state);
+  for (char *p = line; p[1]; p++) /* one line, whatever the reason said */
+    if (*p == '\n')
+      *p = ' ';
+  return ibx_run_dir_write_file(dir, "state", line);
+}
+
+void ibx_run_dir_ckpt_path(const char *dir, long step, char *out, size_t len) {
+  snprintf(out, len, "%s/ckpt-%09ld.h5", dir, step);
+}
+
+/* Steps of the ckpt-<step>.h5 files in dir, ascending; returns the count. */
+static int list_steps(const char *dir, long *steps, int cap) {
+  DIR *d = opendir(dir);
+  if (!d)
+    return 0;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) && n < cap) {
+    long step;
+    char tail[8];
+    if (sscanf(e->d_name, "ckpt-%ld.h%7s", &step, tail) == 2 && !strcmp(tail, "5") &&
+        strlen(e->d_name) == 17)
+      steps[n++] = step;
+  }
+  closedir(d);
+  for (int i = 1; i < n; i++) /* insertion sort: few files */
+    for (int j = i; j > 0 && steps[j] < steps[j - 1]; j--) {
+      long t = steps[j];
+      steps[j] = steps[j - 1], steps[j - 1] = t;
+    }
+  return n;
+}
+
+int ibx_run_dir_latest(const char *dir, char *out, size_t len) {
+  long steps[4096];
+  int n = list_steps(dir, steps, 4096);
+  if (!n)
+    return ibx_fail(IBX_ERR_IO, "%s: no checkpoint (ckpt-*.h5) to resume from", dir);
+  ibx_run_dir_ckpt_path(dir, steps[n - 1], out, len);
+  return IBX_OK;
+}
+
+void ibx_run_dir_prune(const char *dir, int keep_last) {
+  long steps[4096];
+  int n = list_steps(dir, steps, 4096);
+  for (int i = 0; i < n - keep_last; i++) {
+    char path[4096];
+    ibx_run_dir_ckpt_path(dir, steps[i], path, sizeof path);
+    unlink(path);
+  }
+}

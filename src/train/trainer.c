@@ -1,0 +1,587 @@
+/* The distributed trainer (see include/ibx/trainer.h). */
+#include "ibx/trainer.h"
+
+#include <math.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "ibx/augment.h"
+#include "ibx/checkpoint.h"
+#include "ibx/data.h"
+#include "ibx/dist.h"
+#include "ibx/error.h"
+#include "ibx/memory.h"
+#include "ibx/metrics.h"
+#include "ibx/model.h"
+#include "ibx/optim.h"
+#include "ibx/rng.h"
+#include "ibx/sampler.h"
+#include "run_dir.h"
+
+#define NOISE_STREAM 0x4E4F495345ULL /* "NOISE" */
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) {
+  (void)sig;
+  stop_requested = 1;
+}
+
+void ibx_train_install_signal_handlers(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR1, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+typedef struct {
+  MPI_Comm comm;
+  int rank, world, quiet;
+  ibx_config cfg;
+  char *config_ini;
+  const char *dir;
+  ibx_dataset *train, *test;
+  long n_train, n_test;
+  ibx_augment aug_train, aug_test;
+  ibx_model *model;
+  ibx_params *params, *buffers;
+  ibx_opt_state opt;
+  int adam;
+  ibx_schedule sched;
+  ibx_sampler sampler;
+  ibx_grad_sync *sync;
+  ibx_metrics *metrics;
+  int global_batch, local_batch;
+  long steps_per_epoch;
+  float *x;
+  int *labels;
+  long *idx;
+  int io_rc;      /* rank 0: a metrics write failed (reported at the next step) */
+  long step;      /* optimiser steps taken */
+  long epoch;     /* epochs completed */
+  double best_error;
+  char start_time[32];
+  char hostnames[4096];
+} trainer;
+
+/* Every rank's status, agreed: the first failing rank's message wins. */
+static int agree(trainer *t, int rc) {
+  int fail = rc ? 1 : 0, any;
+  MPI_Allreduce(&fail, &any, 1, MPI_INT, MPI_MAX, t->comm);
+  if (!any)
+    return IBX_OK;
+  int who = fail ? t->rank : t->world, first;
+  MPI_Allreduce(&who, &first, 1, MPI_INT, MPI_MIN, t->comm);
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s", ibx_errmsg());
+  MPI_Bcast(msg, sizeof msg, MPI_CHAR, first, t->comm);
+  return ibx_fail(rc ? rc : IBX_ERR_MPI, "%s", msg);
+}
+
+/* ---- setup ---------------------------------------------------------------- */
+
+static int open_split(const ibx_config *c, const char *split, ibx_dataset **out) {
+  const char *name = ibx_config_string(c, "data.dataset");
+  const char *path = ibx_config_string(c, "data.path");
+  const char *dir = *path ? path : NULL;
+  const int size = (int)ibx_config_int(c, "data.image_size");
+  if (!strcmp(name, "fashion-mnist"))
+    return ibx_dataset_open_fashion_mnist(dir, split, out);
+  if (!dir)
+    return ibx_fail(IBX_ERR_ARG, "data.path: dataset '%s' needs a path", name);
+  if (!strcmp(name, "mnist"))
+    return ibx_dataset_open_mnist(dir, split, out);
+  if (!strcmp(name, "cifar10"))
+    return ibx_dataset_open_cifar10(dir, split, out);
+  if (!strcmp(name, "cifar100"))
+    return ibx_dataset_open_cifar100(dir, split, out);
+  if (!strcmp(name, "svhn"))
+    return ibx_dataset_open_svhn(dir, split, out);
+  if (!strcmp(name, "stl10"))
+    return ibx_dataset_open_stl10(dir, split, out);
+  if (!strcmp(name, "cub200"))
+    return ibx_dataset_open_cub(dir, split, size, out);
+  char file[4096];
+  snprintf(file, sizeof file, "%s/%s.h5", dir, split);
+  return ibx_dataset_open_h5(file, out);
+}
+
+static int setup_data(trainer *t) {
+  const ibx_config *c = &t->cfg;
+  IBX_TRY(open_split(c, "train", &t->train));
+  IBX_TRY(open_split(c, "test", &t->test));
+  long lim = ibx_config_int(c, "data.train_limit");
+  t->n_train = ibx_dataset_count(t->train);
+  if (lim && lim < t->n_train)
+    t->n_train = lim;
+  lim = ibx_config_int(c, "data.test_limit");
+  t->n_test = ibx_dataset_count(t->test);
+  if (lim && lim < t->n_test)
+    t->n_test = lim;
+  int ch;
+  ibx_dataset_shape(t->train, &ch, NULL, NULL);
+  if (ch > IBX_AUGMENT_MAX_CHANNELS)
+    return ibx_fail(IBX_ERR_ARG, "data: %d channels are more than augmentation supports", ch);
+  ibx_augment_identity(&t->aug_train);
+  const int size = (int)ibx_config_int(c, "data.image_size");
+  t->aug_train.out_h = t->aug_train.out_w = size;
+  IBX_TRY(ibx_dataset_channel_stats(t->train, t->aug_train.mean, t->aug_train.std));
+  t->aug_test = t->aug_train;
+  t->aug_train.crop_pad = ibx_config_bool(c, "data.augment") ? 4 : 0;
+  t->aug_train.hflip = ibx_config_bool(c, "data.flip");
+  t->aug_train.seed = (uint64_t)ibx_config_int(c, "train.seed");
+  t->global_batch = (int)ibx_config_int(c, "train.batch_size");
+  if (t->global_batch % t->world)
+    return ibx_fail(IBX_ERR_ARG, "train.batch_size: %d does not divide by the %d ranks",
+                    t->global_batch, t->world);
+  t->local_batch = t->global_batch / t->world;
+  t->steps_per_epoch = t->n_train / t->global_batch;
+  if (t->steps_per_epoch < 1)
+    return ibx_fail(IBX_ERR_ARG, "train.batch_size: %d is larger than the %ld training samples",
+                    t->global_batch, t->n_train);
+  IBX_TRY(ibx_sampler_init(&t->sampler, t->n_train, t->world, t->rank,
+                           (uint64_t)ibx_config_int(c, "train.seed"), 1));
+  const int eval_batch = (int)ibx_config_int(c, "eval.batch_size");
+  const int max_batch = t->local_batch > eval_batch ? t->local_batch : eval_batch;
+  const size_t img = (size_t)ch * size * size;
+  t->x = ibx_alloc((size_t)max_batch * img * sizeof(float), "input batch");
+  t->labels = ibx_alloc((size_t)max_batch * sizeof(int), "labels");
+  t->idx = ibx_alloc((size_t)max_batch * sizeof(long), "sample indices");
+  if (!t->x || !t->labels || !t->idx)
+    return IBX_ERR_NOMEM;
+  return IBX_OK;
+}
+
+static int setup_model(trainer *t) {
+  const ibx_config *c = &t->cfg;
+  ibx_model_config mc;
+  memset(&mc, 0, sizeof mc);
+  snprintf(mc.backbone, sizeof mc.backbone, "%s", ibx_config_string(c, "model.backbone"));
+  snprintf(mc.head, sizeof mc.head, "%s", ibx_config_string(c, "model.head"));
+  ibx_model_config_defaults(&mc);
+  int ch;
+  ibx_dataset_shape(t->train, &ch, NULL, NULL);
+  mc.in_channels = ch;
+  mc.in_height = mc.in_width = (int)ibx_config_int(c, "data.image_size");
+  mc.num_classes = ibx_dataset_num_classes(t->train);
+  mc.width = (float)ibx_config_float(c, "model.width");
+  mc.wrn_depth = (int)ibx_config_int(c, "model.wrn_depth");
+  mc.wrn_widen = (int)ibx_config_int(c, "model.wrn_widen");
+  mc.K = (int)ibx_config_int(c, "model.K");
+  mc.beta = (float)ibx_config_float(c, "model.beta");
+  mc.Q = (int)ibx_config_int(c, "model.Q");
+  mc.lambda_q = (float)ibx_config_float(c, "model.lambda_q");
+  mc.lambda_c = (float)ibx_config_float(c, "model.lambda_c");
+  mc.attention_layer = (int)ibx_config_int(c, "model.attention_layer");
+  mc.seed = (uint64_t)ibx_config_int(c, "train.seed");
+  const int eval_batch = (int)ibx_config_int(c, "eval.batch_size");
+  IBX_TRY(ibx_model_create(&mc, t->local_batch > eval_batch ? t->local_batch : eval_batch,
+                           &t->model));
+  t->params = ibx_model_params(t->model);
+  t->buffers = ibx_model_buffers(t->model);
+
+  const char *opt = ibx_config_string(c, "train.optimizer");
+  t->adam = strcmp(opt, "sgd") != 0;
+  t->opt.n_slots = t->adam ? 2 : 1;
+  t->opt.slot_name[0] = t->adam ? "exp_avg" : "momentum_buffer";
+  t->opt.slot_name[1] = "exp_avg_sq";
+  for (int s = 0; s < t->opt.n_slots; s++) {
+    t->opt.slot[s] = ibx_calloc(t->params->total * sizeof(float), "optimiser state");
+    if (!t->opt.slot[s])
+      return IBX_ERR_NOMEM;
+  }
+  const double bucket_mb = ibx_config_float(c, "train.bucket_mb");
+  IBX_TRY(ibx_grad_sync_create(t->comm, t->params->grads, t->params->total,
+                               (size_t)(bucket_mb * 1048576.0), &t->sync));
+  ibx_model_set_grad_hook(t->model, ibx_grad_sync_ready, t->sync);
+
+  /* schedule, in steps */
+  ibx_schedule *s = &t->sched;
+  memset(s, 0, sizeof *s);
+  const char *kind = ibx_config_string(c, "train.schedule");
+  s->kind = !strcmp(kind, "cosine") ? IBX_SCHED_COSINE
+            : !strcmp(kind, "multistep") ? IBX_SCHED_MULTISTEP : IBX_SCHED_CONSTANT;
+  s->base_lr = (float)ibx_config_float(c, "train.lr");
+  s->warmup_steps = (long)(ibx_config_float(c, "train.warmup_epochs") * t->steps_per_epoch);
+  s->warmup_start = 0.1f;
+  s->total_steps = ibx_config_int(c, "train.epochs") * t->steps_per_epoch;
+  s->gamma = (float)ibx_config_float(c, "train.gamma");
+  const long *ms;
+  s->n_milestones = ibx_config_list(c, "train.milestones", &ms);
+  for (int i = 0; i < s->n_milestones; i++)
+    s->milestones[i] = ms[i] * t->steps_per_epoch;
+  if (s->kind == IBX_SCHED_COSINE && s->total_steps <= s->warmup_steps)
+    return ibx_fail(IBX_ERR_ARG, "train.warmup_epochs: must be shorter than train.epochs");
+  return ibx_schedule_check(s);
+}
+
+static void gather_hostnames(trainer *t) {
+  char mine[MPI_MAX_PROCESSOR_NAME] = "";
+  int len;
+  MPI_Get_processor_name(mine, &len);
+  char *all = t->rank == 0 ? malloc((size_t)t->world * MPI_MAX_PROCESSOR_NAME) : NULL;
+  MPI_Gather(mine, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 0,
+             t->comm);
+  if (t->rank)
+    return;
+  size_t used = 0;
+  t->hostnames[0] = '\0';
+  for (int r = 0; r < t->world; r++) { /* distinct names, in rank order */
+    const char *h = all + (size_t)r * MPI_MAX_PROCESSOR_NAME;
+    int seen = 0;
+    for (int q = 0; q < r && !seen; q++)
+      seen = !strcmp(h, all + (size_t)q * MPI_MAX_PROCESSOR_NAME);
+    if (!seen && used + strlen(h) + 2 < sizeof t->hostnames)
+      used += (size_t)snprintf(t->hostnames + used, sizeof t->hostnames - used, "%s%s",
+                               used ? "," : "", h);
+  }
+  free(all);
+}
+
+/* ---- checkpoints ----------------------------------------------------------- */
+
+static int save_checkpoint(trainer *t, const char *path) {
+  ibx_ckpt_meta meta = {.epoch = t->epoch, .step = t->step,
+                        .seed = (uint64_t)ibx_config_int(&t->cfg, "train.seed"),
+                        .world_size = t->world, .best_error = t->best_error,
+                        .config_ini = t->config_ini, .hostnames = t->hostnames};
+  memcpy(meta.start_time, t->start_time, sizeof meta.start_time);
+  return ibx_checkpoint_write(path, t->params, t->buffers, &t->opt, &meta);
+}
+
+/* Rank 0 writes; the status is shared so every rank agrees. */
+static int checkpoint_all(trainer *t, int also_best) {
+  int rc = IBX_OK;
+  char msg[512] = "";
+  if (t->rank == 0) {
+    char path[4096];
+    ibx_run_dir_ckpt_path(t->dir, t->step, path, sizeof path);
+    rc = save_checkpoint(t, path);
+    if (!rc && also_best) {
+      snprintf(path, sizeof path, "%s/best.h5", t->dir);
+      rc = save_checkpoint(t, path);
+    }
+    if (!rc)
+      ibx_run_dir_prune(t->dir, (int)ibx_config_int(&t->cfg, "output.keep_last"));
+    if (rc)
+      snprintf(msg, sizeof msg, "%s", ibx_errmsg());
+  }
+  MPI_Bcast(&rc, 1, MPI_INT, 0, t->comm);
+  MPI_Bcast(msg, sizeof msg, MPI_CHAR, 0, t->comm);
+  return rc ? ibx_fail(rc, "%s", msg) : IBX_OK;
+}
+
+/* ---- steps and evaluation ------------------------------------------------- */
+
+static int train_step(trainer *t, long j, ibx_loss_parts *parts, long *correct, long *count) {
+  long n;
+  IBX_TRY(ibx_sampler_local_batch(&t->sampler, j, t->global_batch, t->idx, &n));
+  IBX_TRY(ibx_augment_batch(&t->aug_train, t->train, t->idx, n, (uint64_t)t->epoch, t->x,
+                            t->labels));
+  uint32_t r[4];
+  ibx_rng_u32x4((uint64_t)ibx_config_int(&t->cfg, "train.seed"), NOISE_STREAM,
+                (uint64_t)t->step * (uint64_t)t->world + (uint64_t)t->rank, r);
+  const uint64_t noise_seed = ((uint64_t)r[0] << 32) | r[1];
+  ibx_params_zero_grads(t->params);
+  ibx_grad_sync_begin(t->sync);
+  ibx_tensor logits;
+  IBX_TRY(ibx_model_forward(t->model, t->x, t->labels, (int)n, 1, noise_seed, parts, &logits));
+  long right = 0;
+  for (long i = 0; i < n; i++) {
+    const float *row = logits.data + i * logits.dim[1];
+    int best = 0;
+    for (int k = 1; k < logits.dim[1]; k++)
+      best = row[k] > row[best] ? k : best;
+    right += best == t->labels[i];
+  }
+  *correct = right, *count = n;
+  if (!isfinite(parts->total))
+    return IBX_OK; /* reported collectively by the caller */
+  IBX_TRY(ibx_model_backward(t->model, NULL));
+  IBX_TRY(ibx_grad_sync_finish(t->sync));
+  const float lr = ibx_schedule_lr(&t->sched, t->step);
+  const ibx_config *c = &t->cfg;
+  if (t->adam) {
+    const ibx_adam a = {0.9f, 0.999f, 1e-8f, (float)ibx_config_float(c, "train.weight_decay"),
+                        !strcmp(ibx_config_string(c, "train.optimizer"), "adamw")};
+    IBX_TRY(ibx_adam_step(&a, lr, t->params->values, t->params->grads, t->opt.slot[0],
+                          t->opt.slot[1], t->params->total, t->step));
+  } else {
+    const ibx_sgd s = {(float)ibx_config_float(c, "train.momentum"),
+                       (float)ibx_config_float(c, "train.weight_decay"),
+                       ibx_config_bool(c, "train.nesterov"), 0.0f};
+    IBX_TRY(ibx_sgd_step(&s, lr, t->params->values, t->params->grads, t->opt.slot[0],
+                         t->params->total, t->step));
+  }
+  return IBX_OK;
+}
+
+/* Test error over the whole test set, sharded over ranks (sample i on rank
+ * i % world), reduced. */
+static int evaluate_local(trainer *t, long *right_out, long *seen_out) {
+  const int B = (int)ibx_config_int(&t->cfg, "eval.batch_size");
+  long right = 0, seen = 0;
+  for (long start = t->rank; start < t->n_test;) {
+    long n = 0;
+    for (; n < B && start < t->n_test; n++, start += t->world)
+      t->idx[n] = start;
+    IBX_TRY(ibx_augment_batch(&t->aug_test, t->test, t->idx, n, 0, t->x, t->labels));
+    ibx_tensor logits;
+    IBX_TRY(ibx_model_forward(t->model, t->x, NULL, (int)n, 0, 0, NULL, &logits));
+    for (long i = 0; i < n; i++) {
+      const float *row = logits.data + i * logits.dim[1];
+      int best = 0;
+      for (int k = 1; k < logits.dim[1]; k++)
+        best = row[k] > row[best] ? k : best;
+      right += best == t->labels[i];
+    }
+    seen += n;
+  }
+  *right_out = right, *seen_out = seen;
+  return IBX_OK;
+}
+
+static int evaluate(trainer *t, double *error) {
+  long right = 0, seen = 0;
+  IBX_TRY(agree(t, evaluate_local(t, &right, &seen)));
+  long local[2] = {right, seen}, total[2];
+  MPI_Allreduce(local, total, 2, MPI_LONG, MPI_SUM, t->comm);
+  *error = total[1] ? 1.0 - (double)total[0] / (double)total[1] : 1.0;
+  return IBX_OK;
+}
+
+/* ---- the loop ------------------------------------------------------------- */
+
+enum { ACC_CE, ACC_KL, ACC_VQ, ACC_COMMIT, ACC_TOTAL, ACC_RIGHT, ACC_SEEN, ACC_N };
+
+static void add_parts(double *acc, const ibx_loss_parts *p, long right, long n) {
+  acc[ACC_CE] += p->ce * n, acc[ACC_KL] += p->kl * n, acc[ACC_VQ] += p->vq * n;
+  acc[ACC_COMMIT] += p->commit * n, acc[ACC_TOTAL] += p->total * n;
+  acc[ACC_RIGHT] += right, acc[ACC_SEEN] += n;
+}
+
+static int run_epochs(trainer *t) {
+  const long epochs = ibx_config_int(&t->cfg, "train.epochs");
+  const long log_every = ibx_config_int(&t->cfg, "train.log_every");
+  const long eval_every = ibx_config_int(&t->cfg, "eval.every");
+  const long ckpt_every = ibx_config_int(&t->cfg, "output.checkpoint_every");
+  const double t_run = now();
+  const long step0 = t->step;
+  while (t->epoch < epochs) {
+    IBX_TRY(ibx_sampler_set_epoch(&t->sampler, (uint64_t)t->epoch));
+    double acc[ACC_N] = {0}, win[ACC_N] = {0};
+    const double t_epoch = now();
+    double t_win = t_epoch;
+    for (long j = t->step - t->epoch * t->steps_per_epoch; j < t->steps_per_epoch; j++) {
+      ibx_loss_parts parts = {0};
+      long right = 0, n = 0;
+      const float lr = ibx_schedule_lr(&t->sched, t->step);
+      const int rc = train_step(t, j, &parts, &right, &n);
+      /* one collective per step: stop requests, non-finite losses, and local
+       * failures (a rank that returned alone would leave the others hanging) */
+      int flags[3] = {stop_requested ? 1 : 0, !rc && !isfinite(parts.total), rc || t->io_rc},
+          any[3];
+      MPI_Allreduce(flags, any, 3, MPI_INT, MPI_MAX, t->comm);
+      if (any[2])
+        return agree(t, rc ? rc : t->io_rc);
+      if (any[1]) {
+        double p[5] = {parts.total, parts.ce, parts.kl, parts.vq, parts.commit}, worst[5];
+        MPI_Allreduce(p, worst, 5, MPI_DOUBLE, MPI_MAX, t->comm); /* NaN propagates */
+        return ibx_fail(IBX_ERR_NUMERIC, "step %ld (epoch %ld): loss is not finite "
+                        "(total %g, ce %g, kl %g, vq %g, commit %g)", t->step + 1, t->epoch + 1,
+                        worst[0], worst[1], worst[2], worst[3], worst[4]);
+      }
+      t->step++;
+      add_parts(acc, &parts, right, n);
+      add_parts(win, &parts, right, n);
+      if (t->step % log_every == 0 || j + 1 == t->steps_per_epoch) {
+        double g[ACC_N];
+        MPI_Allreduce(win, g, ACC_N, MPI_DOUBLE, MPI_SUM, t->comm);
+        const double dt = now() - t_win, rate = g[ACC_SEEN] / dt;
+        if (t->rank == 0) {
+          const double row[IBX_STEP_COLUMNS] = {
+              (double)t->step, (double)t->epoch + 1, g[ACC_TOTAL] / g[ACC_SEEN],
+              g[ACC_CE] / g[ACC_SEEN], g[ACC_KL] / g[ACC_SEEN], g[ACC_VQ] / g[ACC_SEEN],
+              g[ACC_COMMIT] / g[ACC_SEEN], lr, rate};
+          t->io_rc = ibx_metrics_append_step(t->metrics, row);
+          if (!t->quiet) {
+            const double done = (double)(t->step - step0);
+            const double eta = (now() - t_run) / done *
+                               (double)(epochs * t->steps_per_epoch - t->step);
+            printf("epoch %ld/%ld step %ld/%ld  loss %.4f (ce %.4f kl %.4f vq %.4f commit %.4f)"
+                   "  train err %.2f%%  lr %.4g  %.0f img/s  ETA %.0fs\n", t->epoch + 1, epochs,
+                   j + 1, t->steps_per_epoch, row[2], row[3], row[4], row[5], row[6],
+                   100.0 * (1.0 - g[ACC_RIGHT] / g[ACC_SEEN]), (double)lr, rate, eta);
+            fflush(stdout);
+          }
+        }
+        memset(win, 0, sizeof win);
+        t_win = now();
+      }
+      if (any[0]) { /* preemption: checkpoint mid-epoch and leave */
+        IBX_TRY(checkpoint_all(t, 0));
+        return IBX_TRAIN_PREEMPTED;
+      }
+    }
+    t->epoch++;
+    double test_error = NAN;
+    if ((eval_every && t->epoch % eval_every == 0) || t->epoch == epochs)
+      IBX_TRY(evaluate(t, &test_error));
+    double g[ACC_N];
+    MPI_Allreduce(acc, g, ACC_N, MPI_DOUBLE, MPI_SUM, t->comm);
+    const int improved = !isnan(test_error) && test_error < t->best_error;
+    if (improved)
+      t->best_error = test_error;
+    if (t->rank == 0) {
+      const double row[IBX_EPOCH_COLUMNS] = {
+          (double)t->epoch, 1.0 - g[ACC_RIGHT] / g[ACC_SEEN], test_error,
+          g[ACC_TOTAL] / g[ACC_SEEN], g[ACC_CE] / g[ACC_SEEN], g[ACC_KL] / g[ACC_SEEN],
+          g[ACC_VQ] / g[ACC_SEEN], g[ACC_COMMIT] / g[ACC_SEEN], now() - t_epoch};
+      t->io_rc = ibx_metrics_append_epoch(t->metrics, row);
+      if (!t->io_rc)
+        t->io_rc = ibx_metrics_flush(t->metrics);
+      if (!t->quiet) {
+        printf("epoch %ld/%ld done: train err %.2f%%", t->epoch, epochs, 100.0 * row[1]);
+        if (!isnan(test_error))
+          printf("  test err %.2f%% (acc %.2f%%)", 100.0 * test_error, 100.0 * (1 - test_error));
+        printf("  %.1f s\n", row[8]);
+        fflush(stdout);
+      }
+    }
+    IBX_TRY(agree(t, t->io_rc));
+    if (t->epoch % ckpt_every == 0 || t->epoch == epochs || improved)
+      IBX_TRY(checkpoint_all(t, improved));
+  }
+  return IBX_TRAIN_DONE;
+}
+
+/* ---- entry ---------------------------------------------------------------- */
+
+static int load_resume(trainer *t, const char *resume, char *ckpt, size_t len) {
+  struct stat st;
+  if (stat(resume, &st))
+    return ibx_fail(IBX_ERR_IO, "--resume %s: no such run directory or checkpoint", resume);
+  if (S_ISDIR(st.st_mode))
+    IBX_TRY(ibx_run_dir_latest(resume, ckpt, len));
+  else
+    snprintf(ckpt, len, "%s", resume);
+  char *ini;
+  IBX_TRY(ibx_checkpoint_read_config(ckpt, &ini));
+  int rc = ibx_config_init(&t->cfg);
+  if (!rc)
+    rc = ibx_config_load_string(&t->cfg, ini, ckpt);
+  free(ini);
+  return rc;
+}
+
+/* Local set-up (no collectives): config, run directory, data, model. */
+static int start_local(trainer *t, const ibx_train_options *o, char *ckpt) {
+  if (o->resume)
+    IBX_TRY(load_resume(t, o->resume, ckpt, 4096));
+  else {
+    IBX_TRY(ibx_config_init(&t->cfg));
+    for (int i = 0; i < o->config->count; i++)
+      t->cfg.values[i] = o->config->values[i];
+  }
+  t->config_ini = ibx_config_to_ini(&t->cfg);
+  t->dir = ibx_config_string(&t->cfg, "output.dir");
+  const long threads = ibx_config_int(&t->cfg, "train.threads");
+  if (threads > 0)
+    omp_set_num_threads((int)threads);
+  if (t->rank == 0) {
+    IBX_TRY(ibx_run_dir_make(t->dir));
+    IBX_TRY(ibx_run_dir_write_file(t->dir, "config.ini", t->config_ini));
+    if (!o->quiet)
+      printf("ibx train: %d rank(s) x %d thread(s), run directory %s\n--- resolved config ---\n"
+             "%s-----------------------\n", t->world, omp_get_max_threads(), t->dir,
+             t->config_ini);
+  }
+  IBX_TRY(setup_data(t));
+  return setup_model(t);
+}
+
+static int start(trainer *t, const ibx_train_options *o, char *ckpt) {
+  IBX_TRY(agree(t, start_local(t, o, ckpt)));
+  /* rank 0's initial state is everyone's */
+  MPI_Bcast(t->params->values, (int)t->params->total, MPI_FLOAT, 0, t->comm);
+  if (t->buffers->count)
+    MPI_Bcast(t->buffers->values, (int)t->buffers->total, MPI_FLOAT, 0, t->comm);
+  gather_hostnames(t);
+  t->best_error = 1.0;
+  time_t now_t = time(NULL);
+  struct tm tm;
+  strftime(t->start_time, sizeof t->start_time, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now_t, &tm));
+  long keep_step = -1, keep_epoch = -1;
+  if (o->resume) {
+    ibx_ckpt_meta meta;
+    IBX_TRY(agree(t, ibx_checkpoint_read(ckpt, t->params, t->buffers, &t->opt, &meta)));
+    t->step = meta.step, t->epoch = meta.epoch, t->best_error = meta.best_error;
+    memcpy(t->start_time, meta.start_time, sizeof t->start_time);
+    keep_step = meta.step, keep_epoch = meta.epoch;
+    if (t->rank == 0 && !o->quiet)
+      printf("resumed from %s: epoch %ld, step %ld%s\n", ckpt, t->epoch, t->step,
+             meta.world_size != t->world ? " (written by another world size: same global "
+                                           "batches, not bit-identical)" : "");
+  }
+  int rc = IBX_OK;
+  if (t->rank == 0) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/metrics.h5", t->dir);
+    rc = ibx_metrics_open(path, keep_step, keep_epoch, &t->metrics);
+    if (!rc)
+      rc = ibx_run_dir_set_state(t->dir, "running");
+  }
+  return agree(t, rc);
+}
+
+int ibx_train_run(const ibx_train_options *o) {
+  trainer t;
+  memset(&t, 0, sizeof t);
+  t.comm = o->comm, t.quiet = o->quiet;
+  MPI_Comm_rank(t.comm, &t.rank);
+  MPI_Comm_size(t.comm, &t.world);
+  char ckpt[4096] = "";
+  int rc = start(&t, o, ckpt);
+  int status = IBX_TRAIN_FAILED;
+  if (!rc) {
+    int r = run_epochs(&t);
+    status = r == IBX_TRAIN_PREEMPTED ? IBX_TRAIN_PREEMPTED : r == IBX_TRAIN_DONE ? 0 : -1;
+    rc = agree(&t, status < 0 ? r : IBX_OK);
+    if (rc)
+      status = IBX_TRAIN_FAILED;
+  }
+  if (t.rank == 0 && t.dir && t.metrics) {
+    ibx_metrics_close(t.metrics);
+    t.metrics = NULL;
+    char state[600];
+    if (status == IBX_TRAIN_FAILED)
+      snprintf(state, sizeof state, "failed: %s", ibx_errmsg());
+    ibx_run_dir_set_state(t.dir, status == IBX_TRAIN_DONE ? "done"
+                                 : status == IBX_TRAIN_PREEMPTED ? "preempted" : state);
+  }
+  ibx_metrics_close(t.metrics);
+  ibx_grad_sync_free(t.sync);
+  for (int s = 0; s < t.opt.n_slots; s++)
+    ibx_free(t.opt.slot[s]);
+  ibx_model_free(t.model);
+  ibx_sampler_free(&t.sampler);
+  ibx_dataset_close(t.train);
+  ibx_dataset_close(t.test);
+  ibx_free(t.x), ibx_free(t.labels), ibx_free(t.idx);
+  free(t.config_ini);
+  ibx_config_free(&t.cfg);
+  return status;
+}
