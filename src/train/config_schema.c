@@ -8,7 +8,7 @@ const ibx_cfg_key ibx_config_schema[] = {
     /* ---- data ---- */
     {"data", "dataset", IBX_CFG_CHOICE, "fashion-mnist", 0, 0,
      "fashion-mnist|mnist|cifar10|cifar100|svhn|stl10|cub200|h5",
-     "Dataset reader. `h5` reads ibx's native HDF5 format (data.path)."},
+     "Dataset reader. `h5` reads ibx's native HDF5 format: data.path is a directory holding train.h5 and test.h5 (`ibx data convert`)."},
     {"data", "path", IBX_CFG_STRING, "", 0, 0, NULL,
      "Dataset directory or file; empty means the reader's default (Fashion-MNIST: "
      "/usr/share/datasets/fashion-mnist)."},
