@@ -55,7 +55,7 @@ const ibx_cfg_key ibx_config_schema[] = {
     {"train", "seed", IBX_CFG_INT, "0", 0, BIG, NULL,
      "Seed of initialisation, shuffling, augmentation and noise."},
     {"train", "sync_bn", IBX_CFG_BOOL, "false", 0, 0, NULL,
-     "Synchronised batch norm: batch statistics reduced over all ranks."},
+     "Synchronised batch norm: batch statistics reduced over all ranks. Not implemented yet: true is rejected."},
     {"train", "bucket_mb", IBX_CFG_FLOAT, "25", 0.001, 4096, NULL,
      "Gradient allreduce bucket size in MB (overlapped with backward)."},
     {"train", "threads", IBX_CFG_INT, "0", 0, 1024, NULL, "OpenMP threads per rank (0: OMP_NUM_THREADS or all cores)."},

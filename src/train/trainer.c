@@ -167,6 +167,8 @@ static int setup_data(trainer *t) {
 
 static int setup_model(trainer *t) {
   const ibx_config *c = &t->cfg;
+  if (ibx_config_bool(c, "train.sync_bn"))
+    return ibx_fail(IBX_ERR_ARG, "train.sync_bn: synchronised batch norm is not implemented yet");
   ibx_model_config mc;
   memset(&mc, 0, sizeof mc);
   snprintf(mc.backbone, sizeof mc.backbone, "%s", ibx_config_string(c, "model.backbone"));
