@@ -565,7 +565,7 @@ int ibx_train_run(const ibx_train_options *o) {
     if (rc)
       status = IBX_TRAIN_FAILED;
   }
-  if (t.rank == 0 && t.dir && t.metrics) {
+  if (t.rank == 0 && t.dir) { /* a failure during set-up is recorded too */
     ibx_metrics_close(t.metrics);
     t.metrics = NULL;
     char state[600];
