@@ -32,12 +32,13 @@
  * (see xstride). Tiles are processed in chunks of consecutive tile rows (a
  * tile row = the TW tiles of one image at one tile y) so the scratch stays
  * bounded and a chunk stays cache-resident between the transform, GEMM and
- * inverse-transform phases. Inside one OpenMP region the transforms are
- * split over (channel, block of tile rows), reading a zero-padded copy of
- * the block's image rows, and the 16 GEMMs are split over xi, each running
- * single-threaded (OpenBLAS's OpenMP build does so inside a parallel region;
- * on 2 cores that beats running each GEMM on both threads). A thread count
- * that does not divide 16 gets the GEMMs cut into equal slices instead.
+ * inverse-transform phases. Transforms read a zero-padded copy of a block of
+ * image rows. Threads either share each chunk (transforms split over
+ * (channel, block), the 16 GEMMs split over xi, each GEMM single-threaded:
+ * OpenBLAS's OpenMP build does so inside a parallel region, and on 2 cores
+ * that beats running each GEMM on both threads; a thread count that does not
+ * divide 16 gets the GEMMs cut into equal slices) or, for layers with many
+ * tiles and few channels, take whole chunks each (see "modes" below).
  */
 #include <cblas.h>
 #include <stddef.h>
