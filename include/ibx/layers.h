@@ -20,8 +20,9 @@
 
 /* ---- conv2d (groups = 1) -------------------------------------------------
  * x [N,C,H,W], w [O,C,KH,KW], b [O] (NULL for no bias) -> y [N,O,OH,OW],
- * OH = (H + 2*pad_h - KH)/stride + 1. Winograd F(2x2,3x3) is used for 3x3,
- * stride-1 convolutions when algo is AUTO; im2col + sgemm otherwise. */
+ * OH = (H + 2*pad_h - KH)/stride + 1. With algo AUTO, Winograd F(2x2,3x3) is
+ * used for 3x3, stride-1, pad-1 convolutions with at least 8 input channels
+ * (fewer channels are faster with im2col); im2col + sgemm otherwise. */
 typedef enum { IBX_CONV_AUTO = 0, IBX_CONV_IM2COL, IBX_CONV_WINOGRAD } ibx_conv_algo;
 
 typedef struct {
