@@ -423,7 +423,7 @@ static int run_epochs(trainer *t) {
             const double done = (double)(t->step - step0);
             const double eta = (now() - t_run) / done *
                                (double)(epochs * t->steps_per_epoch - t->step);
-            printf("epoch %ld/%ld step %ld/%ld  loss %.4f (ce %.4f kl %.4f vq %.4f commit %.4f)"
+            printf("epoch %ld/%ld step %ld/%ld  loss %.4f (ce %.4f kl %.3g vq %.3g commit %.3g)"
                    "  train err %.2f%%  lr %.4g  %.0f img/s  ETA %.0fs\n", t->epoch + 1, epochs,
                    j + 1, t->steps_per_epoch, row[2], row[3], row[4], row[5], row[6],
                    100.0 * (1.0 - g[ACC_RIGHT] / g[ACC_SEEN]), (double)lr, rate, eta);
