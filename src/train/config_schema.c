@@ -32,6 +32,8 @@ const ibx_cfg_key ibx_config_schema[] = {
     {"model", "wrn_widen", IBX_CFG_INT, "10", 1, 64, NULL, "WRN widening factor k."},
     {"model", "K", IBX_CFG_INT, "256", 1, 65536, NULL, "Latent dimension of dvib/aib."},
     {"model", "beta", IBX_CFG_FLOAT, "0.01", 0, BIG, NULL, "KL weight of the information bottleneck."},
+    {"model", "beta_warmup_epochs", IBX_CFG_FLOAT, "0", 0, 1000, NULL,
+     "Ramp the KL weight linearly from 0 to model.beta over this many epochs (0: none)."},
     {"model", "Q", IBX_CFG_INT, "30", 2, 4096, NULL, "Number of quantisation anchors (aib-qt)."},
     {"model", "lambda_q", IBX_CFG_FLOAT, "0.4", 0, BIG, NULL, "Vector-quantisation loss weight (aib-qt)."},
     {"model", "lambda_c", IBX_CFG_FLOAT, "0.1", 0, BIG, NULL, "Commitment loss weight (aib-qt)."},

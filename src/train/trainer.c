@@ -297,6 +297,13 @@ static int train_step(trainer *t, long j, ibx_loss_parts *parts, long *correct, 
   ibx_rng_u32x4((uint64_t)ibx_config_int(&t->cfg, "train.seed"), NOISE_STREAM,
                 (uint64_t)t->step * (uint64_t)t->world + (uint64_t)t->rank, r);
   const uint64_t noise_seed = ((uint64_t)r[0] << 32) | r[1];
+  /* KL warm-up: a pure function of the step, so a resumed run matches */
+  const double warm = ibx_config_float(&t->cfg, "model.beta_warmup_epochs") * t->steps_per_epoch;
+  if (warm > 0.0) {
+    const double f = (double)t->step / warm;
+    IBX_TRY(ibx_model_set_beta(t->model,
+                               (float)(ibx_config_float(&t->cfg, "model.beta") * (f < 1.0 ? f : 1.0))));
+  }
   ibx_params_zero_grads(t->params);
   ibx_grad_sync_begin(t->sync);
   ibx_tensor logits;
