@@ -8,7 +8,6 @@ typedef struct {
   int (*run)(int argc, char **argv); /* argv[0] is the command name */
 } ibx_command;
 
-int ibx_cmd_demo(int argc, char **argv);
 int ibx_cmd_config(int argc, char **argv);
 int ibx_cmd_train(int argc, char **argv);
 int ibx_cmd_data(int argc, char **argv);

@@ -20,7 +20,6 @@ static const ibx_command commands[] = {
     {"config", "show the resolved configuration, or the config reference", ibx_cmd_config},
     {"data", "inspect datasets, convert them to ibx's HDF5 format", ibx_cmd_data},
     {"train", "train a model (under mpirun/srun for data parallelism)", ibx_cmd_train},
-    {"demo", "train a small CNN on Fashion-MNIST and print test accuracy", ibx_cmd_demo},
     {"model", "show a model's layer table, or train it briefly on Fashion-MNIST", ibx_cmd_model},
 };
 static const int n_commands = sizeof commands / sizeof commands[0];
