@@ -1,7 +1,11 @@
 /* libFuzzer harness: native HDF5 dataset reader (src/data/h5data.c).
  * Input: the .h5 file's bytes. The file is counted (ibx_dataset_h5_count),
  * read whole (ibx_dataset_open_h5: checksums verified) and, when that works,
- * read again as two ranges (ibx_dataset_open_h5_range), as two ranks would. */
+ * read again as two ranges (ibx_dataset_open_h5_range), as two ranks would.
+ * Afterwards no HDF5 identifier may be left open (a handle leaked on some
+ * error path would keep the file open in the library). */
+#include <hdf5.h>
+
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -31,6 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         abort();
     }
   } else if (ds || !ibx_errmsg()[0] || strchr(ibx_errmsg(), '\n'))
+    abort();
+  if (H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) != 0)
     abort();
   fuzz_unlink(path);
   return 0;
