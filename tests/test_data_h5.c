@@ -263,6 +263,19 @@ static void float_images(hid_t file) {
   H5Dclose(d), H5Sclose(sp);
 }
 
+/* /images [10, 3, 32, 32], extendible, in chunks of 100,000 images (307 MB,
+ * which libhdf5 allocates whole to read any part of one). */
+static void huge_chunks(hid_t file) {
+  assert_true(H5Ldelete(file, "images", H5P_DEFAULT) >= 0);
+  hsize_t dims[4] = {10, 3, 32, 32}, maxd[4] = {H5S_UNLIMITED, 3, 32, 32},
+          chunk[4] = {100000, 3, 32, 32};
+  hid_t sp = H5Screate_simple(4, dims, maxd), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 4, chunk);
+  hid_t d = H5Dcreate2(file, "images", H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  assert_true(d >= 0);
+  H5Dclose(d), H5Pclose(dcpl), H5Sclose(sp);
+}
+
 /* Hardening done with the fuzz harness (tests/fuzz/fuzz_h5): a few-KB file
  * whose header declares a huge /images made the reader allocate (and HDF5
  * fill) all of it. Now the declared data must fit in the file before
@@ -284,6 +297,11 @@ static void test_declared_size_checked(void **state) {
   assert_ibx_ok(ibx_dataset_write_h5(src, p, NULL));
   edit(p, sparse_images);
   assert_one_line_error(ibx_dataset_open_h5(p, &ds), IBX_ERR_FORMAT, "/images", "declares");
+  /* chunks far larger than the file (fuzz_h5: libhdf5 allocated a 3.2 GB
+   * chunk buffer in H5Dread for an 8 KB file) */
+  assert_ibx_ok(ibx_dataset_write_h5(src, p, NULL));
+  edit(p, huge_chunks);
+  assert_one_line_error(ibx_dataset_open_h5(p, &ds), IBX_ERR_FORMAT, "/images", "chunks of");
   /* wrong element type */
   assert_ibx_ok(ibx_dataset_write_h5(src, p, NULL));
   edit(p, float_images);

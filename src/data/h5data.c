@@ -294,11 +294,26 @@ static int check_data(hid_t file, const char *name, H5T_class_t want1, H5T_class
     /* elem <= 64 KiB here, so the product overflows only past 2^48 points */
     double bytes = (double)npoints * (double)elem;
     double limit = (double)file_size * (nfilters > 0 ? 1032.0 : 1.0);
+    /* libhdf5 allocates one whole chunk to read any part of it, and a
+     * chunk's dimensions are not bounded by the dataset's */
+    double chunk = 0;
+    if (H5Pget_layout(dcpl) == H5D_CHUNKED) {
+      hsize_t cd[H5S_MAX_RANK];
+      int cr = H5Pget_chunk(dcpl, H5S_MAX_RANK, cd);
+      chunk = cr > 0 ? (double)elem : -1;
+      for (int k = 0; k < cr; k++)
+        chunk *= (double)cd[k];
+    }
     if (bytes > limit)
       rc = ibx_fail(IBX_ERR_FORMAT,
                     "h5 dataset: %s: /%s declares %.0f bytes of data but the file has %zu bytes%s "
                     "(truncated or corrupt)",
                     path, name, bytes, file_size, nfilters > 0 ? " (compressed)" : "");
+    else if (chunk < 0 || chunk > limit)
+      rc = ibx_fail(IBX_ERR_FORMAT,
+                    "h5 dataset: %s: /%s has chunks of %.0f bytes but the file has %zu bytes "
+                    "(corrupt)",
+                    path, name, chunk, file_size);
   }
   if (dcpl >= 0)
     H5Pclose(dcpl);
