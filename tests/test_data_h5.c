@@ -302,6 +302,11 @@ static void test_declared_size_checked(void **state) {
   assert_ibx_ok(ibx_dataset_write_h5(src, p, NULL));
   edit(p, huge_chunks);
   assert_one_line_error(ibx_dataset_open_h5(p, &ds), IBX_ERR_FORMAT, "/images", "chunks of");
+  /* a chunk index claiming 3.2 GB of storage for 192 bytes of images in an
+   * 8 KB file (fuzz_h5 input; libhdf5 allocates the stored size to read) */
+  const char *bad = IBX_SOURCE_DIR "/tests/fuzz/corpus/h5/regress_chunk_storage_3gb";
+  assert_one_line_error(ibx_dataset_open_h5(bad, &ds), IBX_ERR_FORMAT, "/images",
+                        "3237937152 bytes of storage");
   /* wrong element type */
   assert_ibx_ok(ibx_dataset_write_h5(src, p, NULL));
   edit(p, float_images);

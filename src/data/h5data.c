@@ -309,6 +309,11 @@ static int check_data(hid_t file, const char *name, H5T_class_t want1, H5T_class
                     "h5 dataset: %s: /%s declares %.0f bytes of data but the file has %zu bytes%s "
                     "(truncated or corrupt)",
                     path, name, bytes, file_size, nfilters > 0 ? " (compressed)" : "");
+    else if ((double)H5Dget_storage_size(d) > limit) /* the index's chunk sizes, read whole */
+      rc = ibx_fail(IBX_ERR_FORMAT,
+                    "h5 dataset: %s: /%s claims %llu bytes of storage but the file has %zu bytes "
+                    "(corrupt)",
+                    path, name, (unsigned long long)H5Dget_storage_size(d), file_size);
     else if (chunk < 0 || chunk > limit)
       rc = ibx_fail(IBX_ERR_FORMAT,
                     "h5 dataset: %s: /%s has chunks of %.0f bytes but the file has %zu bytes "
