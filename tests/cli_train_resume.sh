@@ -45,7 +45,7 @@ assert any(n.startswith("optimizer/momentum_buffer/") for n in names)
 diff = [n for n in names if not np.array_equal(fa[n][...], fb[n][...])]
 assert not diff, "resumed run differs in %d tensors, e.g. %s" % (len(diff), diff[:3])
 m = h5py.File(a_dir + "/metrics.h5", "r", swmr=True)
-for col in ("step", "epoch", "loss", "ce", "kl", "vq", "commit", "lr", "img_per_s"):
+for col in ("step", "epoch", "loss", "ce", "kl", "vq", "commit", "lr", "img_per_s", "grad_norm"):
     assert col in m["step"], col
 for col in ("epoch", "train_error", "test_error", "loss", "seconds"):
     assert col in m["epoch"], col

@@ -689,6 +689,24 @@ static void test_init(void **state) {
   free(w), free(w2);
 }
 
+/* clip_grad_norm: hand-computed (torch's rule: scale by max/(norm+1e-6)). */
+static void test_clip_grad_norm(void **state) {
+  (void)state;
+  float g[3] = {3.0f, 4.0f, 0.0f};
+  double norm = 0.0;
+  ibx_clip_grad_norm(g, 3, 10.0f, &norm); /* below the bound: untouched */
+  assert_true(fabs(norm - 5.0) < 1e-12);
+  assert_true(g[0] == 3.0f && g[1] == 4.0f);
+  ibx_clip_grad_norm(g, 3, 0.0f, &norm); /* 0: off */
+  assert_true(g[0] == 3.0f && g[1] == 4.0f);
+  ibx_clip_grad_norm(g, 3, 1.0f, &norm);
+  assert_true(fabs(norm - 5.0) < 1e-12);
+  assert_true(fabsf(g[0] - 0.6f) < 1e-6f && fabsf(g[1] - 0.8f) < 1e-6f && g[2] == 0.0f);
+  ibx_clip_grad_norm(g, 3, 1.0f, &norm); /* now at the bound: unchanged */
+  assert_true(fabs(norm - 1.0) < 1e-6);
+  assert_true(fabsf(g[0] - 0.6f) < 1e-6f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_philox_kat),
@@ -708,6 +726,7 @@ int main(void) {
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_tensor_helpers),
       cmocka_unit_test(test_init),
+      cmocka_unit_test(test_clip_grad_norm),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

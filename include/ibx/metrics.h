@@ -18,7 +18,7 @@
 
 typedef struct ibx_metrics ibx_metrics;
 
-enum { IBX_STEP_COLUMNS = 9, IBX_EPOCH_COLUMNS = 9 };
+enum { IBX_STEP_COLUMNS = 10, IBX_EPOCH_COLUMNS = 9 };
 extern const char *const ibx_step_columns[IBX_STEP_COLUMNS];
 extern const char *const ibx_epoch_columns[IBX_EPOCH_COLUMNS];
 

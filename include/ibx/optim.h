@@ -19,6 +19,13 @@ typedef struct {
 int ibx_sgd_step(const ibx_sgd *o, float lr, float *param, const float *grad, float *velocity,
                  size_t n, long step);
 
+/* Global-norm gradient clipping as torch.nn.utils.clip_grad_norm_: when the
+ * L2 norm of grad exceeds max_norm (> 0), every element is scaled by
+ * max_norm / (norm + 1e-6). max_norm <= 0 leaves grad alone. The norm before
+ * clipping goes to *norm_out (may be NULL). Used after the gradient allreduce,
+ * so every rank computes the same norm without more communication. */
+void ibx_clip_grad_norm(float *grad, size_t n, float max_norm, double *norm_out);
+
 typedef struct {
   float beta1, beta2, eps; /* torch defaults 0.9, 0.999, 1e-8 */
   float weight_decay;      /* L2 added to the gradient (torch.optim.Adam) */

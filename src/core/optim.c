@@ -6,6 +6,20 @@
 
 #include "ibx/error.h"
 
+void ibx_clip_grad_norm(float *grad, size_t n, float max_norm, double *norm_out) {
+  double sq = 0.0; /* double: millions of squares summed */
+  for (size_t i = 0; i < n; i++)
+    sq += (double)grad[i] * grad[i];
+  const double norm = sqrt(sq);
+  if (norm_out)
+    *norm_out = norm;
+  if (max_norm <= 0.0f || !(norm > max_norm))
+    return;
+  const float coef = (float)(max_norm / (norm + 1e-6));
+  for (size_t i = 0; i < n; i++)
+    grad[i] *= coef;
+}
+
 int ibx_sgd_step(const ibx_sgd *o, float lr, float *param, const float *grad, float *velocity,
                  size_t n, long step) {
   if (o->momentum < 0.0f || o->weight_decay < 0.0f || (o->nesterov && o->momentum <= 0.0f) ||

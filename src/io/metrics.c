@@ -10,7 +10,8 @@
 #include "ibx/error.h"
 
 const char *const ibx_step_columns[IBX_STEP_COLUMNS] = {"step", "epoch", "loss", "ce", "kl",
-                                                        "vq", "commit", "lr", "img_per_s"};
+                                                        "vq", "commit", "lr", "img_per_s",
+                                                        "grad_norm"};
 const char *const ibx_epoch_columns[IBX_EPOCH_COLUMNS] = {
     "epoch", "train_error", "test_error", "loss", "ce", "kl", "vq", "commit", "seconds"};
 

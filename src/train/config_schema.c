@@ -53,6 +53,10 @@ const ibx_cfg_key ibx_config_schema[] = {
     {"train", "milestones", IBX_CFG_INT_LIST, "", 1, 100000, NULL,
      "Multistep: epochs at which the rate is multiplied by gamma (e.g. 150,225)."},
     {"train", "gamma", IBX_CFG_FLOAT, "0.1", 1e-6, 1, NULL, "Multistep decay factor."},
+    {"train", "grad_clip", IBX_CFG_FLOAT, "0", 0, BIG, NULL,
+     "Clip the global L2 norm of the averaged gradient to this value (0: off), as "
+     "torch.nn.utils.clip_grad_norm_. Keeps the aib heads' log-variances from blowing up "
+     "at the peak learning rate."},
     {"train", "warmup_epochs", IBX_CFG_FLOAT, "0", 0, 1000, NULL, "Linear warm-up length in epochs."},
     {"train", "seed", IBX_CFG_INT, "0", 0, BIG, NULL,
      "Seed of initialisation, shuffling, augmentation and noise."},

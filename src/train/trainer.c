@@ -71,6 +71,7 @@ typedef struct {
   long *idx;
   int io_rc;      /* rank 0: a metrics write failed (reported at the next step) */
   long step;      /* optimiser steps taken */
+  double grad_norm_max; /* largest gradient norm since the last logged row */
   long epoch;     /* epochs completed */
   double best_error;
   char start_time[32];
@@ -321,6 +322,10 @@ static int train_step(trainer *t, long j, ibx_loss_parts *parts, long *correct, 
     return IBX_OK; /* reported collectively by the caller */
   IBX_TRY(ibx_model_backward(t->model, NULL));
   IBX_TRY(ibx_grad_sync_finish(t->sync));
+  double norm;
+  ibx_clip_grad_norm(t->params->grads, t->params->total,
+                     (float)ibx_config_float(&t->cfg, "train.grad_clip"), &norm);
+  t->grad_norm_max = norm > t->grad_norm_max ? norm : t->grad_norm_max;
   const float lr = ibx_schedule_lr(&t->sched, t->step);
   const ibx_config *c = &t->cfg;
   if (t->adam) {
@@ -424,20 +429,21 @@ static int run_epochs(trainer *t) {
           const double row[IBX_STEP_COLUMNS] = {
               (double)t->step, (double)t->epoch + 1, g[ACC_TOTAL] / g[ACC_SEEN],
               g[ACC_CE] / g[ACC_SEEN], g[ACC_KL] / g[ACC_SEEN], g[ACC_VQ] / g[ACC_SEEN],
-              g[ACC_COMMIT] / g[ACC_SEEN], lr, rate};
+              g[ACC_COMMIT] / g[ACC_SEEN], lr, rate, t->grad_norm_max};
           t->io_rc = ibx_metrics_append_step(t->metrics, row);
           if (!t->quiet) {
             const double done = (double)(t->step - step0);
             const double eta = (now() - t_run) / done *
                                (double)(epochs * t->steps_per_epoch - t->step);
             printf("epoch %ld/%ld step %ld/%ld  loss %.4f (ce %.4f kl %.3g vq %.3g commit %.3g)"
-                   "  train err %.2f%%  lr %.4g  %.0f img/s  ETA %.0fs\n", t->epoch + 1, epochs,
+                   "  train err %.2f%%  lr %.4g  |g| %.3g  %.0f img/s  ETA %.0fs\n", t->epoch + 1, epochs,
                    j + 1, t->steps_per_epoch, row[2], row[3], row[4], row[5], row[6],
-                   100.0 * (1.0 - g[ACC_RIGHT] / g[ACC_SEEN]), (double)lr, rate, eta);
+                   100.0 * (1.0 - g[ACC_RIGHT] / g[ACC_SEEN]), (double)lr, t->grad_norm_max, rate, eta);
             fflush(stdout);
           }
         }
         memset(win, 0, sizeof win);
+        t->grad_norm_max = 0.0;
         t_win = now();
       }
       if (any[0]) { /* preemption: checkpoint mid-epoch and leave */
