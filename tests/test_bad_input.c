@@ -134,7 +134,7 @@ static void test_batchnorm(void **state) {
   float sm[8], si[8];
   for (int i = 0; i < 8; i++)
     G[i] = 1.0f, RV[i] = 1.0f;
-  ibx_batchnorm L = {3, 1e-5f, 0.1f};
+  ibx_batchnorm L = {.channels = 3, .eps = 1e-5f, .momentum = 0.1f};
   ibx_tensor x = ibx_t4(X, 2, 3, 4, 4), y = ibx_t4(Y, 2, 3, 4, 4);
   ibx_tensor g = ibx_t1(G, 3), b = ibx_t1(Bt, 3), rm = ibx_t1(RM, 3), rv = ibx_t1(RV, 3);
   ibx_tensor dx = ibx_t4(DX, 2, 3, 4, 4), dg = ibx_t1(DG, 3), db = ibx_t1(DB, 3);

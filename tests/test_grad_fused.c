@@ -28,7 +28,7 @@ static double loss(void *p) {
 static void test_fused_matches_unfused_and_fd(void **state) {
   (void)state;
   ctx *c = calloc(1, sizeof *c);
-  c->L = (ibx_batchnorm){C, 1e-5f, 0.1f};
+  c->L = (ibx_batchnorm){.channels = C, .eps = 1e-5f, .momentum = 0.1f};
   tu_randn(c->x, SZ, 1.0f, 1);
   tu_randn(c->g, SZ, 1.0f, 2);
   tu_randn(c->gamma, C, 0.5f, 3);
@@ -72,7 +72,7 @@ static void test_fused_backward_needs_y(void **state) {
   (void)state;
   float x[SZ] = {0}, dy[SZ] = {0}, dx[SZ], gamma[C] = {1, 1, 1, 1}, dg[C], db[C], m[C] = {0},
         is[C] = {1, 1, 1, 1};
-  ibx_batchnorm L = {C, 1e-5f, 0.1f};
+  ibx_batchnorm L = {.channels = C, .eps = 1e-5f, .momentum = 0.1f};
   ibx_tensor xt = ibx_t4(x, N, C, H, W), dyt = ibx_t4(dy, N, C, H, W), dxt = ibx_t4(dx, N, C, H, W);
   ibx_tensor ga = ibx_t1(gamma, C), dgt = ibx_t1(dg, C), dbt = ibx_t1(db, C);
   assert_int_equal(ibx_batchnorm_relu_backward(&L, &xt, &ga, m, is, 1, NULL, &dyt, &dxt, &dgt, &dbt),

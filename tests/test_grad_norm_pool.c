@@ -55,7 +55,7 @@ static double bn_loss(void *p) {
 static void run_bn(const char *name, int ndim, int N, int C, int H, int W, int training) {
   bn_ctx c;
   memset(&c, 0, sizeof c);
-  c.L = (ibx_batchnorm){C, 1e-5f, 0.1f};
+  c.L = (ibx_batchnorm){.channels = C, .eps = 1e-5f, .momentum = 0.1f};
   c.training = training;
   const size_t n = (size_t)N * C * (ndim == 4 ? H * W : 1);
   float *xd = tu_alloc_randn(n, 1.5f, 21);
@@ -144,7 +144,7 @@ static void test_bn_running_stats(void **state) {
     xr[n * 2 + 0] = x[n], xr[n * 2 + 1] = x[4 + n];
   float y[8], gamma[2] = {1, 1}, beta[2] = {0, 0}, rm[2] = {0.5f, 0}, rv[2] = {1, 2};
   float sm[2], si[2];
-  ibx_batchnorm L = {2, 1e-5f, 0.1f};
+  ibx_batchnorm L = {.channels = 2, .eps = 1e-5f, .momentum = 0.1f};
   ibx_tensor xt = ibx_t2(xr, 4, 2), yt = ibx_t2(y, 4, 2);
   ibx_tensor g = ibx_t1(gamma, 2), b = ibx_t1(beta, 2), rmt = ibx_t1(rm, 2), rvt = ibx_t1(rv, 2);
   assert_ibx_ok(ibx_batchnorm_forward(&L, &xt, &g, &b, &rmt, &rvt, 1, &yt, sm, si));

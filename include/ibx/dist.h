@@ -32,4 +32,10 @@ double ibx_grad_sync_wait_seconds(const ibx_grad_sync *g);
 int ibx_grad_sync_early_buckets(const ibx_grad_sync *g);
 int ibx_grad_sync_bucket_count(const ibx_grad_sync *g);
 
+/* Synchronised batch norm's reduction (ibx_bn_reduce_fn, ibx/layers.h):
+ * MPI_Allreduce(MPI_SUM) of buf[0..n) in place over *(MPI_Comm *)comm. Give
+ * it a duplicate of the training communicator (MPI_Comm_dup) so its blocking
+ * calls never match the gradient buckets' collectives. */
+int ibx_dist_bn_allreduce(void *comm, double *buf, int n);
+
 #endif

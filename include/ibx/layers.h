@@ -48,10 +48,30 @@ int ibx_conv2d_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tens
  * unbiased variance. Evaluation normalises with the running statistics.
  * save_mean / save_invstd [C] are written in training (and in eval, with the
  * running values) and must be passed unchanged to backward. */
+/* Synchronised batch norm (training mode only): when a layer has a reduce
+ * hook, it calls it between its local per-channel sums and their use, and the
+ * hook must replace buf[0..n) by the element-wise sum of every replica's buf
+ * (the trainer: MPI_Allreduce with MPI_SUM on a duplicate of its
+ * communicator; a test: a fake that adds a second half-batch). All replicas
+ * must run the same layers in the same order (it is a collective). The
+ * result is batch norm over the union of the replicas' batches:
+ *   forward, 2 calls: [sum x per channel, count] (n = C + 1), then
+ *     sum (x - global mean)^2 per channel (n = C): the two-pass variance over
+ *     the global batch, as one process computes it (see batchnorm.c for why
+ *     not sum/sum-of-squares);
+ *   backward, 1 call: [sum dy, sum dy*xhat per channel, count] (n = 2C + 1).
+ * Running statistics use the global mean and the global variance unbiased
+ * with the global count. dgamma/dbeta stay local sums (over this replica's
+ * samples): averaging gradients over replicas, as data parallelism does,
+ * then gives the global-batch gradient. A non-zero return is passed on. */
+typedef int (*ibx_bn_reduce_fn)(void *ctx, double *buf, int n);
+
 typedef struct {
   int channels;
   float eps;      /* default 1e-5 */
   float momentum; /* default 0.1 */
+  ibx_bn_reduce_fn reduce; /* NULL: statistics of the local batch only */
+  void *reduce_ctx;
 } ibx_batchnorm;
 
 int ibx_batchnorm_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_tensor *gamma,

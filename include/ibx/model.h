@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "ibx/layers.h"
 #include "ibx/params.h"
 #include "ibx/tensor.h"
 
@@ -84,6 +85,14 @@ int ibx_model_backward_from_logits(ibx_model *m, const float *dlogits, float *dx
  * is done. The distributed trainer starts bucket allreduces from here. */
 typedef void (*ibx_grad_ready_fn)(void *ctx, size_t ready_from);
 void ibx_model_set_grad_hook(ibx_model *m, ibx_grad_ready_fn fn, void *ctx);
+
+/* Synchronised batch norm: every batch-norm layer of the model (backbone and
+ * head) reduces its training-mode batch statistics and gradient sums through
+ * fn, e.g. an MPI_Allreduce over the data-parallel ranks (ibx_dist_bn_allreduce
+ * in ibx/dist.h), so it normalises over the global batch. A collective: every
+ * replica must run the same forwards and backwards. NULL (the default):
+ * statistics of the local batch only. */
+void ibx_model_set_bn_reduce(ibx_model *m, ibx_bn_reduce_fn fn, void *ctx);
 
 /* Attention maps of the last forward: how many (0 for heads without
  * attention), and map i as [batch, 1, h, w] (normalised as the head uses it). */

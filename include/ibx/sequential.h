@@ -66,6 +66,11 @@ int ibx_seq_backward(ibx_seq *s, const float *dout, float *dx);
 typedef void (*ibx_seq_grad_ready_fn)(void *ctx, size_t ready_from);
 void ibx_seq_set_grad_hook(ibx_seq *s, ibx_seq_grad_ready_fn fn, void *ctx);
 
+/* Synchronised batch norm: every batch-norm layer of the stack reduces its
+ * training-mode statistics through fn (see ibx_bn_reduce_fn in layers.h);
+ * NULL returns to local statistics. */
+void ibx_seq_set_bn_reduce(ibx_seq *s, ibx_bn_reduce_fn fn, void *ctx);
+
 /* Shape after the last layer, and layer introspection for summaries. */
 void ibx_seq_output_shape(const ibx_seq *s, int *ndim, int dim[IBX_MAX_DIMS]);
 int ibx_seq_length(const ibx_seq *s);

@@ -1,6 +1,8 @@
-/* Batch normalisation, 2-D ([N,C,H,W]) and 1-D ([N,C]); statistics per channel.
+/* Batch normalisation, 2-D ([N,C,H,W]) and 1-D ([N,C]); statistics per channel,
+ * optionally synchronised over replicas (ibx_bn_reduce_fn, layers.h).
  * Sums run in double so large batches do not lose precision. */
 #include <math.h>
+#include <stdio.h>
 
 #include "ibx/error.h"
 #include "ibx/memory.h"
@@ -84,6 +86,28 @@ static void block_grad_sums(const float *x, const float *dy, const float *y, lon
   }
 }
 
+/* Synchronised statistics (ibx_bn_reduce_fn in layers.h) use the two-pass
+ * variance over the global batch: one reduction of the per-channel sums and
+ * counts gives the global mean, every replica then sums (x - global mean)^2
+ * over its own values, and a second reduction adds those. Why not one
+ * reduction of sum x and sum x^2 (var = E[x^2] - E[x]^2)? It cancels
+ * catastrophically when |mean| >> std, e.g. a channel with mean 1e3 and std
+ * 1 keeps ~10 of double's 16 digits. The parallel Welford/Chan combination
+ * of per-replica (count, mean, M2) is stable too, but is not a sum: it needs
+ * an allgather, or a shift common to all replicas. Two passes cost one more
+ * small allreduce (C doubles) per layer, microseconds next to the layer's
+ * compute, and give the same numbers as one process on the whole batch up to
+ * summation order, which is what the equivalence tests check. */
+static int reduce_stats(const ibx_batchnorm *L, double *buf, int n, const char *op) {
+  const int rc = L->reduce(L->reduce_ctx, buf, n);
+  if (rc) {
+    char why[400];
+    snprintf(why, sizeof why, "%s", ibx_errmsg()); /* ibx_fail overwrites it */
+    return ibx_fail(rc, "%s: synchronised statistics: %s", op, why);
+  }
+  return IBX_OK;
+}
+
 static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_tensor *gamma,
                       const ibx_tensor *beta, ibx_tensor *running_mean, ibx_tensor *running_var,
                       int training, ibx_tensor *y, float *save_mean, float *save_invstd,
@@ -98,19 +122,22 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
   IBX_TRY(check_vec(running_var, C, op, "running_var"));
   if (!save_mean || !save_invstd)
     return ibx_fail(IBX_ERR_ARG, "%s: save_mean/save_invstd buffers are required", op);
-  const long count = (long)N * S;
-  if (training && count < 2)
+  const int sync = training && L->reduce;
+  double count = (double)N * S;
+  if (training && !sync && count < 2)
     return ibx_fail(IBX_ERR_SHAPE, "%s: training needs more than one value per channel", op);
 
   /* Statistics: per-(sample, channel) plane sums in parallel over planes (memory
    * is streamed in order), then reduced over samples in a fixed order, so the
    * result does not depend on the thread count. Two passes: mean, then the
-   * squared deviations (no cancellation). */
-  double *plane = NULL;
+   * squared deviations (no cancellation). chan holds the per-channel sums
+   * (and the count, for the reduction). */
+  double *plane = NULL, *chan = NULL;
   if (training) {
-    plane = ibx_alloc((size_t)N * C * sizeof(double), "batchnorm plane sums");
+    plane = ibx_alloc(((size_t)N * C + C + 1) * sizeof(double), "batchnorm plane sums");
     if (!plane)
       return IBX_ERR_NOMEM;
+    chan = plane + (size_t)N * C;
 #pragma omp parallel for schedule(static)
     for (long p = 0; p < (long)N * C; p++)
       plane[p] = block_sum(x->data + (size_t)p * S, S);
@@ -118,20 +145,43 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
       double sum = 0.0;
       for (int n = 0; n < N; n++)
         sum += plane[(size_t)n * C + c];
-      save_mean[c] = (float)(sum / count);
+      chan[c] = sum;
     }
+    chan[C] = count;
+    if (sync) {
+      int rc = reduce_stats(L, chan, C + 1, op);
+      if (!rc && chan[C] < 2)
+        rc = ibx_fail(IBX_ERR_SHAPE, "%s: training needs more than one value per channel", op);
+      if (rc) {
+        ibx_free(plane);
+        return rc;
+      }
+      count = chan[C];
+    }
+    for (int c = 0; c < C; c++)
+      save_mean[c] = (float)(chan[c] / count);
 #pragma omp parallel for schedule(static)
     for (long p = 0; p < (long)N * C; p++)
       plane[p] = block_sum_sq_dev(x->data + (size_t)p * S, S, save_mean[p % C]);
+    for (int c = 0; c < C; c++) {
+      double sq = 0.0;
+      for (int n = 0; n < N; n++)
+        sq += plane[(size_t)n * C + c];
+      chan[c] = sq;
+    }
+    if (sync) {
+      const int rc = reduce_stats(L, chan, C, op);
+      if (rc) {
+        ibx_free(plane);
+        return rc;
+      }
+    }
   }
   for (int c = 0; c < C; c++) {
     double mean, var;
     if (training) {
-      double sq = 0.0;
-      for (int n = 0; n < N; n++)
-        sq += plane[(size_t)n * C + c];
       mean = save_mean[c];
-      var = sq / count;
+      var = chan[c] / count;
       const double m = L->momentum;
       running_mean->data[c] = (float)((1.0 - m) * running_mean->data[c] + m * mean);
       running_var->data[c] =
@@ -198,11 +248,15 @@ static int bn_backward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_te
     return ibx_fail(IBX_ERR_ARG, "%s: save_mean/save_invstd from forward are required", op);
   if (relu_y)
     IBX_TRY(ibx_check_same(x, relu_y, op, "x", "y"));
-  const double M = (double)N * S;
+  double M = (double)N * S;
 
   /* Plane sums in parallel over planes, reduced over samples in fixed order
-   * (thread-count independent), then dx plane by plane. */
-  double *plane = ibx_alloc((2 * (size_t)N * C + C) * sizeof(double), "batchnorm plane sums");
+   * (thread-count independent), then dx plane by plane. chan: per channel
+   * sum dy, sum dy*xhat, then the count (the synchronised reduction's buffer);
+   * coef: per channel mean dy, mean dy*xhat. */
+  double *plane =
+      ibx_alloc((2 * (size_t)N * C + 2 * (size_t)C + 1 + C) * sizeof(double),
+                "batchnorm plane sums");
   if (!plane)
     return IBX_ERR_NOMEM;
 #pragma omp parallel for schedule(static)
@@ -213,7 +267,8 @@ static int bn_backward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_te
                     save_mean[p % C], &sg, &sgx);
     plane[2 * p] = sg, plane[2 * p + 1] = sgx;
   }
-  float *coef = (float *)(plane + 2 * (size_t)N * C); /* per channel: mean_dy, mean_dy_xhat */
+  double *chan = plane + 2 * (size_t)N * C;
+  float *coef = (float *)(chan + 2 * (size_t)C + 1);
   for (int c = 0; c < C; c++) {
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
     for (int n = 0; n < N; n++) {
@@ -221,10 +276,23 @@ static int bn_backward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_te
       sum_dy_xhat += plane[2 * ((size_t)n * C + c) + 1];
     }
     sum_dy_xhat *= save_invstd[c];
+    /* the parameter gradients are this replica's share (see layers.h) */
     dgamma->data[c] += (float)sum_dy_xhat;
     dbeta->data[c] += (float)sum_dy;
-    coef[2 * c] = training ? (float)(sum_dy / M) : 0.0f;
-    coef[2 * c + 1] = training ? (float)(sum_dy_xhat / M) : 0.0f;
+    chan[2 * c] = sum_dy, chan[2 * c + 1] = sum_dy_xhat;
+  }
+  chan[2 * C] = M;
+  if (training && L->reduce) {
+    const int rc = reduce_stats(L, chan, 2 * C + 1, op);
+    if (rc) {
+      ibx_free(plane);
+      return rc;
+    }
+    M = chan[2 * C];
+  }
+  for (int c = 0; c < C; c++) {
+    coef[2 * c] = training ? (float)(chan[2 * c] / M) : 0.0f;
+    coef[2 * c + 1] = training ? (float)(chan[2 * c + 1] / M) : 0.0f;
   }
   if (dx && dx->data) {
 #pragma omp parallel for schedule(static)

@@ -327,6 +327,11 @@ void ibx_model_set_grad_hook(ibx_model *m, ibx_grad_ready_fn fn, void *ctx) {
   m->hook = fn, m->hook_ctx = ctx;
 }
 
+void ibx_model_set_bn_reduce(ibx_model *m, ibx_bn_reduce_fn fn, void *ctx) {
+  for (int i = 0; i < m->nunits; i++)
+    ibx_seq_set_bn_reduce(m->units[i]->seq, fn, ctx);
+}
+
 /* ---- forward / backward ------------------------------------------------- */
 
 int ibx_model_forward(ibx_model *m, const float *x, const int *labels, int batch, int training,

@@ -50,6 +50,12 @@ void ibx_seq_set_grad_hook(ibx_seq *s, ibx_seq_grad_ready_fn fn, void *ctx) {
   s->grad_ready = fn, s->grad_ready_ctx = ctx;
 }
 
+void ibx_seq_set_bn_reduce(ibx_seq *s, ibx_bn_reduce_fn fn, void *ctx) {
+  for (int i = 0; i < s->count; i++)
+    if (s->nodes[i].kind == BATCHNORM)
+      s->nodes[i].bn.reduce = fn, s->nodes[i].bn.reduce_ctx = ctx;
+}
+
 static size_t dim_size(const int d[3]) { return (size_t)d[0] * d[1] * d[2]; }
 
 int ibx_seq_create(int in_channels, int in_height, int in_width, ibx_seq **out) {
@@ -141,7 +147,7 @@ int ibx_seq_add_batchnorm(ibx_seq *s) {
   node *n = push(s, BATCHNORM);
   if (!n)
     return IBX_ERR_NOMEM;
-  n->bn = (ibx_batchnorm){n->in_dim[0], 1e-5f, 0.1f};
+  n->bn = (ibx_batchnorm){n->in_dim[0], 1e-5f, 0.1f, NULL, NULL};
   s->count++;
   return IBX_OK;
 }

@@ -108,3 +108,10 @@ int ibx_grad_sync_finish(ibx_grad_sync *g) {
 double ibx_grad_sync_wait_seconds(const ibx_grad_sync *g) { return g->wait_seconds; }
 int ibx_grad_sync_early_buckets(const ibx_grad_sync *g) { return g->early; }
 int ibx_grad_sync_bucket_count(const ibx_grad_sync *g) { return g->n_buckets; }
+
+int ibx_dist_bn_allreduce(void *comm, double *buf, int n) {
+  const int rc = MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, *(MPI_Comm *)comm);
+  if (rc != MPI_SUCCESS)
+    return ibx_fail(IBX_ERR_MPI, "batch-norm statistics allreduce failed (MPI error %d)", rc);
+  return IBX_OK;
+}
