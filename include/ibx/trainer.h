@@ -26,7 +26,13 @@ enum {
   IBX_TRAIN_DONE = 0,
   IBX_TRAIN_FAILED = 1,
   IBX_TRAIN_USAGE = 2,
-  IBX_TRAIN_PREEMPTED = 3 /* checkpoint written after SIGUSR1/SIGTERM: requeue me */
+  IBX_TRAIN_PREEMPTED = 3, /* checkpoint written after SIGUSR1/SIGTERM: requeue me */
+  /* This rank failed inside collectives (a batch-norm reduction, the
+   * gradient allreduce), where the other ranks cannot learn of it: the state
+   * file says "failed: rank R: ..." and the caller must print ibx_errmsg()
+   * and end the job with MPI_Abort, or the others wait forever. Never an
+   * exit status (MPI_Abort's code is IBX_TRAIN_FAILED). */
+  IBX_TRAIN_ABORTED = 4
 };
 
 typedef struct {
@@ -34,6 +40,10 @@ typedef struct {
   const ibx_config *config; /* resolved; ignored when resuming (taken from the checkpoint) */
   const char *resume;       /* run directory or checkpoint file, or NULL */
   int quiet;
+  /* Called from the watchdog thread (train.watchdog_s) with a one-line
+   * message when this rank made no progress for that long; must end the
+   * process (e.g. print and _exit). NULL: the process exits with status 1. */
+  void (*on_stall)(const char *message);
 } ibx_train_options;
 
 /* Installs SIGUSR1/SIGTERM handlers that request a checkpoint-and-exit. */

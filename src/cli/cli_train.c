@@ -4,6 +4,7 @@
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "ibx/config.h"
@@ -15,6 +16,15 @@ static void usage(FILE *to) {
               "       ibx train --resume RUN_DIR|CHECKPOINT.h5 [--quiet]\n\n"
               "Trains on every MPI rank (mpirun -n N ibx train ...). Keys: docs/config.md.\n"
               "Exit status: 0 done, 1 failed, 2 bad usage or config, 3 preempted (requeue).\n");
+}
+
+/* The watchdog's last word (from its thread: no MPI, no stdio locks). */
+static void report_stall(const char *message) {
+  char line[640];
+  const int n = snprintf(line, sizeof line, "ibx train: %s; ending this rank\n", message);
+  if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0)
+    _exit(IBX_TRAIN_FAILED);
+  _exit(IBX_TRAIN_FAILED);
 }
 
 int ibx_cmd_train(int argc, char **argv) {
@@ -47,8 +57,13 @@ int ibx_cmd_train(int argc, char **argv) {
       fprintf(stderr, "ibx train: %s\n", ibx_errmsg());
     status = IBX_TRAIN_USAGE;
   } else {
-    ibx_train_options o = {MPI_COMM_WORLD, &cfg, resume, quiet};
+    ibx_train_options o = {MPI_COMM_WORLD, &cfg, resume, quiet, report_stall};
     status = ibx_train_run(&o);
+    if (status == IBX_TRAIN_ABORTED) { /* the other ranks are stuck in a collective */
+      fprintf(stderr, "ibx train: %s; aborting the job\n", ibx_errmsg());
+      fflush(stderr);
+      MPI_Abort(MPI_COMM_WORLD, IBX_TRAIN_FAILED);
+    }
     if (status == IBX_TRAIN_FAILED && rank == 0)
       fprintf(stderr, "ibx train: %s\n", ibx_errmsg());
     else if (status == IBX_TRAIN_PREEMPTED && rank == 0)

@@ -61,7 +61,15 @@ const ibx_cfg_key ibx_config_schema[] = {
     {"train", "seed", IBX_CFG_INT, "0", 0, BIG, NULL,
      "Seed of initialisation, shuffling, augmentation and noise."},
     {"train", "sync_bn", IBX_CFG_BOOL, "false", 0, 0, NULL,
-     "Synchronised batch norm: batch statistics reduced over all ranks. Not implemented yet: true is rejected."},
+     "Synchronised batch norm: in training, every batch-norm layer normalises with the mean and "
+     "variance of the global batch (all ranks) and its backward uses the global gradient sums, so "
+     "N ranks x batch B train like one process with batch N*B (docs/training.md). Costs 3 small "
+     "allreduces per batch-norm layer and step. Without it each rank normalises over its own B/N "
+     "samples."},
+    {"train", "watchdog_s", IBX_CFG_FLOAT, "600", 0, BIG, NULL,
+     "End a rank (exit 1, state 'failed: ...') that makes no progress (step, evaluation batch, "
+     "checkpoint) for this many seconds, e.g. blocked in a collective because another rank died "
+     "or hangs; the launcher then ends the others. 0: off. Must exceed the longest step."},
     {"train", "bucket_mb", IBX_CFG_FLOAT, "25", 0.001, 4096, NULL,
      "Gradient allreduce bucket size in MB (overlapped with backward)."},
     {"train", "threads", IBX_CFG_INT, "0", 0, 1024, NULL, "OpenMP threads per rank (0: OMP_NUM_THREADS or all cores)."},

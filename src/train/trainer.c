@@ -22,6 +22,7 @@
 #include "ibx/rng.h"
 #include "ibx/sampler.h"
 #include "run_dir.h"
+#include "watchdog.h"
 
 #define NOISE_STREAM 0x4E4F495345ULL /* "NOISE" */
 
@@ -70,6 +71,10 @@ typedef struct {
   int *labels;
   long *idx;
   int io_rc;      /* rank 0: a metrics write failed (reported at the next step) */
+  int sync_bn;    /* batch norm reduces its statistics over bn_comm */
+  MPI_Comm bn_comm;
+  ibx_watchdog *watchdog;
+  long fail_rank, fail_step; /* fault injection (IBX_TEST_FAIL_STEP), -1: none */
   long step;      /* optimiser steps taken */
   double grad_norm_max; /* largest gradient norm since the last logged row */
   long epoch;     /* epochs completed */
@@ -168,8 +173,6 @@ static int setup_data(trainer *t) {
 
 static int setup_model(trainer *t) {
   const ibx_config *c = &t->cfg;
-  if (ibx_config_bool(c, "train.sync_bn"))
-    return ibx_fail(IBX_ERR_ARG, "train.sync_bn: synchronised batch norm is not implemented yet");
   ibx_model_config mc;
   memset(&mc, 0, sizeof mc);
   snprintf(mc.backbone, sizeof mc.backbone, "%s", ibx_config_string(c, "model.backbone"));
@@ -267,6 +270,7 @@ static int save_checkpoint(trainer *t, const char *path) {
 
 /* Rank 0 writes; the status is shared so every rank agrees. */
 static int checkpoint_all(trainer *t, int also_best) {
+  ibx_watchdog_beat(t->watchdog);
   int rc = IBX_OK;
   char msg[512] = "";
   if (t->rank == 0) {
@@ -284,20 +288,19 @@ static int checkpoint_all(trainer *t, int also_best) {
   }
   MPI_Bcast(&rc, 1, MPI_INT, 0, t->comm);
   MPI_Bcast(msg, sizeof msg, MPI_CHAR, 0, t->comm);
+  ibx_watchdog_beat(t->watchdog);
   return rc ? ibx_fail(rc, "%s", msg) : IBX_OK;
 }
 
 /* ---- steps and evaluation ------------------------------------------------- */
 
-static int train_step(trainer *t, long j, ibx_loss_parts *parts, long *correct, long *count) {
-  long n;
-  IBX_TRY(ibx_sampler_local_batch(&t->sampler, j, t->global_batch, t->idx, &n));
-  IBX_TRY(ibx_augment_batch(&t->aug_train, t->train, t->idx, n, (uint64_t)t->epoch, t->x,
+/* A step in three parts so that every rank issues the same collectives even
+ * when one fails: load (local), forward (collective with sync BN), then, after
+ * the step's agreement (run_epochs), backward + gradient allreduce + update. */
+static int step_load(trainer *t, long j, long *count) {
+  IBX_TRY(ibx_sampler_local_batch(&t->sampler, j, t->global_batch, t->idx, count));
+  IBX_TRY(ibx_augment_batch(&t->aug_train, t->train, t->idx, *count, (uint64_t)t->epoch, t->x,
                             t->labels));
-  uint32_t r[4];
-  ibx_rng_u32x4((uint64_t)ibx_config_int(&t->cfg, "train.seed"), NOISE_STREAM,
-                (uint64_t)t->step * (uint64_t)t->world + (uint64_t)t->rank, r);
-  const uint64_t noise_seed = ((uint64_t)r[0] << 32) | r[1];
   /* KL warm-up: a pure function of the step, so a resumed run matches */
   const double warm = ibx_config_float(&t->cfg, "model.beta_warmup_epochs") * t->steps_per_epoch;
   if (warm > 0.0) {
@@ -305,8 +308,14 @@ static int train_step(trainer *t, long j, ibx_loss_parts *parts, long *correct, 
     IBX_TRY(ibx_model_set_beta(t->model,
                                (float)(ibx_config_float(&t->cfg, "model.beta") * (f < 1.0 ? f : 1.0))));
   }
-  ibx_params_zero_grads(t->params);
-  ibx_grad_sync_begin(t->sync);
+  return IBX_OK;
+}
+
+static int step_forward(trainer *t, long n, ibx_loss_parts *parts, long *correct) {
+  uint32_t r[4];
+  ibx_rng_u32x4((uint64_t)ibx_config_int(&t->cfg, "train.seed"), NOISE_STREAM,
+                (uint64_t)t->step * (uint64_t)t->world + (uint64_t)t->rank, r);
+  const uint64_t noise_seed = ((uint64_t)r[0] << 32) | r[1];
   ibx_tensor logits;
   IBX_TRY(ibx_model_forward(t->model, t->x, t->labels, (int)n, 1, noise_seed, parts, &logits));
   long right = 0;
@@ -317,10 +326,17 @@ static int train_step(trainer *t, long j, ibx_loss_parts *parts, long *correct, 
       best = row[k] > row[best] ? k : best;
     right += best == t->labels[i];
   }
-  *correct = right, *count = n;
-  if (!isfinite(parts->total))
-    return IBX_OK; /* reported collectively by the caller */
+  *correct = right;
+  return IBX_OK;
+}
+
+static int step_update(trainer *t) {
+  ibx_params_zero_grads(t->params);
+  ibx_grad_sync_begin(t->sync);
   IBX_TRY(ibx_model_backward(t->model, NULL));
+  if (t->rank == t->fail_rank && t->step == t->fail_step)
+    return ibx_fail(IBX_ERR_NUMERIC, "step %ld: failure injected by IBX_TEST_FAIL_STEP after "
+                    "backward (gradient buckets in flight)", t->step + 1);
   IBX_TRY(ibx_grad_sync_finish(t->sync));
   double norm;
   ibx_clip_grad_norm(t->params->grads, t->params->total,
@@ -343,6 +359,17 @@ static int train_step(trainer *t, long j, ibx_loss_parts *parts, long *correct, 
   return IBX_OK;
 }
 
+/* Outcomes of run_epochs besides IBX_OK and ibx_status errors (kept apart
+ * from those codes). RUN_ABORTED: this rank failed inside collectives (a
+ * batch-norm reduction or the gradient allreduce), so there is nothing to
+ * agree on: the other ranks wait in a collective this rank will never join;
+ * the caller must end the whole job (MPI_Abort). */
+enum { RUN_PREEMPTED = 100, RUN_ABORTED = 101 };
+
+static int failed_inside_collectives(trainer *t, int rc) {
+  return t->world > 1 ? RUN_ABORTED : rc;
+}
+
 /* Test error over the whole test set, sharded over ranks (sample i on rank
  * i % world), reduced. */
 static int evaluate_local(trainer *t, long *right_out, long *seen_out) {
@@ -355,6 +382,7 @@ static int evaluate_local(trainer *t, long *right_out, long *seen_out) {
     IBX_TRY(ibx_augment_batch(&t->aug_test, t->test, t->idx, n, 0, t->x, t->labels));
     ibx_tensor logits;
     IBX_TRY(ibx_model_forward(t->model, t->x, NULL, (int)n, 0, 0, NULL, &logits));
+    ibx_watchdog_beat(t->watchdog);
     for (long i = 0; i < n; i++) {
       const float *row = logits.data + i * logits.dim[1];
       int best = 0;
@@ -403,9 +431,17 @@ static int run_epochs(trainer *t) {
       ibx_loss_parts parts = {0};
       long right = 0, n = 0;
       const float lr = ibx_schedule_lr(&t->sched, t->step);
-      const int rc = train_step(t, j, &parts, &right, &n);
-      /* one collective per step: stop requests, non-finite losses, and local
-       * failures (a rank that returned alone would leave the others hanging) */
+      int rc = step_load(t, j, &n);
+      if (t->sync_bn) /* a rank without its batch must not enter the BN reductions */
+        IBX_TRY(agree(t, rc));
+      if (!rc) {
+        rc = step_forward(t, n, &parts, &right);
+        if (rc && t->sync_bn)
+          return failed_inside_collectives(t, rc);
+      }
+      /* one collective per step, before backward: stop requests, non-finite
+       * losses, and local failures (a rank that returned alone would leave the
+       * others hanging), so every rank takes the same path */
       int flags[3] = {stop_requested ? 1 : 0, !rc && !isfinite(parts.total), rc || t->io_rc},
           any[3];
       MPI_Allreduce(flags, any, 3, MPI_INT, MPI_MAX, t->comm);
@@ -418,6 +454,10 @@ static int run_epochs(trainer *t) {
                         "(total %g, ce %g, kl %g, vq %g, commit %g)", t->step + 1, t->epoch + 1,
                         worst[0], worst[1], worst[2], worst[3], worst[4]);
       }
+      rc = step_update(t);
+      if (rc)
+        return failed_inside_collectives(t, rc);
+      ibx_watchdog_beat(t->watchdog);
       t->step++;
       add_parts(acc, &parts, right, n);
       add_parts(win, &parts, right, n);
@@ -448,7 +488,7 @@ static int run_epochs(trainer *t) {
       }
       if (any[0]) { /* preemption: checkpoint mid-epoch and leave */
         IBX_TRY(checkpoint_all(t, 0));
-        return IBX_TRAIN_PREEMPTED;
+        return RUN_PREEMPTED;
       }
     }
     t->epoch++;
@@ -480,7 +520,7 @@ static int run_epochs(trainer *t) {
     if (t->epoch % ckpt_every == 0 || t->epoch == epochs || improved)
       IBX_TRY(checkpoint_all(t, improved));
   }
-  return IBX_TRAIN_DONE;
+  return IBX_OK;
 }
 
 /* ---- entry ---------------------------------------------------------------- */
@@ -530,6 +570,14 @@ static int start_local(trainer *t, const ibx_train_options *o, char *ckpt) {
 
 static int start(trainer *t, const ibx_train_options *o, char *ckpt) {
   IBX_TRY(agree(t, start_local(t, o, ckpt)));
+  /* synchronised batch norm: its own communicator, so its blocking
+   * reductions never match the gradient buckets' non-blocking ones */
+  if (ibx_config_bool(&t->cfg, "train.sync_bn") && t->world > 1) {
+    if (MPI_Comm_dup(t->comm, &t->bn_comm) != MPI_SUCCESS)
+      return ibx_fail(IBX_ERR_MPI, "train.sync_bn: cannot duplicate the communicator");
+    t->sync_bn = 1;
+    ibx_model_set_bn_reduce(t->model, ibx_dist_bn_allreduce, &t->bn_comm);
+  }
   /* rank 0's initial state is everyone's */
   MPI_Bcast(t->params->values, (int)t->params->total, MPI_FLOAT, 0, t->comm);
   if (t->buffers->count)
@@ -569,11 +617,26 @@ int ibx_train_run(const ibx_train_options *o) {
   MPI_Comm_rank(t.comm, &t.rank);
   MPI_Comm_size(t.comm, &t.world);
   char ckpt[4096] = "";
+  t.fail_rank = t.fail_step = -1;
+  const char *inject = getenv("IBX_TEST_FAIL_STEP"); /* "RANK:STEP", for the tests only */
+  if (inject && sscanf(inject, "%ld:%ld", &t.fail_rank, &t.fail_step) != 2)
+    t.fail_rank = t.fail_step = -1;
   int rc = start(&t, o, ckpt);
+  if (!rc)
+    rc = agree(&t, ibx_watchdog_start(ibx_config_float(&t.cfg, "train.watchdog_s"), t.dir,
+                                      t.rank, o->on_stall, &t.watchdog));
   int status = IBX_TRAIN_FAILED;
   if (!rc) {
     int r = run_epochs(&t);
-    status = r == IBX_TRAIN_PREEMPTED ? IBX_TRAIN_PREEMPTED : r == IBX_TRAIN_DONE ? 0 : -1;
+    if (r == RUN_ABORTED) { /* no collective can be trusted: record, leave to MPI_Abort */
+      char msg[512], state[600];
+      snprintf(msg, sizeof msg, "%s", ibx_errmsg());
+      snprintf(state, sizeof state, "failed: rank %d: %s (job aborted)", t.rank, msg);
+      ibx_run_dir_set_state(t.dir, state);
+      ibx_fail(IBX_ERR_MPI, "rank %d: %s", t.rank, msg);
+      return IBX_TRAIN_ABORTED; /* resources are left to the process's end */
+    }
+    status = r == RUN_PREEMPTED ? IBX_TRAIN_PREEMPTED : r == IBX_OK ? IBX_TRAIN_DONE : -1;
     rc = agree(&t, status < 0 ? r : IBX_OK);
     if (rc)
       status = IBX_TRAIN_FAILED;
@@ -587,7 +650,10 @@ int ibx_train_run(const ibx_train_options *o) {
     ibx_run_dir_set_state(t.dir, status == IBX_TRAIN_DONE ? "done"
                                  : status == IBX_TRAIN_PREEMPTED ? "preempted" : state);
   }
+  ibx_watchdog_stop(t.watchdog);
   ibx_metrics_close(t.metrics);
+  if (t.sync_bn)
+    MPI_Comm_free(&t.bn_comm);
   ibx_grad_sync_free(t.sync);
   for (int s = 0; s < t.opt.n_slots; s++)
     ibx_free(t.opt.slot[s]);
