@@ -3,7 +3,10 @@
  * Every rank trains on its shard of one global permutation per epoch; rank
  * 0's initial parameters are broadcast; gradients are averaged by bucketed
  * MPI_Iallreduce overlapped with backward (ibx/dist.h); rank 0 writes metrics
- * (ibx/metrics.h), checkpoints (ibx/checkpoint.h) and the run state.
+ * (ibx/metrics.h), checkpoints (ibx/checkpoint.h) and the run state. With
+ * train.sync_bn, batch norm uses global-batch statistics (docs/training.md).
+ * A rank that dies, hangs (train.watchdog_s) or fails inside collectives
+ * ends the job with a non-zero status (docs/training.md).
  *
  * Run directory (output.dir):
  *   config.ini              the resolved config

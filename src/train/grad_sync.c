@@ -1,4 +1,5 @@
-/* Bucketed, overlapped gradient allreduce (see include/ibx/dist.h). */
+/* Bucketed, overlapped gradient allreduce and synchronised batch norm's
+ * reduction (see include/ibx/dist.h). */
 #include <stdlib.h>
 
 #include "ibx/dist.h"
