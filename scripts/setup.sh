@@ -17,6 +17,7 @@ PACKAGES=(
   libfftw3-dev libinih-dev libmatio-dev
   dataset-fashion-mnist
   python3-h5py python3-numpy
+  slurmctld slurmd slurm-client munge gnuplot-nox
 )
 DEV_PACKAGES=(python3-torch)
 

@@ -21,6 +21,8 @@ static const ibx_command commands[] = {
     {"data", "inspect datasets, convert them to ibx's HDF5 format", ibx_cmd_data},
     {"train", "train a model (under mpirun/srun for data parallelism)", ibx_cmd_train},
     {"model", "show a model's layer table, or train it briefly on Fashion-MNIST", ibx_cmd_model},
+    {"sweep", "plan, submit (Slurm), run (local) and watch a sweep of runs", ibx_cmd_sweep},
+    {"collect", "turn a sweep's results into the papers' tables and plots", ibx_cmd_collect},
 };
 static const int n_commands = sizeof commands / sizeof commands[0];
 

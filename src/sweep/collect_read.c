@@ -1,0 +1,291 @@
+/* ibx collect, reading side: run directories -> one record per number. */
+#include <dirent.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "collect_internal.h"
+#include "ibx/error.h"
+#include "ibx/h5io.h"
+#include "ibx/metrics.h"
+#include "sweep_internal.h"
+
+static int add_value(ibx_collect_data *d, const char *table, const char *row, const char *col,
+                     double v, int run, const char *file) {
+  if (d->n_values == d->cap_values) {
+    int cap = d->cap_values ? 2 * d->cap_values : 256;
+    ibx_collect_value *b = realloc(d->values, (size_t)cap * sizeof *b);
+    if (!b)
+      return ibx_fail(IBX_ERR_NOMEM, "collect: out of memory");
+    d->values = b, d->cap_values = cap;
+  }
+  ibx_collect_value *x = &d->values[d->n_values++];
+  memset(x, 0, sizeof *x);
+  ibx_sw_fmt(x->table, sizeof x->table, "%s", table);
+  ibx_sw_fmt(x->row, sizeof x->row, "%s", row);
+  ibx_sw_fmt(x->col, sizeof x->col, "%s", col);
+  ibx_sw_fmt(x->file, sizeof x->file, "%s", file);
+  x->value = v, x->run = run;
+  return IBX_OK;
+}
+
+static void problem(ibx_collect_data *d, FILE *report, const char *fmt, const char *a,
+                    const char *b) {
+  d->n_problems++;
+  if (report)
+    fprintf(report, fmt, a, b), fputc('\n', report);
+}
+
+typedef struct {
+  char names[64][64];
+  int n;
+} name_list;
+
+static herr_t on_link(hid_t g, const char *name, const H5L_info_t *info, void *ctx) {
+  (void)g, (void)info;
+  name_list *l = ctx;
+  if (l->n < 64)
+    ibx_sw_fmt(l->names[l->n++], sizeof l->names[0], "%s", name);
+  return 0;
+}
+
+/* Members of group path in an open file (by name order). */
+static int list_group(const ibx_h5 *f, const char *path, name_list *l) {
+  l->n = 0;
+  hid_t g = H5Gopen2((hid_t)f->id, path, H5P_DEFAULT);
+  if (g < 0)
+    return ibx_fail(IBX_ERR_FORMAT, "%s: no group %s", f->path, path);
+  hsize_t idx = 0;
+  herr_t rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, on_link, l);
+  H5Gclose(g);
+  return rc < 0 ? ibx_fail(IBX_ERR_FORMAT, "%s: cannot list %s", f->path, path) : IBX_OK;
+}
+
+/* results/<name>.h5 of run r: absent -> 0, readable -> 1 with f open, bad -> -1. */
+static int open_result(ibx_collect_data *d, int r, const char *name, ibx_h5 *f, char *path,
+                       size_t len, FILE *report) {
+  ibx_sw_fmt(path, len, "%s/results/%s.h5", d->runs[r].dir, name);
+  struct stat sb;
+  if (stat(path, &sb))
+    return 0;
+  if (!ibx_sw_h5_ok(path) || ibx_h5_open(f, path)) {
+    problem(d, report, "collect: %s: not a readable HDF5 file (skipped): %s", path,
+            ibx_errmsg()[0] ? ibx_errmsg() : "corrupt");
+    return -1;
+  }
+  return 1;
+}
+
+static int read_errors(ibx_collect_data *d, int r, FILE *report) {
+  ibx_collect_run *run = &d->runs[r];
+  char path[IBX_SWEEP_TEXT + 64];
+  ibx_h5 f;
+  int st = open_result(d, r, "error", &f, path, sizeof path, report);
+  if (st > 0) {
+    name_list l;
+    int rc = list_group(&f, "/error", &l);
+    for (int i = 0; !rc && i < l.n; i++) {
+      char obj[128];
+      double v;
+      ibx_sw_fmt(obj, sizeof obj, "/error/%s", l.names[i]);
+      if (ibx_h5_read_attr_f64(&f, obj, "top1_error", &v))
+        problem(d, report, "collect: %s: %s", path, ibx_errmsg());
+      else
+        rc = add_value(d, "aib_table1", run->label, l.names[i], v, r, path);
+    }
+    if (rc == IBX_ERR_FORMAT)
+      problem(d, report, "collect: %s: %s", path, ibx_errmsg()), rc = IBX_OK;
+    ibx_h5_close(&f);
+    return rc;
+  }
+  if (st < 0)
+    return IBX_OK;
+  /* no evaluation yet: the trainer's own last test error (a fraction) */
+  ibx_sw_fmt(path, sizeof path, "%s/metrics.h5", run->dir);
+  double *col = NULL;
+  long n = 0;
+  struct stat sb;
+  if (stat(path, &sb)) {
+    problem(d, report, "collect: %s: no results/error.h5 and no metrics.h5 (not trained yet?)",
+            run->dir, "");
+    return IBX_OK;
+  }
+  if (!ibx_sw_h5_ok(path) || ibx_metrics_read_column(path, "epoch/test_error", &col, &n)) {
+    problem(d, report, "collect: %s: not a readable metrics file (skipped) %s", path, "");
+    free(col);
+    return IBX_OK;
+  }
+  long last = n - 1;
+  while (last >= 0 && isnan(col[last]))
+    last--;
+  int rc = IBX_OK;
+  if (last < 0)
+    problem(d, report, "collect: %s: no test error recorded yet%s", path, "");
+  else {
+    char name[96];
+    ibx_sw_fmt(name, sizeof name, "%s-test", run->dataset);
+    rc = add_value(d, "aib_table1", run->label, name, 100.0 * col[last], r, path);
+  }
+  free(col);
+  return rc;
+}
+
+static int read_interpret(ibx_collect_data *d, int r, FILE *report) {
+  char path[IBX_SWEEP_TEXT + 64];
+  ibx_h5 f;
+  if (open_result(d, r, "interpret", &f, path, sizeof path, report) <= 0)
+    return IBX_OK;
+  name_list mods;
+  int rc = list_group(&f, "/interpret", &mods);
+  for (int m = 0; !rc && m < mods.n; m++) {
+    char obj[256];
+    name_list params;
+    ibx_sw_fmt(obj, sizeof obj, "/interpret/%s", mods.names[m]);
+    rc = list_group(&f, obj, &params);
+    for (int p = 0; !rc && p < params.n; p++) {
+      char leaf[320], col[160];
+      double v;
+      ibx_sw_fmt(leaf, sizeof leaf, "%s/%s", obj, params.names[p]);
+      ibx_sw_fmt(col, sizeof col, "%s %s", mods.names[m], params.names[p]);
+      if (ibx_h5_read_attr_f64(&f, leaf, "score", &v))
+        problem(d, report, "collect: %s: %s", path, ibx_errmsg());
+      else
+        rc = add_value(d, "aib_table2", d->runs[r].label, col, v, r, path);
+    }
+  }
+  if (rc == IBX_ERR_FORMAT)
+    problem(d, report, "collect: %s: %s", path, ibx_errmsg()), rc = IBX_OK;
+  ibx_h5_close(&f);
+  return rc;
+}
+
+static int read_attribution(ibx_collect_data *d, int r, FILE *report) {
+  static const char *const attrs[] = {"degradation_8", "degradation_14", "bbox_ratio"};
+  static const char *const shown[] = {"deg 8x8", "deg 14x14", "bbox"};
+  char path[IBX_SWEEP_TEXT + 64];
+  ibx_h5 f;
+  if (open_result(d, r, "attribution", &f, path, sizeof path, report) <= 0)
+    return IBX_OK;
+  name_list methods;
+  int rc = list_group(&f, "/attribution", &methods);
+  for (int m = 0; !rc && m < methods.n; m++)
+    for (int a = 0; !rc && a < 3; a++) {
+      char obj[128], col[IBX_SWEEP_TEXT + 32];
+      double v;
+      ibx_sw_fmt(obj, sizeof obj, "/attribution/%s", methods.names[m]);
+      ibx_sw_fmt(col, sizeof col, "%s: %s", d->runs[r].label, shown[a]);
+      if (ibx_h5_read_attr_f64(&f, obj, attrs[a], &v))
+        problem(d, report, "collect: %s: %s", path, ibx_errmsg());
+      else
+        rc = add_value(d, "iba_table1", methods.names[m], col, v, r, path);
+    }
+  if (rc == IBX_ERR_FORMAT)
+    problem(d, report, "collect: %s: %s", path, ibx_errmsg()), rc = IBX_OK;
+  ibx_h5_close(&f);
+  return rc;
+}
+
+static int by_dir(const void *a, const void *b) {
+  return strcmp(((const ibx_collect_run *)a)->dir, ((const ibx_collect_run *)b)->dir);
+}
+
+/* Keys that differ between runs make the row labels (seed excepted: the
+ * runs that differ only in seed are averaged; data.* names the columns). */
+static void make_labels(ibx_collect_data *d) {
+  if (!d->n_runs)
+    return;
+  const int n_keys = d->runs[0].config.count;
+  for (int r = 0; r < d->n_runs; r++) {
+    const ibx_config *c = &d->runs[r].config;
+    size_t used = (size_t)ibx_sw_fmt(d->runs[r].label, sizeof d->runs[r].label, "%s-%s",
+                                     ibx_config_string(c, "model.backbone"),
+                                     ibx_config_string(c, "model.head"));
+    for (int k = 0; k < n_keys; k++) {
+      const ibx_cfg_key *key = c->values[k].key;
+      if (!strcmp(key->section, "output") || !strcmp(key->section, "data") ||
+          !strcmp(key->key, "seed") || !strcmp(key->key, "backbone") || !strcmp(key->key, "head"))
+        continue;
+      int varies = 0;
+      for (int o = 0; o < d->n_runs && !varies; o++)
+        varies = strcmp(d->runs[o].config.values[k].text, c->values[k].text) != 0;
+      if (varies && used < sizeof d->runs[r].label)
+        used += (size_t)ibx_sw_fmt(d->runs[r].label + used, sizeof d->runs[r].label - used,
+                                   " %s=%s", key->key, c->values[k].text);
+      if (varies)
+        d->varies[k] = 1;
+    }
+  }
+}
+
+int ibx_collect_read(const char *sweep_dir, FILE *report, ibx_collect_data *d) {
+  memset(d, 0, sizeof *d);
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  DIR *dir = opendir(sweep_dir);
+  if (!dir)
+    return ibx_fail(IBX_ERR_IO, "%s: cannot open the sweep directory", sweep_dir);
+  int cap = 0, rc = IBX_OK;
+  for (struct dirent *e; rc == IBX_OK && (e = readdir(dir));) {
+    if (e->d_name[0] == '.')
+      continue;
+    char path[IBX_SWEEP_TEXT + 300], ini[IBX_SWEEP_TEXT + 320];
+    ibx_sw_fmt(path, sizeof path, "%s/%s", sweep_dir, e->d_name);
+    ibx_sw_fmt(ini, sizeof ini, "%s/run.ini", path);
+    struct stat sb;
+    if (stat(ini, &sb)) {
+      ibx_sw_fmt(ini, sizeof ini, "%s/config.ini", path);
+      if (stat(ini, &sb))
+        continue; /* logs/, slurm/, stages/, the tables */
+    }
+    if (d->n_runs == cap) {
+      ibx_collect_run *b = realloc(d->runs, (size_t)(cap = cap ? 2 * cap : 32) * sizeof *b);
+      if (!b) {
+        rc = ibx_fail(IBX_ERR_NOMEM, "collect: out of memory");
+        break;
+      }
+      d->runs = b;
+    }
+    ibx_collect_run *run = &d->runs[d->n_runs];
+    memset(run, 0, sizeof *run);
+    ibx_sw_fmt(run->dir, sizeof run->dir, "%s", path);
+    ibx_sw_fmt(run->id, sizeof run->id, "%s", e->d_name);
+    ibx_config_init(&run->config);
+    if (ibx_config_load(&run->config, ini)) {
+      problem(d, report, "collect: %s (skipped)%s", ibx_errmsg(), "");
+      ibx_config_free(&run->config);
+      continue;
+    }
+    ibx_sw_fmt(run->dataset, sizeof run->dataset, "%s",
+               ibx_config_string(&run->config, "data.dataset"));
+    d->n_runs++;
+  }
+  closedir(dir);
+  if (rc)
+    return rc;
+  qsort(d->runs, (size_t)d->n_runs, sizeof *d->runs, by_dir);
+  if (d->n_runs) {
+    d->varies = calloc((size_t)d->runs[0].config.count, sizeof *d->varies);
+    if (!d->varies)
+      return ibx_fail(IBX_ERR_NOMEM, "collect: out of memory");
+  }
+  make_labels(d);
+  for (int r = 0; r < d->n_runs && rc == IBX_OK; r++) {
+    rc = read_errors(d, r, report);
+    if (!rc)
+      rc = read_interpret(d, r, report);
+    if (!rc)
+      rc = read_attribution(d, r, report);
+  }
+  return rc;
+}
+
+void ibx_collect_data_free(ibx_collect_data *d) {
+  for (int r = 0; r < d->n_runs; r++)
+    ibx_config_free(&d->runs[r].config);
+  free(d->runs);
+  free(d->values);
+  free(d->varies);
+  memset(d, 0, sizeof *d);
+}

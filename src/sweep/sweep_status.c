@@ -1,0 +1,69 @@
+/* ibx sweep status and plan: what the run directories (and Slurm) say. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ibx/error.h"
+#include "ibx/sweep.h"
+#include "sweep_internal.h"
+#include "sweep_sched.h"
+
+#define N_STATES (IBX_STAGE_DONE + 1)
+
+int ibx_sweep_status(const ibx_sweep *s, int verbose) {
+  ibx_sweep_run *runs;
+  int n_runs;
+  IBX_TRY(ibx_sweep_expand(s, &runs, &n_runs));
+  char sweep_dir[IBX_SWEEP_TEXT];
+  ibx_sweep_dir(s, sweep_dir, sizeof sweep_dir);
+  ibx_sched_info sched;
+  ibx_sched_query_full(sweep_dir, 1, &sched);
+  int count[IBX_SWEEP_MAX_STAGES][N_STATES] = {{0}};
+  int all_done = 1, corrupt = 0;
+  printf("%s: %d runs in %s%s\n", s->name, n_runs, sweep_dir,
+         sched.n ? (sched.have_sacct ? " (Slurm states from sacct/squeue)"
+                                     : " (Slurm states from squeue; sacct unavailable)")
+                 : "");
+  for (int r = 0; r < n_runs; r++) {
+    int shown = 0;
+    for (int i = 0; i < s->n_stages; i++) {
+      const ibx_sweep_stage *st = &s->stages[i];
+      if (st->per_sweep)
+        continue;
+      char why[IBX_SWEEP_TEXT + 64];
+      ibx_stage_state state = ibx_sweep_stage_state(st, runs[r].dir, why, sizeof why);
+      count[i][state]++;
+      all_done &= state == IBX_STAGE_DONE;
+      corrupt |= state == IBX_STAGE_CORRUPT;
+      const ibx_sched_entry *e = ibx_sched_lookup(&sched, runs[r].dir, st->name);
+      if (state != IBX_STAGE_DONE || verbose) {
+        if (!shown++)
+          printf("  %s  %s\n", runs[r].id, runs[r].label);
+        char slurm[128] = "";
+        if (e)
+          ibx_sw_fmt(slurm, sizeof slurm, "  [slurm %s %s]", e->job, e->state);
+        printf("      %-10s %-9s%s%s%s\n", st->name, ibx_stage_state_name(state),
+               why[0] ? "  " : "", why, slurm);
+      }
+    }
+  }
+  for (int i = 0; i < s->n_stages; i++) {
+    const ibx_sweep_stage *st = &s->stages[i];
+    if (st->per_sweep) {
+      char why[IBX_SWEEP_TEXT + 64];
+      ibx_stage_state state = ibx_sweep_stage_state(st, sweep_dir, why, sizeof why);
+      all_done &= state == IBX_STAGE_DONE;
+      printf("  %-10s (sweep-wide) %s%s%s\n", st->name, ibx_stage_state_name(state),
+             why[0] ? ": " : "", why);
+      continue;
+    }
+    printf("  %-10s", st->name);
+    for (int k = N_STATES - 1; k >= 0; k--)
+      if (count[i][k])
+        printf(" %d %s", count[i][k], ibx_stage_state_name((ibx_stage_state)k));
+    printf("\n");
+  }
+  ibx_sched_free(&sched);
+  ibx_sweep_runs_free(runs, n_runs);
+  return corrupt ? 2 : all_done ? 0 : 1;
+}
