@@ -182,9 +182,7 @@ static int fill(text *t, const char *name, const ibx_sbatch_job *job) {
       IBX_TRY(shell_word(t, words[i], job, r.tasks));
       puts_(t, " ");
     }
-  } else if (!strcmp(name, "PLACEHOLDERS"))
-    puts_(t, "{{PLACEHOLDERS}}");
-  else
+  } else
     return ibx_fail(IBX_ERR_FORMAT, "sbatch template: unknown placeholder {{%s}}", name);
   return IBX_OK;
 }
