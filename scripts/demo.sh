@@ -1,16 +1,42 @@
 #!/usr/bin/env bash
 # README command (a): set up, build, and run the main job on the embedded
-# default dataset (Fashion-MNIST from Debian's dataset-fashion-mnist):
-# quarter-width VGG-16-BN with the quantised attentive information bottleneck
-# (aib-qt), trained data-parallel on 2 MPI ranks, with progress, checkpoints
-# and metrics in results/demo/.
-#   bash scripts/demo.sh [section.key=value ...]    e.g. train.epochs=5
+# default dataset (Fashion-MNIST from Debian's dataset-fashion-mnist): the
+# sweep jobs/sweeps/fmnist_demo.ini (quarter-width VGG-16-BN, plain vs aib
+# with three beta vs aib-qt with two Q, 2 MPI ranks each), then `ibx collect`,
+# which prints the tables and names the plots. Runs through Slurm when a
+# cluster answers (sinfo), else on this machine (ibx sweep run --local).
+# Finished runs are kept in results/fmnist_demo/ and not redone.
+#   bash scripts/demo.sh [--local]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build
 "$root/scripts/setup.sh"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j "$(nproc)" --target ibx_cli >/dev/null
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release > /dev/null
+cmake --build "$build" -j "$(nproc)" --target ibx_cli > /dev/null
 cd "$root"
-exec mpiexec -n 2 --oversubscribe --allow-run-as-root -x OMP_NUM_THREADS=1 \
-  "$build/ibx" train jobs/fmnist_aib_qt.ini train.epochs=2 output.dir=results/demo "$@"
+ibx=$build/ibx
+sweep=jobs/sweeps/fmnist_demo.ini
+"$ibx" sweep plan "$sweep"
+if [ "${1:-}" != --local ] && command -v sbatch > /dev/null && sinfo -h > /dev/null 2>&1; then
+  echo "== Slurm answers: submitting (ibx sweep submit) =="
+  "$ibx" sweep submit "$sweep"
+  while :; do # progress: the status table every 30 s until nothing is left to run
+    sleep 30
+    set +e
+    "$ibx" sweep status "$sweep" | tail -n 4
+    st=${PIPESTATUS[0]}
+    set -e
+    [ "$st" -ne 1 ] && break
+    [ -z "$(squeue -h -n ibx-fmnist_demo-train,ibx-fmnist_demo-collect 2> /dev/null)" ] && break
+  done
+else
+  echo "== running locally (ibx sweep run --local), one run of 2 ranks at a time =="
+  OMP_NUM_THREADS=1 "$ibx" sweep run "$sweep" --local -j 1 || true
+fi
+echo "== results =="
+"$ibx" sweep status "$sweep" || true
+"$ibx" collect results/fmnist_demo || true
+echo
+echo "tables: results/fmnist_demo/tables/*.md, *.csv, *.tex; every number with its run id: values.csv"
+echo "heatmaps: TODO(issues 6 and 7): attention maps and attributions come with 'ibx eval maps' and"
+echo "          'ibx attribute', not on main yet; their stages are marked in $sweep"
