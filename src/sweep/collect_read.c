@@ -192,6 +192,11 @@ static int by_dir(const void *a, const void *b) {
   return strcmp(((const ibx_collect_run *)a)->dir, ((const ibx_collect_run *)b)->dir);
 }
 
+static int same_model(const ibx_config *a, const ibx_config *b) {
+  return !strcmp(ibx_config_string(a, "model.backbone"), ibx_config_string(b, "model.backbone")) &&
+         !strcmp(ibx_config_string(a, "model.head"), ibx_config_string(b, "model.head"));
+}
+
 /* Keys that differ between runs make the row labels (seed excepted: the
  * runs that differ only in seed are averaged; data.* names the columns). */
 static void make_labels(ibx_collect_data *d) {
@@ -208,10 +213,16 @@ static void make_labels(ibx_collect_data *d) {
       if (!strcmp(key->section, "output") || !strcmp(key->section, "data") ||
           !strcmp(key->key, "seed") || !strcmp(key->key, "backbone") || !strcmp(key->key, "head"))
         continue;
-      int varies = 0;
-      for (int o = 0; o < d->n_runs && !varies; o++)
-        varies = strcmp(d->runs[o].config.values[k].text, c->values[k].text) != 0;
-      if (varies && used < sizeof d->runs[r].label)
+      /* shown when it varies among the runs of this model: beta for aib
+       * rows, Q for aib-qt rows, neither for plain */
+      int varies = 0, varies_here = 0;
+      for (int o = 0; o < d->n_runs; o++) {
+        const ibx_config *oc = &d->runs[o].config;
+        const int differs = strcmp(oc->values[k].text, c->values[k].text) != 0;
+        varies |= differs;
+        varies_here |= differs && same_model(c, oc);
+      }
+      if (varies_here && used < sizeof d->runs[r].label)
         used += (size_t)ibx_sw_fmt(d->runs[r].label + used, sizeof d->runs[r].label - used,
                                    " %s=%s", key->key, c->values[k].text);
       if (varies)
