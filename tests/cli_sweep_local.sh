@@ -4,7 +4,8 @@
 # with the run directories; a second run does nothing; a failing stage is
 # recorded, skipped without --retry-failed and rerun with it; a corrupt
 # results file is reported by status (exit 2) and collect (exit 1, the rest
-# collected); bad sweep files are refused naming the line.
+# collected); a run dir not in the current sweep is left out of collect; bad
+# sweep files are refused naming the line.
 set -euo pipefail
 ibx=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -94,6 +95,13 @@ std = statistics.stdev(vals[i] for i in ids)
 assert abs(float(r["mean"]) - mean) < 1e-9 and abs(float(r["std"]) - std) < 1e-9, (r, mean, std)
 print("collect: table cell %s = mean/std of %s" % (r["mean"], ids))
 PY
+
+# a run left from an earlier version of the sweep file is not collected
+cp -r results/tiny/${ids[0]} results/tiny/0123456789abcdef
+"$ibx" collect results/tiny > collect-stale.out || { cat collect-stale.out; fail "collect with a stale run"; }
+grep -q "1 run directories not in .*runs.txt left out" collect-stale.out || fail "stale run not reported"
+grep -q "from 2 runs" collect-stale.out || fail "stale run collected"
+rm -rf results/tiny/0123456789abcdef
 
 # a corrupt results file: status says which, collect reports it and goes on
 echo garbage > results/tiny/${ids[1]}/results/error.h5

@@ -237,7 +237,14 @@ int ibx_collect_read(const char *sweep_dir, FILE *report, ibx_collect_data *d) {
   DIR *dir = opendir(sweep_dir);
   if (!dir)
     return ibx_fail(IBX_ERR_IO, "%s: cannot open the sweep directory", sweep_dir);
-  int cap = 0, rc = IBX_OK;
+  int cap = 0, rc = IBX_OK, ignored = 0;
+  char list_path[IBX_SWEEP_TEXT + 16];
+  ibx_sw_fmt(list_path, sizeof list_path, "%s/runs.txt", sweep_dir);
+  char *current = ibx_sw_read_file(list_path); /* written by ibx sweep; NULL: take all */
+  char *wrapped = current ? malloc(strlen(current) + 2) : NULL; /* "\nid\nid\n" */
+  if (wrapped)
+    strcat(strcpy(wrapped, "\n"), current);
+  free(current);
   for (struct dirent *e; rc == IBX_OK && (e = readdir(dir));) {
     if (e->d_name[0] == '.')
       continue;
@@ -249,6 +256,12 @@ int ibx_collect_read(const char *sweep_dir, FILE *report, ibx_collect_data *d) {
       ibx_sw_fmt(ini, sizeof ini, "%s/config.ini", path);
       if (stat(ini, &sb))
         continue; /* logs/, slurm/, stages/, the tables */
+    }
+    char needle[300];
+    ibx_sw_fmt(needle, sizeof needle, "\n%s\n", e->d_name);
+    if (wrapped && !strstr(wrapped, needle)) {
+      ignored++; /* a run of an earlier version of the sweep file */
+      continue;
     }
     if (d->n_runs == cap) {
       ibx_collect_run *b = realloc(d->runs, (size_t)(cap = cap ? 2 * cap : 32) * sizeof *b);
@@ -273,6 +286,10 @@ int ibx_collect_read(const char *sweep_dir, FILE *report, ibx_collect_data *d) {
     d->n_runs++;
   }
   closedir(dir);
+  free(wrapped);
+  if (ignored && report)
+    fprintf(report, "collect: %d run directories not in %s left out (earlier versions of the "
+                    "sweep)\n", ignored, list_path);
   if (rc)
     return rc;
   qsort(d->runs, (size_t)d->n_runs, sizeof *d->runs, by_dir);

@@ -137,6 +137,19 @@ int ibx_sweep_prepare(const ibx_sweep *s, const ibx_sweep_run *runs, int n_runs)
   char path[IBX_SWEEP_TEXT + 32];
   ibx_sweep_dir(s, path, sizeof path);
   IBX_TRY(ibx_sw_mkdir_p(path));
+  /* the sweep's current runs: collect leaves out directories of runs an
+   * earlier version of the sweep file had */
+  char *ids = malloc((size_t)n_runs * 18 + 1);
+  if (!ids)
+    return ibx_fail(IBX_ERR_NOMEM, "sweep: out of memory");
+  ids[0] = '\0';
+  for (int i = 0; i < n_runs; i++)
+    strcat(strcat(ids, runs[i].id), "\n");
+  char list[IBX_SWEEP_TEXT + 48];
+  ibx_sw_fmt(list, sizeof list, "%s/runs.txt", path);
+  int rc = ibx_sw_write_text(list, ids);
+  free(ids);
+  IBX_TRY(rc);
   for (int i = 0; i < n_runs; i++) {
     IBX_TRY(ibx_sw_mkdir_p(runs[i].dir));
     ibx_sw_fmt(path, sizeof path, "%s/run.ini", runs[i].dir);
