@@ -11,7 +11,7 @@
  *   integrated_gradients   sum_c (x - x0) * mean_k dS/dx(x0 + k/m (x - x0)),
  *                          k = 1..m (m = 50), x0 = 0 (the dataset mean)
  *   smoothgrad             sum_c |mean_n dS/dx(x + N(0, (0.15 (max x - min x))^2))|, 50 draws
- *   guided_backprop        sum_c dS/dx with the guided ReLU rule
+ *   guided_backprop        sum_c |dS/dx| with the guided ReLU rule
  *   gradcam                relu(sum_k w_k A_k), w_k = mean dS/dA_k, A: gradcam layer,
  *                          bilinear to the input
  *   guided_gradcam         guided_backprop * gradcam

@@ -35,6 +35,9 @@ void ibx_welford_add(ibx_welford *w, const float *x);
 /* Population standard deviation, floored at std_floor. */
 void ibx_welford_result(const ibx_welford *w, float std_floor, float *mean, float *std);
 void ibx_welford_free(ibx_welford *w);
+/* Adds another accumulator's (n, mean, m2) (Chan et al.'s parallel update),
+ * e.g. one gathered from another MPI rank. */
+void ibx_welford_merge(ibx_welford *w, long n, const double *mean, const double *m2);
 
 /* The fixed smoothing of lambda: y = blur(x) over each of c channels of
  * h x w (reflection padding; h, w > kernel/2), and its adjoint (dx =
@@ -70,6 +73,8 @@ void ibx_iba_shape(const ibx_iba *b, int dim[3]);
 int ibx_iba_add_samples(ibx_iba *b, const float *x, int n);
 int ibx_iba_finish_stats(ibx_iba *b);
 long ibx_iba_samples_seen(const ibx_iba *b);
+/* The statistics accumulator (to merge accumulators across ranks). */
+ibx_welford *ibx_iba_welford(ibx_iba *b);
 int ibx_iba_set_stats(ibx_iba *b, const float *mean, const float *std);
 const float *ibx_iba_mean(const ibx_iba *b);
 const float *ibx_iba_std(const ibx_iba *b);

@@ -21,6 +21,7 @@ static const ibx_command commands[] = {
     {"data", "inspect datasets, convert them to ibx's HDF5 format", ibx_cmd_data},
     {"train", "train a model (under mpirun/srun for data parallelism)", ibx_cmd_train},
     {"model", "show a model's layer table, or train it briefly on Fashion-MNIST", ibx_cmd_model},
+    {"attribute", "attribution heatmaps (IBA and baselines) and their metrics", ibx_cmd_attribute},
 };
 static const int n_commands = sizeof commands / sizeof commands[0];
 

@@ -242,7 +242,7 @@ static int m_guided(ibx_attributor *a, const float *x, int target, float *heat) 
   const int rc = ibx_attr_input_grad(a, x, 1, target, a->gb, NULL);
   ibx_model_set_guided_relu(a->m, 0);
   IBX_TRY(rc);
-  reduce_channels(a, a->gb, 0, 0, heat);
+  reduce_channels(a, a->gb, 1, 0, heat);
   return IBX_OK;
 }
 

@@ -57,6 +57,18 @@ void ibx_welford_result(const ibx_welford *w, float std_floor, float *mean, floa
   }
 }
 
+void ibx_welford_merge(ibx_welford *w, long n, const double *mean, const double *m2) {
+  if (n <= 0)
+    return;
+  const double na = (double)w->n, nb = (double)n, nt = na + nb;
+  for (int e = 0; e < w->k; e++) {
+    const double d = mean[e] - w->mean[e];
+    w->mean[e] += d * nb / nt;
+    w->m2[e] += m2[e] + d * d * na * nb / nt;
+  }
+  w->n += n;
+}
+
 void ibx_welford_free(ibx_welford *w) {
   ibx_free(w->mean);
   memset(w, 0, sizeof *w);
@@ -243,6 +255,7 @@ void ibx_iba_free(ibx_iba *b) {
 
 void ibx_iba_shape(const ibx_iba *b, int dim[3]) { memcpy(dim, b->dim, sizeof b->dim); }
 long ibx_iba_samples_seen(const ibx_iba *b) { return b->wf.n; }
+ibx_welford *ibx_iba_welford(ibx_iba *b) { return &b->wf; }
 const float *ibx_iba_mean(const ibx_iba *b) { return b->mu; }
 const float *ibx_iba_std(const ibx_iba *b) { return b->sd; }
 void ibx_iba_set_beta(ibx_iba *b, float beta) { b->cfg.beta = beta; }
