@@ -5,7 +5,8 @@ VGG-16-BN (width 1/32, plain head, 1x32x32 input, evaluation-mode batch
 norm), read by tests/test_iba_golden.c.
 
     /usr/bin/python3 scripts/make_golden_iba.py [--out tests/fixtures]
-    /usr/bin/python3 scripts/make_golden_iba.py --bench [--width 0.25] [--reps 5]
+    /usr/bin/python3 scripts/make_golden_iba.py --bench [--width 0.25] [--channels 3] [--reps 5]
+      (float32 timing of the same bottleneck for bench/iba_vs_torch.sh)
 
 Needs Debian's python3-torch and python3-h5py.
 
@@ -199,14 +200,14 @@ def stats_case(f, P, B, width, layer=22, n=20):
     grp["xs"], grp["mean"], grp["std"] = f32(xs), f32(mean.flatten()), f32(std.flatten())
 
 
-def bench(width, reps, layer):
+def bench(width, reps, layer, channels):
     """Seconds per image of per-sample IBA (10 x 10) in float32, as ibx runs it."""
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     g = gen(5)
-    P, B = make_params(g, 1, width, 10)
+    P, B = make_params(g, channels, width, 10)
     P = {k: v.float() for k, v in P.items()}
     B = {k: v.float() for k, v in B.items()}
-    x = rand(g, 1, 1, 32, 32).float()
+    x = rand(g, 1, channels, 32, 32).float()
     feats = {}
     with torch.no_grad():
         forward(P, B, x, width, layer, lambda r: feats.setdefault("r", r))
@@ -214,14 +215,15 @@ def bench(width, reps, layer):
     mean, std = torch.zeros(shape), torch.ones(shape)
     times = []
     for rep in range(reps + 1):
-        noise = torch.randn(10, 10, *shape)
         t0 = time.perf_counter()
+        noise = torch.randn(10, 10, *shape)  # drawn per image, as ibx does
         iba(P, B, x, width, layer, mean, std, noise, 0, 10.0, 10, 10, 1.0, 5.0, (32, 32))
         if rep:
             times.append(time.perf_counter() - t0)
     times.sort()
-    print(f"pytorch iba width={width} layer=features.{layer} threads={torch.get_num_threads()} "
-          f"median {times[len(times) // 2] * 1e3:.1f} ms/image (min {times[0] * 1e3:.1f})")
+    print(f"pytorch iba width={width} channels={channels} layer=features.{layer} "
+          f"threads={torch.get_num_threads()} median_ms={times[len(times) // 2] * 1e3:.1f} "
+          f"min_ms={times[0] * 1e3:.1f}")
 
 
 def main():
@@ -231,9 +233,10 @@ def main():
     ap.add_argument("--width", type=float, default=0.25)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--layer", type=int, default=22)
+    ap.add_argument("--channels", type=int, default=3)
     a = ap.parse_args()
     if a.bench:
-        bench(a.width, a.reps, a.layer)
+        bench(a.width, a.reps, a.layer, a.channels)
         return
     path = os.path.join(a.out, "golden_iba.h5")
     with h5py.File(path, "w") as f:

@@ -55,7 +55,7 @@ typedef struct {
   int blur_kernel;   /* 5 (0: no smoothing) */
   float blur_sigma;  /* 1 */
   float std_floor;   /* sigma floor of the statistics (0.01) */
-  uint64_t seed;     /* noise: Philox (seed, stream "IBAN", step * batch * k + b * k + e) */
+  uint64_t seed;     /* noise: Philox (seed, stream "IBAN"), four Box-Muller draws per counter */
   /* Test hook: noise [iterations, batch, k] N(0,1) draws used instead of Philox. */
   const float *noise;
 } ibx_iba_config;
@@ -63,7 +63,9 @@ void ibx_iba_default(ibx_iba_config *cfg);
 
 typedef struct ibx_iba ibx_iba;
 /* A bottleneck at `layer` of m (see ibx_model_layer). The model is used,
- * not owned; its intercept is set only while ibx_iba_* calls run. */
+ * not owned; its intercept is set only while ibx_iba_* calls run. Creating
+ * it turns m into an attribution model: no weight gradients, im2col
+ * convolutions (ibx_model_set_param_grads / ibx_model_set_conv_algo). */
 int ibx_iba_create(ibx_model *m, const char *layer, const ibx_iba_config *cfg, ibx_iba **out);
 void ibx_iba_free(ibx_iba *b);
 /* Per-sample shape [C,h,w] of the bottleneck layer. */

@@ -115,6 +115,20 @@ int ibx_model_find_layer(const ibx_model *m, const char *name, int *index);
  * that is computed, the dx argument of the backward is not written. */
 int ibx_model_set_intercept(ibx_model *m, const char *name, ibx_seq_intercept_fwd forward,
                             ibx_seq_intercept_bwd backward, void *ctx, int stop);
+/* With on != 0, later forwards reuse everything up to the intercept from
+ * the last forward (same input and batch, which the caller guarantees):
+ * only the layers after it run (ibx_seq_set_reuse_prefix). Needs an
+ * intercept in a backbone stage of a VGG; IBX_ERR_ARG otherwise. Removing
+ * the intercept turns it off. */
+int ibx_model_set_reuse_prefix(ibx_model *m, int on);
+/* Attribution set-up: on = 0 makes backward skip the convolutions' weight
+ * gradients (ibx_seq_set_param_grads) -- the gradient buffer is then not
+ * meaningful; on = 1 restores training behaviour. */
+void ibx_model_set_param_grads(ibx_model *m, int on);
+/* Convolution algorithm of every stack (ibx_seq_set_conv_algo). Winograd
+ * re-transforms the filters on every call, which dominates small maps at
+ * small batches: attribution (frozen weights, batch 10) uses im2col. */
+void ibx_model_set_conv_algo(ibx_model *m, int algo);
 /* Guided-backprop ReLU rule in every stack (ibx_seq_set_guided_relu). */
 void ibx_model_set_guided_relu(ibx_model *m, int on);
 

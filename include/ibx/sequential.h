@@ -86,10 +86,21 @@ typedef int (*ibx_seq_intercept_bwd)(void *ctx, ibx_tensor *dz);
 int ibx_seq_set_intercept(ibx_seq *s, int layer, ibx_seq_intercept_fwd forward,
                           ibx_seq_intercept_bwd backward, void *ctx, int stop);
 int ibx_seq_backward_stopped(const ibx_seq *s);
+/* With on != 0, forwards start at the intercept: the intercepted layer's
+ * output R and everything before it are taken from the last forward (which
+ * must have had the same input and batch; the caller guarantees the input,
+ * a different batch is an error). For optimisations that change only what
+ * comes after the intercept (IBA's alpha), the prefix is computed once. */
+void ibx_seq_set_reuse_prefix(ibx_seq *s, int on);
 /* Guided backpropagation (Springenberg et al.): with on != 0 every ReLU's
  * backward also zeroes negative upstream gradients, dx = dy * (y > 0) *
  * (dy > 0). Forward is unchanged. */
 void ibx_seq_set_guided_relu(ibx_seq *s, int on);
+/* With on = 0 backward skips the convolutions' weight and bias gradients
+ * (frozen weights: attribution); default on. */
+void ibx_seq_set_param_grads(ibx_seq *s, int on);
+/* Convolution algorithm of every conv layer (default IBX_CONV_AUTO). */
+void ibx_seq_set_conv_algo(ibx_seq *s, ibx_conv_algo algo);
 /* Output shape of layer i (without batch; flat outputs are [F,1,1]) and
  * whether it may carry an intercept (the next layer is not in-place). */
 void ibx_seq_layer_shape(const ibx_seq *s, int i, int dim[3], int *flat);

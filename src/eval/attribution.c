@@ -93,7 +93,7 @@ int ibx_attributor_create(ibx_model *m, const ibx_attr_config *cfg, ibx_attribut
   int idx, rc = ibx_model_find_layer(m, a->gradcam_layer, &idx);
   if (!rc)
     rc = ibx_model_layer(m, idx, NULL, 0, a->cam_dim);
-  if (!rc)
+  if (!rc) /* also makes m an attribution model (ibx/iba.h) */
     rc = ibx_iba_create(m, a->iba_layer, &cfg->iba, &a->iba);
   const size_t B = (size_t)a->B, cam = (size_t)a->cam_dim[0] * a->cam_dim[1] * a->cam_dim[2];
   if (!rc) {

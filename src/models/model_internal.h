@@ -130,6 +130,7 @@ struct ibx_model {
    * backward has reached a stopping intercept (later stacks are skipped) */
   unit *icpt_unit;
   int bwd_stopped;
+  int reuse_stage; /* > 0: stages before it are not recomputed (reuse prefix) */
   size_t gtmp_n;
 };
 

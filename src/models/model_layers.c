@@ -89,8 +89,10 @@ int ibx_model_find_layer(const ibx_model *m, const char *name, int *index) {
 
 int ibx_model_set_intercept(ibx_model *m, const char *name, ibx_seq_intercept_fwd forward,
                             ibx_seq_intercept_bwd backward, void *ctx, int stop) {
-  if (m->icpt_unit)
+  if (m->icpt_unit) {
+    ibx_model_set_reuse_prefix(m, 0);
     IBX_TRY(ibx_seq_set_intercept(m->icpt_unit->seq, -1, NULL, NULL, NULL, 0));
+  }
   m->icpt_unit = NULL;
   if (!name)
     return IBX_OK;
@@ -104,4 +106,27 @@ int ibx_model_set_intercept(ibx_model *m, const char *name, ibx_seq_intercept_fw
 void ibx_model_set_guided_relu(ibx_model *m, int on) {
   for (int k = 0; k < m->nunits; k++)
     ibx_seq_set_guided_relu(m->units[k]->seq, on);
+}
+
+int ibx_model_set_reuse_prefix(ibx_model *m, int on) {
+  int stage = -1;
+  for (int s = 0; m->icpt_unit && s < m->nst; s++)
+    if (m->st[s].u == m->icpt_unit)
+      stage = s;
+  if (on && (stage < 0 || m->nst != 5))
+    return ibx_fail(IBX_ERR_ARG, "model: reusing the prefix needs an intercept in a VGG stage");
+  if (m->icpt_unit)
+    ibx_seq_set_reuse_prefix(m->icpt_unit->seq, on);
+  m->reuse_stage = on ? stage : 0;
+  return IBX_OK;
+}
+
+void ibx_model_set_conv_algo(ibx_model *m, int algo) {
+  for (int k = 0; k < m->nunits; k++)
+    ibx_seq_set_conv_algo(m->units[k]->seq, (ibx_conv_algo)algo);
+}
+
+void ibx_model_set_param_grads(ibx_model *m, int on) {
+  for (int k = 0; k < m->nunits; k++)
+    ibx_seq_set_param_grads(m->units[k]->seq, on);
 }

@@ -53,6 +53,8 @@ struct ibx_seq {
   float *icpt_buf;
   size_t icpt_floats;
   int guided; /* guided-backprop ReLU rule */
+  int reuse_prefix; /* ibx_seq_set_reuse_prefix */
+  int no_param_grads; /* ibx_seq_set_param_grads(s, 0) */
 };
 
 void ibx_seq_set_grad_hook(ibx_seq *s, ibx_seq_grad_ready_fn fn, void *ctx) {
@@ -377,9 +379,13 @@ int ibx_seq_forward(ibx_seq *s, const float *x, int batch, int training, uint64_
     return ibx_fail(IBX_ERR_ARG, "sequential: forward before bind");
   if (batch <= 0 || batch > s->max_batch)
     return ibx_fail(IBX_ERR_ARG, "sequential: batch %d outside 1..%d", batch, s->max_batch);
+  const int reuse = s->reuse_prefix && s->icpt_on;
+  if (reuse && batch != s->batch)
+    return ibx_fail(IBX_ERR_ARG, "sequential: reusing the prefix needs the last batch (%d), got %d",
+                    s->batch, batch);
   s->input = x, s->batch = batch;
   s->training = training != 0;
-  for (int i = 0; i < s->count; i++) {
+  for (int i = reuse ? s->icpt_layer : 0; i < s->count; i++) {
     node *n = &s->nodes[i];
     float *in_data = node_input(s, i);
     if (in_place(n) && !i)
@@ -387,7 +393,7 @@ int ibx_seq_forward(ibx_seq *s, const float *x, int batch, int training, uint64_
     ibx_tensor in = view(in_data, batch, n->in_dim, n->flat_in);
     ibx_tensor y = view(n->out, batch, n->out_dim, n->flat_out);
     ibx_tensor w = param(s, n->w), b = param(s, n->b);
-    switch (n->kind) {
+    switch (reuse && i == s->icpt_layer ? FLATTEN : n->kind) { /* FLATTEN: nothing to compute */
     case CONV:
       IBX_TRY(ibx_conv2d_forward(&n->conv, &in, &w, n->b >= 0 ? &b : NULL, &y, &s->scratch));
       break;
@@ -467,8 +473,11 @@ int ibx_seq_backward(ibx_seq *s, const float *dout, float *dx_out) {
         dy.data[k] = dy.data[k] > 0.0f ? dy.data[k] : 0.0f;
     switch (n->kind) {
     case CONV:
-      IBX_TRY(ibx_conv2d_backward(&n->conv, &in, &w, &dy, dxp, &gw, n->b >= 0 ? &gb : NULL,
-                                  &s->scratch));
+      if (s->no_param_grads)
+        IBX_TRY(ibx_conv2d_backward(&n->conv, &in, &w, &dy, dxp, NULL, NULL, &s->scratch));
+      else
+        IBX_TRY(ibx_conv2d_backward(&n->conv, &in, &w, &dy, dxp, &gw, n->b >= 0 ? &gb : NULL,
+                                    &s->scratch));
       break;
     case BATCHNORM:
       if (n->fused_relu)
@@ -583,6 +592,16 @@ size_t ibx_seq_activation_floats(const ibx_seq *s) {
 }
 
 void ibx_seq_set_guided_relu(ibx_seq *s, int on) { s->guided = on != 0; }
+
+void ibx_seq_set_reuse_prefix(ibx_seq *s, int on) { s->reuse_prefix = on != 0; }
+
+void ibx_seq_set_param_grads(ibx_seq *s, int on) { s->no_param_grads = !on; }
+
+void ibx_seq_set_conv_algo(ibx_seq *s, ibx_conv_algo algo) {
+  for (int i = 0; i < s->count; i++)
+    if (s->nodes[i].kind == CONV)
+      s->nodes[i].conv.algo = algo;
+}
 
 int ibx_seq_backward_stopped(const ibx_seq *s) { return s->stopped; }
 
