@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ibx/attrib_metrics.h"
 #include "ibx/augment.h"
@@ -429,8 +432,17 @@ int ibx_attr_results_write(const ibx_attr_run *run, const ibx_attr_result *r, in
   if (!w)
     return ibx_fail(IBX_ERR_NOMEM, "attribute: out of memory");
   w->r = r, w->n = n, w->points = points;
+  /* the results-file protocol: updates of one file are serialised by an
+   * exclusive lock on <file>.lock (docs/checkpoint-format.md) */
+  char lock_path[4300];
+  snprintf(lock_path, sizeof lock_path, "%s.lock", path);
+  const int lock = open(lock_path, O_CREAT | O_RDWR, 0666);
+  if (lock >= 0)
+    flock(lock, LOCK_EX);
   carry_over(path, w);
   const int rc = ibx_atomic_write(path, write_file, w);
+  if (lock >= 0)
+    close(lock); /* releases the lock */
   for (int i = 0; i < w->n_old; i++)
     ibx_free(w->old[i].morf_8);
   free(w);
