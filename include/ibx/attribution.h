@@ -18,7 +18,9 @@
  *   occlusion_8/_14        drop of the target probability when a window of
  *                          round(8 or 14 * H / 224) pixels (stride = size) is set to
  *                          the image's per-channel mean
- *   iba_per_sample_beta1/10/100   per-sample IBA (ibx/iba.h) at the IBA layer */
+ *   iba_per_sample_beta1/10/100   per-sample IBA (ibx/iba.h) at the IBA layer
+ *   iba_readout            readout bottleneck (ibx/iba.h), trained beforehand and
+ *                          attached with ibx_attributor_set_readout */
 #ifndef IBX_ATTRIBUTION_H
 #define IBX_ATTRIBUTION_H
 
@@ -45,6 +47,8 @@ const char *ibx_attr_method_name(int method);
 int ibx_attr_find(const char *name, int *method);
 /* 1 for the methods that need the IBA statistics (ibx_attributor_iba). */
 int ibx_attr_needs_iba(int method);
+/* 1 for iba_readout (needs a trained readout). */
+int ibx_attr_is_readout(int method);
 
 typedef struct ibx_attributor ibx_attributor;
 /* cfg->batch and cfg->iba.batch must not exceed the model's max_batch. The
@@ -53,6 +57,8 @@ int ibx_attributor_create(ibx_model *m, const ibx_attr_config *cfg, ibx_attribut
 void ibx_attributor_free(ibx_attributor *a);
 /* The per-sample bottleneck (for its statistics: ibx_iba_add_samples ...). */
 ibx_iba *ibx_attributor_iba(ibx_attributor *a);
+/* The trained readout bottleneck iba_readout uses (not owned). */
+void ibx_attributor_set_readout(ibx_attributor *a, ibx_readout *r);
 
 /* heat [H*W] of method for input x and class target; image_id seeds the
  * random methods so a heatmap does not depend on which rank computes it. */

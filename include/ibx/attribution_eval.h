@@ -45,6 +45,20 @@ int ibx_attr_run_box(const ibx_attr_run *run, const ibx_dataset *ds, long i, flo
  * comm and merged (every rank ends with the same statistics). */
 int ibx_attr_estimate_stats(MPI_Comm comm, const ibx_attr_run *run, ibx_attributor *a, long n);
 
+/* Readout bottleneck training (ibx/iba.h) on rank 0 over the first
+ * `images` training images for `epochs` epochs (batch = the IBA batch),
+ * feature std over the first min(images, 500); the trained parameters are
+ * broadcast, so every rank returns the same readout in *out. */
+typedef struct {
+  const char *const *layers;
+  int n_layers, hidden, epochs;
+  long images;
+  float lr, beta;
+  int quiet;
+} ibx_readout_options;
+int ibx_attr_train_readout(MPI_Comm comm, const ibx_attr_run *run, ibx_attributor *a,
+                           const ibx_readout_options *o, ibx_readout **out);
+
 typedef struct {
   char name[48];
   double degradation_8, degradation_14, bbox_ratio;

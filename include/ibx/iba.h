@@ -81,6 +81,9 @@ int ibx_iba_set_stats(ibx_iba *b, const float *mean, const float *std);
 const float *ibx_iba_mean(const ibx_iba *b);
 const float *ibx_iba_std(const ibx_iba *b);
 void ibx_iba_set_beta(ibx_iba *b, float beta);
+ibx_model *ibx_iba_model(ibx_iba *b);
+const char *ibx_iba_layer(const ibx_iba *b);
+const ibx_iba_config *ibx_iba_config_of(const ibx_iba *b);
 
 /* Per-sample IBA on one input x [C,H,W] for class target: heat [H*W] (bits
  * per input pixel after resizing; may be NULL) and capacity [h*w] (bits
@@ -92,5 +95,34 @@ int ibx_iba_heatmap(ibx_iba *b, const float *x, int target, float *heat, float *
  * [n, classes]. For tests: alpha -> +inf must leave the network unchanged. */
 int ibx_iba_forward_alpha(ibx_iba *b, const float *x, int n, float alpha, uint64_t seed,
                           float *logits);
+
+/* ---- readout bottleneck ----------------------------------------------------
+ * A small network predicts alpha for every image in one pass (Schulz et al.
+ * Sec. 3.2): the outputs of `feature_layers` (e.g. the ends of VGG blocks
+ * 2-5), each divided by its per-channel standard deviation and resized
+ * bilinearly to the bottleneck's h x w, are concatenated and fed to 1x1
+ * convolutions (Ctot -> hidden -> ReLU -> hidden -> ReLU -> C); the last
+ * layer starts at weight 0, bias init_alpha, so training starts from the
+ * per-sample bottleneck's initial mask. Training (frozen classifier): per
+ * image, lambda = blur(sigmoid(alpha)), Z = lambda R + (1-lambda) eps, loss
+ * = mean over the batch of CE(label) + beta * mean capacity, Adam on the
+ * readout's parameters. The heatmap is the capacity of that lambda and the
+ * image's own R, summed over channels in bits, resized to the input. */
+typedef struct ibx_readout ibx_readout;
+/* Uses b's layer, statistics, beta, batch, blur and seed. */
+int ibx_readout_create(ibx_iba *b, const char *const *feature_layers, int n_layers, int hidden,
+                       ibx_readout **out);
+void ibx_readout_free(ibx_readout *r);
+/* Per-channel feature standard deviations over n inputs (call before training). */
+int ibx_readout_add_norm_samples(ibx_readout *r, const float *x, int n);
+/* One Adam step (lr) on inputs x [n, C, H, W] (n <= batch) with labels;
+ * *loss (may be NULL) gets the loss before the step. */
+int ibx_readout_train_step(ibx_readout *r, const float *x, const int *labels, int n, float lr,
+                           float *loss);
+int ibx_readout_heatmap(ibx_readout *r, const float *x, float *heat, float *capacity);
+/* The readout's parameters (to broadcast a trained readout to other ranks). */
+float *ibx_readout_values(ibx_readout *r, size_t *n);
+/* The norm statistics (Ctot floats), for broadcasting too. */
+float *ibx_readout_feature_std(ibx_readout *r, int *n);
 
 #endif

@@ -107,6 +107,9 @@ int ibx_model_attention(const ibx_model *m, int i, ibx_tensor *map);
 int ibx_model_layer_count(const ibx_model *m);
 /* Name and per-sample output shape [C,H,W] (flat: [F,1,1]) of layer i. */
 int ibx_model_layer(const ibx_model *m, int i, char *name, size_t len, int dim[3]);
+/* The named layer's output of the last forward, [batch, C, H, W] (valid
+ * until the next forward). */
+int ibx_model_layer_output(const ibx_model *m, const char *name, ibx_tensor *out);
 /* Index of the named layer, or IBX_ERR_ARG naming it when there is none. */
 int ibx_model_find_layer(const ibx_model *m, const char *name, int *index);
 /* Intercepts layer `name`'s output in every later forward/backward (the

@@ -104,6 +104,9 @@ void ibx_seq_set_conv_algo(ibx_seq *s, ibx_conv_algo algo);
 /* Output shape of layer i (without batch; flat outputs are [F,1,1]) and
  * whether it may carry an intercept (the next layer is not in-place). */
 void ibx_seq_layer_shape(const ibx_seq *s, int i, int dim[3], int *flat);
+/* Layer i's output of the last forward ([batch, C, H, W]; an intercepted
+ * layer's R, not Z); valid until the next forward. */
+int ibx_seq_layer_output(const ibx_seq *s, int i, ibx_tensor *out);
 int ibx_seq_can_intercept(const ibx_seq *s, int i);
 
 /* Shape after the last layer, and layer introspection for summaries. */

@@ -29,6 +29,12 @@ static void usage(FILE *to) {
           "    --iba-layer NAME      IBA bottleneck layer (default features.22)\n"
           "    --gradcam-layer NAME  Grad-CAM layer (default features.42)\n"
           "    --seed S              random, SmoothGrad and IBA noise (default 0)\n"
+          "    --readout-images N    iba_readout: training images (default 2000)\n"
+          "    --readout-epochs E    iba_readout: epochs (default 2)\n"
+          "    --readout-lr LR       iba_readout: Adam learning rate (default 1e-3)\n"
+          "    --readout-beta B      iba_readout: beta of the training loss (default 10)\n"
+          "    --readout-layers a,b  iba_readout: feature layers (default features.12,\n"
+          "                          features.22,features.32,features.42)\n"
           "  single image:\n"
           "    --image I --png OUT.png [--split test|train] [--target C] [--scale K]\n"
           "      one PNG: the input, then each method's heatmap (jet, min-max), in a grid\n"
@@ -37,8 +43,10 @@ static void usage(FILE *to) {
 }
 
 typedef struct {
-  const char *run, *methods, *iba_layer, *gradcam_layer, *png, *split;
-  long images, stats, image;
+  const char *run, *methods, *iba_layer, *gradcam_layer, *png, *split, *readout_layers;
+  long images, stats, image, readout_images;
+  int readout_epochs;
+  float readout_lr, readout_beta;
   int points, target, scale, list_layers, quiet;
   unsigned long long seed;
 } options;
@@ -47,6 +55,8 @@ static int parse(int argc, char **argv, options *o) {
   memset(o, 0, sizeof *o);
   o->images = 200, o->stats = 10000, o->image = -1, o->points = 25, o->target = -1, o->scale = 4;
   o->iba_layer = "features.22", o->gradcam_layer = "features.42", o->split = "test";
+  o->readout_layers = "features.12,features.22,features.32,features.42";
+  o->readout_images = 2000, o->readout_epochs = 2, o->readout_lr = 1e-3f, o->readout_beta = 10.0f;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define OPT(name) (!strcmp(a, name) && v && (i++, 1))
@@ -70,6 +80,16 @@ static int parse(int argc, char **argv, options *o) {
       o->gradcam_layer = v;
     else if (OPT("--seed"))
       o->seed = strtoull(v, NULL, 10);
+    else if (OPT("--readout-images"))
+      o->readout_images = atol(v);
+    else if (OPT("--readout-epochs"))
+      o->readout_epochs = atoi(v);
+    else if (OPT("--readout-beta"))
+      o->readout_beta = (float)atof(v);
+    else if (OPT("--readout-lr"))
+      o->readout_lr = (float)atof(v);
+    else if (OPT("--readout-layers"))
+      o->readout_layers = v;
     else if (OPT("--image"))
       o->image = atol(v);
     else if (OPT("--png"))
@@ -117,11 +137,27 @@ static int pick_methods(const char *list, int *out, int *n) {
   return *n ? IBX_OK : ibx_fail(IBX_ERR_ARG, "--methods: empty list");
 }
 
-static int needs_iba(const int *m, int n) {
+static int needs(int (*pred)(int), const int *m, int n) {
   for (int i = 0; i < n; i++)
-    if (ibx_attr_needs_iba(m[i]))
+    if (pred(m[i]))
       return 1;
   return 0;
+}
+
+/* Trains the readout (rank 0, broadcast) and attaches it to a. */
+static int readout(MPI_Comm comm, const options *o, const ibx_attr_run *run, ibx_attributor *a,
+                   ibx_readout **ro) {
+  char buf[512];
+  const char *layers[8];
+  int n = 0;
+  snprintf(buf, sizeof buf, "%s", o->readout_layers);
+  for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && n < 8; t = strtok_r(NULL, ",", &save))
+    layers[n++] = t;
+  ibx_readout_options ro_opt = {layers, n, 64, o->readout_epochs, o->readout_images, o->readout_lr, o->readout_beta,
+                                o->quiet};
+  IBX_TRY(ibx_attr_train_readout(comm, run, a, &ro_opt, ro));
+  ibx_attributor_set_readout(a, *ro);
+  return IBX_OK;
 }
 
 static void print_table(const ibx_attr_result *r, int n, int H) {
@@ -260,12 +296,15 @@ static int run_command(MPI_Comm comm, const options *o) {
   cfg.seed = o->seed, cfg.iba.seed = o->seed;
   ibx_attributor *a = NULL;
   int rc = ibx_attributor_create(run.model, &cfg, &a);
-  if (!rc && needs_iba(methods, n)) {
+  ibx_readout *ro = NULL;
+  if (!rc && needs(ibx_attr_needs_iba, methods, n)) {
     rc = ibx_attr_estimate_stats(comm, &run, a, o->stats);
     if (!rc && rank == 0 && !o->quiet)
       fprintf(stderr, "attribute: IBA statistics of %s over %ld training images\n",
               o->iba_layer, ibx_iba_samples_seen(ibx_attributor_iba(a)));
   }
+  if (!rc && needs(ibx_attr_is_readout, methods, n))
+    rc = readout(comm, o, &run, a, &ro);
   if (!rc && o->png) {
     rc = rank == 0 ? single_image(o, &run, a, methods, n) : IBX_OK;
   } else if (!rc) {
@@ -282,6 +321,7 @@ static int run_command(MPI_Comm comm, const options *o) {
     ibx_attr_results_free(res, n);
     free(res);
   }
+  ibx_readout_free(ro);
   ibx_attributor_free(a);
   ibx_attr_run_close(&run);
   return rc;

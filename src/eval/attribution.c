@@ -20,13 +20,13 @@
 
 typedef enum {
   M_RANDOM, M_GRADIENT, M_SALIENCY, M_GXI, M_IG, M_SMOOTHGRAD, M_GUIDED, M_GRADCAM,
-  M_GUIDED_GRADCAM, M_OCC8, M_OCC14, M_IBA1, M_IBA10, M_IBA100, M_COUNT
+  M_GUIDED_GRADCAM, M_OCC8, M_OCC14, M_IBA1, M_IBA10, M_IBA100, M_READOUT, M_COUNT
 } method_id;
 
 static const char *const names[M_COUNT] = {
     "random", "gradient", "saliency", "grad_x_input", "integrated_gradients", "smoothgrad",
     "guided_backprop", "gradcam", "guided_gradcam", "occlusion_8", "occlusion_14",
-    "iba_per_sample_beta1", "iba_per_sample_beta10", "iba_per_sample_beta100"};
+    "iba_per_sample_beta1", "iba_per_sample_beta10", "iba_per_sample_beta100", "iba_readout"};
 
 struct ibx_attributor {
   ibx_model *m;
@@ -35,6 +35,7 @@ struct ibx_attributor {
   int C, H, W, classes, B;
   size_t in_n;
   ibx_iba *iba;
+  ibx_readout *readout; /* set by ibx_attributor_set_readout (not owned) */
   float *xb, *gb, *acc, *tmp, *dlogits, *probs; /* scratch */
   /* Grad-CAM intercept: activations and gradients of sample 0 */
   int cam_dim[3];
@@ -67,11 +68,15 @@ int ibx_attr_find(const char *name, int *method) {
   return ibx_fail(IBX_ERR_ARG,
                   "attribute: unknown method '%.64s' (random, gradient, saliency, grad_x_input, "
                   "integrated_gradients, smoothgrad, guided_backprop, gradcam, guided_gradcam, "
-                  "occlusion_8, occlusion_14, iba_per_sample_beta1/10/100)",
+                  "occlusion_8, occlusion_14, iba_per_sample_beta1/10/100, iba_readout)",
                   name);
 }
 
-int ibx_attr_needs_iba(int method) { return method >= M_IBA1 && method <= M_IBA100; }
+int ibx_attr_needs_iba(int method) { return method >= M_IBA1 && method <= M_READOUT; }
+
+int ibx_attr_is_readout(int method) { return method == M_READOUT; }
+
+void ibx_attributor_set_readout(ibx_attributor *a, ibx_readout *r) { a->readout = r; }
 
 int ibx_attributor_create(ibx_model *m, const ibx_attr_config *cfg, ibx_attributor **out) {
   *out = NULL;
@@ -359,6 +364,11 @@ int ibx_attribute(ibx_attributor *a, int method, const float *x, int target, lon
   case M_IBA1: return m_iba(a, x, target, 1.0f, heat);
   case M_IBA10: return m_iba(a, x, target, 10.0f, heat);
   case M_IBA100: return m_iba(a, x, target, 100.0f, heat);
+  case M_READOUT:
+    if (!a->readout)
+      return ibx_fail(IBX_ERR_ARG, "attribute: iba_readout needs a trained readout "
+                                   "(ibx_attributor_set_readout)");
+    return ibx_readout_heatmap(a->readout, x, heat, NULL); /* predicts for the image; target unused */
   case M_COUNT: break;
   }
   return ibx_fail(IBX_ERR_ARG, "attribute: method %d outside 0..%d", method, M_COUNT - 1);

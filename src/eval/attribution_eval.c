@@ -229,6 +229,73 @@ int ibx_attr_estimate_stats(MPI_Comm comm, const ibx_attr_run *run, ibx_attribut
   return ibx_iba_finish_stats(b);
 }
 
+/* ---- readout training -------------------------------------------------------------- */
+
+static int train_readout_here(const ibx_attr_run *run, ibx_readout *ro,
+                              const ibx_readout_options *o, int batch) {
+  const size_t in_n = (size_t)run->C * run->H * run->W;
+  float *x = ibx_alloc((size_t)batch * in_n * sizeof(float), "readout batch");
+  int labels[64];
+  if (!x)
+    return IBX_ERR_NOMEM;
+  const long total = ibx_dataset_count(run->train);
+  const long n = o->images > 0 && o->images < total ? o->images : total;
+  int rc = IBX_OK;
+  const long n_norm = n < 500 ? n : 500;
+  for (long i = 0; i < n_norm && !rc; i += batch) {
+    const int nb = (int)(n_norm - i < batch ? n_norm - i : batch);
+    for (int s = 0; s < nb && !rc; s++)
+      rc = ibx_attr_run_input(run, run->train, i + s, x + s * in_n, NULL);
+    if (!rc)
+      rc = ibx_readout_add_norm_samples(ro, x, nb);
+  }
+  double avg = 0.0;
+  long steps = 0;
+  for (int e = 0; e < o->epochs && !rc; e++)
+    for (long i = 0; i + batch <= n && !rc; i += batch) {
+      for (int s = 0; s < batch && !rc; s++)
+        rc = ibx_attr_run_input(run, run->train, i + s, x + s * in_n, &labels[s]);
+      float loss;
+      if (!rc)
+        rc = ibx_readout_train_step(ro, x, labels, batch, o->lr, &loss);
+      avg += loss, steps++;
+      if (!o->quiet && steps % 50 == 0) {
+        fprintf(stderr, "readout: epoch %d step %ld loss %.4f\n", e + 1, steps, avg / 50);
+        avg = 0.0;
+      }
+    }
+  ibx_free(x);
+  return rc;
+}
+
+int ibx_attr_train_readout(MPI_Comm comm, const ibx_attr_run *run, ibx_attributor *a,
+                           const ibx_readout_options *o, ibx_readout **out) {
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  ibx_iba *b = ibx_attributor_iba(a);
+  ibx_iba_set_beta(b, o->beta);
+  IBX_TRY(ibx_readout_create(b, o->layers, o->n_layers, o->hidden, out));
+  const int batch = ibx_iba_config_of(b)->batch;
+  int rc = batch <= 64 ? IBX_OK : ibx_fail(IBX_ERR_ARG, "readout: batch %d > 64", batch);
+  if (!rc && rank == 0)
+    rc = train_readout_here(run, *out, o, batch);
+  int any = rc != IBX_OK, failed = 0;
+  MPI_Allreduce(&any, &failed, 1, MPI_INT, MPI_MAX, comm);
+  if (!failed) {
+    size_t nv;
+    int ns;
+    float *v = ibx_readout_values(*out, &nv), *sd = ibx_readout_feature_std(*out, &ns);
+    MPI_Bcast(v, (int)nv, MPI_FLOAT, 0, comm);
+    MPI_Bcast(sd, ns, MPI_FLOAT, 0, comm);
+  }
+  if (failed) {
+    ibx_readout_free(*out);
+    *out = NULL;
+    return rc ? rc : ibx_fail(IBX_ERR_MPI, "readout: training failed on rank 0");
+  }
+  return IBX_OK;
+}
+
 /* ---- evaluation ------------------------------------------------------------------ */
 
 void ibx_attr_results_free(ibx_attr_result *r, int n) {

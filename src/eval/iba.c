@@ -263,6 +263,9 @@ ibx_welford *ibx_iba_welford(ibx_iba *b) { return &b->wf; }
 const float *ibx_iba_mean(const ibx_iba *b) { return b->mu; }
 const float *ibx_iba_std(const ibx_iba *b) { return b->sd; }
 void ibx_iba_set_beta(ibx_iba *b, float beta) { b->cfg.beta = beta; }
+ibx_model *ibx_iba_model(ibx_iba *b) { return b->m; }
+const char *ibx_iba_layer(const ibx_iba *b) { return b->layer; }
+const ibx_iba_config *ibx_iba_config_of(const ibx_iba *b) { return &b->cfg; }
 
 static int attach(ibx_iba *b, iba_mode mode) {
   b->mode = mode;

@@ -80,6 +80,12 @@ static int find_named(const ibx_model *m, const char *name, find_ctx *f) {
   return IBX_OK;
 }
 
+int ibx_model_layer_output(const ibx_model *m, const char *name, ibx_tensor *out) {
+  find_ctx f;
+  IBX_TRY(find_named(m, name, &f));
+  return ibx_seq_layer_output(f.u->seq, f.li, out);
+}
+
 int ibx_model_find_layer(const ibx_model *m, const char *name, int *index) {
   find_ctx f;
   IBX_TRY(find_named(m, name, &f));

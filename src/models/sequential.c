@@ -611,6 +611,14 @@ void ibx_seq_layer_shape(const ibx_seq *s, int i, int dim[3], int *flat) {
     *flat = s->nodes[i].flat_out;
 }
 
+int ibx_seq_layer_output(const ibx_seq *s, int i, ibx_tensor *out) {
+  if (i < 0 || i >= s->count || !s->input)
+    return ibx_fail(IBX_ERR_ARG, "sequential: no output of layer %d (out of range or no forward)", i);
+  const node *n = &s->nodes[i];
+  *out = view(n->out ? n->out : (float *)s->input, s->batch, n->out_dim, n->flat_out);
+  return IBX_OK;
+}
+
 int ibx_seq_can_intercept(const ibx_seq *s, int i) {
   return i >= 0 && i < s->count && (i == s->count - 1 || !in_place(&s->nodes[i + 1]));
 }
