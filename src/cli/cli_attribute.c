@@ -32,7 +32,7 @@ static void usage(FILE *to) {
           "    --readout-images N    iba_readout: training images (default 2000)\n"
           "    --readout-epochs E    iba_readout: epochs (default 2)\n"
           "    --readout-lr LR       iba_readout: Adam learning rate (default 1e-3)\n"
-          "    --readout-beta B      iba_readout: beta of the training loss (default 10)\n"
+          "    --readout-beta B      iba_readout: beta of the training loss (default 1; 10 closes it)\n"
           "    --readout-layers a,b  iba_readout: feature layers (default features.12,\n"
           "                          features.22,features.32,features.42)\n"
           "  single image:\n"
@@ -56,7 +56,7 @@ static int parse(int argc, char **argv, options *o) {
   o->images = 200, o->stats = 10000, o->image = -1, o->points = 25, o->target = -1, o->scale = 4;
   o->iba_layer = "features.22", o->gradcam_layer = "features.42", o->split = "test";
   o->readout_layers = "features.12,features.22,features.32,features.42";
-  o->readout_images = 2000, o->readout_epochs = 2, o->readout_lr = 1e-3f, o->readout_beta = 10.0f;
+  o->readout_images = 2000, o->readout_epochs = 2, o->readout_lr = 1e-3f, o->readout_beta = 1.0f;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define OPT(name) (!strcmp(a, name) && v && (i++, 1))
