@@ -87,10 +87,13 @@ int ibx_seq_set_intercept(ibx_seq *s, int layer, ibx_seq_intercept_fwd forward,
                           ibx_seq_intercept_bwd backward, void *ctx, int stop);
 int ibx_seq_backward_stopped(const ibx_seq *s);
 /* With on != 0, forwards start at the intercept: the intercepted layer's
- * output R and everything before it are taken from the last forward (which
- * must have had the same input and batch; the caller guarantees the input,
- * a different batch is an error). For optimisations that change only what
- * comes after the intercept (IBA's alpha), the prefix is computed once. */
+ * output R and everything before it are taken from the last forward that
+ * computed them (the caller guarantees the same input). The intercept's r
+ * then has that forward's batch; another batch than now is allowed only
+ * with a stopping intercept (backward never reaches the stale prefix). For
+ * optimisations that change only what comes after the intercept (IBA's
+ * alpha), the prefix is computed once, even for one image broadcast to a
+ * batch of noise draws. */
 void ibx_seq_set_reuse_prefix(ibx_seq *s, int on);
 /* Guided backpropagation (Springenberg et al.): with on != 0 every ReLU's
  * backward also zeroes negative upstream gradients, dx = dy * (y > 0) *

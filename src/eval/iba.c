@@ -152,6 +152,7 @@ struct ibx_iba {
   float *noise;               /* [batch * k] N(0,1) of the current step */
   float *eps;                 /* [batch * k] mu + sd * noise */
   const float *r;             /* R of the current forward (sample-major) */
+  size_t r_stride;            /* k, or 0 when one R serves every sample */
   float *cap;                 /* [k] capacity (nats) of the last forward */
   float *xb, *dlogits;        /* batch copies of the input, logit gradient */
 };
@@ -165,9 +166,11 @@ static int icpt_forward(void *ctx, const ibx_tensor *r, ibx_tensor *z) {
     memcpy(z->data, r->data, (size_t)n * k * sizeof(float));
     return IBX_OK;
   }
-  b->r = r->data;
-  for (int s = 0; s < n; s++) {
-    const float *rs = r->data + (size_t)s * k, *ns = b->noise + (size_t)s * k;
+  /* R of a one-image prefix serves the whole batch (ibx_seq_set_reuse_prefix) */
+  const int nz = z->dim[0];
+  b->r = r->data, b->r_stride = n == nz ? (size_t)k : 0;
+  for (int s = 0; s < nz; s++) {
+    const float *rs = r->data + s * b->r_stride, *ns = b->noise + (size_t)s * k;
     float *es = b->eps + (size_t)s * k, *zs = z->data + (size_t)s * k;
     for (int e = 0; e < k; e++) {
       es[e] = b->mu[e] + b->sd[e] * ns[e];
@@ -182,7 +185,7 @@ static int icpt_backward(void *ctx, ibx_tensor *dz) {
   ibx_iba *b = ctx;
   const int n = dz->dim[0], k = b->k;
   for (int s = 0; s < n; s++) {
-    const float *d = dz->data + (size_t)s * k, *rs = b->r + (size_t)s * k;
+    const float *d = dz->data + (size_t)s * k, *rs = b->r + s * b->r_stride;
     const float *es = b->eps + (size_t)s * k;
     for (int e = 0; e < k; e++)
       b->dlam[e] += d[e] * (rs[e] - es[e]);
@@ -392,12 +395,17 @@ static int optimise(ibx_iba *b, const float *x, int target) {
     b->alpha[e] = b->cfg.init_alpha, b->adam_m[e] = b->adam_v[e] = 0.0f;
   const double beta1 = 0.9, beta2 = 0.999, adam_eps = 1e-8;
   const float wcap = b->cfg.beta / (float)k;
+  /* R is the same in every step and for every noise draw: compute the
+   * layers before the bottleneck once, for the one image */
+  if (b->reuse_ok) {
+    make_lambda(b);
+    draw_noise(b, 0, 1, b->cfg.seed);
+    IBX_TRY(ibx_model_forward(b->m, x, NULL, 1, 0, 0, NULL, NULL));
+    IBX_TRY(ibx_model_set_reuse_prefix(b->m, 1));
+  }
   for (int step = 0; step < b->cfg.iterations; step++) {
     make_lambda(b);
     draw_noise(b, step, B, b->cfg.seed);
-    /* R is the same in every step: compute the layers before it once */
-    if (step == 1 && b->reuse_ok)
-      IBX_TRY(ibx_model_set_reuse_prefix(b->m, 1));
     ibx_tensor lg;
     IBX_TRY(ibx_model_forward(b->m, b->xb, NULL, B, 0, 0, NULL, &lg));
     ce_grad(lg.data, B, b->classes, target, b->dlogits);

@@ -54,6 +54,7 @@ struct ibx_seq {
   size_t icpt_floats;
   int guided; /* guided-backprop ReLU rule */
   int reuse_prefix; /* ibx_seq_set_reuse_prefix */
+  int prefix_batch; /* batch of the last forward that computed the layers */
   int no_param_grads; /* ibx_seq_set_param_grads(s, 0) */
 };
 
@@ -380,9 +381,13 @@ int ibx_seq_forward(ibx_seq *s, const float *x, int batch, int training, uint64_
   if (batch <= 0 || batch > s->max_batch)
     return ibx_fail(IBX_ERR_ARG, "sequential: batch %d outside 1..%d", batch, s->max_batch);
   const int reuse = s->reuse_prefix && s->icpt_on;
-  if (reuse && batch != s->batch)
-    return ibx_fail(IBX_ERR_ARG, "sequential: reusing the prefix needs the last batch (%d), got %d",
-                    s->batch, batch);
+  if (reuse && batch != s->prefix_batch && !s->icpt_stop)
+    return ibx_fail(IBX_ERR_ARG,
+                    "sequential: reusing the prefix with another batch (%d, computed for %d) "
+                    "needs a stopping intercept",
+                    batch, s->prefix_batch);
+  if (!reuse)
+    s->prefix_batch = batch;
   s->input = x, s->batch = batch;
   s->training = training != 0;
   for (int i = reuse ? s->icpt_layer : 0; i < s->count; i++) {
@@ -432,7 +437,9 @@ int ibx_seq_forward(ibx_seq *s, const float *x, int batch, int training, uint64_
     }
     if (s->icpt_on && i == s->icpt_layer) {
       ibx_tensor z = view(s->icpt_buf, batch, n->out_dim, n->flat_out);
-      IBX_TRY(s->icpt_fwd(s->icpt_ctx, &y, &z));
+      /* a reused R has the batch it was computed with */
+      ibx_tensor r = reuse ? view(n->out, s->prefix_batch, n->out_dim, n->flat_out) : y;
+      IBX_TRY(s->icpt_fwd(s->icpt_ctx, &r, &z));
     }
   }
   const node *last = &s->nodes[s->count - 1];
