@@ -91,7 +91,8 @@ static void test_conv2d(void **state) {
   /* backward */
   t = ibx_t4(DW, 4, 3, 3, 2);
   SHAPE("conv2d", ibx_conv2d_backward(&L, &x, &w, &y, &dx, &t, &db, &s));
-  SHAPE("conv2d", ibx_conv2d_backward(&L, &x, &w, &y, &dx, NULL, &db, &s));
+  /* dw = NULL is allowed: no weight gradient (frozen weights, attribution) */
+  assert_ibx_ok(ibx_conv2d_backward(&L, &x, &w, &y, &dx, NULL, &db, &s));
   t = ibx_t4(DX, 2, 3, 6, 5);
   SHAPE("conv2d", ibx_conv2d_backward(&L, &x, &w, &y, &t, &dw, &db, &s));
   t = ibx_t1(DB, 5);

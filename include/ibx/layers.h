@@ -36,7 +36,10 @@ typedef struct {
 int ibx_conv2d_out_size(int in, int kernel, int stride, int pad);
 int ibx_conv2d_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tensor *w,
                        const ibx_tensor *b, ibx_tensor *y, ibx_scratch *s);
-/* dx may be NULL; db may be NULL (no bias). dw, db accumulate. */
+/* dx may be NULL; db may be NULL (no bias). dw, db accumulate. dw may be
+ * NULL too (frozen weights, e.g. attribution): only dx (and db) is computed.
+ * Maps of fewer than 64 output pixels in the im2col path are done as one
+ * GEMM over the batch. */
 int ibx_conv2d_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tensor *w,
                         const ibx_tensor *dy, ibx_tensor *dx, ibx_tensor *dw,
                         ibx_tensor *db, ibx_scratch *s);

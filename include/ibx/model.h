@@ -13,6 +13,7 @@
 
 #include "ibx/layers.h"
 #include "ibx/params.h"
+#include "ibx/sequential.h"
 #include "ibx/tensor.h"
 
 /* The loss and its parts, each already multiplied by its weight
@@ -98,6 +99,41 @@ void ibx_model_set_bn_reduce(ibx_model *m, ibx_bn_reduce_fn fn, void *ctx);
  * attention), and map i as [batch, 1, h, w] (normalised as the head uses it). */
 int ibx_model_attention_count(const ibx_model *m);
 int ibx_model_attention(const ibx_model *m, int i, ibx_tensor *map);
+
+/* ---- layer access for attribution (IBA, Grad-CAM, guided backprop) ----
+ * Every layer of every stack, named as its parameters are ("features.22":
+ * the ReLU after VGG-16's 7th conv), in forward order. Only layers whose
+ * output may carry an intercept are listed (see ibx_seq_set_intercept). */
+int ibx_model_layer_count(const ibx_model *m);
+/* Name and per-sample output shape [C,H,W] (flat: [F,1,1]) of layer i. */
+int ibx_model_layer(const ibx_model *m, int i, char *name, size_t len, int dim[3]);
+/* The named layer's output of the last forward, [batch, C, H, W] (valid
+ * until the next forward). */
+int ibx_model_layer_output(const ibx_model *m, const char *name, ibx_tensor *out);
+/* Index of the named layer, or IBX_ERR_ARG naming it when there is none. */
+int ibx_model_find_layer(const ibx_model *m, const char *name, int *index);
+/* Intercepts layer `name`'s output in every later forward/backward (the
+ * callbacks of ibx/sequential.h; the tensors carry the batch); name NULL
+ * removes it. With stop != 0 backward ends at the intercept: dL/dZ is all
+ * that is computed, the dx argument of the backward is not written. */
+int ibx_model_set_intercept(ibx_model *m, const char *name, ibx_seq_intercept_fwd forward,
+                            ibx_seq_intercept_bwd backward, void *ctx, int stop);
+/* With on != 0, later forwards reuse everything up to the intercept from
+ * the last forward (same input and batch, which the caller guarantees):
+ * only the layers after it run (ibx_seq_set_reuse_prefix). Needs an
+ * intercept in a backbone stage of a VGG; IBX_ERR_ARG otherwise. Removing
+ * the intercept turns it off. */
+int ibx_model_set_reuse_prefix(ibx_model *m, int on);
+/* Attribution set-up: on = 0 makes backward skip the convolutions' weight
+ * gradients (ibx_seq_set_param_grads) -- the gradient buffer is then not
+ * meaningful; on = 1 restores training behaviour. */
+void ibx_model_set_param_grads(ibx_model *m, int on);
+/* Convolution algorithm of every stack (ibx_seq_set_conv_algo). Winograd
+ * re-transforms the filters on every call, which dominates small maps at
+ * small batches: attribution (frozen weights, batch 10) uses im2col. */
+void ibx_model_set_conv_algo(ibx_model *m, int algo);
+/* Guided-backprop ReLU rule in every stack (ibx_seq_set_guided_relu). */
+void ibx_model_set_guided_relu(ibx_model *m, int on);
 
 /* Writes a human-readable table (layer, output shape, parameters, forward
  * multiply-adds) into buf; returns IBX_OK or IBX_ERR_ARG if buf is too short. */

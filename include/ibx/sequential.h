@@ -71,6 +71,47 @@ void ibx_seq_set_grad_hook(ibx_seq *s, ibx_seq_grad_ready_fn fn, void *ctx);
  * NULL returns to local statistics. */
 void ibx_seq_set_bn_reduce(ibx_seq *s, ibx_bn_reduce_fn fn, void *ctx);
 
+/* Intercept (for attribution): the output R of layer `layer` is handed to
+ * forward(ctx, r, z), which writes the tensor Z the following layers see
+ * instead (same shape; the bottleneck of IBA, or a copy for Grad-CAM). In
+ * backward, backward(ctx, dz) receives dL/dZ and turns it in place into
+ * dL/dR before layer `layer`'s own backward runs. With stop != 0 backward
+ * ends there (earlier layers get no gradients, dx is not written) and
+ * ibx_seq_backward_stopped() says so. The layer after `layer` must not be an
+ * in-place one (relu, flatten): intercept the relu itself, not the batch
+ * norm before it. Needs bind (Z memory for max_batch); layer = -1 removes
+ * it. Without an intercept forward and backward are unchanged. */
+typedef int (*ibx_seq_intercept_fwd)(void *ctx, const ibx_tensor *r, ibx_tensor *z);
+typedef int (*ibx_seq_intercept_bwd)(void *ctx, ibx_tensor *dz);
+int ibx_seq_set_intercept(ibx_seq *s, int layer, ibx_seq_intercept_fwd forward,
+                          ibx_seq_intercept_bwd backward, void *ctx, int stop);
+int ibx_seq_backward_stopped(const ibx_seq *s);
+/* With on != 0, forwards start at the intercept: the intercepted layer's
+ * output R and everything before it are taken from the last forward that
+ * computed them (the caller guarantees the same input). The intercept's r
+ * then has that forward's batch; another batch than now is allowed only
+ * with a stopping intercept (backward never reaches the stale prefix). For
+ * optimisations that change only what comes after the intercept (IBA's
+ * alpha), the prefix is computed once, even for one image broadcast to a
+ * batch of noise draws. */
+void ibx_seq_set_reuse_prefix(ibx_seq *s, int on);
+/* Guided backpropagation (Springenberg et al.): with on != 0 every ReLU's
+ * backward also zeroes negative upstream gradients, dx = dy * (y > 0) *
+ * (dy > 0). Forward is unchanged. */
+void ibx_seq_set_guided_relu(ibx_seq *s, int on);
+/* With on = 0 backward skips the convolutions' weight and bias gradients
+ * (frozen weights: attribution); default on. */
+void ibx_seq_set_param_grads(ibx_seq *s, int on);
+/* Convolution algorithm of every conv layer (default IBX_CONV_AUTO). */
+void ibx_seq_set_conv_algo(ibx_seq *s, ibx_conv_algo algo);
+/* Output shape of layer i (without batch; flat outputs are [F,1,1]) and
+ * whether it may carry an intercept (the next layer is not in-place). */
+void ibx_seq_layer_shape(const ibx_seq *s, int i, int dim[3], int *flat);
+/* Layer i's output of the last forward ([batch, C, H, W]; an intercepted
+ * layer's R, not Z); valid until the next forward. */
+int ibx_seq_layer_output(const ibx_seq *s, int i, ibx_tensor *out);
+int ibx_seq_can_intercept(const ibx_seq *s, int i);
+
 /* Shape after the last layer, and layer introspection for summaries. */
 void ibx_seq_output_shape(const ibx_seq *s, int *ndim, int dim[IBX_MAX_DIMS]);
 int ibx_seq_length(const ibx_seq *s);

@@ -23,6 +23,7 @@ static const ibx_command commands[] = {
     {"model", "show a model's layer table, or train it briefly on Fashion-MNIST", ibx_cmd_model},
     {"sweep", "plan, submit (Slurm), run (local) and watch a sweep of runs", ibx_cmd_sweep},
     {"collect", "turn a sweep's results into the papers' tables and plots", ibx_cmd_collect},
+    {"attribute", "attribution heatmaps (IBA and baselines) and their metrics", ibx_cmd_attribute},
 };
 static const int n_commands = sizeof commands / sizeof commands[0];
 

@@ -107,6 +107,89 @@ void ibx_col2im(const float *cols, int C, int H, int W, int KH, int KW, int stri
       }
 }
 
+/* ---- small maps: one GEMM over the whole batch ---------------------------
+ * Per-image GEMMs with only a few output pixels (a 4x4 or 2x2 map) spend
+ * their time packing operands, so below SMALL_MAP output pixels the columns
+ * of all images sit side by side: cols [K, N*P], Y [O, N*P] = w . cols.
+ * Only the im2col path gets here: Winograd takes 3x3 convolutions with 8 or
+ * more input channels unless a model forces im2col (attribution does). */
+#define SMALL_MAP 64
+
+static int small_map(int N, int P) { return N > 1 && P < SMALL_MAP; }
+
+/* cols [K, N*P]: image n's im2col in columns n*P .. n*P+P-1; tmp [K*P]. */
+static void im2col_batch(const ibx_conv2d *L, const ibx_tensor *x, int OH, int OW, float *tmp,
+                         float *cols) {
+  const int N = x->dim[0], C = x->dim[1], H = x->dim[2], W = x->dim[3];
+  const int K = C * L->kernel_h * L->kernel_w, P = OH * OW;
+  for (int n = 0; n < N; n++) {
+    ibx_im2col(x->data + (size_t)n * C * H * W, C, H, W, L->kernel_h, L->kernel_w, L->stride,
+               L->pad_h, L->pad_w, OH, OW, tmp);
+    for (int k = 0; k < K; k++)
+      memcpy(cols + (size_t)k * N * P + (size_t)n * P, tmp + (size_t)k * P, (size_t)P * sizeof(float));
+  }
+}
+
+static int small_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tensor *w,
+                         const ibx_tensor *b, ibx_tensor *y, ibx_scratch *s) {
+  const int N = x->dim[0], O = y->dim[1], OH = y->dim[2], OW = y->dim[3];
+  const int K = L->in_channels * L->kernel_h * L->kernel_w, P = OH * OW;
+  const size_t NP = (size_t)N * P;
+  float *cols = ibx_scratch_get(s, (size_t)K * NP + (size_t)O * NP + (size_t)K * P);
+  if (!cols)
+    return IBX_ERR_NOMEM;
+  float *Y = cols + (size_t)K * NP, *tmp = Y + (size_t)O * NP;
+  im2col_batch(L, x, OH, OW, tmp, cols);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, (int)NP, K, 1.0f, w->data, K, cols,
+              (int)NP, 0.0f, Y, (int)NP);
+  for (int n = 0; n < N; n++)
+    for (int o = 0; o < O; o++) {
+      const float bias = (b && b->data) ? b->data[o] : 0.0f;
+      const float *src = Y + (size_t)o * NP + (size_t)n * P;
+      float *dst = y->data + ((size_t)n * O + o) * P;
+      for (int p = 0; p < P; p++)
+        dst[p] = src[p] + bias;
+    }
+  return IBX_OK;
+}
+
+/* dW += dY . cols^T (when dw is given); dcols = w^T . dY, then col2im per
+ * image into dx (when given). */
+static int small_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tensor *w,
+                          const ibx_tensor *dy, ibx_tensor *dx, ibx_tensor *dw, ibx_tensor *db,
+                          ibx_scratch *s) {
+  const int N = x->dim[0], C = x->dim[1], H = x->dim[2], W = x->dim[3];
+  const int O = dy->dim[1], OH = dy->dim[2], OW = dy->dim[3];
+  const int K = C * L->kernel_h * L->kernel_w, P = OH * OW;
+  const size_t NP = (size_t)N * P;
+  float *cols = ibx_scratch_get(s, (size_t)K * NP + (size_t)O * NP + (size_t)K * P);
+  if (!cols)
+    return IBX_ERR_NOMEM;
+  float *dY = cols + (size_t)K * NP, *tmp = dY + (size_t)O * NP;
+  for (int n = 0; n < N; n++)
+    for (int o = 0; o < O; o++)
+      memcpy(dY + (size_t)o * NP + (size_t)n * P, dy->data + ((size_t)n * O + o) * P,
+             (size_t)P * sizeof(float));
+  if (dw && dw->data) {
+    im2col_batch(L, x, OH, OW, tmp, cols);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, O, K, (int)NP, 1.0f, dY, (int)NP, cols,
+                (int)NP, 1.0f, dw->data, K);
+  }
+  if (dx && dx->data) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)NP, O, 1.0f, w->data, K, dY,
+                (int)NP, 0.0f, cols, (int)NP);
+    for (int n = 0; n < N; n++) {
+      for (int k = 0; k < K; k++)
+        memcpy(tmp + (size_t)k * P, cols + (size_t)k * NP + (size_t)n * P, (size_t)P * sizeof(float));
+      ibx_col2im(tmp, C, H, W, L->kernel_h, L->kernel_w, L->stride, L->pad_h, L->pad_w, OH, OW,
+                 dx->data + (size_t)n * C * H * W);
+    }
+  }
+  if (db && db->data)
+    ibx_conv_bias_grad(dy, db);
+  return IBX_OK;
+}
+
 /* Per image: y[n] (O x OHW) = w (O x CKK) . cols (CKK x OHW) + b. Images are
  * split across threads, each with its own slice of the scratch. */
 static int im2col_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tensor *w,
@@ -114,6 +197,8 @@ static int im2col_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
   const int N = x->dim[0], C = x->dim[1], H = x->dim[2], W = x->dim[3];
   const int O = y->dim[1], OH = y->dim[2], OW = y->dim[3];
   const int K = C * L->kernel_h * L->kernel_w, P = OH * OW;
+  if (small_map(N, P))
+    return small_forward(L, x, w, b, y, s);
   const int threads = ibx_conv_threads(N);
   float *cols = ibx_scratch_get(s, (size_t)threads * K * P);
   if (!cols)
@@ -143,6 +228,8 @@ static int im2col_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_t
   const int N = x->dim[0], C = x->dim[1], H = x->dim[2], W = x->dim[3];
   const int O = dy->dim[1], OH = dy->dim[2], OW = dy->dim[3];
   const int K = C * L->kernel_h * L->kernel_w, P = OH * OW;
+  if (small_map(N, P) || !dw || !dw->data)
+    return small_backward(L, x, w, dy, dx, dw, db, s);
   const int threads = ibx_conv_threads(N);
   const size_t per_thread = (size_t)K * P + (size_t)O * K;
   float *buf = ibx_scratch_get(s, (size_t)threads * per_thread);
@@ -210,12 +297,14 @@ int ibx_conv2d_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tens
                         const ibx_tensor *dy, ibx_tensor *dx, ibx_tensor *dw, ibx_tensor *db,
                         ibx_scratch *s) {
   IBX_TRY(check_shapes(L, x, w, db, dy, "conv2d_backward"));
-  IBX_TRY(ibx_check_same(w, dw, "conv2d_backward", "w", "dw"));
+  if (dw) /* NULL: no weight gradient (frozen weights: attribution) */
+    IBX_TRY(ibx_check_same(w, dw, "conv2d_backward", "w", "dw"));
   if (dx && dx->data)
     IBX_TRY(ibx_check_same(x, dx, "conv2d_backward", "x", "dx"));
   int wino = use_winograd(L);
   if (wino < 0)
     return ibx_fail(IBX_ERR_ARG, "conv2d_backward: Winograd needs a 3x3 kernel, stride 1, pad 1");
-  return wino ? ibx_winograd_backward(L, x, w, dy, dx, dw, db, s)
-              : im2col_backward(L, x, w, dy, dx, dw, db, s);
+  /* without dw the batched im2col backward does the input gradient alone */
+  return wino && dw ? ibx_winograd_backward(L, x, w, dy, dx, dw, db, s)
+                    : im2col_backward(L, x, w, dy, dx, dw, db, s);
 }

@@ -206,7 +206,11 @@ int unit_forward(unit *u, const float *x, int batch, int training, uint64_t seed
 }
 
 int unit_backward(unit *u, const float *dy, float *dx) {
-  return ibx_seq_backward(u->seq, dy, dx);
+  if (u->m->bwd_stopped)
+    return IBX_OK; /* before a stopping intercept: nobody wants these gradients */
+  IBX_TRY(ibx_seq_backward(u->seq, dy, dx));
+  u->m->bwd_stopped = ibx_seq_backward_stopped(u->seq);
+  return IBX_OK;
 }
 
 int model_param(ibx_model *m, const char *name, int ndim, const int *dim, int *index) {
@@ -380,6 +384,7 @@ static void hook_begin(ibx_model *m) {
 
 static int run_backward(ibx_model *m, const float *dlogits, int with_aux, float *dx) {
   hook_begin(m);
+  m->bwd_stopped = 0;
   IBX_TRY(m->ops->backward(m, dlogits, with_aux, dx));
   model_grads_done(m, 0, m->params.count); /* parameters the path never reached */
   return IBX_OK;

@@ -225,6 +225,10 @@ int stage_backward(ibx_model *m, stage *st, const float *dy, float *dx) {
 
 int backbone_forward(ibx_model *m, int lo, int hi, const float *x, int training, uint64_t seed) {
   for (int s = lo; s <= hi; s++) {
+    if (s < m->reuse_stage) { /* kept from the last forward (ibx_model_set_reuse_prefix) */
+      x = m->st[s].out;
+      continue;
+    }
     IBX_TRY(stage_forward(m, &m->st[s], x, m->batch, training, seed));
     x = m->st[s].out;
   }

@@ -125,6 +125,12 @@ struct ibx_model {
   int nnamed;
 
   float *gtmp; /* scratch gradient, the widest stage input */
+
+  /* intercept (ibx_model_set_intercept): its stack, and whether the current
+   * backward has reached a stopping intercept (later stacks are skipped) */
+  unit *icpt_unit;
+  int bwd_stopped;
+  int reuse_stage; /* > 0: stages before it are not recomputed (reuse prefix) */
   size_t gtmp_n;
 };
 

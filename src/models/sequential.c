@@ -44,6 +44,18 @@ struct ibx_seq {
   void *grad_ready_ctx;
   int in_flat;  /* the input is [N,F] (ibx_seq_create_flat) */
   int training; /* mode of the last forward, used by backward */
+  /* intercept (ibx_seq_set_intercept): Z lives in its own buffer so that
+   * R, which the intercepted layer's backward may need (ReLU masks), stays */
+  int icpt_on, icpt_layer, icpt_stop, stopped;
+  ibx_seq_intercept_fwd icpt_fwd;
+  ibx_seq_intercept_bwd icpt_bwd;
+  void *icpt_ctx;
+  float *icpt_buf;
+  size_t icpt_floats;
+  int guided; /* guided-backprop ReLU rule */
+  int reuse_prefix; /* ibx_seq_set_reuse_prefix */
+  int prefix_batch; /* batch of the last forward that computed the layers */
+  int no_param_grads; /* ibx_seq_set_param_grads(s, 0) */
 };
 
 void ibx_seq_set_grad_hook(ibx_seq *s, ibx_seq_grad_ready_fn fn, void *ctx) {
@@ -85,6 +97,7 @@ void ibx_seq_free(ibx_seq *s) {
     ibx_free(s->nodes[i].save_mean);
   ibx_free(s->arena);
   ibx_free(s->grad_a);
+  ibx_free(s->icpt_buf);
   ibx_scratch_free(&s->scratch);
   free(s->nodes);
   free(s);
@@ -356,6 +369,8 @@ static ibx_tensor grad(const ibx_seq *s, int index) {
 }
 
 static float *node_input(const ibx_seq *s, int i) {
+  if (s->icpt_on && i - 1 == s->icpt_layer)
+    return s->icpt_buf;
   return i ? s->nodes[i - 1].out : (float *)s->input;
 }
 
@@ -365,9 +380,17 @@ int ibx_seq_forward(ibx_seq *s, const float *x, int batch, int training, uint64_
     return ibx_fail(IBX_ERR_ARG, "sequential: forward before bind");
   if (batch <= 0 || batch > s->max_batch)
     return ibx_fail(IBX_ERR_ARG, "sequential: batch %d outside 1..%d", batch, s->max_batch);
+  const int reuse = s->reuse_prefix && s->icpt_on;
+  if (reuse && batch != s->prefix_batch && !s->icpt_stop)
+    return ibx_fail(IBX_ERR_ARG,
+                    "sequential: reusing the prefix with another batch (%d, computed for %d) "
+                    "needs a stopping intercept",
+                    batch, s->prefix_batch);
+  if (!reuse)
+    s->prefix_batch = batch;
   s->input = x, s->batch = batch;
   s->training = training != 0;
-  for (int i = 0; i < s->count; i++) {
+  for (int i = reuse ? s->icpt_layer : 0; i < s->count; i++) {
     node *n = &s->nodes[i];
     float *in_data = node_input(s, i);
     if (in_place(n) && !i)
@@ -375,7 +398,7 @@ int ibx_seq_forward(ibx_seq *s, const float *x, int batch, int training, uint64_
     ibx_tensor in = view(in_data, batch, n->in_dim, n->flat_in);
     ibx_tensor y = view(n->out, batch, n->out_dim, n->flat_out);
     ibx_tensor w = param(s, n->w), b = param(s, n->b);
-    switch (n->kind) {
+    switch (reuse && i == s->icpt_layer ? FLATTEN : n->kind) { /* FLATTEN: nothing to compute */
     case CONV:
       IBX_TRY(ibx_conv2d_forward(&n->conv, &in, &w, n->b >= 0 ? &b : NULL, &y, &s->scratch));
       break;
@@ -412,10 +435,17 @@ int ibx_seq_forward(ibx_seq *s, const float *x, int batch, int training, uint64_
       IBX_TRY(ibx_dropout_forward(&n->drop, training, &in, &y));
       break;
     }
+    if (s->icpt_on && i == s->icpt_layer) {
+      ibx_tensor z = view(s->icpt_buf, batch, n->out_dim, n->flat_out);
+      /* a reused R has the batch it was computed with */
+      ibx_tensor r = reuse ? view(n->out, s->prefix_batch, n->out_dim, n->flat_out) : y;
+      IBX_TRY(s->icpt_fwd(s->icpt_ctx, &r, &z));
+    }
   }
   const node *last = &s->nodes[s->count - 1];
+  float *last_out = s->icpt_on && s->icpt_layer == s->count - 1 ? s->icpt_buf : last->out;
   if (out)
-    *out = view(last->out, batch, last->out_dim, last->flat_out);
+    *out = view(last_out, batch, last->out_dim, last->flat_out);
   return IBX_OK;
 }
 
@@ -423,6 +453,7 @@ int ibx_seq_backward(ibx_seq *s, const float *dout, float *dx_out) {
   if (!s->input)
     return ibx_fail(IBX_ERR_ARG, "sequential: backward before forward");
   const int N = s->batch;
+  s->stopped = 0;
   float *dy_buf = s->grad_a, *dx_buf = s->grad_b;
   const node *last = &s->nodes[s->count - 1];
   memcpy(dy_buf, dout, (size_t)N * dim_size(last->out_dim) * sizeof(float));
@@ -437,10 +468,23 @@ int ibx_seq_backward(ibx_seq *s, const float *dout, float *dx_out) {
     ibx_tensor *dxp = dx_data ? &dx : NULL;
     ibx_tensor w = param(s, n->w), gw = grad(s, n->w), gb = grad(s, n->b);
     int swap = 1;
+    if (s->icpt_on && i == s->icpt_layer) {
+      IBX_TRY(s->icpt_bwd(s->icpt_ctx, &dy)); /* dL/dZ -> dL/dR, in place */
+      if (s->icpt_stop) {
+        s->stopped = 1;
+        return IBX_OK;
+      }
+    }
+    if (n->kind == RELU && s->guided)
+      for (int64_t k = 0, nk = ibx_numel(&dy); k < nk; k++)
+        dy.data[k] = dy.data[k] > 0.0f ? dy.data[k] : 0.0f;
     switch (n->kind) {
     case CONV:
-      IBX_TRY(ibx_conv2d_backward(&n->conv, &in, &w, &dy, dxp, &gw, n->b >= 0 ? &gb : NULL,
-                                  &s->scratch));
+      if (s->no_param_grads)
+        IBX_TRY(ibx_conv2d_backward(&n->conv, &in, &w, &dy, dxp, NULL, NULL, &s->scratch));
+      else
+        IBX_TRY(ibx_conv2d_backward(&n->conv, &in, &w, &dy, dxp, &gw, n->b >= 0 ? &gb : NULL,
+                                    &s->scratch));
       break;
     case BATCHNORM:
       if (n->fused_relu)
@@ -552,4 +596,63 @@ size_t ibx_seq_layer_params(const ibx_seq *s, int i) {
 
 size_t ibx_seq_activation_floats(const ibx_seq *s) {
   return s->arena_floats + s->grad_floats + s->scratch.peak;
+}
+
+void ibx_seq_set_guided_relu(ibx_seq *s, int on) { s->guided = on != 0; }
+
+void ibx_seq_set_reuse_prefix(ibx_seq *s, int on) { s->reuse_prefix = on != 0; }
+
+void ibx_seq_set_param_grads(ibx_seq *s, int on) { s->no_param_grads = !on; }
+
+void ibx_seq_set_conv_algo(ibx_seq *s, ibx_conv_algo algo) {
+  for (int i = 0; i < s->count; i++)
+    if (s->nodes[i].kind == CONV)
+      s->nodes[i].conv.algo = algo;
+}
+
+int ibx_seq_backward_stopped(const ibx_seq *s) { return s->stopped; }
+
+void ibx_seq_layer_shape(const ibx_seq *s, int i, int dim[3], int *flat) {
+  memcpy(dim, s->nodes[i].out_dim, 3 * sizeof(int));
+  if (flat)
+    *flat = s->nodes[i].flat_out;
+}
+
+int ibx_seq_layer_output(const ibx_seq *s, int i, ibx_tensor *out) {
+  if (i < 0 || i >= s->count || !s->input)
+    return ibx_fail(IBX_ERR_ARG, "sequential: no output of layer %d (out of range or no forward)", i);
+  const node *n = &s->nodes[i];
+  *out = view(n->out ? n->out : (float *)s->input, s->batch, n->out_dim, n->flat_out);
+  return IBX_OK;
+}
+
+int ibx_seq_can_intercept(const ibx_seq *s, int i) {
+  return i >= 0 && i < s->count && (i == s->count - 1 || !in_place(&s->nodes[i + 1]));
+}
+
+int ibx_seq_set_intercept(ibx_seq *s, int layer, ibx_seq_intercept_fwd forward,
+                          ibx_seq_intercept_bwd backward, void *ctx, int stop) {
+  s->icpt_on = 0;
+  if (layer < 0)
+    return IBX_OK;
+  if (!s->arena)
+    return ibx_fail(IBX_ERR_ARG, "sequential: intercept before bind");
+  if (!forward || !backward)
+    return ibx_fail(IBX_ERR_ARG, "sequential: intercept needs forward and backward callbacks");
+  if (!ibx_seq_can_intercept(s, layer))
+    return ibx_fail(IBX_ERR_ARG,
+                    "sequential: layer %d cannot be intercepted (out of range, or the next "
+                    "layer works in place on its output)",
+                    layer);
+  const size_t need = dim_size(s->nodes[layer].out_dim) * (size_t)s->max_batch;
+  if (need > s->icpt_floats) {
+    ibx_free(s->icpt_buf);
+    s->icpt_buf = ibx_alloc(need * sizeof(float), "intercept output");
+    s->icpt_floats = s->icpt_buf ? need : 0;
+    if (!s->icpt_buf)
+      return IBX_ERR_NOMEM;
+  }
+  s->icpt_on = 1, s->icpt_layer = layer, s->icpt_stop = stop != 0;
+  s->icpt_fwd = forward, s->icpt_bwd = backward, s->icpt_ctx = ctx;
+  return IBX_OK;
 }
