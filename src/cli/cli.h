@@ -15,6 +15,7 @@ int ibx_cmd_model(int argc, char **argv);
 int ibx_cmd_sweep(int argc, char **argv);
 int ibx_cmd_collect(int argc, char **argv);
 int ibx_cmd_attribute(int argc, char **argv);
+int ibx_cmd_eval(int argc, char **argv);
 
 /* Builds a config from [FILE.ini] [section.key=value ...] (argv without the
  * command name); defined in cli_config.c. */

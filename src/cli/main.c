@@ -24,6 +24,7 @@ static const ibx_command commands[] = {
     {"sweep", "plan, submit (Slurm), run (local) and watch a sweep of runs", ibx_cmd_sweep},
     {"collect", "turn a sweep's results into the papers' tables and plots", ibx_cmd_collect},
     {"attribute", "attribution heatmaps (IBA and baselines) and their metrics", ibx_cmd_attribute},
+    {"eval", "top-1 error, interpretability score, attention-map pictures", ibx_cmd_eval},
 };
 static const int n_commands = sizeof commands / sizeof commands[0];
 

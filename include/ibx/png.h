@@ -1,0 +1,35 @@
+/* Pictures: RGB images written as PNG (libpng), with attention maps
+ * overlaid in a jet colour map, for the Figure 3 / Figure 5 style grids of
+ * `ibx eval maps`. */
+#ifndef IBX_PNG_H
+#define IBX_PNG_H
+
+#include <stdint.h>
+
+typedef struct {
+  int w, h;
+  uint8_t *rgb; /* h rows of w RGB triples */
+} ibx_picture;
+
+/* A w x h picture filled with grey level `fill`. */
+int ibx_picture_new(int w, int h, uint8_t fill, ibx_picture *p);
+void ibx_picture_free(ibx_picture *p);
+
+/* Writes p as an 8-bit RGB PNG, atomically (temp, fsync, rename). */
+int ibx_png_write(const char *path, const ibx_picture *p);
+/* Reads any PNG as 8-bit RGB (for tests and tools). */
+int ibx_png_read(const char *path, ibx_picture *p);
+
+/* The jet colour map at v in [0, 1] (clamped): dark blue, blue, cyan,
+ * yellow, red, dark red. */
+void ibx_colormap_jet(double v, uint8_t rgb[3]);
+
+/* Draws a canvas (c x h x w floats, 0..1, clamped; grey for one channel, the
+ * first three as RGB otherwise) magnified by scale at (x0, y0). With map
+ * (mh x mw values), the map is min-max normalised, upsampled bilinearly to
+ * h x w and blended over the image: (1 - alpha) image + alpha jet(map).
+ * Parts outside the picture are clipped. */
+void ibx_picture_draw(ibx_picture *p, int x0, int y0, int scale, const float *canvas, int c,
+                      int h, int w, const float *map, int mh, int mw, float alpha);
+
+#endif

@@ -1,0 +1,54 @@
+/* Shared parts of `ibx eval` (cli_eval*.c): options, MPI agreement, the
+ * patch source. */
+#ifndef IBX_CLI_EVAL_H
+#define IBX_CLI_EVAL_H
+
+#include <mpi.h>
+
+#include "ibx/eval.h"
+#include "ibx/interpret.h"
+
+#define EVAL_MAX_RUNS 8
+#define EVAL_MAX_LIST 32
+
+typedef struct {
+  const char *ckpt[EVAL_MAX_RUNS];
+  int n_ckpt;
+  ibx_eval_data data;
+  long limit;
+  int batch;
+  /* interpret / maps */
+  uint64_t seed;
+  double threshold;
+  ibx_map_norm norm;
+  int map;
+  long windows[EVAL_MAX_LIST], high[EVAL_MAX_LIST], low[EVAL_MAX_LIST];
+  int n_windows, n_high, n_low;
+  const char *mods;        /* comma-separated kinds, NULL: all */
+  const char *patch_name, *patch_path, *patch_split;
+  int patch_any_class;
+  /* maps */
+  const char *out;
+  long samples[EVAL_MAX_LIST];
+  int n_samples;
+  const char *rows;
+  int scale, select, count;
+} eval_opts;
+
+/* Parses argv[1..argc) of `ibx eval ACTION`; prints the problem and returns 2
+ * on bad usage. */
+int eval_parse(const char *action, int argc, char **argv, eval_opts *o);
+
+/* Every rank's status agreed; the first failing rank's message wins. */
+int eval_agree(MPI_Comm comm, int rc);
+
+/* Opens the patch source of o for run (NULL when patches are not used). */
+int eval_open_patches(const ibx_eval_run *run, const eval_opts *o, ibx_dataset **ds);
+
+/* Whether patches must come from an image of another class than the sample's. */
+int eval_patch_other_class(const ibx_eval_run *run, const eval_opts *o);
+
+int eval_cmd_interpret(MPI_Comm comm, const eval_opts *o);
+int eval_cmd_maps(MPI_Comm comm, const eval_opts *o);
+
+#endif

@@ -1,0 +1,263 @@
+/* Opening a trained run for evaluation: its model, weights, input pipeline
+ * and datasets (include/ibx/eval.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../train/run_dir.h"
+#include "ibx/augment.h"
+#include "ibx/checkpoint.h"
+#include "ibx/error.h"
+#include "ibx/eval.h"
+
+int ibx_eval_open_named(const char *name, const char *path, const char *split, int size,
+                        ibx_dataset **out) {
+  const char *dir = path && *path ? path : NULL;
+  if (!strcmp(name, "fashion-mnist"))
+    return ibx_dataset_open_fashion_mnist(dir, split, out);
+  if (!dir)
+    return ibx_fail(IBX_ERR_ARG, "dataset '%s' needs a path", name);
+  if (!strcmp(name, "mnist"))
+    return ibx_dataset_open_mnist(dir, split, out);
+  if (!strcmp(name, "cifar10"))
+    return ibx_dataset_open_cifar10(dir, split, out);
+  if (!strcmp(name, "cifar100"))
+    return ibx_dataset_open_cifar100(dir, split, out);
+  if (!strcmp(name, "svhn"))
+    return ibx_dataset_open_svhn(dir, split, out);
+  if (!strcmp(name, "stl10"))
+    return ibx_dataset_open_stl10(dir, split, out);
+  if (!strcmp(name, "cub200"))
+    return ibx_dataset_open_cub(dir, split, size, out);
+  if (!strcmp(name, "h5")) {
+    char file[4096];
+    snprintf(file, sizeof file, "%s/%s.h5", dir, split);
+    return ibx_dataset_open_h5(file, out);
+  }
+  return ibx_fail(IBX_ERR_ARG, "unknown dataset '%s' (fashion-mnist, mnist, cifar10, cifar100, "
+                               "svhn, stl10, cub200, h5)", name);
+}
+
+static int locate(const char *path, ibx_eval_run *run) {
+  struct stat st;
+  if (stat(path, &st))
+    return ibx_fail(IBX_ERR_IO, "%s: no such run directory or checkpoint", path);
+  char dir[4096];
+  if (S_ISDIR(st.st_mode)) {
+    snprintf(dir, sizeof dir, "%s", path);
+    IBX_TRY(ibx_run_dir_latest(dir, run->ckpt, sizeof run->ckpt));
+  } else {
+    snprintf(run->ckpt, sizeof run->ckpt, "%s", path);
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+      *slash = '\0';
+    else
+      snprintf(dir, sizeof dir, ".");
+  }
+  if (strlen(dir) + sizeof "/results" > sizeof run->results)
+    return ibx_fail(IBX_ERR_ARG, "%s: path too long", path);
+  memcpy(run->results, dir, strlen(dir));
+  memcpy(run->results + strlen(dir), "/results", sizeof "/results");
+  return IBX_OK;
+}
+
+static int model_config(const ibx_config *c, const ibx_dataset *train, ibx_model_config *mc) {
+  memset(mc, 0, sizeof *mc);
+  snprintf(mc->backbone, sizeof mc->backbone, "%s", ibx_config_string(c, "model.backbone"));
+  snprintf(mc->head, sizeof mc->head, "%s", ibx_config_string(c, "model.head"));
+  ibx_model_config_defaults(mc);
+  ibx_dataset_shape(train, &mc->in_channels, NULL, NULL);
+  mc->in_height = mc->in_width = (int)ibx_config_int(c, "data.image_size");
+  mc->num_classes = ibx_dataset_num_classes(train);
+  mc->width = (float)ibx_config_float(c, "model.width");
+  mc->wrn_depth = (int)ibx_config_int(c, "model.wrn_depth");
+  mc->wrn_widen = (int)ibx_config_int(c, "model.wrn_widen");
+  mc->K = (int)ibx_config_int(c, "model.K");
+  mc->beta = (float)ibx_config_float(c, "model.beta");
+  mc->Q = (int)ibx_config_int(c, "model.Q");
+  mc->lambda_q = (float)ibx_config_float(c, "model.lambda_q");
+  mc->lambda_c = (float)ibx_config_float(c, "model.lambda_c");
+  mc->attention_layer = (int)ibx_config_int(c, "model.attention_layer");
+  mc->seed = (uint64_t)ibx_config_int(c, "train.seed");
+  return IBX_OK;
+}
+
+static int open_local(const char *path, int max_batch, ibx_eval_run *run) {
+  IBX_TRY(locate(path, run));
+  char *ini = NULL;
+  IBX_TRY(ibx_checkpoint_read_config(run->ckpt, &ini));
+  int rc = ibx_config_init(&run->cfg);
+  if (!rc)
+    rc = ibx_config_load_string(&run->cfg, ini, run->ckpt);
+  free(ini);
+  IBX_TRY(rc);
+  const ibx_config *c = &run->cfg;
+  /* the training set gives the normalisation, channels, classes and size */
+  ibx_dataset *train = NULL;
+  rc = ibx_eval_open_named(ibx_config_string(c, "data.dataset"), ibx_config_string(c, "data.path"),
+                  "train", (int)ibx_config_int(c, "data.image_size"), &train);
+  if (rc)
+    return ibx_fail(rc, "%s: the run's training set is needed for its normalisation: %s",
+                    run->ckpt, ibx_errmsg());
+  ibx_model_config mc;
+  model_config(c, train, &mc);
+  ibx_dataset_shape(train, NULL, &run->src_h, &run->src_w);
+  if (mc.in_channels > IBX_AUGMENT_MAX_CHANNELS)
+    rc = ibx_fail(IBX_ERR_ARG, "%s: %d channels are more than evaluation supports", run->ckpt,
+                  mc.in_channels);
+  if (!rc)
+    rc = ibx_dataset_channel_stats(train, run->mean, run->std);
+  ibx_dataset_close(train);
+  IBX_TRY(rc);
+  run->in_c = mc.in_channels, run->in_h = mc.in_height, run->in_w = mc.in_width;
+  run->max_batch = max_batch;
+  IBX_TRY(ibx_model_create(&mc, max_batch, &run->model));
+  IBX_TRY(ibx_checkpoint_read(run->ckpt, ibx_model_params(run->model),
+                              ibx_model_buffers(run->model), NULL, NULL));
+  const size_t img = (size_t)run->in_c * run->in_h * run->in_w;
+  run->x = calloc((size_t)max_batch * img, sizeof(float));
+  if (!run->x)
+    return ibx_fail(IBX_ERR_NOMEM, "evaluation: out of memory for a batch");
+  /* heads publish their attention maps' shapes in forward: run one */
+  ibx_tensor logits;
+  return ibx_model_forward(run->model, run->x, NULL, 1, 0, 0, NULL, &logits);
+}
+
+int ibx_eval_open(const char *path, int max_batch, ibx_eval_run *run) {
+  memset(run, 0, sizeof *run);
+  if (max_batch < 1)
+    return ibx_fail(IBX_ERR_ARG, "evaluation: batch size %d must be >= 1", max_batch);
+  const int rc = open_local(path, max_batch, run);
+  if (rc)
+    ibx_eval_close(run);
+  return rc;
+}
+
+void ibx_eval_close(ibx_eval_run *run) {
+  ibx_model_free(run->model);
+  ibx_config_free(&run->cfg);
+  free(run->x);
+  memset(run, 0, sizeof *run);
+}
+
+int ibx_eval_open_data(const ibx_eval_run *run, const ibx_eval_data *spec, ibx_dataset **out,
+                       char *label, size_t len) {
+  *out = NULL;
+  const char *own = ibx_config_string(&run->cfg, "data.dataset");
+  const char *name = spec->name && *spec->name ? spec->name : own;
+  const char *split = spec->split && *spec->split ? spec->split : "test";
+  const char *path = spec->path && *spec->path ? spec->path
+                     : !strcmp(name, own) ? ibx_config_string(&run->cfg, "data.path") : NULL;
+  ibx_dataset *ds = NULL;
+  if (!strcmp(name, "stl10") && !strcmp(own, "cifar10")) {
+    if (!path || !*path)
+      return ibx_fail(IBX_ERR_ARG, "dataset 'stl10' needs a path (--data-path)");
+    IBX_TRY(ibx_dataset_open_stl10_as_cifar10(path, split, run->src_h, &ds));
+  } else {
+    IBX_TRY(ibx_eval_open_named(name, path, split, run->src_h, &ds));
+  }
+  snprintf(label, len, "%s-%s", name, split);
+  int c, h, w, rc = IBX_OK;
+  ibx_dataset_shape(ds, &c, &h, &w);
+  const int classes = ibx_model_config_of(run->model)->num_classes;
+  if (c != run->in_c)
+    rc = ibx_fail(IBX_ERR_ARG, "%s: images have %d channels, the model (%s) takes %d",
+                  ibx_dataset_name(ds), c, run->ckpt, run->in_c);
+  else if (ibx_dataset_num_classes(ds) != classes)
+    rc = ibx_fail(IBX_ERR_ARG, "%s: %d classes, the model (%s) predicts %d", ibx_dataset_name(ds),
+                  ibx_dataset_num_classes(ds), run->ckpt, classes);
+  else if ((h != run->src_h || w != run->src_w) && !spec->resize)
+    rc = ibx_fail(IBX_ERR_ARG, "%s: images are %dx%d, the model was trained on %dx%d images "
+                  "(%s); pass --resize to resample them", ibx_dataset_name(ds), h, w,
+                  run->src_h, run->src_w, own);
+  else if (h != run->src_h || w != run->src_w) {
+    ibx_dataset *resized = NULL;
+    rc = ibx_dataset_resize_copy(ds, run->src_h, run->src_w, &resized);
+    ibx_dataset_close(ds);
+    ds = resized;
+  }
+  if (rc) {
+    ibx_dataset_close(ds);
+    return rc;
+  }
+  *out = ds;
+  return IBX_OK;
+}
+
+int ibx_eval_canvas(const ibx_eval_run *run, const ibx_dataset *ds, long i, float *canvas,
+                    int *label) {
+  int c, h, w;
+  ibx_dataset_shape(ds, &c, &h, &w);
+  uint8_t *pix = malloc((size_t)ibx_dataset_image_size(ds));
+  if (!pix)
+    return ibx_fail(IBX_ERR_NOMEM, "evaluation: out of memory for an image");
+  ibx_augment a;
+  ibx_augment_identity(&a); /* mean 0, std 1: the 0..1 canvas */
+  a.out_h = run->in_h, a.out_w = run->in_w;
+  int rc = ibx_dataset_read(ds, i, pix, label);
+  if (!rc)
+    rc = ibx_augment_apply(&a, c, h, w, pix, 0, (uint64_t)i, canvas);
+  free(pix);
+  return rc;
+}
+
+int ibx_eval_attention_size(const ibx_eval_run *run, int *h, int *w, long *size) {
+  const ibx_model *m = run->model;
+  const int k = run->attention_map, n = ibx_model_attention_count(m);
+  if (n == 0)
+    return ibx_fail(IBX_ERR_ARG, "%s: model head '%s' has no attention map (attention heads: "
+                    "att2, att3, pan, abn, aib, aib-qt)", run->ckpt, ibx_model_config_of(m)->head);
+  if (k < 0 || k >= n)
+    return ibx_fail(IBX_ERR_ARG, "%s: attention map %d asked, head '%s' has maps 0..%d", run->ckpt,
+                    k, ibx_model_config_of(m)->head, n - 1);
+  ibx_tensor t;
+  IBX_TRY(ibx_model_attention(m, k, &t));
+  *h = t.dim[2], *w = t.dim[3], *size = (long)t.dim[2] * t.dim[3];
+  return IBX_OK;
+}
+
+int ibx_eval_forward(ibx_eval_run *run, const float *canvas, int n, int *pred, float *maps) {
+  if (n < 1 || n > run->max_batch)
+    return ibx_fail(IBX_ERR_ARG, "evaluation: batch %d outside 1..%d", n, run->max_batch);
+  const size_t hw = (size_t)run->in_h * run->in_w;
+  for (int i = 0; i < n; i++)
+    for (int ch = 0; ch < run->in_c; ch++) {
+      const size_t off = ((size_t)i * run->in_c + ch) * hw;
+      for (size_t p = 0; p < hw; p++)
+        run->x[off + p] = (canvas[off + p] - run->mean[ch]) / run->std[ch];
+    }
+  ibx_tensor logits;
+  IBX_TRY(ibx_model_forward(run->model, run->x, NULL, n, 0, 0, NULL, &logits));
+  const int K = logits.dim[1];
+  for (int i = 0; i < n; i++) {
+    const float *row = logits.data + (size_t)i * K;
+    int best = 0;
+    for (int k = 1; k < K; k++)
+      best = row[k] > row[best] ? k : best;
+    pred[i] = best;
+  }
+  if (!maps)
+    return IBX_OK;
+  int h, w;
+  long size;
+  IBX_TRY(ibx_eval_attention_size(run, &h, &w, &size));
+  ibx_tensor t;
+  IBX_TRY(ibx_model_attention(run->model, run->attention_map, &t));
+  memcpy(maps, t.data, (size_t)n * size * sizeof(float));
+  return IBX_OK;
+}
+
+static int attn_forward(void *ctx, const float *canvas, int n, int *pred, float *maps) {
+  return ibx_eval_forward(ctx, canvas, n, pred, maps);
+}
+
+int ibx_eval_attn_model(ibx_eval_run *run, ibx_attn_model *m) {
+  int h, w;
+  memset(m, 0, sizeof *m);
+  IBX_TRY(ibx_eval_attention_size(run, &h, &w, &m->map_size));
+  m->forward = attn_forward, m->ctx = run, m->max_batch = run->max_batch;
+  return IBX_OK;
+}
