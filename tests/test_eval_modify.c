@@ -108,9 +108,9 @@ static void test_color_block(void **state) {
       int y, x;
       assert_ibx_ok(ibx_mod_window(9, IBX_MOD_COLOR_BLOCK, p, i, H, W, &y, &x));
       check_window(a, C, H, W, p, y, x);
-      for (int ch = 0; ch < C; ch++) { /* one colour per channel, in [0, 1) */
+      for (int ch = 0; ch < C; ch++) { /* one colour per channel, in [0, 255) */
         const float v = a[((size_t)ch * H + y) * W + x];
-        assert_true(v >= 0.0f && v < 1.0f);
+        assert_true(v >= 0.0f && v < 255.0f);
         for (int yy = y; yy < y + p; yy++)
           for (int xx = x; xx < x + p; xx++)
             assert_true(a[((size_t)ch * H + yy) * W + xx] == v);
@@ -133,7 +133,7 @@ static int find_source(const float *img, int h, int w, int p, int y0, int x0) {
         int same = 1;
         for (int y = 0; y < p && same; y++)
           for (int x = 0; x < p && same; x++)
-            same = img[(size_t)(y0 + y) * w + x0 + x] == src_pixel(n, cy + y, cx + x) / 255.0f;
+            same = img[(size_t)(y0 + y) * w + x0 + x] == (float)src_pixel(n, cy + y, cx + x);
         if (same)
           return n;
       }

@@ -91,14 +91,14 @@ static void test_png_round_trip(void **state) {
   (void)state;
   ibx_picture p, q;
   assert_ibx_ok(ibx_picture_new(7, 5, 255, &p));
-  const float canvas[3 * 2 * 2] = {0, 1, 0.5f, 2.0f, 0, 0, 1, -1, 1, 1, 0, 0};
+  const float canvas[3 * 2 * 2] = {0, 255, 127, 510, 0, 0, 255, -9, 255, 255, 0, 0};
   ibx_picture_draw(&p, 1, 1, 2, canvas, 3, 2, 2, NULL, 0, 0, 0); /* 2x magnified */
   ibx_picture_draw(&p, 6, 4, 1, canvas, 3, 2, 2, NULL, 0, 0, 0); /* clipped at the edge */
   const uint8_t *px = p.rgb + ((size_t)1 * 7 + 1) * 3; /* canvas (0,0) = (0, 0, 1) */
   assert_int_equal(px[0], 0), assert_int_equal(px[1], 0), assert_int_equal(px[2], 255);
   px = p.rgb + ((size_t)2 * 7 + 4) * 3; /* canvas (0,1): (1, 0, 1) */
   assert_int_equal(px[0], 255), assert_int_equal(px[1], 0), assert_int_equal(px[2], 255);
-  px = p.rgb + ((size_t)4 * 7 + 4) * 3; /* canvas (1,1): (2->1, -1->0, 0) clamped */
+  px = p.rgb + ((size_t)4 * 7 + 4) * 3; /* canvas (1,1): (510->255, -9->0, 0) clamped */
   assert_int_equal(px[0], 255), assert_int_equal(px[1], 0), assert_int_equal(px[2], 0);
   char path[1024];
   snprintf(path, sizeof path, "%s/round_trip.png", IBX_TEST_TMP);

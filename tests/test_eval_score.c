@@ -50,7 +50,7 @@ static int predict(const float *x) {
   double s = 0;
   for (int i = 0; i < C * H * W; i++)
     s += x[i];
-  const int k = (int)(s / (C * H * W) * 5.0);
+  const int k = (int)(s / (C * H * W) / 255.0 * 5.0);
   return k < 0 ? 0 : k > 4 ? 4 : k;
 }
 
@@ -83,13 +83,13 @@ static int pooled_forward(void *ctx, const float *x, int n, int *pred, float *ma
   return IBX_OK;
 }
 
-/* Sample i: a smooth random image in 0..1 of class-band brightness. */
+/* Sample i: a random image in pixel units of class-band brightness. */
 static int read_canvas(void *ctx, long i, float *canvas, int *label) {
   (void)ctx;
-  tu_randn(canvas, C * H * W, 0.1f, 1000 + (uint64_t)i);
-  const float base = 0.1f + 0.8f * (float)(i % 9) / 8.0f;
+  tu_randn(canvas, C * H * W, 25.0f, 1000 + (uint64_t)i);
+  const float base = 25.0f + 200.0f * (float)(i % 9) / 8.0f;
   for (int k = 0; k < C * H * W; k++)
-    canvas[k] = fminf(1.0f, fmaxf(0.0f, canvas[k] + base));
+    canvas[k] = fminf(255.0f, fmaxf(0.0f, canvas[k] + base));
   *label = (int)(i % 5);
   return IBX_OK;
 }

@@ -3,9 +3,11 @@
  * the run's results files (docs/checkpoint-format.md, "Results files").
  *
  * The input pipeline is the trainer's test pipeline: an image is centred on
- * (zero-padded or centre-cropped to) the model's input size, scaled to 0..1
- * (the "canvas", where the interpretability modifications act), then
- * normalised with the per-channel mean and std of the run's training set. */
+ * (zero-padded or centre-cropped to) the model's input size, kept in pixel
+ * units 0..255 (the "canvas", where the interpretability modifications act),
+ * then normalised as the trainer does, x = pixel / (255 std) - mean / std
+ * with the per-channel mean and std of the run's training set, so an
+ * unmodified image gives bit-identical inputs to the trainer's evaluation. */
 #ifndef IBX_EVAL_H
 #define IBX_EVAL_H
 
@@ -61,7 +63,7 @@ int ibx_eval_open_named(const char *name, const char *path, const char *split, i
 int ibx_eval_open_data(const ibx_eval_run *run, const ibx_eval_data *spec, ibx_dataset **out,
                        char *label, size_t len);
 
-/* Sample i of ds as a canvas (in_c x in_h x in_w floats, 0..1). */
+/* Sample i of ds as a canvas (in_c x in_h x in_w floats, pixel units). */
 int ibx_eval_canvas(const ibx_eval_run *run, const ibx_dataset *ds, long i, float *canvas,
                     int *label);
 

@@ -4,8 +4,9 @@
  * consistent (cosine similarity of the flattened, normalised maps at or above
  * a threshold). docs/evaluation.md has every choice and its source.
  *
- * Images here are float CHW canvases on the 0..1 scale at the model's input
- * size (the trainer's test pipeline before mean/std normalisation).
+ * Images here are float CHW canvases in pixel units (0..255) at the model's
+ * input size: the trainer's test pipeline before its normalisation, so an
+ * unmodified canvas normalises to exactly the trainer's input.
  * Every modification is a pure function of (seed, modification, parameter,
  * sample index), so two models are judged on identical modified images. */
 #ifndef IBX_INTERPRET_H
@@ -38,7 +39,7 @@ double ibx_fourier_radius(int h, int w, int ky, int kx);
 /* In place on c planes of h x w: keeps the components with radius < r
  * (low_pass = 1) or >= r (low_pass = 0) and returns the real part of the
  * inverse transform. r = 0 and r = INFINITY are allowed (everything or
- * nothing). Not clipped to 0..1. */
+ * nothing). Not clipped to 0..255. */
 int ibx_fourier_filter(float *img, int c, int h, int w, double r, int low_pass);
 
 /* ---- spatial modifications --------------------------------------------- */
@@ -50,7 +51,7 @@ int ibx_mod_window(uint64_t seed, ibx_mod_kind kind, int p, long sample, int h, 
                    int *x);
 
 /* Paints the colour block of (seed, p, sample) into img (c x h x w): one
- * uniform random value in [0, 1) per channel. */
+ * uniform random value in [0, 255) per channel. */
 int ibx_mod_color_block(float *img, int c, int h, int w, int p, uint64_t seed, long sample);
 
 /* A source of patches: a dataset, and whether the patch must come from an
@@ -88,7 +89,7 @@ double ibx_map_cosine(const float *a, const float *b, long n, ibx_map_norm norm)
 /* ---- the score ----------------------------------------------------------- */
 
 /* What the score needs from a model: predictions (argmax) and one attention
- * map of map_size values per sample, for n canvases (NCHW, 0..1 scale; the
+ * map of map_size values per sample, for n canvases (NCHW, pixel units; the
  * callee normalises). maps may be NULL (predictions only). */
 typedef struct {
   int (*forward)(void *ctx, const float *canvas, int n, int *pred, float *maps);

@@ -24,7 +24,7 @@ int ibx_png_read(const char *path, ibx_picture *p);
  * yellow, red, dark red. */
 void ibx_colormap_jet(double v, uint8_t rgb[3]);
 
-/* Draws a canvas (c x h x w floats, 0..1, clamped; grey for one channel, the
+/* Draws a canvas (c x h x w floats in pixel units 0..255, clamped; grey for one channel, the
  * first three as RGB otherwise) magnified by scale at (x0, y0). With map
  * (mh x mw values), the map is min-max normalised, upsampled bilinearly to
  * h x w and blended over the image: (1 - alpha) image + alpha jet(map).

@@ -194,12 +194,17 @@ int ibx_eval_canvas(const ibx_eval_run *run, const ibx_dataset *ds, long i, floa
   uint8_t *pix = malloc((size_t)ibx_dataset_image_size(ds));
   if (!pix)
     return ibx_fail(IBX_ERR_NOMEM, "evaluation: out of memory for an image");
-  ibx_augment a;
-  ibx_augment_identity(&a); /* mean 0, std 1: the 0..1 canvas */
-  a.out_h = run->in_h, a.out_w = run->in_w;
-  int rc = ibx_dataset_read(ds, i, pix, label);
-  if (!rc)
-    rc = ibx_augment_apply(&a, c, h, w, pix, 0, (uint64_t)i, canvas);
+  const int rc = ibx_dataset_read(ds, i, pix, label);
+  /* centred as the trainer's pipeline places it (ibx/augment.h, step 1) */
+  const int oh = run->in_h, ow = run->in_w, oy = (oh - h) / 2, ox = (ow - w) / 2;
+  for (int ch = 0; rc == IBX_OK && ch < c; ch++)
+    for (int y = 0; y < oh; y++)
+      for (int x = 0; x < ow; x++) {
+        const int sy = y - oy, sx = x - ox;
+        canvas[((size_t)ch * oh + y) * ow + x] =
+            sy >= 0 && sy < h && sx >= 0 && sx < w ? (float)pix[((size_t)ch * h + sy) * w + sx]
+                                                   : 0.0f;
+      }
   free(pix);
   return rc;
 }
@@ -223,12 +228,15 @@ int ibx_eval_forward(ibx_eval_run *run, const float *canvas, int n, int *pred, f
   if (n < 1 || n > run->max_batch)
     return ibx_fail(IBX_ERR_ARG, "evaluation: batch %d outside 1..%d", n, run->max_batch);
   const size_t hw = (size_t)run->in_h * run->in_w;
-  for (int i = 0; i < n; i++)
-    for (int ch = 0; ch < run->in_c; ch++) {
+  for (int ch = 0; ch < run->in_c; ch++) {
+    /* the trainer's arithmetic exactly (src/data/augment.c) */
+    const float scale = 1.0f / (255.0f * run->std[ch]), bias = -run->mean[ch] / run->std[ch];
+    for (int i = 0; i < n; i++) {
       const size_t off = ((size_t)i * run->in_c + ch) * hw;
       for (size_t p = 0; p < hw; p++)
-        run->x[off + p] = (canvas[off + p] - run->mean[ch]) / run->std[ch];
+        run->x[off + p] = canvas[off + p] * scale + bias;
     }
+  }
   ibx_tensor logits;
   IBX_TRY(ibx_model_forward(run->model, run->x, NULL, n, 0, 0, NULL, &logits));
   const int K = logits.dim[1];

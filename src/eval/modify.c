@@ -50,8 +50,8 @@ int ibx_mod_color_block(float *img, int c, int h, int w, int p, uint64_t seed, l
   IBX_TRY(ibx_mod_window(seed, IBX_MOD_COLOR_BLOCK, p, sample, h, w, &y0, &x0));
   for (int ch = 0; ch < c; ch++) {
     /* one stream index per (sample, channel): any channel count */
-    const float v = ibx_rng_uniform(seed, stream(IBX_MOD_COLOR_BLOCK, PURPOSE_COLOR, p),
-                                    (uint64_t)sample * 16u + (uint64_t)ch);
+    const float v = 255.0f * ibx_rng_uniform(seed, stream(IBX_MOD_COLOR_BLOCK, PURPOSE_COLOR, p),
+                                             (uint64_t)sample * 16u + (uint64_t)ch);
     for (int y = y0; y < y0 + p; y++)
       for (int x = x0; x < x0 + p; x++)
         img[((size_t)ch * h + y) * w + x] = v;
@@ -116,7 +116,7 @@ int ibx_mod_patch(float *img, int c, int h, int w, int p, uint64_t seed, long sa
         else /* colour source, grey image: channel mean */
           for (int k = 0; k < sc; k++)
             v += pix[(size_t)k * sh * sw + at] / (float)sc;
-        img[((size_t)ch * h + y0 + y) * w + x0 + x] = v / 255.0f;
+        img[((size_t)ch * h + y0 + y) * w + x0 + x] = v;
       }
   free(pix);
   return rc;

@@ -106,7 +106,7 @@ void ibx_picture_draw(ibx_picture *p, int x0, int y0, int scale, const float *ca
     for (int x = 0; x < w; x++) {
       double px[3];
       for (int k = 0; k < 3; k++)
-        px[k] = clamp01(canvas[(size_t)(c >= 3 ? k : 0) * hw + (size_t)y * w + x]);
+        px[k] = clamp01(canvas[(size_t)(c >= 3 ? k : 0) * hw + (size_t)y * w + x] / 255.0);
       if (map) {
         uint8_t jet[3];
         ibx_colormap_jet(map_at(map, mh, mw, lo, hi - lo, y, x, h, w), jet);
