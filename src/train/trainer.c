@@ -398,6 +398,12 @@ static int evaluate_local(trainer *t, long *right_out, long *seen_out) {
 
 static int evaluate(trainer *t, double *error) {
   long right = 0, seen = 0;
+  /* Without sync BN every rank keeps its own running statistics; the
+   * checkpoint holds rank 0's, so every rank evaluates with those (as DDP's
+   * broadcast_buffers does), and the logged test error equals what
+   * `ibx eval error` finds in the checkpoint. */
+  if (t->world > 1)
+    MPI_Bcast(t->buffers->values, (int)t->buffers->total, MPI_FLOAT, 0, t->comm);
   IBX_TRY(agree(t, evaluate_local(t, &right, &seen)));
   long local[2] = {right, seen}, total[2];
   MPI_Allreduce(local, total, 2, MPI_LONG, MPI_SUM, t->comm);
