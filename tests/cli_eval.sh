@@ -101,6 +101,11 @@ grep -q "true " "$tmp/fig3.txt" && grep -q "first run predicted" "$tmp/fig5.txt"
 
 # ---- bad input
 expect 2 "has no attention map" "$ibx" eval interpret --ckpt "$tmp/plain" --limit 10
+# in a sweep that mixes heads the stage may skip such a model: exit 0, nothing written
+"$ibx" eval interpret --ckpt "$tmp/plain" --limit 10 --skip-without-attention > "$tmp/skip.txt" ||
+  fail "--skip-without-attention exited non-zero"
+grep -q "nothing to score" "$tmp/skip.txt" || fail "--skip-without-attention: no note"
+[ ! -e "$tmp/plain/results/interpret.h5" ] || fail "--skip-without-attention wrote interpret.h5"
 expect 2 "has no attention map" "$ibx" eval maps --ckpt "$tmp/plain" --out "$tmp/x.png"
 expect 1 "no such run directory" "$ibx" eval error --ckpt "$tmp/nothing"
 expect 2 "unknown modification" "$ibx" eval interpret --ckpt "$tmp/aib" --mods blur

@@ -29,6 +29,8 @@ static void usage(FILE *to) {
     "         --patch-data NAME (default: the run's dataset; also cluttered-fashion-mnist)\n"
     "         --patch-path DIR --patch-split train|test (train) --patch-any-class\n"
     "         (default: patches come from images of another class than the sample's)\n"
+    "         --skip-without-attention (a model with no attention map: exit 0 with a\n"
+    "         note instead of an error; for sweeps that mix heads)\n"
     "PICTURE: --samples 0,1,2,3 --rows original,color_block:8,patch:8,high_pass:4,low_pass:12\n"
     "         --scale 4 --select disagreement --count 6 (Figure 5: the first samples\n"
     "         that the first run gets wrong and the second right)\n");
@@ -78,6 +80,8 @@ int eval_parse(const char *action, int argc, char **argv, eval_opts *o) {
     int bad = 0;
     if (!strcmp(a, "--resize"))
       o->data.resize = 1;
+    else if (!strcmp(a, "--skip-without-attention"))
+      o->skip_without_attention = 1;
     else if (!strcmp(a, "--patch-any-class"))
       o->patch_any_class = 1;
     else if (option(argc, argv, &i, "--ckpt", &v))

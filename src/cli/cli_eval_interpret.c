@@ -181,6 +181,8 @@ static int run_local(MPI_Comm comm, const eval_opts *o, ibx_eval_run *run, ibx_d
   IBX_TRY(check_mods(o));
   IBX_TRY(ibx_eval_open(o->ckpt[0], o->batch, run));
   run->attention_map = o->map;
+  if (o->skip_without_attention && ibx_model_attention_count(run->model) == 0)
+    return IBX_OK; /* *n_res stays 0: the caller says so and writes nothing */
   ibx_attn_model m;
   IBX_TRY(ibx_eval_attn_model(run, &m));
   IBX_TRY(ibx_eval_open_data(run, &o->data, ds, label, 128));
@@ -216,6 +218,13 @@ int eval_cmd_interpret(MPI_Comm comm, const eval_opts *o) {
   static ibx_interpret_result res[MAX_MODS];
   int n = 0;
   int rc = eval_agree(comm, run_local(comm, o, &run, &ds, &patches, label, res, &n));
+  if (!rc && n == 0) { /* --skip-without-attention on a model without attention */
+    if (rank == 0)
+      printf("%s: head '%s' has no attention map: nothing to score (--skip-without-attention)\n",
+             run.ckpt, ibx_model_config_of(run.model)->head);
+    ibx_eval_close(&run);
+    return IBX_OK;
+  }
   for (int k = 0; !rc && k < n; k++)
     rc = eval_agree(comm, reduce(comm, &res[k]));
   if (!rc && rank == 0) {
