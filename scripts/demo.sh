@@ -2,8 +2,9 @@
 # README command (a): set up, build, and run the main job on the embedded
 # default dataset (Fashion-MNIST from Debian's dataset-fashion-mnist): the
 # sweep jobs/sweeps/fmnist_demo.ini (quarter-width VGG-16-BN, plain vs aib
-# with three beta vs aib-qt with two Q, 2 MPI ranks each), then `ibx collect`,
-# which prints the tables and names the plots. Runs through Slurm when a
+# with three beta vs aib-qt with two Q, 2 MPI ranks each), their evaluation
+# (error, interpretability score, attribution with heatmaps), then
+# `ibx collect`, which prints the tables and names the plots. Runs through Slurm when a
 # cluster answers (sinfo), else on this machine (ibx sweep run --local).
 # Finished runs are kept in results/fmnist_demo/ and not redone.
 #   bash scripts/demo.sh [--local]
@@ -38,5 +39,5 @@ echo "== results =="
 "$ibx" collect results/fmnist_demo || true
 echo
 echo "tables: results/fmnist_demo/tables/*.md, *.csv, *.tex; every number with its run id: values.csv"
-echo "heatmaps: TODO(issues 6 and 7): attention maps and attributions come with 'ibx eval maps' and"
-echo "          'ibx attribute', not on main yet; their stages are marked in $sweep"
+echo "heatmaps (saliency, integrated gradients, Grad-CAM, IBA beta=10/k for test image 0): results/fmnist_demo/*/heatmaps.png"
+echo "interpretability and attribution results per run: results/fmnist_demo/*/results/{error,interpret,attribution}.h5"

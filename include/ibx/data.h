@@ -172,6 +172,13 @@ int ibx_dataset_open_cluttered_fashion_mnist(const char *dir, const char *split,
 int ibx_dataset_write_h5(const ibx_dataset *ds, const char *path, const char *source);
 /* Reads the whole file into memory, verifying the checksums. */
 int ibx_dataset_open_h5(const char *path, ibx_dataset **out);
+
+/* A dataset by its data.dataset name (fashion-mnist, mnist, cifar10,
+ * cifar100, svhn, stl10, cub200, h5) and split: path NULL or "" means the
+ * reader's default (Fashion-MNIST only); h5 opens path/<split>.h5; size is
+ * CUB's image side. */
+int ibx_dataset_open_named(const char *name, const char *path, const char *split, int size,
+                           ibx_dataset **out);
 /* Reads samples [first, first + count) only (a rank's part); checksums
  * are not verified. */
 int ibx_dataset_open_h5_range(const char *path, long first, long count, ibx_dataset **out);

@@ -53,11 +53,6 @@ typedef struct {
   int resize;
 } ibx_eval_data;
 
-/* A dataset by its data.dataset name as the trainer opens it (path NULL or
- * "": the reader's default; size: CUB's image side). */
-int ibx_eval_open_named(const char *name, const char *path, const char *split, int size,
-                        ibx_dataset **out);
-
 /* Opens spec for run; label (len bytes) receives the results name
  * "<dataset>-<split>", e.g. "fashion-mnist-test" or "stl10-train". */
 int ibx_eval_open_data(const ibx_eval_run *run, const ibx_eval_data *spec, ibx_dataset **out,

@@ -170,7 +170,7 @@ int eval_open_patches(const ibx_eval_run *run, const eval_opts *o, ibx_dataset *
   /* any image size, channel and class count: only the window must fit */
   const char *path = o->patch_path ? o->patch_path
                      : !strcmp(name, own) ? ibx_config_string(&run->cfg, "data.path") : NULL;
-  return ibx_eval_open_named(name, path, o->patch_split, run->src_h, ds);
+  return ibx_dataset_open_named(name, path, o->patch_split, run->src_h, ds);
 }
 
 /* Patches must come from another class only when they share the evaluated

@@ -53,28 +53,9 @@ static int find_checkpoint(const char *dir, char *out, size_t len) {
 
 /* The trainer's datasets (data.dataset, data.path). */
 static int open_split(const ibx_config *c, const char *split, ibx_dataset **out) {
-  const char *name = ibx_config_string(c, "data.dataset");
-  const char *path = ibx_config_string(c, "data.path");
-  const char *dir = *path ? path : NULL;
-  if (!strcmp(name, "fashion-mnist"))
-    return ibx_dataset_open_fashion_mnist(dir, split, out);
-  if (!dir)
-    return ibx_fail(IBX_ERR_ARG, "data.path: dataset '%s' needs a path", name);
-  if (!strcmp(name, "mnist"))
-    return ibx_dataset_open_mnist(dir, split, out);
-  if (!strcmp(name, "cifar10"))
-    return ibx_dataset_open_cifar10(dir, split, out);
-  if (!strcmp(name, "cifar100"))
-    return ibx_dataset_open_cifar100(dir, split, out);
-  if (!strcmp(name, "svhn"))
-    return ibx_dataset_open_svhn(dir, split, out);
-  if (!strcmp(name, "stl10"))
-    return ibx_dataset_open_stl10(dir, split, out);
-  if (!strcmp(name, "cub200"))
-    return ibx_dataset_open_cub(dir, split, (int)ibx_config_int(c, "data.image_size"), out);
-  char file[4096];
-  snprintf(file, sizeof file, "%s/%s.h5", dir, split);
-  return ibx_dataset_open_h5(file, out);
+  return ibx_dataset_open_named(ibx_config_string(c, "data.dataset"),
+                                ibx_config_string(c, "data.path"), split,
+                                (int)ibx_config_int(c, "data.image_size"), out);
 }
 
 static int build_model(const ibx_config *c, const ibx_dataset *train, int max_batch,

@@ -12,34 +12,6 @@
 #include "ibx/error.h"
 #include "ibx/eval.h"
 
-int ibx_eval_open_named(const char *name, const char *path, const char *split, int size,
-                        ibx_dataset **out) {
-  const char *dir = path && *path ? path : NULL;
-  if (!strcmp(name, "fashion-mnist"))
-    return ibx_dataset_open_fashion_mnist(dir, split, out);
-  if (!dir)
-    return ibx_fail(IBX_ERR_ARG, "dataset '%s' needs a path", name);
-  if (!strcmp(name, "mnist"))
-    return ibx_dataset_open_mnist(dir, split, out);
-  if (!strcmp(name, "cifar10"))
-    return ibx_dataset_open_cifar10(dir, split, out);
-  if (!strcmp(name, "cifar100"))
-    return ibx_dataset_open_cifar100(dir, split, out);
-  if (!strcmp(name, "svhn"))
-    return ibx_dataset_open_svhn(dir, split, out);
-  if (!strcmp(name, "stl10"))
-    return ibx_dataset_open_stl10(dir, split, out);
-  if (!strcmp(name, "cub200"))
-    return ibx_dataset_open_cub(dir, split, size, out);
-  if (!strcmp(name, "h5")) {
-    char file[4096];
-    snprintf(file, sizeof file, "%s/%s.h5", dir, split);
-    return ibx_dataset_open_h5(file, out);
-  }
-  return ibx_fail(IBX_ERR_ARG, "unknown dataset '%s' (fashion-mnist, mnist, cifar10, cifar100, "
-                               "svhn, stl10, cub200, h5)", name);
-}
-
 static int locate(const char *path, ibx_eval_run *run) {
   struct stat st;
   if (stat(path, &st))
@@ -97,7 +69,7 @@ static int open_local(const char *path, int max_batch, ibx_eval_run *run) {
   const ibx_config *c = &run->cfg;
   /* the training set gives the normalisation, channels, classes and size */
   ibx_dataset *train = NULL;
-  rc = ibx_eval_open_named(ibx_config_string(c, "data.dataset"), ibx_config_string(c, "data.path"),
+  rc = ibx_dataset_open_named(ibx_config_string(c, "data.dataset"), ibx_config_string(c, "data.path"),
                   "train", (int)ibx_config_int(c, "data.image_size"), &train);
   if (rc)
     return ibx_fail(rc, "%s: the run's training set is needed for its normalisation: %s",
@@ -157,7 +129,7 @@ int ibx_eval_open_data(const ibx_eval_run *run, const ibx_eval_data *spec, ibx_d
       return ibx_fail(IBX_ERR_ARG, "dataset 'stl10' needs a path (--data-path)");
     IBX_TRY(ibx_dataset_open_stl10_as_cifar10(path, split, run->src_h, &ds));
   } else {
-    IBX_TRY(ibx_eval_open_named(name, path, split, run->src_h, &ds));
+    IBX_TRY(ibx_dataset_open_named(name, path, split, run->src_h, &ds));
   }
   snprintf(label, len, "%s-%s", name, split);
   int c, h, w, rc = IBX_OK;

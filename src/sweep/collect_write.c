@@ -1,5 +1,6 @@
 /* ibx collect, writing side: tables (Markdown, CSV, LaTeX) and ablation
  * plots (gnuplot -> PNG). Every cell keeps the ids of the runs behind it. */
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,26 @@ static const table_kind kinds[] = {
 
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Natural order, so that columns read p4, p8, p12, p16 (HDF5 lists groups
+ * alphabetically: p12 before p4): runs of digits compare by value. */
+static int cmp_natural(const void *pa, const void *pb) {
+  const char *a = *(const char *const *)pa, *b = *(const char *const *)pb;
+  while (*a && *b) {
+    if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+      char *ea, *eb;
+      const unsigned long long x = strtoull(a, &ea, 10), y = strtoull(b, &eb, 10);
+      if (x != y)
+        return x < y ? -1 : 1;
+      a = ea, b = eb;
+    } else {
+      if (*a != *b)
+        return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+      a++, b++;
+    }
+  }
+  return (unsigned char)*a - (unsigned char)*b;
 }
 
 typedef struct {
@@ -119,6 +140,8 @@ static int write_table(const ibx_collect_data *d, const table_kind *k, const cha
   int rc = IBX_OK;
   if (rows && k->sort_rows)
     qsort(rows, (size_t)n_rows, sizeof *rows, cmp_str);
+  if (cols)
+    qsort(cols, (size_t)n_cols, sizeof *cols, cmp_natural);
   if (!rows || !cols || !n_rows) {
     free(rows), free(cols);
     return n_rows ? ibx_fail(IBX_ERR_NOMEM, "collect: out of memory") : 1;
