@@ -140,7 +140,7 @@ static int write_table(const ibx_collect_data *d, const table_kind *k, const cha
   int rc = IBX_OK;
   if (rows && k->sort_rows)
     qsort(rows, (size_t)n_rows, sizeof *rows, cmp_str);
-  if (cols)
+  if (cols && !strcmp(k->name, "aib_table2")) /* other tables keep their run-grouped order */
     qsort(cols, (size_t)n_cols, sizeof *cols, cmp_natural);
   if (!rows || !cols || !n_rows) {
     free(rows), free(cols);
