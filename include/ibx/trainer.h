@@ -23,6 +23,14 @@
 #include <mpi.h>
 
 #include "ibx/config.h"
+#include "ibx/data.h"
+#include "ibx/model.h"
+
+/* The model a config describes ([model] keys, data.image_size, train.seed),
+ * with input channels and class count from the training set: the one
+ * mapping that the trainer, evaluation and attribution share, so a
+ * checkpoint's config always rebuilds the model that wrote it. */
+void ibx_model_config_from(const ibx_config *c, const ibx_dataset *train, ibx_model_config *mc);
 
 /* Exit statuses of ibx train. */
 enum {

@@ -1,6 +1,7 @@
 /* Whole attribution evaluations (include/ibx/attribution_eval.h): loading a
  * run, IBA statistics over ranks, the per-image loop over methods and
  * metrics, the reduction over ranks, and the results file. */
+#include "ibx/trainer.h"
 #include "ibx/attribution_eval.h"
 
 #include <dirent.h>
@@ -61,22 +62,7 @@ static int open_split(const ibx_config *c, const char *split, ibx_dataset **out)
 static int build_model(const ibx_config *c, const ibx_dataset *train, int max_batch,
                        ibx_model **out) {
   ibx_model_config mc;
-  memset(&mc, 0, sizeof mc);
-  snprintf(mc.backbone, sizeof mc.backbone, "%s", ibx_config_string(c, "model.backbone"));
-  snprintf(mc.head, sizeof mc.head, "%s", ibx_config_string(c, "model.head"));
-  ibx_model_config_defaults(&mc);
-  ibx_dataset_shape(train, &mc.in_channels, NULL, NULL);
-  mc.in_height = mc.in_width = (int)ibx_config_int(c, "data.image_size");
-  mc.num_classes = ibx_dataset_num_classes(train);
-  mc.width = (float)ibx_config_float(c, "model.width");
-  mc.wrn_depth = (int)ibx_config_int(c, "model.wrn_depth");
-  mc.wrn_widen = (int)ibx_config_int(c, "model.wrn_widen");
-  mc.K = (int)ibx_config_int(c, "model.K");
-  mc.beta = (float)ibx_config_float(c, "model.beta");
-  mc.Q = (int)ibx_config_int(c, "model.Q");
-  mc.lambda_q = (float)ibx_config_float(c, "model.lambda_q");
-  mc.lambda_c = (float)ibx_config_float(c, "model.lambda_c");
-  mc.attention_layer = (int)ibx_config_int(c, "model.attention_layer");
+  ibx_model_config_from(c, train, &mc);
   return ibx_model_create(&mc, max_batch, out);
 }
 

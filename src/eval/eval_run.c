@@ -11,6 +11,7 @@
 #include "ibx/checkpoint.h"
 #include "ibx/error.h"
 #include "ibx/eval.h"
+#include "ibx/trainer.h"
 
 static int locate(const char *path, ibx_eval_run *run) {
   struct stat st;
@@ -36,26 +37,6 @@ static int locate(const char *path, ibx_eval_run *run) {
   return IBX_OK;
 }
 
-static int model_config(const ibx_config *c, const ibx_dataset *train, ibx_model_config *mc) {
-  memset(mc, 0, sizeof *mc);
-  snprintf(mc->backbone, sizeof mc->backbone, "%s", ibx_config_string(c, "model.backbone"));
-  snprintf(mc->head, sizeof mc->head, "%s", ibx_config_string(c, "model.head"));
-  ibx_model_config_defaults(mc);
-  ibx_dataset_shape(train, &mc->in_channels, NULL, NULL);
-  mc->in_height = mc->in_width = (int)ibx_config_int(c, "data.image_size");
-  mc->num_classes = ibx_dataset_num_classes(train);
-  mc->width = (float)ibx_config_float(c, "model.width");
-  mc->wrn_depth = (int)ibx_config_int(c, "model.wrn_depth");
-  mc->wrn_widen = (int)ibx_config_int(c, "model.wrn_widen");
-  mc->K = (int)ibx_config_int(c, "model.K");
-  mc->beta = (float)ibx_config_float(c, "model.beta");
-  mc->Q = (int)ibx_config_int(c, "model.Q");
-  mc->lambda_q = (float)ibx_config_float(c, "model.lambda_q");
-  mc->lambda_c = (float)ibx_config_float(c, "model.lambda_c");
-  mc->attention_layer = (int)ibx_config_int(c, "model.attention_layer");
-  mc->seed = (uint64_t)ibx_config_int(c, "train.seed");
-  return IBX_OK;
-}
 
 static int open_local(const char *path, int max_batch, ibx_eval_run *run) {
   IBX_TRY(locate(path, run));
@@ -75,7 +56,7 @@ static int open_local(const char *path, int max_batch, ibx_eval_run *run) {
     return ibx_fail(rc, "%s: the run's training set is needed for its normalisation: %s",
                     run->ckpt, ibx_errmsg());
   ibx_model_config mc;
-  model_config(c, train, &mc);
+  ibx_model_config_from(c, train, &mc);
   ibx_dataset_shape(train, NULL, &run->src_h, &run->src_w);
   if (mc.in_channels > IBX_AUGMENT_MAX_CHANNELS)
     rc = ibx_fail(IBX_ERR_ARG, "%s: %d channels are more than evaluation supports", run->ckpt,

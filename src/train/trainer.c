@@ -97,6 +97,26 @@ static int agree(trainer *t, int rc) {
   return ibx_fail(rc ? rc : IBX_ERR_MPI, "%s", msg);
 }
 
+void ibx_model_config_from(const ibx_config *c, const ibx_dataset *train, ibx_model_config *mc) {
+  memset(mc, 0, sizeof *mc);
+  snprintf(mc->backbone, sizeof mc->backbone, "%s", ibx_config_string(c, "model.backbone"));
+  snprintf(mc->head, sizeof mc->head, "%s", ibx_config_string(c, "model.head"));
+  ibx_model_config_defaults(mc);
+  ibx_dataset_shape(train, &mc->in_channels, NULL, NULL);
+  mc->in_height = mc->in_width = (int)ibx_config_int(c, "data.image_size");
+  mc->num_classes = ibx_dataset_num_classes(train);
+  mc->width = (float)ibx_config_float(c, "model.width");
+  mc->wrn_depth = (int)ibx_config_int(c, "model.wrn_depth");
+  mc->wrn_widen = (int)ibx_config_int(c, "model.wrn_widen");
+  mc->K = (int)ibx_config_int(c, "model.K");
+  mc->beta = (float)ibx_config_float(c, "model.beta");
+  mc->Q = (int)ibx_config_int(c, "model.Q");
+  mc->lambda_q = (float)ibx_config_float(c, "model.lambda_q");
+  mc->lambda_c = (float)ibx_config_float(c, "model.lambda_c");
+  mc->attention_layer = (int)ibx_config_int(c, "model.attention_layer");
+  mc->seed = (uint64_t)ibx_config_int(c, "train.seed");
+}
+
 /* ---- setup ---------------------------------------------------------------- */
 
 static int open_split(const ibx_config *c, const char *split, ibx_dataset **out) {
@@ -154,25 +174,7 @@ static int setup_data(trainer *t) {
 static int setup_model(trainer *t) {
   const ibx_config *c = &t->cfg;
   ibx_model_config mc;
-  memset(&mc, 0, sizeof mc);
-  snprintf(mc.backbone, sizeof mc.backbone, "%s", ibx_config_string(c, "model.backbone"));
-  snprintf(mc.head, sizeof mc.head, "%s", ibx_config_string(c, "model.head"));
-  ibx_model_config_defaults(&mc);
-  int ch;
-  ibx_dataset_shape(t->train, &ch, NULL, NULL);
-  mc.in_channels = ch;
-  mc.in_height = mc.in_width = (int)ibx_config_int(c, "data.image_size");
-  mc.num_classes = ibx_dataset_num_classes(t->train);
-  mc.width = (float)ibx_config_float(c, "model.width");
-  mc.wrn_depth = (int)ibx_config_int(c, "model.wrn_depth");
-  mc.wrn_widen = (int)ibx_config_int(c, "model.wrn_widen");
-  mc.K = (int)ibx_config_int(c, "model.K");
-  mc.beta = (float)ibx_config_float(c, "model.beta");
-  mc.Q = (int)ibx_config_int(c, "model.Q");
-  mc.lambda_q = (float)ibx_config_float(c, "model.lambda_q");
-  mc.lambda_c = (float)ibx_config_float(c, "model.lambda_c");
-  mc.attention_layer = (int)ibx_config_int(c, "model.attention_layer");
-  mc.seed = (uint64_t)ibx_config_int(c, "train.seed");
+  ibx_model_config_from(c, t->train, &mc);
   const int eval_batch = (int)ibx_config_int(c, "eval.batch_size");
   IBX_TRY(ibx_model_create(&mc, t->local_batch > eval_batch ? t->local_batch : eval_batch,
                            &t->model));
