@@ -101,6 +101,10 @@ grep -q "true " "$tmp/fig3.txt" && grep -q "first run predicted" "$tmp/fig5.txt"
 
 # ---- bad input
 expect 2 "has no attention map" "$ibx" eval interpret --ckpt "$tmp/plain" --limit 10
+# a cross-domain stage in a sweep that mixes datasets skips the other runs
+"$ibx" eval error --ckpt "$tmp/plain" --limit 10 --data stl10 --only-trained-on cifar10 \
+  > "$tmp/only.txt" || fail "--only-trained-on exited non-zero"
+grep -q "nothing to evaluate" "$tmp/only.txt" || fail "--only-trained-on: no note"
 # in a sweep that mixes heads the stage may skip such a model: exit 0, nothing written
 "$ibx" eval interpret --ckpt "$tmp/plain" --limit 10 --skip-without-attention > "$tmp/skip.txt" ||
   fail "--skip-without-attention exited non-zero"

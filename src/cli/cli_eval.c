@@ -14,12 +14,14 @@
 
 static void usage(FILE *to) {
   fprintf(to,
-    "usage: ibx eval error     --ckpt RUN [DATA] [--limit N] [--batch N]\n"
+    "usage: ibx eval error     --ckpt RUN [DATA] [--limit N] [--batch N] [--only-trained-on NAME]\n"
     "       ibx eval interpret --ckpt RUN [DATA] [SCORE] [--limit N] [--batch N]\n"
     "       ibx eval maps      --ckpt RUN [--ckpt RUN ...] --out FILE.png [DATA] [PICTURE]\n"
     "\n"
     "RUN is a run directory (its newest ckpt-<step>.h5) or a checkpoint file;\n"
     "results go to RUN/results/{error,interpret}.h5.\n"
+    "--only-trained-on NAME: a run whose data.dataset is not NAME is a note and exit 0\n"
+    "(for sweep stages over mixed datasets, e.g. --data stl10 for the CIFAR-10 runs).\n"
     "DATA:    --data NAME (a data.dataset value; default: the run's) --split train|test\n"
     "         (test) --data-path DIR --resize (resample images of another size)\n"
     "         With a CIFAR-10 run, --data stl10 is the 9-class cross-domain test.\n"
@@ -90,6 +92,8 @@ int eval_parse(const char *action, int argc, char **argv, eval_opts *o) {
       bad = !(o->data.name = v);
     else if (option(argc, argv, &i, "--data-path", &v))
       bad = !(o->data.path = v);
+    else if (option(argc, argv, &i, "--only-trained-on", &v))
+      bad = !(o->only_trained_on = v);
     else if (option(argc, argv, &i, "--split", &v))
       bad = !(o->data.split = v);
     else if (option(argc, argv, &i, "--limit", &v))
@@ -208,6 +212,15 @@ static int cmd_error(MPI_Comm comm, const eval_opts *o) {
   ibx_dataset *ds = NULL;
   char label[128] = "";
   int rc = eval_agree(comm, ibx_eval_open(o->ckpt[0], o->batch, &run));
+  if (!rc && o->only_trained_on &&
+      strcmp(ibx_config_string(&run.cfg, "data.dataset"), o->only_trained_on)) {
+    /* a sweep stage over mixed datasets (e.g. STL-10 for the CIFAR-10 runs only) */
+    if (rank == 0)
+      printf("%s: trained on %s, not %s: nothing to evaluate (--only-trained-on)\n", run.ckpt,
+             ibx_config_string(&run.cfg, "data.dataset"), o->only_trained_on);
+    ibx_eval_close(&run);
+    return IBX_OK;
+  }
   if (!rc)
     rc = eval_agree(comm, ibx_eval_open_data(&run, &o->data, &ds, label, sizeof label));
   ibx_eval_counts counts = {0, 0};
