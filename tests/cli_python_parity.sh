@@ -47,6 +47,31 @@ cp "$tmp/vgg-att3/results/error.h5" "$tmp/att3-1rank.h5"
 mpiexec -n 2 --oversubscribe --allow-run-as-root -x OMP_NUM_THREADS=1 \
   "$ibx" eval error --ckpt "$tmp/vgg-att3" --limit 40 --batch 16 --save-outputs > /dev/null
 
+# full-size names and shapes: PyTorch's state dict equals `ibx model params`
+for m in vgg16/plain vgg16/gap vgg16/dvib vgg16/att2 vgg16/att3 vgg16/pan vgg16/aib \
+         vgg16/aib-qt wrn-16-4/plain wrn-16-4/gap wrn-16-4/dvib wrn-16-4/abn wrn-16-4/aib \
+         wrn-16-4/aib-qt; do
+  "$ibx" model params "$m" --width 0.5 --classes 7 > "$tmp/params_${m//\//_}.txt"
+done
+$py - "$root" "$tmp" <<'PY'
+import glob, os, sys
+sys.path.insert(0, sys.argv[1] + "/analysis")
+from ibx_analysis.models import IbxModel
+for path in sorted(glob.glob(sys.argv[2] + "/params_*.txt")):
+    bb, head = os.path.basename(path)[7:-4].split("_", 1)
+    kw = dict(backbone="vgg16", width=0.5) if bb == "vgg16" else \
+        dict(backbone="wrn", wrn_depth=16, wrn_widen=4)
+    m = IbxModel(head=head, in_channels=3, num_classes=7, **kw)
+    want = {}
+    for line in open(path):
+        kind, name, shape = line.split()
+        want[name] = tuple(int(d) for d in shape.split("x"))
+    got = {k: tuple(v.shape) for k, v in m.state_dict().items()}
+    assert got == want, (path, set(got) ^ set(want),
+                         {k for k in got if k in want and got[k] != want[k]})
+print("state dicts of the 14 full-size models equal ibx model params")
+PY
+
 $py - "$root" "$tmp" "${!models[@]}" <<'PY'
 import sys
 sys.path.insert(0, sys.argv[1] + "/analysis")
