@@ -91,7 +91,9 @@ heads = set()
 inputs = {}
 for name in sorted(names):
     run = ia.load_run(f"{tmp}/{name}")
-    model = run.model()                     # strict load_state_dict
+    ckpt = run.errors()["checkpoint"].iloc[0]   # the one ibx eval error read
+    assert ckpt == run.checkpoint(), (ckpt, run.checkpoint())
+    model = ia.load_ibx_checkpoint(ckpt)        # strict load_state_dict
     heads.add((model.backbone_name, model.head))
     frame, logits, maps = run.outputs()
     size = run.config["data"]["image_size"]
@@ -115,7 +117,7 @@ for name in sorted(names):
     clear = top2[:, 1] - top2[:, 0] > 1e-3
     assert np.array_equal(lg.argmax(1)[clear], frame["prediction"].values[clear]), name
     # the state dict is exactly the checkpoint's tensors
-    state, _ = ia.read_checkpoint(run.checkpoint())
+    state, _ = ia.read_checkpoint(ckpt)
     assert set(model.state_dict()) == set(state), f"{name}: names differ"
     print(f"{name:14s} {model.backbone_name}/{model.head:7s} logits {dl:.1e} maps {dm:.1e} "
           f"({len(maps)} maps)")

@@ -10,6 +10,7 @@ of every backbone and head), data (datasets and the input pipeline), run
 (one run directory), sweep (a whole sweep), figures (the papers' figures).
 Debian packages only: python3-h5py, -numpy, -torch, -pandas, -matplotlib.
 """
+from .attribution import iba_authors_scale  # noqa: F401
 from .config import flatten, parse_config, read_config  # noqa: F401
 from .run import Run, load_run  # noqa: F401
 from .sweep import load_sweep, runs_frame, seed_stats, sweep_runs, varied_keys  # noqa: F401

@@ -50,12 +50,14 @@ class Run:
         return sorted(glob.glob(os.path.join(self.dir, "ckpt-*.h5")))
 
     def checkpoint(self):
-        """The one evaluation uses: best.h5, else the newest ckpt-<step>.h5."""
-        best = os.path.join(self.dir, "best.h5")
-        if os.path.exists(best):
-            return best
+        """The one `ibx eval` uses: the newest ckpt-<step>.h5 (else best.h5)."""
         c = self.checkpoints()
-        return c[-1] if c else None
+        return c[-1] if c else self.best()
+
+    def best(self):
+        """best.h5 (lowest test error so far; `ibx attribute` prefers it), else None."""
+        best = os.path.join(self.dir, "best.h5")
+        return best if os.path.exists(best) else None
 
     def model(self, checkpoint=None):
         """The run's nn.Module with the checkpoint's weights (strict), in eval mode."""
