@@ -15,6 +15,10 @@ from .config import flatten, parse_config, read_config  # noqa: F401
 from .run import Run, load_run  # noqa: F401
 from .sweep import load_sweep, runs_frame, seed_stats, sweep_runs, varied_keys  # noqa: F401
 
+__all__ = ["Run", "load_run", "load_sweep", "runs_frame", "seed_stats", "sweep_runs",
+           "varied_keys", "flatten", "parse_config", "read_config", "iba_authors_scale",
+           "load_ibx_checkpoint", "read_checkpoint", "IbxModel", "model_from_config"]
+
 
 def __getattr__(name):
     # torch is imported only when a model is asked for

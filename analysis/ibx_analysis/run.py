@@ -13,8 +13,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from .checkpoint import load_ibx_checkpoint, read_checkpoint
-from .config import flatten, read_config, parse_config
+from .config import flatten, read_config
 
 
 def _attrs(obj):
@@ -36,6 +35,7 @@ class Run:
             ckpt = self.checkpoint()
             if ckpt is None:
                 raise FileNotFoundError(f"{self.dir}: no run.ini, config.ini or checkpoint")
+            from .checkpoint import read_checkpoint
             self.config = read_checkpoint(ckpt)[1]["cfg"]
         self.flat_config = flatten(self.config)
         self.results_dir = os.path.join(self.dir, "results")
@@ -61,9 +61,11 @@ class Run:
 
     def model(self, checkpoint=None):
         """The run's nn.Module with the checkpoint's weights (strict), in eval mode."""
+        from .checkpoint import load_ibx_checkpoint  # torch only when a model is asked for
         return load_ibx_checkpoint(checkpoint or self.checkpoint())
 
     def checkpoint_meta(self, checkpoint=None):
+        from .checkpoint import read_checkpoint
         meta = read_checkpoint(checkpoint or self.checkpoint())[1]
         if "error_unit" not in meta:
             meta["best_error"] = 100.0 * meta["best_error"]
