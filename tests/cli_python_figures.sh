@@ -4,7 +4,8 @@
 # --save-outputs and attributes 4 images each with --save-heatmaps; then
 # analysis/ibx_analysis loads the sweep into one tidy DataFrame (checked
 # against the results files), and the figure scripts (AIB Figures 3 and 4,
-# IBA degradation curves) write non-empty PNG and PDF files.
+# IBA degradation curves) write non-empty PNG and PDF files; the heatmaps of
+# 1 and 2 MPI ranks agree.
 # Exit 77 (skipped) without Debian's python3-torch / pandas / matplotlib.
 set -euo pipefail
 ibx=$1
@@ -53,6 +54,20 @@ outputs = results/attribution.h5
 INI
 "$ibx" sweep run figs.ini --local > sweep.out 2>&1 || { cat sweep.out; exit 1; }
 sw=sweeps/figs
+# the raw heatmaps do not depend on the number of ranks (rows gathered)
+one=$(ls -d $sw/*/ | head -1)
+cp "$one/results/attribution.h5" a1.h5
+mpiexec -n 2 --oversubscribe --allow-run-as-root -x OMP_NUM_THREADS=1 "$ibx" attribute "$one" \
+  --images 4 --stats 64 --methods random,saliency,iba_per_sample_beta10 --save-heatmaps --quiet \
+  > a2.out 2>&1 || { cat a2.out; exit 1; }
+$py - a1.h5 "$one/results/attribution.h5" <<'PY'
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, "r")["heatmaps"] for p in sys.argv[1:3])
+assert sorted(a) == sorted(b) == ["iba_per_sample_beta10", "random", "saliency", "target"]
+for k in a:
+    x, y = a[k][...], b[k][...]
+    assert x.shape == y.shape and np.abs(x - y).max() <= 1e-5 * max(1e-30, np.abs(x).max()), k
+PY
 $py - "$root" "$sw" <<'PY'
 import sys
 sys.path.insert(0, sys.argv[1] + "/analysis")
