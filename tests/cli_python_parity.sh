@@ -121,6 +121,21 @@ for name in sorted(names):
     assert set(model.state_dict()) == set(state), f"{name}: names differ"
     print(f"{name:14s} {model.backbone_name}/{model.head:7s} logits {dl:.1e} maps {dm:.1e} "
           f"({len(maps)} maps)")
+# loading is strict, and a file that is no checkpoint is a clear error
+bad = tmp + "/not_a_checkpoint.h5"
+h5py.File(bad, "w").close()
+try:
+    ia.load_ibx_checkpoint(bad)
+    raise AssertionError("a foreign file loaded")
+except ValueError as e:
+    assert bad in str(e) and "not an ibx checkpoint" in str(e), e
+aib_state, _ = ia.read_checkpoint(ia.load_run(tmp + "/vgg-aib-qt").checkpoint())
+del aib_state["quantiser.anchors"]
+try:
+    ia.load_run(tmp + "/vgg-aib-qt").model().load_state_dict(aib_state)
+    raise AssertionError("a state dict without the anchors loaded")
+except RuntimeError as e:
+    assert "quantiser.anchors" in str(e), e
 want = {("vgg16", h) for h in ("plain", "gap", "dvib", "att2", "att3", "pan", "aib", "aib-qt")}
 want |= {("wrn", h) for h in ("plain", "gap", "dvib", "abn", "aib", "aib-qt")}
 assert heads == want, sorted(want - heads)
