@@ -4,7 +4,8 @@
 # skipped without touching apt. Quiet unless something fails.
 #
 #   scripts/setup.sh          build + test + run dependencies
-#   scripts/setup.sh --dev    also python3-torch (golden fixtures, benchmarks)
+#   scripts/setup.sh --dev    also python3-torch, -pandas, -matplotlib (golden
+#                             fixtures, benchmarks, analysis/ and its tests)
 set -euo pipefail
 
 PACKAGES=(
@@ -19,13 +20,13 @@ PACKAGES=(
   python3-h5py python3-numpy
   slurmctld slurmd slurm-client munge gnuplot-nox
 )
-DEV_PACKAGES=(python3-torch)
+DEV_PACKAGES=(python3-torch python3-pandas python3-matplotlib)
 
 want=("${PACKAGES[@]}")
 for arg in "$@"; do
   case "$arg" in
     --dev) want+=("${DEV_PACKAGES[@]}") ;;
-    -h|--help) sed -n 2,8p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,9p "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done

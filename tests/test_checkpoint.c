@@ -1,6 +1,7 @@
 /* Checkpoints: bit-exact round trip, stored config, clear errors for missing,
  * truncated, foreign and mismatched files, and atomicity: a writer killed
  * with SIGKILL at any moment leaves the previous checkpoint loadable. */
+#include <hdf5.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,16 @@ static void test_round_trip(void **state) {
   assert_int_equal(meta.world_size, 2);
   assert_float_equal(meta.best_error, 0.125, 0);
   assert_string_equal(meta.start_time, "2026-01-01T00:00:00Z");
+  /* a checkpoint from before errors were percent (no error_unit) holds a
+   * fraction and reads back in percent */
+  const char *old = tmp("old_unit.h5");
+  assert_ibx_ok(save(old, &a, 3));
+  hid_t f = H5Fopen(old, H5F_ACC_RDWR, H5P_DEFAULT);
+  assert_true(f >= 0 && H5Adelete(f, "error_unit") >= 0);
+  H5Fclose(f);
+  ibx_ckpt_meta old_meta;
+  assert_ibx_ok(load(old, &b, &old_meta));
+  assert_float_equal(old_meta.best_error, 12.5, 1e-12);
   char *cfg;
   assert_ibx_ok(ibx_checkpoint_read_config(path, &cfg));
   assert_string_equal(cfg, "[train]\nepochs = 4\n");

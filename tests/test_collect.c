@@ -89,7 +89,7 @@ static void write_run(int r, const char *head, const char *beta, int seed) {
   ibx_metrics *m;
   assert_ibx_ok(ibx_metrics_open(path, -1, -1, &m));
   for (int e = 1; e <= 2; e++) {
-    double row[IBX_EPOCH_COLUMNS] = {e, 0.5, e == 2 ? x->err_fm / 100 : 0.9, 1, 1, 0, 0, 0, 1};
+    double row[IBX_EPOCH_COLUMNS] = {e, 0.5, e == 2 ? x->err_fm : 90.0, 1, 1, 0, 0, 0, 1};
     assert_ibx_ok(ibx_metrics_append_epoch(m, row));
   }
   assert_ibx_ok(ibx_metrics_close(m));

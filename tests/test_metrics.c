@@ -1,6 +1,7 @@
 /* Metrics file: rows appended and flushed are readable by another open of the
  * file while the writer still holds it (SWMR), and resuming keeps exactly the
  * rows up to the checkpoint -- also when the previous writer was killed. */
+#include <hdf5.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,11 +111,35 @@ static void test_errors(void **state) {
   assert_int_equal(ibx_metrics_read_column(path, "step/nope", &v, &n), IBX_ERR_FORMAT);
 }
 
+/* Errors are percent (attribute error_unit); a file from before, without the
+ * attribute, holds fractions: readers scale by 100 and resume converts. */
+static void test_error_unit(void **state) {
+  (void)state;
+  const char *path = tmp_path("unit.h5");
+  ibx_metrics *m;
+  assert_ibx_ok(ibx_metrics_open(path, -1, -1, &m));
+  const double row[IBX_EPOCH_COLUMNS] = {1, 0.5, 0.25, 1, 1, 0, 0, 0, 3};
+  assert_ibx_ok(ibx_metrics_append_epoch(m, row));
+  assert_ibx_ok(ibx_metrics_close(m));
+  assert_float_equal(ibx_metrics_error_scale(path), 1.0, 0);
+  hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT); /* make it an old file */
+  assert_true(f >= 0 && H5Adelete(f, "error_unit") >= 0);
+  H5Fclose(f);
+  assert_float_equal(ibx_metrics_error_scale(path), 100.0, 0);
+  assert_ibx_ok(ibx_metrics_open(path, 0, 1, &m));
+  assert_ibx_ok(ibx_metrics_close(m));
+  assert_float_equal(ibx_metrics_error_scale(path), 1.0, 0);
+  assert_int_equal(column_length(path, "epoch/test_error", 25.0), 1);
+  assert_int_equal(column_length(path, "epoch/train_error", 50.0), 1);
+  assert_int_equal(column_length(path, "epoch/seconds", 3.0), 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_live_read_and_resume),
       cmocka_unit_test(test_resume_after_sigkill),
       cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_error_unit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

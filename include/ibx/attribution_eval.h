@@ -72,7 +72,24 @@ typedef struct {
   int points;         /* degradation curve points (25) */
   double bbox_max;    /* box-area fraction limit (0.33) */
   int quiet;
+  /* Optional (NULL: not kept): every method's raw heatmap of every image,
+   * [n_methods][n][H*W] with n = the images evaluated, and each image's
+   * target [n]; filled on every rank (`ibx attribute --save-heatmaps`). */
+  float *heatmaps;
+  int *targets;
 } ibx_attr_eval_options;
+
+/* Sums o->heatmaps / o->targets over the ranks of comm (each image's rows
+ * were written by one rank, zeros elsewhere); ibx_attr_evaluate calls it. */
+int ibx_attr_gather_heatmaps(MPI_Comm comm, const ibx_attr_eval_options *o, int n_methods,
+                             long n, size_t hw);
+/* The number of test images an evaluation with n_images covers. */
+long ibx_attr_eval_count(const ibx_attr_run *run, long n_images);
+/* Writes /heatmaps/<method> (float32 [n, H, W]) and /heatmaps/target (int32
+ * [n]) into RUN_DIR/results/attribution.h5, keeping everything else
+ * (ibx_results_update). heatmaps as in ibx_attr_eval_options. */
+int ibx_attr_heatmaps_write(const ibx_attr_run *run, const int *methods, int n_methods, long n,
+                            const float *heatmaps, const int *targets);
 
 /* Runs methods[0..n_methods) on every rank; results (on every rank) must
  * have n_methods entries; curves are allocated (free with

@@ -27,7 +27,9 @@ typedef struct {
   long step;        /* optimiser steps taken */
   uint64_t seed;
   int world_size;
-  double best_error; /* best test error so far (1.0 when none) */
+  double best_error; /* best test error so far, percent (100 when none; a
+                        * checkpoint without error_unit holds a fraction and
+                        * is read back as percent) */
   char start_time[32];
   const char *config_ini; /* resolved config text (written; on read: NULL) */
   const char *hostnames;  /* comma-separated (written; on read: NULL) */

@@ -84,6 +84,34 @@ typedef struct {
 int ibx_eval_error(MPI_Comm comm, ibx_eval_run *run, const ibx_dataset *ds, long limit,
                    ibx_eval_counts *out);
 
+/* ---- per-image outputs (`ibx eval error --save-outputs`) -------------------- */
+
+#define IBX_EVAL_MAX_MAPS 6
+
+/* Every sample's label, prediction, logits and attention maps (all of the
+ * head's maps, as ibx_model_attention gives them) for samples [0, n). */
+typedef struct {
+  long n;
+  int classes, n_maps;
+  int map_h[IBX_EVAL_MAX_MAPS], map_w[IBX_EVAL_MAX_MAPS];
+  int *label, *pred;                /* [n] */
+  float *logits;                    /* [n, classes] */
+  float *maps[IBX_EVAL_MAX_MAPS];   /* [n, map_h, map_w] */
+} ibx_eval_outputs;
+
+/* As ibx_eval_error (sample i on rank i % world), and also gathers the
+ * per-sample outputs: every rank ends with all of them in *out (free with
+ * ibx_eval_outputs_free) and the counts in *counts. */
+int ibx_eval_outputs_collect(MPI_Comm comm, ibx_eval_run *run, const ibx_dataset *ds,
+                             long limit, ibx_eval_outputs *out, ibx_eval_counts *counts);
+/* Writes label, prediction, logits, attention_<i> into group (existing). */
+int ibx_eval_outputs_write(ibx_h5 *f, const char *group, const ibx_eval_outputs *o);
+void ibx_eval_outputs_free(ibx_eval_outputs *o);
+
+/* Normalises n canvases into run->x as the trainer does (the first step of
+ * ibx_eval_forward). */
+void ibx_eval_normalise(ibx_eval_run *run, const float *canvas, int n);
+
 /* ---- results files ----------------------------------------------------------- */
 
 /* Rewrites path atomically with the groups `replace[0..n)` (absolute, e.g.

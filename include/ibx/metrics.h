@@ -6,6 +6,9 @@
  *                    commit, lr, img_per_s
  *   /epoch/<column>  one row per epoch: epoch, train_error, test_error, loss,
  *                    ce, kl, vq, commit, seconds
+ * Errors are in percent (root attribute error_unit = "percent"; files
+ * without it were written when they were fractions: resume converts their
+ * rows, ibx_metrics_error_scale tells readers).
  * All columns are float64, chunked and extendible; rows are flushed at every
  * epoch (and on close).
  *
@@ -31,6 +34,10 @@ int ibx_metrics_append_epoch(ibx_metrics *m, const double row[IBX_EPOCH_COLUMNS]
 /* Makes all rows so far visible to readers. */
 int ibx_metrics_flush(ibx_metrics *m);
 int ibx_metrics_close(ibx_metrics *m);
+
+/* The factor that turns path's train_error/test_error into percent: 1, or
+ * 100 for a file written before errors were percent (no error_unit). */
+double ibx_metrics_error_scale(const char *path);
 
 /* Reads a whole column (e.g. "epoch/test_error") into a malloc'ed array. */
 int ibx_metrics_read_column(const char *path, const char *column, double **values, long *n);

@@ -35,6 +35,8 @@ static void usage(FILE *to) {
           "    --readout-beta B      iba_readout: beta of the training loss (default 1; 10 closes it)\n"
           "    --readout-layers a,b  iba_readout: feature layers (default features.12,\n"
           "                          features.22,features.32,features.42)\n"
+          "    --save-heatmaps       also store every method's raw heatmap of every image\n"
+          "                          in attribution.h5 /heatmaps (docs/attribution.md)\n"
           "  single image:\n"
           "    --image I --png OUT.png [--split test|train] [--target C] [--scale K]\n"
           "      one PNG: the input, then each method's heatmap (jet, min-max), in a grid\n"
@@ -47,7 +49,7 @@ typedef struct {
   long images, stats, image, readout_images;
   int readout_epochs;
   float readout_lr, readout_beta;
-  int points, target, scale, list_layers, quiet;
+  int points, target, scale, list_layers, quiet, save_heatmaps;
   unsigned long long seed;
 } options;
 
@@ -66,6 +68,8 @@ static int parse(int argc, char **argv, options *o) {
       o->list_layers = 1;
     else if (!strcmp(a, "--quiet"))
       o->quiet = 1;
+    else if (!strcmp(a, "--save-heatmaps"))
+      o->save_heatmaps = 1;
     else if (OPT("--images"))
       o->images = atol(v);
     else if (OPT("--methods"))
@@ -309,17 +313,27 @@ static int run_command(MPI_Comm comm, const options *o) {
     rc = rank == 0 ? single_image(o, &run, a, methods, n) : IBX_OK;
   } else if (!rc) {
     ibx_attr_result *res = calloc((size_t)n, sizeof *res);
-    ibx_attr_eval_options eo = {o->images, o->points, 0.33, o->quiet};
-    rc = res ? ibx_attr_evaluate(comm, &run, a, methods, n, &eo, res)
+    ibx_attr_eval_options eo = {o->images, o->points, 0.33, o->quiet, NULL, NULL};
+    const long n_img = ibx_attr_eval_count(&run, o->images);
+    if (o->save_heatmaps) {
+      eo.heatmaps = malloc((size_t)n * n_img * run.H * run.W * sizeof(float));
+      eo.targets = malloc((size_t)(n_img > 0 ? n_img : 1) * sizeof(int));
+    }
+    rc = res && (!o->save_heatmaps || (eo.heatmaps && eo.targets))
+             ? ibx_attr_evaluate(comm, &run, a, methods, n, &eo, res)
              : ibx_fail(IBX_ERR_NOMEM, "attribute: out of memory");
     if (!rc && rank == 0) {
       print_table(res, n, run.H);
       rc = ibx_attr_results_write(&run, res, n, o->points);
+      if (!rc && o->save_heatmaps)
+        rc = ibx_attr_heatmaps_write(&run, methods, n, n_img, eo.heatmaps, eo.targets);
       if (!rc)
         printf("wrote %s/attribution.h5\n", run.results_dir);
     }
     ibx_attr_results_free(res, n);
     free(res);
+    free(eo.heatmaps);
+    free(eo.targets);
   }
   ibx_readout_free(ro);
   ibx_attributor_free(a);

@@ -15,6 +15,7 @@
 static void usage(FILE *to) {
   fprintf(to,
     "usage: ibx eval error     --ckpt RUN [DATA] [--limit N] [--batch N] [--only-trained-on NAME]\n"
+    "                            [--save-outputs]\n"
     "       ibx eval interpret --ckpt RUN [DATA] [SCORE] [--limit N] [--batch N]\n"
     "       ibx eval maps      --ckpt RUN [--ckpt RUN ...] --out FILE.png [DATA] [PICTURE]\n"
     "\n"
@@ -22,6 +23,8 @@ static void usage(FILE *to) {
     "results go to RUN/results/{error,interpret}.h5.\n"
     "--only-trained-on NAME: a run whose data.dataset is not NAME is a note and exit 0\n"
     "(for sweep stages over mixed datasets, e.g. --data stl10 for the CIFAR-10 runs).\n"
+    "--save-outputs: also store every image's label, prediction, logits and attention\n"
+    "maps in error.h5 (docs/evaluation.md).\n"
     "DATA:    --data NAME (a data.dataset value; default: the run's) --split train|test\n"
     "         (test) --data-path DIR --resize (resample images of another size)\n"
     "         With a CIFAR-10 run, --data stl10 is the 9-class cross-domain test.\n"
@@ -82,6 +85,8 @@ int eval_parse(const char *action, int argc, char **argv, eval_opts *o) {
     int bad = 0;
     if (!strcmp(a, "--resize"))
       o->data.resize = 1;
+    else if (!strcmp(a, "--save-outputs"))
+      o->save_outputs = 1;
     else if (!strcmp(a, "--skip-without-attention"))
       o->skip_without_attention = 1;
     else if (!strcmp(a, "--patch-any-class"))
@@ -192,6 +197,7 @@ typedef struct {
   const char *group, *name, *split, *ckpt;
   ibx_eval_counts counts;
   double error;
+  const ibx_eval_outputs *outputs; /* NULL: counts only */
 } error_write;
 
 static int write_error(ibx_h5 *f, void *ctx) {
@@ -202,6 +208,8 @@ static int write_error(ibx_h5 *f, void *ctx) {
   IBX_TRY(ibx_h5_write_attr_i64(f, e->group, "n_correct", e->counts.n_correct));
   IBX_TRY(ibx_h5_write_attr_str(f, e->group, "dataset", e->name));
   IBX_TRY(ibx_h5_write_attr_str(f, e->group, "split", e->split));
+  if (e->outputs)
+    IBX_TRY(ibx_eval_outputs_write(f, e->group, e->outputs));
   return ibx_h5_write_attr_str(f, e->group, "checkpoint", e->ckpt);
 }
 
@@ -224,8 +232,10 @@ static int cmd_error(MPI_Comm comm, const eval_opts *o) {
   if (!rc)
     rc = eval_agree(comm, ibx_eval_open_data(&run, &o->data, &ds, label, sizeof label));
   ibx_eval_counts counts = {0, 0};
+  ibx_eval_outputs outputs = {0};
   if (!rc)
-    rc = ibx_eval_error(comm, &run, ds, o->limit, &counts);
+    rc = o->save_outputs ? ibx_eval_outputs_collect(comm, &run, ds, o->limit, &outputs, &counts)
+                         : ibx_eval_error(comm, &run, ds, o->limit, &counts);
   if (!rc && rank == 0) {
     char group[200], path[4200];
     snprintf(group, sizeof group, "/error/%s", label);
@@ -234,7 +244,8 @@ static int cmd_error(MPI_Comm comm, const eval_opts *o) {
     error_write e = {group, o->data.name && *o->data.name ? o->data.name : own,
                      o->data.split && *o->data.split ? o->data.split : "test", run.ckpt, counts,
                      counts.n_samples ? 100.0 * (1.0 - (double)counts.n_correct / counts.n_samples)
-                                      : 100.0};
+                                      : 100.0,
+                     o->save_outputs ? &outputs : NULL};
     const char *replace[1] = {group};
     rc = ibx_results_update(path, replace, 1, write_error, &e);
     if (!rc)
@@ -243,6 +254,7 @@ static int cmd_error(MPI_Comm comm, const eval_opts *o) {
              group);
   }
   rc = eval_agree(comm, rc);
+  ibx_eval_outputs_free(&outputs);
   ibx_dataset_close(ds);
   if (run.model)
     ibx_eval_close(&run);

@@ -28,6 +28,7 @@ typedef struct {
   const char *patch_name, *patch_path, *patch_split;
   int patch_any_class;
   const char *only_trained_on; /* error: skip runs trained on another data.dataset */
+  int save_outputs;            /* error: per-image label, prediction, logits, maps */
   int skip_without_attention; /* interpret: a model without attention is not an error */
   /* maps */
   const char *out;

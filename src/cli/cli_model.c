@@ -2,6 +2,9 @@
  *
  *   ibx model summary MODEL [options]      layer table: output shapes,
  *                                          parameters, forward MACs, total
+ *   ibx model params MODEL [options]       every parameter and buffer name
+ *                                          with its shape, as stored in a
+ *                                          checkpoint's /model group
  *   ibx model train-quick MODEL [options]  single-process Fashion-MNIST run
  *                                          (28x28 padded to 32x32), test
  *                                          accuracy after every epoch
@@ -42,6 +45,7 @@ typedef struct {
 
 static void usage(void) {
   printf("usage: ibx model summary MODEL [options]\n"
+         "       ibx model params MODEL [options]   (checkpoint names and shapes)\n"
          "       ibx model train-quick MODEL [options]\n\n"
          "MODEL: BACKBONE/HEAD, BACKBONE or HEAD; backbones vgg16, wrn, wrn-D-K;\n"
          "heads plain gap dvib att2 att3 pan abn aib aib-qt.\n\n"
@@ -209,6 +213,30 @@ static int summary(const model_options *o) {
   return rc ? 1 : 0;
 }
 
+/* One line per tensor of a checkpoint's /model group, in declaration order:
+ * "param|buffer NAME D0xD1x..." (parameters first, then batch-norm buffers). */
+static void print_store(const char *kind, const ibx_params *p) {
+  for (int i = 0; i < p->count; i++) {
+    const ibx_param_info *t = &p->info[i];
+    printf("%s %s ", kind, t->name);
+    for (int d = 0; d < t->ndim; d++)
+      printf(d ? "x%d" : "%d", t->dim[d]);
+    printf("\n");
+  }
+}
+
+static int params(const model_options *o) {
+  ibx_model *m;
+  if (ibx_model_create(&o->cfg, 1, &m)) {
+    fprintf(stderr, "ibx model: %s\n", ibx_errmsg());
+    return 2;
+  }
+  print_store("param", ibx_model_params(m));
+  print_store("buffer", ibx_model_buffers(m));
+  ibx_model_free(m);
+  return 0;
+}
+
 static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -371,8 +399,9 @@ int ibx_cmd_model(int argc, char **argv) {
     return argc < 2 ? 2 : 0;
   }
   const int train = !strcmp(argv[1], "train-quick");
-  if (!train && strcmp(argv[1], "summary")) {
-    fprintf(stderr, "ibx model: unknown subcommand '%s' (summary, train-quick)\n", argv[1]);
+  if (!train && strcmp(argv[1], "summary") && strcmp(argv[1], "params")) {
+    fprintf(stderr, "ibx model: unknown subcommand '%s' (summary, params, train-quick)\n",
+            argv[1]);
     return 2;
   }
   model_options o;
@@ -380,7 +409,7 @@ int ibx_cmd_model(int argc, char **argv) {
   if (p)
     return p > 0 ? 0 : 2;
   if (!train)
-    return summary(&o);
+    return strcmp(argv[1], "params") ? summary(&o) : params(&o);
   if (o.threads > 0)
     omp_set_num_threads(o.threads);
   return train_quick(&o);

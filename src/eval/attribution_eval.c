@@ -291,6 +291,10 @@ int ibx_attr_evaluate(MPI_Comm comm, const ibx_attr_run *run, ibx_attributor *a,
     return IBX_ERR_NOMEM;
   }
   float *heat = x + in_n, *mo = heat + (size_t)run->H * run->W, *le = mo + P;
+  if (o->heatmaps)
+    memset(o->heatmaps, 0, (size_t)n_methods * n_img * run->H * run->W * sizeof(float));
+  if (o->targets)
+    memset(o->targets, 0, (size_t)n_img * sizeof(int));
   const int tiles[2] = {ibx_scaled_tile(8, run->H), ibx_scaled_tile(14, run->H)};
   const int has_boxes = ibx_dataset_has_boxes(run->test);
   long my_bbox = 0, my_images = 0;
@@ -309,6 +313,11 @@ int ibx_attr_evaluate(MPI_Comm comm, const ibx_attr_run *run, ibx_attributor *a,
       const double t0 = MPI_Wtime();
       rc = ibx_attribute(a, methods[mi], x, label, i, heat);
       s[4 * P + 1] += MPI_Wtime() - t0;
+      if (!rc && o->heatmaps) /* raw, before any metric */
+        memcpy(o->heatmaps + ((size_t)mi * n_img + i) * run->H * run->W, heat,
+               (size_t)run->H * run->W * sizeof(float));
+      if (o->targets)
+        o->targets[i] = label;
       for (int t = 0; t < 2 && !rc; t++) {
         rc = ibx_degradation_curves(run->model, 10, x, label, heat, tiles[t], P, mo, le);
         for (int j = 0; j < P && !rc; j++)
@@ -329,6 +338,8 @@ int ibx_attr_evaluate(MPI_Comm comm, const ibx_attr_run *run, ibx_attributor *a,
   if (!failed) {
     MPI_Allreduce(sums, tot, (int)(n_methods * per), MPI_DOUBLE, MPI_SUM, comm);
     MPI_Allreduce(counts, totals, 2, MPI_LONG, MPI_SUM, comm);
+    if (o->heatmaps || o->targets)
+      rc = ibx_attr_gather_heatmaps(comm, o, n_methods, n_img, (size_t)run->H * run->W);
   }
   for (int mi = 0; mi < n_methods && !failed && !rc; mi++) {
     ibx_attr_result *r = &results[mi];

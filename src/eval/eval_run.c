@@ -177,9 +177,7 @@ int ibx_eval_attention_size(const ibx_eval_run *run, int *h, int *w, long *size)
   return IBX_OK;
 }
 
-int ibx_eval_forward(ibx_eval_run *run, const float *canvas, int n, int *pred, float *maps) {
-  if (n < 1 || n > run->max_batch)
-    return ibx_fail(IBX_ERR_ARG, "evaluation: batch %d outside 1..%d", n, run->max_batch);
+void ibx_eval_normalise(ibx_eval_run *run, const float *canvas, int n) {
   const size_t hw = (size_t)run->in_h * run->in_w;
   for (int ch = 0; ch < run->in_c; ch++) {
     /* the trainer's arithmetic exactly (src/data/augment.c) */
@@ -190,6 +188,12 @@ int ibx_eval_forward(ibx_eval_run *run, const float *canvas, int n, int *pred, f
         run->x[off + p] = canvas[off + p] * scale + bias;
     }
   }
+}
+
+int ibx_eval_forward(ibx_eval_run *run, const float *canvas, int n, int *pred, float *maps) {
+  if (n < 1 || n > run->max_batch)
+    return ibx_fail(IBX_ERR_ARG, "evaluation: batch %d outside 1..%d", n, run->max_batch);
+  ibx_eval_normalise(run, canvas, n);
   ibx_tensor logits;
   IBX_TRY(ibx_model_forward(run->model, run->x, NULL, n, 0, 0, NULL, &logits));
   const int K = logits.dim[1];

@@ -82,6 +82,7 @@ static int write_contents(ibx_h5 *f, const write_ctx *w) {
   IBX_TRY(ibx_h5_write_attr_i64(f, "/", "seed", (int64_t)m->seed));
   IBX_TRY(ibx_h5_write_attr_i64(f, "/", "world_size", m->world_size));
   IBX_TRY(ibx_h5_write_attr_f64(f, "/", "best_error", m->best_error));
+  IBX_TRY(ibx_h5_write_attr_str(f, "/", "error_unit", "percent"));
   IBX_TRY(ibx_h5_write_attr_str(f, "/", "ibx_version", IBX_VERSION));
   IBX_TRY(ibx_h5_write_attr_str(f, "/", "git_commit", IBX_GIT_COMMIT));
   IBX_TRY(ibx_h5_write_attr_str(f, "/", "config", m->config_ini ? m->config_ini : ""));
@@ -167,6 +168,11 @@ static int read_contents(const ibx_h5 *f, ibx_params *params, ibx_params *buffer
   IBX_TRY(ibx_h5_read_attr_i64(f, "/", "world_size", &v));
   meta->world_size = (int)v;
   IBX_TRY(ibx_h5_read_attr_f64(f, "/", "best_error", &meta->best_error));
+  char unit[16];
+  if (ibx_h5_read_attr_str(f, "/", "error_unit", unit, sizeof unit)) {
+    ibx_clear_error(); /* written before errors were percent: a fraction */
+    meta->best_error *= 100.0;
+  }
   return ibx_h5_read_attr_str(f, "/", "start_time", meta->start_time, sizeof meta->start_time);
 }
 

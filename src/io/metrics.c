@@ -110,8 +110,34 @@ static int create_file(const char *path, hid_t *file_out) {
   H5Pclose(fapl);
   if (f < 0)
     return ibx_fail(IBX_ERR_IO, "%s: cannot create metrics file", path);
+  /* error_unit = "percent" (a fixed-length string, as h5io writes them) */
+  static const char unit[] = "percent";
+  hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate(H5S_SCALAR);
+  H5Tset_size(type, sizeof unit - 1);
+  hid_t a = H5Acreate2(f, "error_unit", type, space, H5P_DEFAULT, H5P_DEFAULT);
+  const int bad = a < 0 || H5Awrite(a, type, unit) < 0;
+  if (a >= 0)
+    H5Aclose(a);
+  H5Sclose(space);
+  H5Tclose(type);
+  if (bad) {
+    H5Fclose(f);
+    return ibx_fail(IBX_ERR_IO, "%s: cannot write error_unit", path);
+  }
   *file_out = f;
   return IBX_OK;
+}
+
+double ibx_metrics_error_scale(const char *path) {
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+  if (f < 0)
+    f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0)
+    return 1.0;
+  const htri_t has = H5Aexists(f, "error_unit");
+  H5Fclose(f);
+  return has > 0 ? 1.0 : 100.0;
 }
 
 static int fill_tables(ibx_metrics *m, const kept_rows *k) {
@@ -192,6 +218,9 @@ int ibx_metrics_open(const char *path, long keep_step, long keep_epoch, ibx_metr
     if (!rc)
       rc = read_table(path, "epoch", ibx_epoch_columns, IBX_EPOCH_COLUMNS, k.epoch, &k.n_epoch,
                       (double)keep_epoch);
+    const double scale = rc ? 1.0 : ibx_metrics_error_scale(path);
+    for (long r = 0; r < k.n_epoch; r++) /* columns 1, 2: train_error, test_error */
+      k.epoch[1][r] *= scale, k.epoch[2][r] *= scale;
   }
   /* A fresh, complete file replaces the old one atomically; then append. */
   if (!rc)

@@ -103,7 +103,8 @@ static int read_errors(ibx_collect_data *d, int r, FILE *report) {
   }
   if (st < 0)
     return IBX_OK;
-  /* no evaluation yet: the trainer's own last test error (a fraction) */
+  /* no evaluation yet: the trainer's own last test error (percent; a fraction
+   * in files from before, see ibx_metrics_error_scale) */
   ibx_sw_fmt(path, sizeof path, "%s/metrics.h5", run->dir);
   double *col = NULL;
   long n = 0;
@@ -127,7 +128,8 @@ static int read_errors(ibx_collect_data *d, int r, FILE *report) {
   else {
     char name[96];
     ibx_sw_fmt(name, sizeof name, "%s-test", run->dataset);
-    rc = add_value(d, "aib_table1", run->label, name, 100.0 * col[last], r, path);
+    rc = add_value(d, "aib_table1", run->label, name, ibx_metrics_error_scale(path) * col[last],
+                   r, path);
   }
   free(col);
   return rc;

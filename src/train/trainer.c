@@ -389,7 +389,8 @@ static int evaluate(trainer *t, double *error) {
   IBX_TRY(agree(t, evaluate_local(t, &right, &seen)));
   long local[2] = {right, seen}, total[2];
   MPI_Allreduce(local, total, 2, MPI_LONG, MPI_SUM, t->comm);
-  *error = total[1] ? 1.0 - (double)total[0] / (double)total[1] : 1.0;
+  /* percent, the one unit of every stored error (docs/checkpoint-format.md) */
+  *error = total[1] ? 100.0 * (1.0 - (double)total[0] / (double)total[1]) : 100.0;
   return IBX_OK;
 }
 
@@ -490,16 +491,16 @@ static int run_epochs(trainer *t) {
       t->best_error = test_error;
     if (t->rank == 0) {
       const double row[IBX_EPOCH_COLUMNS] = {
-          (double)t->epoch, 1.0 - g[ACC_RIGHT] / g[ACC_SEEN], test_error,
+          (double)t->epoch, 100.0 * (1.0 - g[ACC_RIGHT] / g[ACC_SEEN]), test_error,
           g[ACC_TOTAL] / g[ACC_SEEN], g[ACC_CE] / g[ACC_SEEN], g[ACC_KL] / g[ACC_SEEN],
           g[ACC_VQ] / g[ACC_SEEN], g[ACC_COMMIT] / g[ACC_SEEN], now() - t_epoch};
       t->io_rc = ibx_metrics_append_epoch(t->metrics, row);
       if (!t->io_rc)
         t->io_rc = ibx_metrics_flush(t->metrics);
       if (!t->quiet) {
-        printf("epoch %ld/%ld done: train err %.2f%%", t->epoch, epochs, 100.0 * row[1]);
+        printf("epoch %ld/%ld done: train err %.2f%%", t->epoch, epochs, row[1]);
         if (!isnan(test_error))
-          printf("  test err %.2f%% (acc %.2f%%)", 100.0 * test_error, 100.0 * (1 - test_error));
+          printf("  test err %.2f%% (acc %.2f%%)", test_error, 100.0 - test_error);
         printf("  %.1f s\n", row[8]);
         fflush(stdout);
       }
@@ -571,7 +572,7 @@ static int start(trainer *t, const ibx_train_options *o, char *ckpt) {
   if (t->buffers->count)
     MPI_Bcast(t->buffers->values, (int)t->buffers->total, MPI_FLOAT, 0, t->comm);
   gather_hostnames(t);
-  t->best_error = 1.0;
+  t->best_error = 100.0;
   time_t now_t = time(NULL);
   struct tm tm;
   strftime(t->start_time, sizeof t->start_time, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now_t, &tm));

@@ -16,7 +16,8 @@ run = sys.argv[1]
 cfg = configparser.ConfigParser()
 cfg.read(os.path.join(run, "config.ini"))
 with h5py.File(os.path.join(run, "metrics.h5"), "r", swmr=True) as m:
-    err = float(m["epoch/test_error"][-1]) * 100.0
+    # percent; files without error_unit (older ibx) hold fractions
+    err = float(m["epoch/test_error"][-1]) * (1.0 if "error_unit" in m.attrs else 100.0)
 ds = cfg["data"]["dataset"]
 n = int(cfg["data"]["test_limit"]) or 10000
 tmp = os.path.join(run, "results", "error.h5.tmp.%d" % os.getpid())
