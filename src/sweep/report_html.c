@@ -86,14 +86,27 @@ static void stage_states(page *p, const char *run_dir) {
       ibx_sw_fmt(names[n++], sizeof names[0], "%s", e->d_name);
   closedir(dh);
   qsort(names, (size_t)n, sizeof names[0], cmp_names);
+  char states[32][128];
   for (int i = 0; i < n; i++) {
-    char path[IBX_SWEEP_TEXT + 96], state[128];
+    char path[IBX_SWEEP_TEXT + 96];
     ibx_sw_fmt(path, sizeof path, "%s/%s", dir, names[i]);
-    ibx_sw_read_line(path, state, sizeof state);
-    fprintf(p->f, "%s", i ? "<br>" : "");
-    ibx_html_text(p->f, names[i]);
-    fprintf(p->f, ": ");
-    ibx_html_text(p->f, state[0] ? state : "?");
+    if (ibx_sw_read_line(path, states[i], sizeof states[i]) || !states[i][0])
+      ibx_sw_fmt(states[i], sizeof states[i], "?");
+  }
+  for (int i = 0, lines = 0; i < n; i++) { /* "done: eval, train" per state */
+    int first = 1;
+    for (int j = 0; j < i && first; j++)
+      first = strcmp(states[j], states[i]) != 0;
+    if (!first)
+      continue;
+    fprintf(p->f, "%s<b>", lines++ ? "<br>" : "");
+    ibx_html_text(p->f, states[i]);
+    fprintf(p->f, "</b>:");
+    for (int j = i, k = 0; j < n; j++)
+      if (!strcmp(states[j], states[i])) {
+        fprintf(p->f, "%s ", k++ ? "," : "");
+        ibx_html_text(p->f, names[j]);
+      }
   }
 }
 
