@@ -9,8 +9,21 @@
 # every inline <svg> has a size (a copy of the page with a load-time checker
 # appended, read back with --dump-dom); the screenshot is not blank (rows
 # of pixels that differ from their neighbours cover a good part of the page);
+# ibx collect: the IBA table fits a terminal (methods x metrics per model, no
+# bbox column without boxes, said once); plain is a reference line for beta
+"$ibx" collect results/tiny > collect.out || { cat collect.out; fail "collect"; }
+grep -q "^| model | method | deg 8x8 | deg 14x14 |$" results/tiny/tables/iba_table1.md \
+  || { cat results/tiny/tables/iba_table1.md; fail "IBA table layout"; }
+[ "$(grep -c "bbox column left out" collect.out)" -eq 1 ] || fail "left-out bbox not said once"
+grep -q "^| vgg16-plain | random |" results/tiny/tables/iba_table1.md || fail "model block"
+grep -q "with lines dt 2 lw 2 title 'vgg16-plain (does not use beta)'" \
+  results/tiny/tables/ablation_beta.gp || fail "plain is a point on the beta axis"
+[ -s results/tiny/tables/ablation_beta.png ] || fail "ablation_beta.png not drawn"
+
 # a run directory alone gets its own report; a missing directory fails with a
-# one-line error. Skipped (77) only when chromium is not installed.
+# one-line error. Also ibx collect's IBA table layout and its beta ablation
+# plot (plain as a reference line). Skipped (77) only when chromium is not
+# installed.
 set -euo pipefail
 ibx=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -151,6 +164,17 @@ busy = sum(1 for y in range(h) if raw[y * stride + 1 + bpp:(y + 1) * stride].str
 print("screenshot %dx%d: %d of %d pixel rows have content" % (w, h, busy, h))
 assert busy > h // 5, "the page looks blank"
 PY
+
+# ibx collect: the IBA table fits a terminal (methods x metrics per model, no
+# bbox column without boxes, said once); plain is a reference line for beta
+"$ibx" collect results/tiny > collect.out || { cat collect.out; fail "collect"; }
+grep -q "^| model | method | deg 8x8 | deg 14x14 |$" results/tiny/tables/iba_table1.md \
+  || { cat results/tiny/tables/iba_table1.md; fail "IBA table layout"; }
+[ "$(grep -c "bbox column left out" collect.out)" -eq 1 ] || fail "left-out bbox not said once"
+grep -q "^| vgg16-plain | random |" results/tiny/tables/iba_table1.md || fail "model block"
+grep -q "with lines dt 2 lw 2 title 'vgg16-plain (does not use beta)'" \
+  results/tiny/tables/ablation_beta.gp || fail "plain is a point on the beta axis"
+[ -s results/tiny/tables/ablation_beta.png ] || fail "ablation_beta.png not drawn"
 
 # a run directory alone
 "$ibx" report "results/tiny/${ids[1]}" --out one.html > one.out || { cat one.out; fail "run report"; }
