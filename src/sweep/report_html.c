@@ -62,7 +62,9 @@ static void problem(page *p, const char *fmt, const char *a, const char *b) {
 }
 
 static void run_link(page *p, int r, const char *text) {
-  fprintf(p->f, "<a href='#run-%s'>", p->d->runs[r].id);
+  fprintf(p->f, "<a href='#run-");
+  ibx_html_text(p->f, p->d->runs[r].id);
+  fprintf(p->f, "'>");
   ibx_html_text(p->f, text);
   fprintf(p->f, "</a>");
 }
@@ -119,7 +121,11 @@ static void runs_section(page *p) {
                 "<th></th></tr>\n");
   for (int r = 0; r < d->n_runs; r++) {
     const ibx_collect_run *run = &d->runs[r];
-    fprintf(p->f, "<tr id='run-%s'><td class='id'>%s</td><td>", run->id, run->id);
+    fprintf(p->f, "<tr id='run-");
+    ibx_html_text(p->f, run->id);
+    fprintf(p->f, "'><td class='id'>");
+    ibx_html_text(p->f, run->id);
+    fprintf(p->f, "</td><td>");
     ibx_html_text(p->f, run->label);
     fprintf(p->f, "</td><td>");
     ibx_html_text(p->f, run->dataset);
@@ -133,8 +139,9 @@ static void runs_section(page *p) {
       }
     fprintf(p->f, "</td><td class='stages'>");
     stage_states(p, run->dir);
-    fprintf(p->f, "</td><td><a href='#curves-%s'>curves&nbsp;&amp;&nbsp;pictures</a></td></tr>\n",
-            run->id);
+    fprintf(p->f, "</td><td><a href='#curves-");
+    ibx_html_text(p->f, run->id);
+    fprintf(p->f, "'>curves&nbsp;&amp;&nbsp;pictures</a></td></tr>\n");
   }
   fprintf(p->f, "</table>\n");
   if (!d->n_runs)
@@ -314,7 +321,10 @@ static void ablations(page *p) {
     ibx_svg_chart_write(p->f, &chart, s, n_s);
     p->sum->n_charts++;
   }
-  if (any)
+  if (!any)
+    fprintf(p->f, "<h2 id='ablations'>Ablations</h2>\n<p class='note'>none: no numeric model "
+                  "key varies over at least two points with a test error</p>\n");
+  else
     fprintf(p->f, "</div>\n<p class='note'>Points: mean top-1 error on the run's own test set, "
                   "error bars one sample std over seeds (hover a point for its value and n). "
                   "A model whose head does not use the key is a dashed line (band: ± std).</p>\n");
@@ -478,7 +488,9 @@ static void pictures(page *p, const ibx_collect_run *run) {
       free(bytes);
       continue;
     }
-    fprintf(p->f, "<figure><img alt='%s' src='data:image/png;base64,", names[i]);
+    fprintf(p->f, "<figure><img alt='");
+    ibx_html_text(p->f, names[i]);
+    fprintf(p->f, "' src='data:image/png;base64,");
     base64(p->f, bytes, (size_t)sb.st_size);
     fprintf(p->f, "'><figcaption><b>");
     ibx_html_text(p->f, names[i]);
@@ -501,9 +513,13 @@ static void run_sections(page *p) {
   fprintf(p->f, "<h2 id='curves'>Training curves and pictures per run</h2>\n");
   for (int r = 0; r < p->d->n_runs; r++) {
     const ibx_collect_run *run = &p->d->runs[r];
-    fprintf(p->f, "<section id='curves-%s'><h3>", run->id);
+    fprintf(p->f, "<section id='curves-");
+    ibx_html_text(p->f, run->id);
+    fprintf(p->f, "'><h3>");
     ibx_html_text(p->f, run->label);
-    fprintf(p->f, " <a class='id' href='#run-%s'>%s</a></h3>\n", run->id, run->id);
+    fprintf(p->f, " ");
+    run_link(p, r, run->id);
+    fprintf(p->f, "</h3>\n");
     char path[IBX_SWEEP_TEXT + 32];
     ibx_sw_fmt(path, sizeof path, "%s/metrics.h5", run->dir);
     struct stat sb;
