@@ -35,7 +35,8 @@ static const char css[] =
     "padding-bottom:4px;margin-top:30px}h3{font-size:15px;margin:22px 0 6px}\n"
     "table{border-collapse:collapse;margin:8px 0;font-variant-numeric:tabular-nums}\n"
     "th,td{border:1px solid #d8dce0;padding:3px 8px;text-align:left;vertical-align:top}\n"
-    "th{background:#f1f4f7}td.num{text-align:right;white-space:nowrap}\n"
+    "th{background:#f1f4f7}td.num{text-align:right;white-space:nowrap}"
+    "td:first-child{white-space:nowrap}\n"
     "tr:target,section:target{background:#fff6d0}\n"
     ".id{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}\n"
     ".ids{display:block;font-family:ui-monospace,monospace;font-size:10.5px}\n"
@@ -313,7 +314,7 @@ static void ablations(page *p) {
     char title[160], xlabel[96];
     ibx_sw_fmt(title, sizeof title, "top-1 test error vs %s.%s", key->section, key->key);
     ibx_sw_fmt(xlabel, sizeof xlabel, "%s.%s", key->section, key->key);
-    const ibx_svg_chart chart = {title, xlabel, "top-1 error (%)", 640, 380,
+    const ibx_svg_chart chart = {title, xlabel, "top-1 error (%)", 600, 360,
                                  lo > 0 && hi / lo >= 50, NULL, 0, NULL};
     if (!any)
       fprintf(p->f, "<h2 id='ablations'>Ablations</h2>\n<div class='charts'>\n");
@@ -386,7 +387,7 @@ static void chart(page *p, const char *title, const char *xlabel, const char *yl
       s[k++] = (ibx_svg_series){names[i], x, ys[i], NULL, (int)n, 0};
   if (!k)
     return;
-  const ibx_svg_chart c = {title, xlabel, ylabel, 420, 250, 0, marks, n_marks, "epoch"};
+  const ibx_svg_chart c = {title, xlabel, ylabel, 392, 250, 0, marks, n_marks, "epoch"};
   ibx_svg_chart_write(p->f, &c, s, k);
   p->sum->n_charts++;
 }
