@@ -135,7 +135,8 @@ PY
 sed 's|</body>|<script>addEventListener("load",function(){var b=0,s=0,i,r;var im=document.images;for(i=0;i<im.length;i++)if(!im[i].complete\|\|im[i].naturalWidth==0)b++;var sv=document.querySelectorAll("svg");for(i=0;i<sv.length;i++){r=sv[i].getBoundingClientRect();if(r.width<50\|\|r.height<50)s++;}document.body.setAttribute("data-check","imgs="+im.length+" broken="+b+" svgs="+sv.length+" empty="+s);});</script></body>|' \
   "$html" > check.html
 chromium_run() { timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars \
-  --virtual-time-budget=5000 "$@" 2> chromium.err; }
+  --disable-dev-shm-usage --user-data-dir="$tmp/chromium-profile" --virtual-time-budget=5000 \
+  "$@" 2> chromium.err; }
 chromium_run --dump-dom "file://$tmp/check.html" > dom.html || { tail chromium.err; fail "chromium --dump-dom"; }
 check=$(grep -o 'data-check="[^"]*"' dom.html) || { tail chromium.err; fail "the checker did not run"; }
 echo "browser: $check"
