@@ -4,14 +4,17 @@
 # sweep jobs/sweeps/fmnist_demo.ini (quarter-width VGG-16-BN, plain vs aib
 # with three beta vs aib-qt with two Q, 2 MPI ranks each), their evaluation
 # (error, interpretability score, attribution with heatmaps), then
-# `ibx collect`, which prints the tables and names the plots. Runs through Slurm when a
+# `ibx collect`, which prints the tables and names the plots, and `ibx report`, which
+# writes results/fmnist_demo/report.html. Runs through Slurm when a
 # cluster answers (sinfo), else on this machine (ibx sweep run --local).
 # Finished runs are kept in results/fmnist_demo/ and not redone.
 #   bash scripts/demo.sh [--local]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build
+echo "== setup: Debian packages (scripts/setup.sh) =="
 "$root/scripts/setup.sh"
+echo "== building ibx in $build =="
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build "$build" -j "$(nproc)" --target ibx_cli > /dev/null
 cd "$root"
@@ -37,7 +40,10 @@ fi
 echo "== results =="
 "$ibx" sweep status "$sweep" || true
 "$ibx" collect results/fmnist_demo || true
+"$ibx" report results/fmnist_demo || true
 echo
+echo "report (open in a browser; one self-contained file): results/fmnist_demo/report.html"
 echo "tables: results/fmnist_demo/tables/*.md, *.csv, *.tex; every number with its run id: values.csv"
 echo "heatmaps (saliency, integrated gradients, Grad-CAM, IBA beta=10/k for test image 0): results/fmnist_demo/*/heatmaps.png"
+echo "attention maps (heads with one; test images 0-3, original and modified): results/fmnist_demo/*/attention.png"
 echo "interpretability and attribution results per run: results/fmnist_demo/*/results/{error,interpret,attribution}.h5"

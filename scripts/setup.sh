@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package ibx needs to build, test and run on a fresh
 # Debian 12 machine (run as root). Idempotent: packages already present are
-# skipped without touching apt. Quiet unless something fails.
+# skipped without touching apt. One line when it installs, quiet otherwise.
 #
 #   scripts/setup.sh          build + test + run dependencies
 #   scripts/setup.sh --dev    also python3-torch, -pandas, -matplotlib (golden
@@ -19,6 +19,7 @@ PACKAGES=(
   dataset-fashion-mnist
   python3-h5py python3-numpy
   slurmctld slurmd slurm-client munge gnuplot-nox
+  chromium
 )
 DEV_PACKAGES=(python3-torch python3-pandas python3-matplotlib)
 
@@ -42,6 +43,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
+echo "setup.sh: installing ${#missing[@]} Debian package(s): ${missing[*]}"
 log=$(mktemp /tmp/ibx-setup.XXXXXX.log)
 export DEBIAN_FRONTEND=noninteractive
 if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then

@@ -6,8 +6,11 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
+echo "== setup: Debian packages (scripts/setup.sh) =="
 "$root/scripts/setup.sh" --dev
+echo "== building ibx and the tests in $build ($(nproc) jobs) =="
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j "$(nproc)" >/dev/null
 cd "$build"
+echo "== running $(ctest -N | sed -n 's/^Total Tests: //p') tests (ctest) =="
 ctest --output-on-failure -j "$(nproc)"

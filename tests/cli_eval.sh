@@ -93,8 +93,11 @@ for path, rows in zip(sys.argv[1:3], (5, None)):
     assert head[:8] == b"\x89PNG\r\n\x1a\n", path
     w, h = struct.unpack(">II", head[16:24])
     assert w > 3 * 32 and h > 32, (path, w, h)
-    if rows:  # 5 rows of 4x magnified 32x32 inputs, 4 groups of 3 cells
-        assert h == 5 * (4 * 32 + 2) + 2 and w == 4 * (3 * (4 * 32 + 2) + 8) - 8 + 4, (w, h)
+    if rows:  # 5 rows of 4x magnified 32x32 inputs, 4 groups of 3 cells, plus the
+        # row labels on the left (the longest, "color_block 8": 13 characters of
+        # 12 px), two title lines on top and the colour bar below (22 px lines)
+        grid_w, grid_h = 4 * (3 * (4 * 32 + 2) + 8) - 8 + 4, 5 * (4 * 32 + 2)
+        assert w == grid_w + (13 * 12 - 2) + 8 and h == grid_h + 2 * 22 + 8 + 3 * 22, (w, h)
 PY
 grep -q "true " "$tmp/fig3.txt" && grep -q "first run predicted" "$tmp/fig5.txt" \
   || fail "captions: $(cat "$tmp/fig3.txt" "$tmp/fig5.txt")"

@@ -63,6 +63,11 @@ int ibx_model_set_beta(ibx_model *m, float beta);
 ibx_params *ibx_model_params(ibx_model *m);
 ibx_params *ibx_model_buffers(ibx_model *m);
 const ibx_model_config *ibx_model_config_of(const ibx_model *m);
+/* Whether head (a model.head name) reads the model key (e.g. "beta", "Q",
+ * "K"): 0 for a key that does not change that head (plain ignores beta), 1
+ * otherwise, also for keys of the backbone and for unknown names. For plots
+ * that must not draw a model against a key it does not use. */
+int ibx_model_head_uses_key(const char *head, const char *key);
 
 /* Forward pass on x [batch, C, H, W]. training selects batch statistics and
  * sampling (reparameterisation noise is a pure function of noise_seed, the

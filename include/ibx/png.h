@@ -32,4 +32,31 @@ void ibx_colormap_jet(double v, uint8_t rgb[3]);
 void ibx_picture_draw(ibx_picture *p, int x0, int y0, int scale, const float *canvas, int c,
                       int h, int w, const float *map, int mh, int mw, float alpha);
 
+/* Labels in the built-in 5x7 pixel font (src/eval/font.c; printable ASCII,
+ * anything else drawn as '?'): each font pixel a scale x scale block, the
+ * text's top-left at (x, y), 9 * scale pixels tall. Clipped at the edges. */
+void ibx_picture_text(ibx_picture *p, int x, int y, int scale, const char *text,
+                      const uint8_t rgb[3]);
+/* Width in pixels of text drawn at scale. */
+int ibx_text_width(const char *text, int scale);
+/* A horizontal jet colour bar, w x h at (x, y) with a dark frame, low_label
+ * under its left end and high_label under its right end (text at scale). */
+void ibx_picture_colorbar(ibx_picture *p, int x, int y, int w, int h, int scale,
+                          const char *low_label, const char *high_label);
+/* Fills the rectangle w x h at (x, y) (clipped) with rgb. */
+void ibx_picture_fill(ibx_picture *p, int x, int y, int w, int h, const uint8_t rgb[3]);
+
+/* A grid of titled panels, written as a PNG: panel i shows values (h x w,
+ * min-max scaled on its own) magnified by scale, in grey or in jet, with its
+ * title above it; heading on top; under the grid, when any panel is jet, a
+ * colour bar (low .. high, "min-max scaled per panel"). At most max_cols
+ * panels per row. Labels use the built-in font, sized to be read at 100%. */
+typedef struct {
+  const float *values;
+  int jet;
+  const char *title;
+} ibx_panel;
+int ibx_panel_grid_write(const char *png_path, const ibx_panel *panels, int n, int h, int w,
+                         int scale, int max_cols, const char *heading);
+
 #endif

@@ -14,6 +14,7 @@ int ibx_cmd_data(int argc, char **argv);
 int ibx_cmd_model(int argc, char **argv);
 int ibx_cmd_sweep(int argc, char **argv);
 int ibx_cmd_collect(int argc, char **argv);
+int ibx_cmd_report(int argc, char **argv);
 int ibx_cmd_attribute(int argc, char **argv);
 int ibx_cmd_eval(int argc, char **argv);
 

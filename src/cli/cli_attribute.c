@@ -4,7 +4,6 @@
  * Exit status: 0 done, 1 failed, 2 bad usage. */
 #include <mpi.h>
 #include <math.h>
-#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "ibx/checkpoint.h"
 #include "ibx/error.h"
 #include "ibx/memory.h"
+#include "ibx/png.h"
 
 static void usage(FILE *to) {
   fprintf(to,
@@ -178,62 +178,6 @@ static void print_table(const ibx_attr_result *r, int n, int H) {
            r[0].n_bbox);
 }
 
-/* ---- PNG grid ---------------------------------------------------------------------- */
-
-typedef struct {
-  int w, h;
-  unsigned char *rgb;
-} picture;
-
-static int png_write_tmp(const char *tmp, void *ctx) {
-  const picture *p = ctx;
-  FILE *f = fopen(tmp, "wb");
-  if (!f)
-    return ibx_fail(IBX_ERR_IO, "%s: cannot create", tmp);
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-  png_infop info = png ? png_create_info_struct(png) : NULL;
-  if (!png || !info || setjmp(png_jmpbuf(png))) {
-    png_destroy_write_struct(&png, &info);
-    fclose(f);
-    return ibx_fail(IBX_ERR_IO, "%s: PNG write failed", tmp);
-  }
-  png_init_io(png, f);
-  png_set_IHDR(png, info, (png_uint_32)p->w, (png_uint_32)p->h, 8, PNG_COLOR_TYPE_RGB,
-               PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-  png_write_info(png, info);
-  for (int y = 0; y < p->h; y++)
-    png_write_row(png, p->rgb + (size_t)y * p->w * 3);
-  png_write_end(png, NULL);
-  png_destroy_write_struct(&png, &info);
-  return fclose(f) ? ibx_fail(IBX_ERR_IO, "%s: write failed", tmp) : IBX_OK;
-}
-
-static void jet(float v, unsigned char rgb[3]) {
-  v = v < 0 ? 0 : v > 1 ? 1 : v;
-  const float r = 1.5f - fabsf(4 * v - 3), g = 1.5f - fabsf(4 * v - 2), b = 1.5f - fabsf(4 * v - 1);
-  const float c[3] = {r, g, b};
-  for (int k = 0; k < 3; k++)
-    rgb[k] = (unsigned char)(255.0f * (c[k] < 0 ? 0 : c[k] > 1 ? 1 : c[k]));
-}
-
-/* Panel (gx, gy) of the grid: values v [H*W], min-max scaled; grey or jet. */
-static void draw(picture *p, int gx, int gy, int H, int W, int scale, const float *v, int color) {
-  float lo = v[0], hi = v[0];
-  for (int i = 1; i < H * W; i++)
-    lo = v[i] < lo ? v[i] : lo, hi = v[i] > hi ? v[i] : hi;
-  const float span = hi > lo ? hi - lo : 1.0f;
-  const int pad = 2, ox = gx * (W * scale + pad), oy = gy * (H * scale + pad);
-  for (int y = 0; y < H * scale; y++)
-    for (int x = 0; x < W * scale; x++) {
-      const float t = (v[(y / scale) * W + x / scale] - lo) / span;
-      unsigned char *px = p->rgb + ((size_t)(oy + y) * p->w + ox + x) * 3;
-      if (color)
-        jet(t, px);
-      else
-        px[0] = px[1] = px[2] = (unsigned char)(255.0f * t);
-    }
-}
-
 static int single_image(const options *o, ibx_attr_run *run, ibx_attributor *a,
                         const int *methods, int n) {
   ibx_dataset *ds = strcmp(o->split, "train") ? run->test : run->train;
@@ -249,16 +193,17 @@ static int single_image(const options *o, ibx_attr_run *run, ibx_attributor *a,
   float *heats = x + in_n;
   for (int i = 0; i < n && !rc; i++)
     rc = ibx_attribute(a, methods[i], x, target, o->image, heats + (size_t)i * P);
-  const int cols = n + 1 < 6 ? n + 1 : 6, rows = (n + 1 + cols - 1) / cols, pad = 2;
-  picture pic = {cols * (run->W * o->scale + pad), rows * (run->H * o->scale + pad), NULL};
-  if (!rc && !(pic.rgb = calloc((size_t)pic.w * pic.h * 3, 1)))
-    rc = ibx_fail(IBX_ERR_NOMEM, "attribute: out of memory");
-  if (!rc) {
-    draw(&pic, 0, 0, run->H, run->W, o->scale, x, 0); /* first channel of the input */
-    for (int i = 0; i < n; i++)
-      draw(&pic, (i + 1) % cols, (i + 1) / cols, run->H, run->W, o->scale, heats + i * P, 1);
-    rc = ibx_atomic_write(o->png, png_write_tmp, &pic);
-  }
+  ibx_panel panels[65];
+  char input_title[96], heading[256];
+  snprintf(input_title, sizeof input_title, "input: %s", ibx_dataset_class_name(ds, label));
+  snprintf(heading, sizeof heading, "%s image %ld, target class %s", o->split, o->image,
+           ibx_dataset_class_name(ds, target));
+  panels[0] = (ibx_panel){x, 0, input_title}; /* the first channel of the input, grey */
+  for (int i = 0; i < n && i < 64; i++)
+    panels[i + 1] = (ibx_panel){heats + (size_t)i * P, 1, ibx_attr_method_name(methods[i])};
+  if (!rc)
+    rc = ibx_panel_grid_write(o->png, panels, (n < 64 ? n : 64) + 1, run->H, run->W, o->scale, 5,
+                              heading);
   if (!rc) {
     printf("%s: image %ld of %s (label %d, target %d); panels left to right, top to bottom: "
            "input",
@@ -267,7 +212,6 @@ static int single_image(const options *o, ibx_attr_run *run, ibx_attributor *a,
       printf(", %s", ibx_attr_method_name(methods[i]));
     printf("\n");
   }
-  free(pic.rgb);
   ibx_free(x);
   return rc;
 }

@@ -35,7 +35,7 @@ static void usage(FILE *to) {
     "         --patch-path DIR --patch-split train|test (train) --patch-any-class\n"
     "         (default: patches come from images of another class than the sample's)\n"
     "         --skip-without-attention (a model with no attention map: exit 0 with a\n"
-    "         note instead of an error; for sweeps that mix heads)\n"
+    "         note instead of an error; for sweeps that mix heads; also for maps)\n"
     "PICTURE: --samples 0,1,2,3 --rows original,color_block:8,patch:8,high_pass:4,low_pass:12\n"
     "         --scale 4 --select disagreement --count 6 (Figure 5: the first samples\n"
     "         that the first run gets wrong and the second right)\n");

@@ -90,6 +90,12 @@ static int maps_local(const eval_opts *o, ibx_eval_run *runs, int *opened, ibx_d
     runs[r].attention_map = o->map;
     ptr[r] = &runs[r];
   }
+  for (int r = 0; r < o->n_ckpt; r++)
+    if (o->skip_without_attention && ibx_model_attention_count(runs[r].model) == 0) {
+      printf("%s: head '%s' has no attention map: no picture (--skip-without-attention)\n",
+             runs[r].ckpt, ibx_model_config_of(runs[r].model)->head);
+      return IBX_OK;
+    }
   char label[128];
   IBX_TRY(ibx_eval_open_data(&runs[0], &o->data, ds, label, sizeof label));
   if (uses_patches(rows, n_rows))

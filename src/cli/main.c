@@ -23,6 +23,8 @@ static const ibx_command commands[] = {
     {"model", "show a model's layer table, or train it briefly on Fashion-MNIST", ibx_cmd_model},
     {"sweep", "plan, submit (Slurm), run (local) and watch a sweep of runs", ibx_cmd_sweep},
     {"collect", "turn a sweep's results into the papers' tables and plots", ibx_cmd_collect},
+    {"report", "one self-contained HTML page of a sweep or run (tables, curves, pictures)",
+     ibx_cmd_report},
     {"attribute", "attribution heatmaps (IBA and baselines) and their metrics", ibx_cmd_attribute},
     {"eval", "top-1 error, interpretability score, attention-map pictures", ibx_cmd_eval},
 };

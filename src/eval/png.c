@@ -124,3 +124,23 @@ void ibx_picture_draw(ibx_picture *p, int x0, int y0, int scale, const float *ca
         }
     }
 }
+
+void ibx_picture_fill(ibx_picture *p, int x, int y, int w, int h, const uint8_t rgb[3]) {
+  for (int yy = y < 0 ? 0 : y; yy < y + h && yy < p->h; yy++)
+    for (int xx = x < 0 ? 0 : x; xx < x + w && xx < p->w; xx++)
+      memcpy(p->rgb + ((size_t)yy * p->w + xx) * 3, rgb, 3);
+}
+
+void ibx_picture_colorbar(ibx_picture *p, int x, int y, int w, int h, int scale,
+                          const char *low_label, const char *high_label) {
+  static const uint8_t frame[3] = {60, 60, 60};
+  ibx_picture_fill(p, x - 1, y - 1, w + 2, h + 2, frame);
+  for (int i = 0; i < w; i++) {
+    uint8_t rgb[3];
+    ibx_colormap_jet(w > 1 ? (double)i / (w - 1) : 0.0, rgb);
+    ibx_picture_fill(p, x + i, y, 1, h, rgb);
+  }
+  ibx_picture_text(p, x, y + h + 3 * scale, scale, low_label, frame);
+  ibx_picture_text(p, x + w - ibx_text_width(high_label, scale), y + h + 3 * scale, scale,
+                   high_label, frame);
+}

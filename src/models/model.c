@@ -59,6 +59,19 @@ static const head_info *find_head(const char *name) {
   return NULL;
 }
 
+int ibx_model_head_uses_key(const char *head, const char *key) {
+  const head_info *hi = find_head(head);
+  if (!hi)
+    return 1;
+  if (!strcmp(key, "K") || !strcmp(key, "beta") || !strcmp(key, "beta_warmup_epochs"))
+    return hi->uses_K;
+  if (!strcmp(key, "Q") || !strcmp(key, "lambda_q") || !strcmp(key, "lambda_c"))
+    return hi->uses_Q;
+  if (!strcmp(key, "attention_layer"))
+    return hi->def_vgg || hi->def_wrn;
+  return 1;
+}
+
 /* Validates cfg; *layer receives the resolved attention layer. */
 static int validate(const ibx_model_config *c, const head_info **hi_out, int *layer) {
   const int vgg = !strcmp(c->backbone, "vgg16"), wrn = !strcmp(c->backbone, "wrn");

@@ -233,61 +233,82 @@ static void make_labels(ibx_collect_data *d) {
   }
 }
 
+/* The run directory path (config in ini) as run n_runs of d. */
+static int add_run(ibx_collect_data *d, int *cap, const char *path, const char *id,
+                   const char *ini, FILE *report) {
+  if (d->n_runs == *cap) {
+    ibx_collect_run *b = realloc(d->runs, (size_t)(*cap = *cap ? 2 * *cap : 32) * sizeof *b);
+    if (!b)
+      return ibx_fail(IBX_ERR_NOMEM, "collect: out of memory");
+    d->runs = b;
+  }
+  ibx_collect_run *run = &d->runs[d->n_runs];
+  memset(run, 0, sizeof *run);
+  ibx_sw_fmt(run->dir, sizeof run->dir, "%s", path);
+  ibx_sw_fmt(run->id, sizeof run->id, "%s", id);
+  ibx_config_init(&run->config);
+  if (ibx_config_load(&run->config, ini)) {
+    problem(d, report, "collect: %s (skipped)%s", ibx_errmsg(), "");
+    ibx_config_free(&run->config);
+    return IBX_OK;
+  }
+  ibx_sw_fmt(run->dataset, sizeof run->dataset, "%s",
+             ibx_config_string(&run->config, "data.dataset"));
+  d->n_runs++;
+  return IBX_OK;
+}
+
+/* run.ini (the sweep's) or config.ini (the trainer's) of a run directory. */
+static int run_ini(const char *path, char *ini, size_t len) {
+  struct stat sb;
+  ibx_sw_fmt(ini, len, "%s/run.ini", path);
+  if (!stat(ini, &sb))
+    return 1;
+  ibx_sw_fmt(ini, len, "%s/config.ini", path);
+  return !stat(ini, &sb);
+}
+
 int ibx_collect_read(const char *sweep_dir, FILE *report, ibx_collect_data *d) {
   memset(d, 0, sizeof *d);
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-  DIR *dir = opendir(sweep_dir);
-  if (!dir)
-    return ibx_fail(IBX_ERR_IO, "%s: cannot open the sweep directory", sweep_dir);
   int cap = 0, rc = IBX_OK, ignored = 0;
   char list_path[IBX_SWEEP_TEXT + 16];
   ibx_sw_fmt(list_path, sizeof list_path, "%s/runs.txt", sweep_dir);
-  char *current = ibx_sw_read_file(list_path); /* written by ibx sweep; NULL: take all */
+  char own_ini[IBX_SWEEP_TEXT + 32];
+  DIR *dir = NULL;
+  if (run_ini(sweep_dir, own_ini, sizeof own_ini)) { /* a run directory: a sweep of one */
+    char trimmed[IBX_SWEEP_TEXT];
+    ibx_sw_fmt(trimmed, sizeof trimmed, "%s", sweep_dir);
+    for (size_t n = strlen(trimmed); n > 1 && trimmed[n - 1] == '/'; n--)
+      trimmed[n - 1] = '\0';
+    const char *base = strrchr(trimmed, '/');
+    char id[64];
+    ibx_sw_fmt(id, sizeof id, "%s", base ? base + 1 : trimmed);
+    rc = add_run(d, &cap, sweep_dir, id, own_ini, report);
+  } else if (!(dir = opendir(sweep_dir)))
+    return ibx_fail(IBX_ERR_IO, "%s: cannot open the sweep directory", sweep_dir);
+  char *current = dir ? ibx_sw_read_file(list_path) : NULL; /* by ibx sweep; NULL: take all */
   char *wrapped = current ? malloc(strlen(current) + 2) : NULL; /* "\nid\nid\n" */
   if (wrapped)
     strcat(strcpy(wrapped, "\n"), current);
   free(current);
-  for (struct dirent *e; rc == IBX_OK && (e = readdir(dir));) {
+  for (struct dirent *e; dir && rc == IBX_OK && (e = readdir(dir));) {
     if (e->d_name[0] == '.')
       continue;
     char path[IBX_SWEEP_TEXT + 300], ini[IBX_SWEEP_TEXT + 320];
     ibx_sw_fmt(path, sizeof path, "%s/%s", sweep_dir, e->d_name);
-    ibx_sw_fmt(ini, sizeof ini, "%s/run.ini", path);
-    struct stat sb;
-    if (stat(ini, &sb)) {
-      ibx_sw_fmt(ini, sizeof ini, "%s/config.ini", path);
-      if (stat(ini, &sb))
-        continue; /* logs/, slurm/, stages/, the tables */
-    }
+    if (!run_ini(path, ini, sizeof ini))
+      continue; /* logs/, slurm/, stages/, the tables */
     char needle[300];
     ibx_sw_fmt(needle, sizeof needle, "\n%s\n", e->d_name);
     if (wrapped && !strstr(wrapped, needle)) {
       ignored++; /* a run of an earlier version of the sweep file */
       continue;
     }
-    if (d->n_runs == cap) {
-      ibx_collect_run *b = realloc(d->runs, (size_t)(cap = cap ? 2 * cap : 32) * sizeof *b);
-      if (!b) {
-        rc = ibx_fail(IBX_ERR_NOMEM, "collect: out of memory");
-        break;
-      }
-      d->runs = b;
-    }
-    ibx_collect_run *run = &d->runs[d->n_runs];
-    memset(run, 0, sizeof *run);
-    ibx_sw_fmt(run->dir, sizeof run->dir, "%s", path);
-    ibx_sw_fmt(run->id, sizeof run->id, "%s", e->d_name);
-    ibx_config_init(&run->config);
-    if (ibx_config_load(&run->config, ini)) {
-      problem(d, report, "collect: %s (skipped)%s", ibx_errmsg(), "");
-      ibx_config_free(&run->config);
-      continue;
-    }
-    ibx_sw_fmt(run->dataset, sizeof run->dataset, "%s",
-               ibx_config_string(&run->config, "data.dataset"));
-    d->n_runs++;
+    rc = add_run(d, &cap, path, e->d_name, ini, report);
   }
-  closedir(dir);
+  if (dir)
+    closedir(dir);
   free(wrapped);
   if (ignored && report)
     fprintf(report, "collect: %d run directories not in %s left out (earlier versions of the "

@@ -1,6 +1,5 @@
 /* ibx collect, writing side: tables (Markdown, CSV, LaTeX) and ablation
  * plots (gnuplot -> PNG). Every cell keeps the ids of the runs behind it. */
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,89 +11,14 @@
 
 typedef struct {
   const char *name, *title, *row_head, *format;
-  int sort_rows; /* model rows sorted (beta=0.001 before 0.01); methods as written */
 } table_kind;
 
 static const table_kind kinds[] = {
-    {"aib_table1", "AIB Table 1: top-1 error (%)", "model", "%.2f", 1},
-    {"aib_table2", "AIB Table 2: interpretability score (%)", "model", "%.2f", 1},
+    {"aib_table1", "AIB Table 1: top-1 error (%)", "model", "%.2f"},
+    {"aib_table2", "AIB Table 2: interpretability score (%)", "model", "%.2f"},
     {"iba_table1", "IBA Table 1: degradation (LeRF - MoRF area) and bounding-box ratio",
-     "method", "%.3f", 0},
+     "method", "%.3f"},
 };
-
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Natural order, so that columns read p4, p8, p12, p16 (HDF5 lists groups
- * alphabetically: p12 before p4): runs of digits compare by value. */
-static int cmp_natural(const void *pa, const void *pb) {
-  const char *a = *(const char *const *)pa, *b = *(const char *const *)pb;
-  while (*a && *b) {
-    if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
-      char *ea, *eb;
-      const unsigned long long x = strtoull(a, &ea, 10), y = strtoull(b, &eb, 10);
-      if (x != y)
-        return x < y ? -1 : 1;
-      a = ea, b = eb;
-    } else {
-      if (*a != *b)
-        return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
-      a++, b++;
-    }
-  }
-  return (unsigned char)*a - (unsigned char)*b;
-}
-
-typedef struct {
-  double mean, std;
-  int n;
-  char runs[2048];
-} cell;
-
-/* Distinct values of field (0 row, 1 col) of table, in first-seen order. */
-static int distinct(const ibx_collect_data *d, const char *table, int field, const char ***out) {
-  const char **list = malloc((size_t)(d->n_values + 1) * sizeof *list);
-  int n = 0;
-  for (int i = 0; list && i < d->n_values; i++) {
-    const ibx_collect_value *v = &d->values[i];
-    if (strcmp(v->table, table))
-      continue;
-    const char *s = field ? v->col : v->row;
-    int seen = 0;
-    for (int k = 0; k < n && !seen; k++)
-      seen = !strcmp(list[k], s);
-    if (!seen)
-      list[n++] = s;
-  }
-  *out = list;
-  return n;
-}
-
-static cell stats(const ibx_collect_data *d, const char *table, const char *row, const char *col) {
-  cell c = {0};
-  double sum = 0, sq = 0;
-  size_t used = 0;
-  for (int i = 0; i < d->n_values; i++) {
-    const ibx_collect_value *v = &d->values[i];
-    if (strcmp(v->table, table) || strcmp(v->row, row) || strcmp(v->col, col))
-      continue;
-    c.n++, sum += v->value;
-    if (used < sizeof c.runs)
-      used += (size_t)ibx_sw_fmt(c.runs + used, sizeof c.runs - used, "%s%s", used ? " " : "",
-                                 d->runs[v->run].id);
-  }
-  if (!c.n)
-    return c;
-  c.mean = sum / c.n;
-  for (int i = 0; i < d->n_values; i++) {
-    const ibx_collect_value *v = &d->values[i];
-    if (!strcmp(v->table, table) && !strcmp(v->row, row) && !strcmp(v->col, col))
-      sq += (v->value - c.mean) * (v->value - c.mean);
-  }
-  c.std = c.n > 1 ? sqrt(sq / (c.n - 1)) : 0;
-  return c;
-}
 
 static void csv_field(FILE *f, const char *s) {
   if (!strpbrk(s, ",\"\n")) {
@@ -115,7 +39,8 @@ static void tex_text(FILE *f, const char *s) {
       fputc(*s, f);
 }
 
-static void cell_text(const table_kind *k, const cell *c, int tex, char *out, size_t len) {
+static void cell_text(const table_kind *k, const ibx_collect_cell *c, int tex, char *out,
+                      size_t len) {
   char mean[32], std[32];
   ibx_sw_fmt(mean, sizeof mean, k->format, c->mean);
   ibx_sw_fmt(std, sizeof std, k->format, c->std);
@@ -132,77 +57,149 @@ static FILE *open_out(const char *dir, const char *name, const char *ext, char *
   return fopen(path, "w");
 }
 
-/* One table in three formats; Markdown also to report. */
+typedef struct {
+  FILE *md, *csv, *tex;
+} outputs;
+
+/* Header row: the leading text columns, then one per value column. */
+static void emit_header(const outputs *o, const table_kind *k, const char *const *lead,
+                        int n_lead, const char *const *heads, int n_heads) {
+  fprintf(o->md, "### %s\n\n|", k->title);
+  fprintf(o->csv, "%s,column,mean,std,n,runs\n", k->row_head);
+  fprintf(o->tex, "%% %s (ibx collect; run ids per cell in %s.csv)\n\\begin{tabular}{", k->title,
+          k->name);
+  for (int i = 0; i < n_lead; i++)
+    fprintf(o->md, " %s |", lead[i]), fprintf(o->tex, "l");
+  for (int c = 0; c < n_heads; c++)
+    fprintf(o->md, " %s |", heads[c]), fprintf(o->tex, "c");
+  fprintf(o->md, "\n|");
+  fprintf(o->tex, "}\n\\hline\n");
+  for (int i = 0; i < n_lead + n_heads; i++) {
+    fprintf(o->md, "---|");
+    if (i)
+      fprintf(o->tex, " & ");
+    tex_text(o->tex, i < n_lead ? lead[i] : heads[i - n_lead]);
+  }
+  fprintf(o->md, "\n");
+  fprintf(o->tex, " \\\\\n\\hline\n");
+}
+
+/* One body row: leading texts, then the cells (row, cols[c]) of table k. */
+static void emit_row(const outputs *o, const table_kind *k, const ibx_collect_data *d,
+                     const char *const *lead, int n_lead, const char *row,
+                     const char *const *cols, int n_cols) {
+  fprintf(o->md, "|");
+  for (int i = 0; i < n_lead; i++) {
+    fprintf(o->md, " %s |", lead[i]);
+    if (i)
+      fprintf(o->tex, " & ");
+    tex_text(o->tex, lead[i]);
+  }
+  for (int c = 0; c < n_cols; c++) {
+    const ibx_collect_cell x = ibx_collect_stats(d, k->name, row, cols[c]);
+    char text[96];
+    cell_text(k, &x, 0, text, sizeof text);
+    fprintf(o->md, " %s |", text);
+    cell_text(k, &x, 1, text, sizeof text);
+    fprintf(o->tex, " & %s", text);
+    if (!x.n)
+      continue;
+    csv_field(o->csv, row), fputc(',', o->csv), csv_field(o->csv, cols[c]);
+    fprintf(o->csv, ",%.17g,%.17g,%d,", x.mean, x.std, x.n);
+    for (int i = 0; i < x.n_listed; i++)
+      fprintf(o->csv, "%s%s", i ? " " : "", d->runs[x.runs[i]].id);
+    fputc('\n', o->csv);
+  }
+  fprintf(o->md, "\n");
+  fprintf(o->tex, " \\\\\n");
+}
+
+/* AIB tables: a row per model, a column per evaluation set or modification. */
+static int aib_body(const ibx_collect_data *d, const table_kind *k, const outputs *o) {
+  const char **rows, **cols;
+  int n_cols;
+  const int n_rows = ibx_collect_aib_layout(d, k->name, &rows, &cols, &n_cols);
+  if (n_rows > 0) {
+    emit_header(o, k, &k->row_head, 1, cols, n_cols);
+    for (int r = 0; r < n_rows; r++)
+      emit_row(o, k, d, &rows[r], 1, rows[r], cols, n_cols);
+  }
+  free(rows), free(cols);
+  return n_rows;
+}
+
+/* IBA Table 1: a block of methods per model, the metrics that apply as
+ * columns (no bounding boxes in the dataset: no bbox column, said once). */
+static int iba_body(const ibx_collect_data *d, const table_kind *k, const outputs *o,
+                    char *note, size_t note_len) {
+  const char **models, **methods;
+  int n_methods;
+  const int n_models = ibx_collect_iba_layout(d, &models, &methods, &n_methods);
+  const char *heads[IBX_COLLECT_IBA_METRICS];
+  int used[IBX_COLLECT_IBA_METRICS], n_used = 0;
+  note[0] = '\0';
+  for (int m = 0; m < IBX_COLLECT_IBA_METRICS; m++)
+    if (ibx_collect_iba_metric_applies(d, m))
+      used[n_used] = m, heads[n_used++] = ibx_collect_iba_metric[m];
+    else
+      ibx_sw_fmt(note, note_len, "%s column left out: no run has a number for it (%s)",
+                 ibx_collect_iba_metric[m],
+                 m == 2 ? "no test image with a bounding box" : "not measured");
+  if (n_models > 0 && n_methods > 0) {
+    const char *lead_head[2] = {"model", k->row_head};
+    emit_header(o, k, lead_head, 2, heads, n_used);
+    for (int i = 0; i < n_models; i++)
+      for (int r = 0; r < n_methods; r++) {
+        char col_text[IBX_COLLECT_IBA_METRICS][IBX_SWEEP_TEXT + 32];
+        const char *cols[IBX_COLLECT_IBA_METRICS];
+        for (int c = 0; c < n_used; c++) {
+          ibx_collect_iba_column(models[i], used[c], col_text[c], sizeof col_text[c]);
+          cols[c] = col_text[c];
+        }
+        const char *lead[2] = {r == 0 ? models[i] : "", methods[r]};
+        emit_row(o, k, d, lead, 2, methods[r], cols, n_used);
+      }
+  }
+  free(models), free(methods);
+  return n_models < 0 || n_methods < 0 ? -1 : n_models > 0 && n_methods > 0;
+}
+
+/* One table in three formats; Markdown also to report. 1: empty table. */
 static int write_table(const ibx_collect_data *d, const table_kind *k, const char *out_dir,
                        FILE *report) {
-  const char **rows, **cols;
-  int n_rows = distinct(d, k->name, 0, &rows), n_cols = distinct(d, k->name, 1, &cols);
+  char path[3][IBX_SWEEP_TEXT + 64], note[160] = "";
+  outputs o;
+  o.md = open_out(out_dir, k->name, "md", path[0], sizeof path[0]);
+  o.csv = open_out(out_dir, k->name, "csv", path[1], sizeof path[1]);
+  o.tex = open_out(out_dir, k->name, "tex", path[2], sizeof path[2]);
   int rc = IBX_OK;
-  if (rows && k->sort_rows)
-    qsort(rows, (size_t)n_rows, sizeof *rows, cmp_str);
-  if (cols && !strcmp(k->name, "aib_table2")) /* other tables keep their run-grouped order */
-    qsort(cols, (size_t)n_cols, sizeof *cols, cmp_natural);
-  if (!rows || !cols || !n_rows) {
-    free(rows), free(cols);
-    return n_rows ? ibx_fail(IBX_ERR_NOMEM, "collect: out of memory") : 1;
-  }
-  char path[3][IBX_SWEEP_TEXT + 64];
-  FILE *md = open_out(out_dir, k->name, "md", path[0], sizeof path[0]);
-  FILE *csv = open_out(out_dir, k->name, "csv", path[1], sizeof path[1]);
-  FILE *tex = open_out(out_dir, k->name, "tex", path[2], sizeof path[2]);
-  if (!md || !csv || !tex) {
+  if (!o.md || !o.csv || !o.tex)
     rc = ibx_fail(IBX_ERR_IO, "%s: cannot write the tables", out_dir);
-    goto out;
+  const int n = rc ? 0
+                   : strcmp(k->name, "iba_table1") ? aib_body(d, k, &o)
+                                                   : iba_body(d, k, &o, note, sizeof note);
+  if (n < 0)
+    rc = ibx_fail(IBX_ERR_NOMEM, "collect: out of memory");
+  if (!rc && n > 0) {
+    fprintf(o.md, "\nmean ± sample std over seeds; run ids per cell: %s.csv\n", k->name);
+    if (note[0])
+      fprintf(o.md, "%s\n", note);
+    fprintf(o.tex, "\\hline\n\\end{tabular}\n");
   }
-  fprintf(md, "### %s\n\n| %s |", k->title, k->row_head);
-  fprintf(csv, "%s,column,mean,std,n,runs\n", k->row_head);
-  fprintf(tex, "%% %s (ibx collect; run ids per cell in %s.csv)\n\\begin{tabular}{l", k->title,
-          k->name);
-  for (int c = 0; c < n_cols; c++)
-    fprintf(md, " %s |", cols[c]), fprintf(tex, "c");
-  fprintf(md, "\n|---|");
-  fprintf(tex, "}\n\\hline\n");
-  tex_text(tex, k->row_head);
-  for (int c = 0; c < n_cols; c++)
-    fprintf(md, "---|"), fprintf(tex, " & "), tex_text(tex, cols[c]);
-  fprintf(md, "\n");
-  fprintf(tex, " \\\\\n\\hline\n");
-  for (int r = 0; r < n_rows; r++) {
-    fprintf(md, "| %s |", rows[r]);
-    tex_text(tex, rows[r]);
-    for (int c = 0; c < n_cols; c++) {
-      cell x = stats(d, k->name, rows[r], cols[c]);
-      char text[96];
-      cell_text(k, &x, 0, text, sizeof text);
-      fprintf(md, " %s |", text);
-      cell_text(k, &x, 1, text, sizeof text);
-      fprintf(tex, " & %s", text);
-      if (!x.n)
-        continue;
-      csv_field(csv, rows[r]), fputc(',', csv), csv_field(csv, cols[c]);
-      fprintf(csv, ",%.17g,%.17g,%d,", x.mean, x.std, x.n);
-      csv_field(csv, x.runs), fputc('\n', csv);
-    }
-    fprintf(md, "\n");
-    fprintf(tex, " \\\\\n");
+  for (int i = 0; i < 3; i++) {
+    FILE *f = i == 0 ? o.md : i == 1 ? o.csv : o.tex;
+    if (f)
+      fclose(f);
+    if (!rc && n == 0)
+      remove(path[i]);
   }
-  fprintf(md, "\nmean ± sample std over seeds; run ids per cell: %s.csv\n", k->name);
-  fprintf(tex, "\\hline\n\\end{tabular}\n");
-out:
-  if (md)
-    fclose(md);
-  if (csv)
-    fclose(csv);
-  if (tex)
-    fclose(tex);
-  if (!rc && report) {
+  if (!rc && n > 0 && report) {
     char *text = ibx_sw_read_file(path[0]);
     if (text)
       fprintf(report, "\n%s", text);
     free(text);
   }
-  free(rows), free(cols);
-  return rc;
+  return rc ? rc : n > 0 ? IBX_OK : 1;
 }
 
 static int write_values(const ibx_collect_data *d, const char *out_dir) {
@@ -221,83 +218,30 @@ static int write_values(const ibx_collect_data *d, const char *out_dir) {
   return fclose(f) ? ibx_fail(IBX_ERR_IO, "%s: write failed", path) : IBX_OK;
 }
 
-/* The label of run r without " key=value": the curve it belongs to. */
-static void curve_of(const ibx_collect_data *d, int r, const char *key, const char *value,
-                     char *out, size_t len) {
-  char drop[IBX_CFG_MAX_STRING + 64];
-  ibx_sw_fmt(drop, sizeof drop, " %s=%s", key, value);
-  ibx_sw_fmt(out, len, "%s", d->runs[r].label);
-  char *at = strstr(out, drop);
-  if (at)
-    memmove(at, at + strlen(drop), strlen(at + strlen(drop)) + 1);
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-/* Fig. 4: test error against one numeric key, one curve per other setting. */
+/* Fig. 4: test error against one numeric key, one curve per other setting;
+ * a model whose head does not use the key is a horizontal reference line. */
 static int plot_key(const ibx_collect_data *d, int k, const char *out_dir, FILE *report) {
   const ibx_cfg_key *key = d->runs[0].config.values[k].key;
   char name[96], dat[IBX_SWEEP_TEXT + 96], gp[IBX_SWEEP_TEXT + 96], png[IBX_SWEEP_TEXT + 96];
   ibx_sw_fmt(name, sizeof name, "ablation_%s", key->key);
+  static ibx_collect_curve curves[16];
+  int points;
+  const int n_curves = ibx_collect_ablation(d, k, curves, 16, &points);
   FILE *f = open_out(out_dir, name, "dat", dat, sizeof dat);
   if (!f)
     return ibx_fail(IBX_ERR_IO, "%s: cannot write", dat);
-  char curves[16][IBX_SWEEP_TEXT];
-  int n_curves = 0;
+  fprintf(f, "# %s: x, mean top-1 test error (%%), sample std, n; one block per curve (a head "
+             "that does not use %s: x = nan, drawn as a horizontal line)\n", name, key->key);
   double lo = INFINITY, hi = -INFINITY;
-  for (int r = 0; r < d->n_runs; r++) { /* curves in run order */
-    char c[IBX_SWEEP_TEXT];
-    curve_of(d, r, key->key, d->runs[r].config.values[k].text, c, sizeof c);
-    int seen = 0;
-    for (int i = 0; i < n_curves && !seen; i++)
-      seen = !strcmp(curves[i], c);
-    if (!seen && n_curves < 16)
-      strcpy(curves[n_curves++], c);
-  }
-  fprintf(f, "# %s: x, mean top-1 test error (%%), sample std, n; one block per curve\n", name);
-  int points = 0;
   for (int c = 0; c < n_curves; c++) {
-    double xs[256];
-    int n_x = 0;
-    for (int i = 0; i < d->n_values && n_x < 256; i++) {
-      const ibx_collect_value *v = &d->values[i];
-      char test_col[96], cv[IBX_SWEEP_TEXT];
-      ibx_sw_fmt(test_col, sizeof test_col, "%s-test", d->runs[v->run].dataset);
-      curve_of(d, v->run, key->key, d->runs[v->run].config.values[k].text, cv, sizeof cv);
-      if (strcmp(v->table, "aib_table1") || strcmp(v->col, test_col) || strcmp(cv, curves[c]))
-        continue;
-      double x = d->runs[v->run].config.values[k].f;
-      int seen = 0;
-      for (int j = 0; j < n_x && !seen; j++)
-        seen = xs[j] == x;
-      if (!seen)
-        xs[n_x++] = x;
-    }
-    qsort(xs, (size_t)n_x, sizeof *xs, cmp_double);
-    fprintf(f, "\"%s\"\n", curves[c]);
-    for (int j = 0; j < n_x; j++) {
-      double sum = 0, sq = 0;
-      int n = 0;
-      for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < d->n_values; i++) {
-          const ibx_collect_value *v = &d->values[i];
-          char test_col[96], cv[IBX_SWEEP_TEXT];
-          ibx_sw_fmt(test_col, sizeof test_col, "%s-test", d->runs[v->run].dataset);
-          curve_of(d, v->run, key->key, d->runs[v->run].config.values[k].text, cv, sizeof cv);
-          if (strcmp(v->table, "aib_table1") || strcmp(v->col, test_col) ||
-              strcmp(cv, curves[c]) || d->runs[v->run].config.values[k].f != xs[j])
-            continue;
-          if (pass == 0)
-            sum += v->value, n++;
-          else
-            sq += (v->value - sum / n) * (v->value - sum / n);
-        }
-      fprintf(f, "%.10g %.10g %.10g %d\n", xs[j], sum / n, n > 1 ? sqrt(sq / (n - 1)) : 0.0, n);
-      lo = fmin(lo, xs[j]), hi = fmax(hi, xs[j]);
-      points++;
+    fprintf(f, "\"%s\"\n", curves[c].name);
+    for (int j = 0; j < curves[c].n; j++) {
+      if (curves[c].uses_key)
+        fprintf(f, "%.10g", curves[c].x[j]), lo = fmin(lo, curves[c].x[j]),
+            hi = fmax(hi, curves[c].x[j]);
+      else
+        fprintf(f, "nan");
+      fprintf(f, " %.10g %.10g %d\n", curves[c].mean[j], curves[c].std[j], curves[c].count[j]);
     }
     fprintf(f, "\n\n");
   }
@@ -315,8 +259,20 @@ static int plot_key(const ibx_collect_data *d, int k, const char *out_dir, FILE 
   fprintf(f, "set key outside bottom center noenhanced\nset offsets graph 0.05, graph 0.05\n");
   if (lo > 0 && hi / lo >= 50)
     fprintf(f, "set logscale x\n");
-  fprintf(f, "plot for [i=0:%d] '%s' index i using 1:2:3 with yerrorlines lw 2 "
-             "title columnheader(1)\n", n_curves - 1, dat);
+  fprintf(f, "plot");
+  const char *sep = " ";
+  for (int c = 0; c < n_curves; c++) {
+    if (!curves[c].n)
+      continue;
+    if (curves[c].uses_key)
+      fprintf(f, "%s'%s' index %d using 1:2:3 with yerrorlines lw 2 title columnheader(1)", sep,
+              dat, c);
+    else
+      fprintf(f, "%s%.10g with lines dt 2 lw 2 title '%s (does not use %s)'", sep,
+              curves[c].mean[0], curves[c].name, key->key);
+    sep = ", \\\n     ";
+  }
+  fprintf(f, "\n");
   fclose(f);
   char cmd[2 * IBX_SWEEP_TEXT + 256];
   ibx_sw_fmt(cmd, sizeof cmd, "gnuplot '%s' 2>&1", gp);

@@ -246,7 +246,7 @@ int ibx_sweep_run_local(const ibx_sweep *s, const ibx_local_options *o) {
             last_line(tasks[k].log, line, sizeof line);
             printf("        %-8s %s %4lds | %s\n", s->stages[tasks[k].stage].name,
                    tasks[k].run >= 0 ? runs[tasks[k].run].id : "(sweep)",
-                   (long)(time(NULL) - tasks[k].started), line);
+                   (long)(time(NULL) - tasks[k].started), line[0] ? line : "(no output yet)");
           }
         fflush(stdout);
       }

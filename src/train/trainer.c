@@ -411,6 +411,11 @@ static int run_epochs(trainer *t) {
   const long ckpt_every = ibx_config_int(&t->cfg, "output.checkpoint_every");
   const double t_run = now();
   const long step0 = t->step;
+  if (t->rank == 0 && !t->quiet && t->epoch < epochs) {
+    printf("training: epochs %ld..%ld, %ld steps per epoch, a progress line every %ld steps\n",
+           t->epoch + 1, epochs, t->steps_per_epoch, log_every);
+    fflush(stdout);
+  }
   while (t->epoch < epochs) {
     IBX_TRY(ibx_sampler_set_epoch(&t->sampler, (uint64_t)t->epoch));
     double acc[ACC_N] = {0}, win[ACC_N] = {0};
@@ -548,10 +553,12 @@ static int start_local(trainer *t, const ibx_train_options *o, char *ckpt) {
   if (t->rank == 0) {
     IBX_TRY(ibx_run_dir_make(t->dir));
     IBX_TRY(ibx_run_dir_write_file(t->dir, "config.ini", t->config_ini));
-    if (!o->quiet)
+    if (!o->quiet) { /* flushed: a log's last line is what `sweep run --local` shows */
       printf("ibx train: %d rank(s) x %d thread(s), run directory %s\n--- resolved config ---\n"
-             "%s-----------------------\n", t->world, omp_get_max_threads(), t->dir,
-             t->config_ini);
+             "%s-----------------------\nloading data and building the model\n", t->world,
+             omp_get_max_threads(), t->dir, t->config_ini);
+      fflush(stdout);
+    }
   }
   IBX_TRY(setup_data(t));
   return setup_model(t);
