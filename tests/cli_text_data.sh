@@ -82,7 +82,9 @@ grep -q "test accuracy  1.0000" "$tmp/b1.txt" || fail "baseline on the easy fixt
   fail "baseline differs between raw and converted data: $(cat "$tmp/b1.txt" "$tmp/b2.txt")"
 
 # ---- token deletion and the heatmap page with the bag-of-words model
-"$ibx" data baseline --format h5 --deletion --html "$tmp/bow.html" --html-sentences 3 "$tmp/h5" > "$tmp/b3.txt"
+"$ibx" data baseline --format h5 --deletion --html "$tmp/bow.html" --html-sentences 3 \
+  --plot "$tmp/curves.png" "$tmp/h5" > "$tmp/b3.txt"
+[ -s "$tmp/curves.png" ] && [ -s "$tmp/curves.dat" ] || fail "no curves.png/.dat"
 grep -q "token deletion on imdb test (8 sequences, deleted, 10 steps)" "$tmp/b3.txt" ||
   fail "deletion: $(cat "$tmp/b3.txt")"
 grep -q "wrote 3 sentences to $tmp/bow.html" "$tmp/b3.txt" || fail "html: $(cat "$tmp/b3.txt")"

@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ibx/attrib_metrics.h"
+#include "ibx/png.h"
 #include "ibx/text.h"
 #include "ibx/text_baseline.h"
 #include "ibx/text_degradation.h"
@@ -392,11 +394,75 @@ static void test_bow(void **state) {
     free(texts[i]);
 }
 
+/* The curves as a PNG (gnuplot): the file is drawn, has the documented
+ * size, shows both methods' colours, and the data file holds the curves. */
+static void test_plot(void **state) {
+  (void)state;
+  keyword_clf c;
+  memset(&c, 0, sizeof c);
+  for (int k = 0; k < 10; k++)
+    c.weight[10 + k] = -1.0f + 0.25f * (float)k;
+  const int32_t ids[12] = {IBX_TOK_CLS, 13, 19, 11, 16, 10, 18, 12, 17, 15, 14, IBX_TOK_SEP};
+  float heat[12], flat[12];
+  for (int p = 0; p < 12; p++)
+    heat[p] = p > 0 && p < 11 ? c.weight[ids[p]] : 0.0f, flat[p] = 0.0f;
+  ibx_tokdeg_result a, b;
+  assert_ibx_ok(ibx_tokdeg_init(&a, 10));
+  assert_ibx_ok(ibx_tokdeg_init(&b, 10));
+  assert_ibx_ok(ibx_tokdeg_add(&a, keyword_classify, &c, 2, ids, 12, 12, 1, heat, NULL));
+  assert_ibx_ok(ibx_tokdeg_add(&b, keyword_classify, &c, 2, ids, 12, 12, 1, flat, NULL));
+  assert_ibx_ok(ibx_tokdeg_finish(&a));
+  assert_ibx_ok(ibx_tokdeg_finish(&b));
+  char png[4096], dat[4096];
+  snprintf(png, sizeof png, "%s/tokdeg_curves.png", IBX_TEST_TMP);
+  snprintf(dat, sizeof dat, "%s/tokdeg_curves.dat", IBX_TEST_TMP);
+  unlink(png);
+  const char *names[2] = {"oracle", "flat 'quoted'"};
+  const ibx_tokdeg_result *rs[2] = {&a, &b};
+  assert_ibx_ok(ibx_tokdeg_plot(png, "token deletion (test)", 2, names, rs));
+  ibx_picture pic;
+  assert_ibx_ok(ibx_png_read(png, &pic));
+  assert_int_equal(pic.w, 1100);
+  assert_int_equal(pic.h, 480);
+  long red = 0, blue = 0;
+  for (long i = 0; i < (long)pic.w * pic.h; i++) {
+    const uint8_t *q = pic.rgb + 3 * i;
+    red += q[0] > 190 && q[1] < 60 && q[2] < 60;
+    blue += q[0] < 70 && q[1] > 100 && q[1] < 150 && q[2] > 160;
+  }
+  ibx_picture_free(&pic);
+  if (red < 300 || blue < 300)
+    fail_msg("%s: %ld red and %ld blue pixels: the curves are missing", png, red, blue);
+  FILE *f = fopen(dat, "r");
+  assert_non_null(f);
+  char line[256];
+  int rows = 0;
+  float x, mp, lp, ma, la;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "%f %f %f %f %f", &x, &mp, &lp, &ma, &la) == 5) {
+      if (rows == 5)
+        assert_float_equal(mp, a.morf_prob[5], 1e-5);
+      rows++;
+    }
+  fclose(f);
+  assert_int_equal(rows, 22);
+  /* bad arguments */
+  assert_int_equal(ibx_tokdeg_plot(dat, "x", 2, names, rs), IBX_ERR_ARG); /* not .png */
+  ibx_tokdeg_result unfinished;
+  assert_ibx_ok(ibx_tokdeg_init(&unfinished, 10));
+  const ibx_tokdeg_result *bad[2] = {&a, &unfinished};
+  assert_int_equal(ibx_tokdeg_plot(png, "x", 2, names, bad), IBX_ERR_ARG);
+  char nodir[4200];
+  snprintf(nodir, sizeof nodir, "%s/no/such/dir/x.png", IBX_TEST_TMP);
+  assert_int_equal(ibx_tokdeg_plot(nodir, "x", 2, names, rs), IBX_ERR_IO);
+  assert_null(strchr(ibx_errmsg(), '\n'));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_curves_known),    cmocka_unit_test(test_counts_and_ties),
       cmocka_unit_test(test_aggregate_score), cmocka_unit_test(test_bad_input),
-      cmocka_unit_test(test_bow),
+      cmocka_unit_test(test_bow),             cmocka_unit_test(test_plot),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,7 @@ static int usage(FILE *to, int status) {
           "  --deletion       token-deletion degradation of the trained model on the test\n"
           "                   split: its own weights as heatmap vs random vs reversed\n"
           "  --replace-with-mask  remove tokens by [MASK] instead of deleting them\n"
+          "  --plot FILE.png  the deletion curves (gnuplot), with --deletion\n"
           "  --html FILE      a heatmap page of the first --html-sentences N (8) test\n"
           "                   sequences (bow weight, random)\n");
   return status;
@@ -204,7 +205,7 @@ static int convert(const char *fmt, const char *src, const char *dst, ibx_text_o
 
 typedef struct {
   int deletion, mask, html_sentences;
-  const char *html;
+  const char *html, *plot;
 } eval_options;
 
 /* Heat of position p for the bag-of-words model: the weight of its id for
@@ -274,6 +275,15 @@ static int bow_deletion(ibx_bow *m, const ibx_text_dataset *test, const eval_opt
     for (int j = 0; j <= o.steps; j++)
       printf(" %.3f", (double)r[0].morf_prob[j]);
     printf("\n");
+  }
+  if (rc == IBX_OK && eo->plot) {
+    const ibx_tokdeg_result *rs[NM] = {&r[0], &r[1], &r[2]};
+    char title[400];
+    snprintf(title, sizeof title, "token deletion (%s), bag-of-words classifier, %s",
+             ibx_text_name(test), eo->mask ? "[MASK]" : "delete");
+    rc = ibx_tokdeg_plot(eo->plot, title, NM, names, rs);
+    if (rc == IBX_OK)
+      printf("wrote the curves to %s\n", eo->plot);
   }
   free(ids);
   free(heat);
@@ -397,7 +407,7 @@ int ibx_cmd_data_text(int argc, char **argv) {
   ibx_bow_options_default(&bopt);
   const char *fmt = NULL, *split = "train", *pos[2] = {NULL, NULL};
   int npos = 0;
-  eval_options eo = {0, 0, 8, NULL};
+  eval_options eo = {0, 0, 8, NULL, NULL};
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     const int has = i + 1 < argc;
@@ -414,6 +424,8 @@ int ibx_cmd_data_text(int argc, char **argv) {
       eo.mask = 1, eo.deletion = 1;
     else if (!strcmp(a, "--html") && has)
       eo.html = argv[++i];
+    else if (!strcmp(a, "--plot") && has)
+      eo.plot = argv[++i], eo.deletion = 1;
     else if (!strcmp(a, "--html-sentences") && has) {
       if (!parse_int(argv[++i], 1, 100000, "--html-sentences", &v))
         return 2;
@@ -479,8 +491,8 @@ int ibx_cmd_data_text(int argc, char **argv) {
   if (is_baseline)
     return baseline(fmt, pos[0], &opt, &bopt, &eo);
   if (eo.deletion || eo.html)
-    return fprintf(stderr, "ibx data: --deletion, --replace-with-mask and --html go with "
-                           "baseline\n"), 2;
+    return fprintf(stderr, "ibx data: --deletion, --replace-with-mask, --plot and --html go "
+                           "with baseline\n"), 2;
   ibx_text_dataset *ds = NULL;
   if (open_text(fmt, pos[0], split, &opt, 1, &ds) != IBX_OK) {
     fprintf(stderr, "ibx data info: %s\n", ibx_errmsg());
