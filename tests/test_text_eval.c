@@ -394,6 +394,66 @@ static void test_bow(void **state) {
     free(texts[i]);
 }
 
+/* The objective the baseline documents (mean cross-entropy + l2/2 |W|^2)
+ * is what it minimises: after full-batch training to convergence, finite
+ * differences of that objective (through ibx_bow_evaluate) vanish at the
+ * trained weights, while they are large at the start. */
+static double objective(ibx_bow *m, const ibx_text_dataset *ds, float l2) {
+  double loss;
+  assert_ibx_ok(ibx_bow_evaluate(m, ds, NULL, &loss));
+  const float *w = ibx_bow_weights(m);
+  double reg = 0.0;
+  for (long i = 0; i < (long)ibx_bow_vocab_size(m) * ibx_bow_num_classes(m); i++)
+    reg += (double)w[i] * w[i];
+  return loss + 0.5 * l2 * reg;
+}
+
+static void test_bow_stationary(void **state) {
+  (void)state;
+  const char *texts[8] = {"good great film",  "great good fun",   "bad awful film", "awful bad",
+                          "good film",        "bad film",         "great fun fun",  "awful awful"};
+  const int32_t labels[8] = {1, 1, 0, 0, 1, 0, 1, 0};
+  const char *names[2] = {"neg", "pos"};
+  ibx_vocab *v = NULL;
+  ibx_text_dataset *ds = NULL;
+  assert_ibx_ok(ibx_wordpiece_train(texts, 8, 60, 1, &v));
+  assert_ibx_ok(ibx_text_dataset_from_texts(texts, labels, 8, names, 2, v, 8, "tiny", &ds));
+  ibx_bow_options o;
+  ibx_bow_options_default(&o);
+  o.l2 = 0.05f, o.batch = 8, o.epochs = 4000, o.lr = 0.01f;
+  ibx_bow *m = NULL, *m0 = NULL;
+  assert_ibx_ok(ibx_bow_train(ds, &o, &m));
+  o.epochs = 1, o.lr = 1e-30f; /* (almost) the initial zero weights */
+  assert_ibx_ok(ibx_bow_train(ds, &o, &m0));
+  const int ids[3] = {ibx_vocab_lookup(v, "good"), ibx_vocab_lookup(v, "awful"),
+                      ibx_vocab_lookup(v, "fun")};
+  for (int q = 0; q < 3; q++) {
+    assert_true(ids[q] >= IBX_TOK_NUM_SPECIAL);
+    for (int k = 0; k < 2; k++) {
+      double g[2];
+      ibx_bow *mm[2] = {m, m0};
+      for (int which = 0; which < 2; which++) {
+        float *w = (float *)ibx_bow_weights(mm[which]);
+        float *x = &w[ids[q] * 2 + k];
+        const float keep = *x, eps = 1e-3f;
+        *x = keep + eps;
+        const double up = objective(mm[which], ds, 0.05f);
+        *x = keep - eps;
+        const double down = objective(mm[which], ds, 0.05f);
+        *x = keep;
+        g[which] = (up - down) / (2.0 * eps);
+      }
+      if (!(fabs(g[1]) > 0.05 && fabs(g[0]) < 2e-3))
+        fail_msg("d objective / d w[%s][%d]: %g at the trained weights, %g at zero",
+                 ibx_vocab_token(v, ids[q]), k, g[0], g[1]);
+    }
+  }
+  ibx_bow_free(m);
+  ibx_bow_free(m0);
+  ibx_text_close(ds);
+  ibx_vocab_free(v);
+}
+
 /* The curves as a PNG (gnuplot): the file is drawn, has the documented
  * size, shows both methods' colours, and the data file holds the curves. */
 static void test_plot(void **state) {
@@ -462,7 +522,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_curves_known),    cmocka_unit_test(test_counts_and_ties),
       cmocka_unit_test(test_aggregate_score), cmocka_unit_test(test_bad_input),
-      cmocka_unit_test(test_bow),             cmocka_unit_test(test_plot),
+      cmocka_unit_test(test_bow),             cmocka_unit_test(test_bow_stationary),
+      cmocka_unit_test(test_plot),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
