@@ -18,7 +18,6 @@ PACKAGES=(
   libfftw3-dev libinih-dev libmatio-dev
   dataset-fashion-mnist
   fortunes
-  chromium
   python3-h5py python3-numpy
   slurmctld slurmd slurm-client munge gnuplot-nox
   chromium
