@@ -18,6 +18,7 @@ PACKAGES=(
   dataset-fashion-mnist
   python3-h5py python3-numpy
   slurmctld slurmd slurm-client munge gnuplot-nox
+  slurmdbd mariadb-server iproute2
 )
 DEV_PACKAGES=(python3-torch)
 

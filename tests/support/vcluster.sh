@@ -6,6 +6,7 @@
 #
 #   vcluster.sh up DIR [NODES=3] [CPUS=2]   start (DIR holds config, state, logs)
 #   vcluster.sh down DIR                    stop everything, remove the network
+#   vcluster.sh check DIR                   can a cluster start here (root, namespaces)?
 #   vcluster.sh status DIR                  sinfo + what is running
 #   vcluster.sh exec DIR CMD...             run CMD on the login/control node
 #                                           (sbatch, squeue, sacct, ibx sweep ...)
@@ -30,7 +31,7 @@ set -euo pipefail
 
 SUBNET=10.214.14
 die() { echo "vcluster: $*" >&2; exit 1; }
-usage() { sed -n 8,18p "$0" >&2; exit 2; }
+usage() { sed -n 8,19p "$0" >&2; exit 2; }
 
 [ $# -ge 2 ] || usage
 action=$1 dir=$(realpath -m "$2")
@@ -179,7 +180,9 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 MpiDefault=none
 ReturnToService=2
-SchedulerParameters=defer_batch
+# schedule every few seconds (defaults: 60 s main loop, 30 s backfill): a
+# requeued job starts again soon after it becomes eligible
+SchedulerParameters=sched_interval=3,bf_interval=3
 MaxArraySize=1001
 MinJobAge=600
 KillWait=5
@@ -289,6 +292,7 @@ link() {
 
 case $action in
   up) up "$@" ;;
+  check) preflight ;;
   down)
     stop_all
     rm -f "$dir/nodes"
