@@ -45,7 +45,7 @@ def parse(path):
 
 
 def rate_bytes(link):
-    return {"10gbit": 10e9 / 8, "1gbit": 1e9 / 8}.get(link, float("inf"))
+    return {"10gbit": 10e9 / 8, "1gbit": 1e9 / 8, "100mbit": 100e6 / 8}.get(link, float("inf"))
 
 
 def t_allreduce(n, s_bytes, n_buckets, alpha, b_eff):

@@ -8,7 +8,8 @@
 # per rank, i.e. weak scaling, 25 MB buckets) through `srun --mpi=pmix`:
 # step time, the blocking allreduce of the whole gradient, the time still
 # waited for after backward, and a one-float allreduce (latency). Then the
-# bucket size at 1 Gbit/s on 2 and 3 nodes. Every configuration runs REPEAT
+# bucket size at 1 Gbit/s on 2 and 3 nodes (BUCKETS=0: not). LINKS="off 100mbit"
+# picks other links (any tbf rate). Every configuration runs REPEAT
 # times (default 2) and the fastest is kept: the host is shared, and the
 # fastest run is the one least disturbed by other work.
 # The output (one bench_dist line per configuration, prefixed with the link)
@@ -38,16 +39,18 @@ best() { # LINK NODES BUCKET_MB: the fastest of $repeat runs (by step time)
 }
 {
   echo "# bench/vcluster_scaling.sh $(date -u +%Y-%m-%dT%H:%M:%SZ), $(getconf _NPROCESSORS_ONLN) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-  for link in off 10gbit 1gbit; do
+  for link in ${LINKS:-off 10gbit 1gbit}; do
     bash "$vcluster" link "$cl" "$link" 2> /dev/null
     for n in 1 2 3; do
       [ "$link" != off ] && [ $n = 1 ] && continue # one node: no link in use
       best "$link" $n 25
     done
   done
-  bash "$vcluster" link "$cl" 1gbit 2> /dev/null
-  for n in 2 3; do
-    for bucket in 1 4 64; do best 1gbit $n $bucket; done
-  done
+  if [ "${BUCKETS:-1}" = 1 ]; then
+    bash "$vcluster" link "$cl" 1gbit 2> /dev/null
+    for n in 2 3; do
+      for bucket in 1 4 64; do best 1gbit $n $bucket; done
+    done
+  fi
   echo "# done, load $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$out"
