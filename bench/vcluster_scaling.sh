@@ -9,7 +9,8 @@
 # step time, the blocking allreduce of the whole gradient, the time still
 # waited for after backward, and a one-float allreduce (latency). Then the
 # bucket size at 1 Gbit/s on 2 and 3 nodes (BUCKETS=0: not). LINKS="off 100mbit"
-# picks other links (any tbf rate). Every configuration runs REPEAT
+# picks other links (any tbf rate); ALG=4 forces Open MPI's ring allreduce
+# (default: Open MPI's own choice). Every configuration runs REPEAT
 # times (default 2) and the fastest is kept: the host is shared, and the
 # fastest run is the one least disturbed by other work.
 # The output (one bench_dist line per configuration, prefixed with the link)
@@ -26,6 +27,11 @@ trap 'bash "$vcluster" down "$cl"; rm -rf "$cl"' EXIT
 bash "$vcluster" up "$cl" 3 1 > /dev/null
 export OMPI_MCA_pml=ob1 OMPI_MCA_btl=tcp,self,vader OMPI_MCA_btl_tcp_if_include=10.214.14.0/24
 export OMP_NUM_THREADS=1
+alg=default
+if [ -n "${ALG:-}" ]; then # Open MPI's allreduce algorithm: 4 = ring, 1 = linear, 3, 6, ...
+  export OMPI_MCA_coll_tuned_use_dynamic_rules=1 OMPI_MCA_coll_tuned_allreduce_algorithm=$ALG
+  alg=$ALG
+fi
 width=0.5 per_rank=16 steps=4
 best() { # LINK NODES BUCKET_MB: the fastest of $repeat runs (by step time)
   local link=$1 n=$2 bucket=$3 line best_line= best_ms=
@@ -35,7 +41,7 @@ best() { # LINK NODES BUCKET_MB: the fastest of $repeat runs (by step time)
     ms=$(grep -oE 'step_ms=[0-9.]+' <<< "$line" | cut -d= -f2)
     if [ -z "$best_ms" ] || awk "BEGIN{exit !($ms < $best_ms)}"; then best_ms=$ms best_line=$line; fi
   done
-  echo "link=$link nodes=$n $best_line"
+  echo "link=$link nodes=$n alg=$alg $best_line"
 }
 {
   echo "# bench/vcluster_scaling.sh $(date -u +%Y-%m-%dT%H:%M:%SZ), $(getconf _NPROCESSORS_ONLN) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"

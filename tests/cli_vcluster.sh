@@ -13,10 +13,13 @@
 #  2. A sweep across the nodes: 4 runs spread over the nodes, one run's second
 #     stage fails; `ibx sweep status -v` shows sacct's state, elapsed time, exit
 #     code and node list per run; --retry-failed resubmits that run only.
-#  3. Node failure: a 2-node training run loses a node mid-epoch (link cut, its
-#     slurmd and rank SIGKILLed): the attempt ends within train.watchdog_s with
-#     a clear error, Slurm requeues the job (NODE_FAIL), it resumes from the
-#     last checkpoint on the surviving node and the third one, and the metrics
+#  3. Preemption and node failure: a 2-node training run is preempted
+#     (scancel --signal=USR1 --batch: checkpoint, exit 3, requeue, resume),
+#     then loses a node mid-epoch (link cut, its slurmd and rank SIGKILLed):
+#     the attempt ends within train.watchdog_s with a clear error, Slurm
+#     requeues the job (NODE_FAIL), it resumes from the last checkpoint on the
+#     surviving node and the third one; sacct -D shows REQUEUED, NODE_FAIL,
+#     COMPLETED, `status -v` "requeued 2x, after NODE_FAIL", and the metrics
 #     hold every epoch exactly once.
 # Skipped (exit 77) when not root or when this kernel/container cannot create
 # network namespaces (the script says which).
@@ -177,7 +180,8 @@ wait_idle 120
 vc "$ibx" sweep status spread.ini > status2.out || fail "status after the retry: $(cat status2.out)"
 grep -q "check      4 done" status2.out || fail "retried run not done"
 
-# 3. node failure during a 2-node run: requeue and resume from the checkpoint
+# 3. a 2-node run is preempted (checkpoint, requeue, resume), then loses a node
+#    (NODE_FAIL, requeue, resume from the last checkpoint)
 cat > nf.ini << INI
 [sweep]
 name = nf
@@ -186,7 +190,7 @@ results = $work/results
 [set]
 data.train_limit = 1536
 data.test_limit = 100
-train.epochs = 3
+train.epochs = 4
 train.warmup_epochs = 0
 train.batch_size = 64
 train.log_every = 4
@@ -203,11 +207,27 @@ outputs = metrics.h5
 INI
 vc "$ibx" sweep submit nf.ini > submit-nf.out || fail "submit nf"
 run=$(ls -d results/nf/*/run.ini | head -1 | xargs dirname)
-for _ in $(seq 240); do
-  grep -q "epoch 1/3 done" results/nf/logs/train-*.out 2> /dev/null && break
+wait_log() { # until the run's log says $1 (bounded)
+  for _ in $(seq 240); do
+    grep -q "$1" results/nf/logs/train-*.out 2> /dev/null && return 0
+    sleep 0.5
+  done
+  fail "nf: no '$1' in the log"
+}
+wait_log "epoch 1/4 done"
+job=$(vc squeue -h -n ibx-nf-train -o %i | head -1)
+[ -n "$job" ] || fail "nf finished before it could be preempted"
+vc scancel --signal=USR1 --batch "$job"
+for _ in $(seq 120); do
+  [ "$(cat "$run/stages/train" 2> /dev/null)" = preempted ] && break
   sleep 0.5
 done
-grep -q "epoch 1/3 done" results/nf/logs/train-*.out || fail "nf did not finish epoch 1"
+[ "$(cat "$run/stages/train")" = preempted ] || fail "nf was not preempted: $(cat "$run/stages/train")"
+vc "$ibx" sweep status -v nf.ini > status-preempted.out || true
+cat status-preempted.out
+grep -qE "train +preempted +\[slurm $job (PENDING|REQUEUED|RUNNING)" status-preempted.out ||
+  fail "status while preempted"
+wait_log "epoch 2/4 done" # the second attempt's (the first stopped in epoch 2)
 read -r job nodes <<< "$(vc squeue -h -n ibx-nf-train -o '%i %N' | head -1)"
 [ -n "$job" ] || fail "nf finished before a node could fail"
 # the node that is not the batch host: vn[1-2] -> 2, vn[1,3] -> 3
@@ -231,24 +251,30 @@ grep -qE "Node failure on vn$victim|no training progress for" results/nf/logs/tr
 [ "$(cat "$run/state")" = done ] || fail "nf run state $(cat "$run/state")"
 grep -qE "failed job=$job exit=[0-9]+ after SIGTERM from Slurm" "$run/stages/train.events" ||
   fail "the first attempt's end is not recorded"
+grep -q "preempted job=$job: checkpoint written, requeueing" "$run/stages/train.events" ||
+  fail "the preemption is not recorded"
 grep -q "resume job=$job restart=1" "$run/stages/train.events" || fail "second start did not resume"
-grep -q "resumed from .*/$(basename "$run")/ckpt-" results/nf/logs/train-*.out || fail "no resume from a checkpoint"
+grep -q "resume job=$job restart=2" "$run/stages/train.events" || fail "third start did not resume"
+[ "$(grep -c "resumed from .*/$(basename "$run")/ckpt-" results/nf/logs/train-*.out)" = 2 ] ||
+  fail "not two resumes from a checkpoint"
 vc sacct -n -P -X -D -o JobID,State,NodeList -j "${job%_*}" > nf-sacct.txt
 cat nf-sacct.txt
 hosts() { vc scontrol show hostnames "$1" | tr '\n' ' '; }
-first=$(head -1 nf-sacct.txt) last=$(tail -1 nf-sacct.txt)
-[ "$(cut -d'|' -f2 <<< "$first")" = NODE_FAIL ] || fail "the first attempt: $first"
+[ "$(wc -l < nf-sacct.txt)" = 3 ] || fail "sacct: not 3 attempts"
+[ "$(sed -n 1p nf-sacct.txt | cut -d'|' -f2)" = REQUEUED ] || fail "sacct: the preempted attempt"
+first=$(sed -n 2p nf-sacct.txt) last=$(tail -1 nf-sacct.txt)
+[ "$(cut -d'|' -f2 <<< "$first")" = NODE_FAIL ] || fail "the second attempt: $first"
 [[ " $(hosts "$(cut -d'|' -f3 <<< "$first")")" == *" vn$victim "* ]] || fail "NODE_FAIL not on vn$victim"
-[ "$(cut -d'|' -f2 <<< "$last")" = COMPLETED ] || fail "the second attempt: $last"
+[ "$(cut -d'|' -f2 <<< "$last")" = COMPLETED ] || fail "the third attempt: $last"
 [[ " $(hosts "$(cut -d'|' -f3 <<< "$last")")" != *" vn$victim "* ]] || fail "ran on the dead node again"
 vc "$ibx" sweep status -v nf.ini > status-nf.out || fail "nf status: $(cat status-nf.out)"
-grep -qE "train +done +\[slurm $job COMPLETED .* on vn\[[0-9,-]+\]; requeued 1x, after NODE_FAIL\]" \
+grep -qE "train +done +\[slurm $job COMPLETED .* on vn\[[0-9,-]+\]; requeued 2x, after NODE_FAIL\]" \
   status-nf.out || fail "status does not show the requeue: $(cat status-nf.out)"
 /usr/bin/python3 - "$run" << 'PY' || fail "metrics after the node failure"
 import sys, h5py, numpy as np
 m = h5py.File(sys.argv[1] + "/metrics.h5", "r")
 ep = list(m["epoch/epoch"][...])
-assert ep == [1, 2, 3], ep
+assert ep == [1, 2, 3, 4], ep
 steps = m["step/step"][...]
 assert len(steps) == len(set(steps)) and np.all(np.diff(steps) > 0), steps
 print("node failure: epochs %s, %d step rows, no duplicates" % (ep, len(steps)))
