@@ -225,8 +225,8 @@ done
 [ "$(cat "$run/stages/train")" = preempted ] || fail "nf was not preempted: $(cat "$run/stages/train")"
 vc "$ibx" sweep status -v nf.ini > status-preempted.out || true
 cat status-preempted.out
-grep -qE "train +preempted +\[slurm $job (PENDING|REQUEUED|RUNNING)" status-preempted.out ||
-  fail "status while preempted"
+grep -qE "train +preempted +\[slurm $job (PENDING|REQUEUED|RUNNING|CONFIGURING)[^]]*; requeued 1x, after REQUEUED\]" \
+  status-preempted.out || fail "status while preempted"
 wait_log "epoch 2/4 done" # the second attempt's (the first stopped in epoch 2)
 read -r job nodes <<< "$(vc squeue -h -n ibx-nf-train -o '%i %N' | head -1)"
 [ -n "$job" ] || fail "nf finished before a node could fail"

@@ -69,6 +69,13 @@ static int is_active(const char *state) {
   return 0;
 }
 
+/* States in which an attempt of a requeueable job ends before it runs again. */
+static int ends_attempt(const char *state) {
+  return !strcmp(state, "REQUEUED") || !strcmp(state, "NODE_FAIL") ||
+         !strcmp(state, "PREEMPTED") || !strcmp(state, "REQUEUE_HOLD") ||
+         !strcmp(state, "REQUEUE_FED");
+}
+
 /* One line of sacct/squeue after the job id: state and, when the query asks
  * for them, elapsed time, exit code and node list ("" where not given). */
 typedef struct {
@@ -83,7 +90,9 @@ static void set_fields(ibx_sched_entry *e, const report *rep) {
     ibx_sw_fmt(e->elapsed, sizeof e->elapsed, "%s", rep->elapsed);
   if (rep->exit_code[0])
     ibx_sw_fmt(e->exit_code, sizeof e->exit_code, "%s", rep->exit_code);
-  if (rep->nodes[0] && strcmp(rep->nodes, "None assigned") && strcmp(rep->nodes, "(null)"))
+  if (!strncmp(rep->state, "PENDING", 7)) /* not on any node (yet, or again) */
+    e->nodes[0] = '\0';
+  else if (rep->nodes[0] && strcmp(rep->nodes, "None assigned") && strcmp(rep->nodes, "(null)"))
     ibx_sw_fmt(e->nodes, sizeof e->nodes, "%s", rep->nodes);
 }
 
@@ -105,7 +114,10 @@ static void add(ibx_sched_info *info, const record *r, int task, const report *r
       ibx_sched_entry *e = &info->e[i];
       free(e->run_dir);
       e->run_dir = run_dir;
-      if (rep->history && !strcmp(e->job, job)) { /* the same job again: it was requeued */
+      /* the same job again: it was requeued (sacct -D lists every attempt; between
+       * attempts sacct may show only the ended one and squeue the pending job) */
+      if (!strcmp(e->job, job) && (rep->history || (ends_attempt(e->state) &&
+                                                    is_active(rep->state)))) {
         e->requeues++;
         ibx_sw_fmt(e->requeued_after, sizeof e->requeued_after, "%s", e->state);
       } else if (strcmp(e->job, job)) { /* another submission of this run: start afresh */
