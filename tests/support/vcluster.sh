@@ -27,7 +27,7 @@
 # "10gbit" / "1gbit 20us". The rate is a tbf qdisc on both ends of every node's
 # veth. A delay needs the netem qdisc; kernels without CONFIG_NET_SCH_NETEM (like
 # the CI's) refuse it, and the script says so instead of pretending.
-set -euo pipefail
+set -eEuo pipefail
 
 SUBNET=10.214.14
 die() { echo "vcluster: $*" >&2; exit 1; }
@@ -218,6 +218,8 @@ up() {
   local n=${1:-3} cpus=${2:-2} i t0=$SECONDS
   [[ $n =~ ^[1-9]$ ]] || die "NODES must be 1..9, not '$n'"
   preflight
+  # whatever fails from here on: take down what was started
+  trap 'echo "vcluster: up failed; tearing down" >&2; stop_all' ERR
   if [ -f "$dir/nodes" ]; then
     stop_all # a previous cluster in DIR that was not taken down
   fi
@@ -254,6 +256,7 @@ up() {
     in_ns "$(ns_node "$i")" "vn$i" slurmd -N "vn$i"
   done
   wait_for 30 "the nodes" all_idle "$n"
+  trap - ERR
   echo "vcluster: $n node(s) up in $((SECONDS - t0)) s (tag $tag, $SUBNET.0/24, SLURM_CONF=$conf)" >&2
   echo "$conf"
 }
