@@ -1,6 +1,6 @@
 /* Data-parallel scaling of the VGG-16-BN training step (issue 5 benchmark).
  *
- *   mpirun -n R bench_dist WIDTH GLOBAL_BATCH IN_CHANNELS [STEPS]
+ *   mpirun -n R bench_dist WIDTH GLOBAL_BATCH IN_CHANNELS [STEPS [BUCKET_MB]]
  *
  * Each rank runs forward + backward on GLOBAL_BATCH/R random images with the
  * bucketed, overlapped allreduce (25 MB buckets) and an SGD step. Prints the
@@ -11,7 +11,8 @@
  * finishes its backward early also waits for the slower rank to arrive (load
  * imbalance, OS noise), which is not communication left exposed; the last
  * rank to arrive waits only for the part of the allreduce nothing hid.
- * The largest wait is printed too. */
+ * The largest wait is printed too, and the time of a one-float allreduce
+ * (latency_us: the latency term of the scaling model, docs/performance.md). */
 #include <mpi.h>
 #include <omp.h>
 #include <stdio.h>
@@ -31,13 +32,14 @@ int main(int argc, char **argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &world);
   if (argc < 4) {
     if (!rank)
-      fprintf(stderr, "usage: %s WIDTH GLOBAL_BATCH IN_CHANNELS [STEPS]\n", argv[0]);
+      fprintf(stderr, "usage: %s WIDTH GLOBAL_BATCH IN_CHANNELS [STEPS [BUCKET_MB]]\n", argv[0]);
     MPI_Finalize();
     return 2;
   }
   const float width = (float)atof(argv[1]);
   const int global = atoi(argv[2]), in_ch = atoi(argv[3]);
   const int steps = argc > 4 ? atoi(argv[4]) : 8;
+  const double bucket_mb = argc > 5 ? atof(argv[5]) : 25.0;
   const int B = global / world;
   ibx_model_config mc;
   memset(&mc, 0, sizeof mc);
@@ -52,7 +54,7 @@ int main(int argc, char **argv) {
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
   ibx_params *p = ibx_model_params(m);
-  ibx_grad_sync_create(MPI_COMM_WORLD, p->grads, p->total, 25u << 20, &g);
+  ibx_grad_sync_create(MPI_COMM_WORLD, p->grads, p->total, (size_t)(bucket_mb * (1 << 20)), &g);
   ibx_model_set_grad_hook(m, ibx_grad_sync_ready, g);
   float *x = malloc((size_t)B * in_ch * 32 * 32 * sizeof(float));
   float *vel = calloc(p->total, sizeof(float));
@@ -92,14 +94,26 @@ int main(int argc, char **argv) {
       MPI_Allreduce(MPI_IN_PLACE, p->grads, (int)p->total, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
     bare = (MPI_Wtime() - b0) / steps;
   }
+  double latency = 0.0;
+  if (world > 1) {
+    float one = 1.0f;
+    const int reps = 200;
+    MPI_Barrier(MPI_COMM_WORLD);
+    const double l0 = MPI_Wtime();
+    for (int s = 0; s < reps; s++)
+      MPI_Allreduce(MPI_IN_PLACE, &one, 1, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    latency = (MPI_Wtime() - l0) / reps;
+  }
   if (!rank) {
-    printf("ranks=%d threads=%d width=%g global_batch=%d in=%d params=%zu img_per_s=%.1f",
+    printf("ranks=%d threads=%d width=%g global_batch=%d in=%d params=%zu bucket_mb=%g "
+           "img_per_s=%.1f step_ms=%.1f",
            world, omp_get_max_threads(), (double)width, global, in_ch, ibx_params_count(p),
-           steps * (double)global / secs);
+           bucket_mb, steps * (double)global / secs, 1e3 * secs / steps);
     if (world > 1)
-      printf(" allreduce_ms=%.1f exposed_wait_ms=%.1f max_rank_wait_ms=%.1f overlap_efficiency=%.2f",
+      printf(" allreduce_ms=%.1f exposed_wait_ms=%.1f max_rank_wait_ms=%.1f overlap_efficiency=%.2f"
+             " latency_us=%.1f",
              1e3 * bare, 1e3 * wait_min / steps, 1e3 * wait_max / steps,
-             bare > 0 ? 1.0 - (wait_min / steps) / bare : 0.0);
+             bare > 0 ? 1.0 - (wait_min / steps) / bare : 0.0, 1e6 * latency);
     printf("\n");
   }
   ibx_grad_sync_free(g);

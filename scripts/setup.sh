@@ -21,6 +21,7 @@ PACKAGES=(
   python3-h5py python3-numpy
   slurmctld slurmd slurm-client munge gnuplot-nox
   chromium
+  slurmdbd mariadb-server iproute2
 )
 DEV_PACKAGES=(python3-torch python3-pandas python3-matplotlib)
 

@@ -69,21 +69,63 @@ static int is_active(const char *state) {
   return 0;
 }
 
-static void add(ibx_sched_info *info, const record *r, int task, const char *state) {
+/* States in which an attempt of a requeueable job ends before it runs again. */
+static int ends_attempt(const char *state) {
+  return !strcmp(state, "REQUEUED") || !strcmp(state, "NODE_FAIL") ||
+         !strcmp(state, "PREEMPTED") || !strcmp(state, "REQUEUE_HOLD") ||
+         !strcmp(state, "REQUEUE_FED");
+}
+
+/* One line of sacct/squeue after the job id: state and, when the query asks
+ * for them, elapsed time, exit code and node list ("" where not given). */
+typedef struct {
+  const char *state, *elapsed, *exit_code, *nodes;
+  int history; /* sacct -D: a second line for the same job is a later attempt */
+} report;
+
+static void set_fields(ibx_sched_entry *e, const report *rep) {
+  ibx_sw_fmt(e->state, sizeof e->state, "%s", rep->state);
+  e->active = is_active(rep->state);
+  if (rep->elapsed[0])
+    ibx_sw_fmt(e->elapsed, sizeof e->elapsed, "%s", rep->elapsed);
+  if (rep->exit_code[0])
+    ibx_sw_fmt(e->exit_code, sizeof e->exit_code, "%s", rep->exit_code);
+  if (!strncmp(rep->state, "PENDING", 7)) /* not on any node (yet, or again) */
+    e->nodes[0] = '\0';
+  else if (rep->nodes[0] && strcmp(rep->nodes, "None assigned") && strcmp(rep->nodes, "(null)"))
+    ibx_sw_fmt(e->nodes, sizeof e->nodes, "%s", rep->nodes);
+}
+
+static void add(ibx_sched_info *info, const record *r, int task, const report *rep) {
   char *run_dir = NULL;
   if (r->count > 0) {
     if (task < 0 || task >= r->count || !(run_dir = runs_line(r->runs_file, r->offset + task + 1)))
       return;
   }
+  char job[48];
+  if (r->count > 0)
+    ibx_sw_fmt(job, sizeof job, "%s_%d", r->job, task);
+  else
+    ibx_sw_fmt(job, sizeof job, "%s", r->job);
   for (int i = 0; i < info->n; i++) /* a later report (squeue after sacct) replaces */
     if (!strcmp(info->e[i].stage, r->stage) &&
         ((!run_dir && !info->e[i].run_dir) ||
          (run_dir && info->e[i].run_dir && !strcmp(run_dir, info->e[i].run_dir)))) {
-      free(info->e[i].run_dir);
-      info->e[i].run_dir = run_dir;
-      ibx_sw_fmt(info->e[i].state, sizeof info->e[i].state, "%s", state);
-      info->e[i].active = is_active(state);
-      ibx_sw_fmt(info->e[i].job, sizeof info->e[i].job, "%s_%d", r->job, task);
+      ibx_sched_entry *e = &info->e[i];
+      free(e->run_dir);
+      e->run_dir = run_dir;
+      /* the same job again: it was requeued (sacct -D lists every attempt; between
+       * attempts sacct may show only the ended one and squeue the pending job) */
+      if (!strcmp(e->job, job) && (rep->history || (ends_attempt(e->state) &&
+                                                    is_active(rep->state)))) {
+        e->requeues++;
+        ibx_sw_fmt(e->requeued_after, sizeof e->requeued_after, "%s", e->state);
+      } else if (strcmp(e->job, job)) { /* another submission of this run: start afresh */
+        e->requeues = 0, e->requeued_after[0] = '\0';
+        e->elapsed[0] = e->exit_code[0] = e->nodes[0] = '\0';
+      }
+      ibx_sw_fmt(e->job, sizeof e->job, "%s", job);
+      set_fields(e, rep);
       return;
     }
   if (info->n == info->cap) {
@@ -99,36 +141,49 @@ static void add(ibx_sched_info *info, const record *r, int task, const char *sta
   memset(e, 0, sizeof *e);
   e->run_dir = run_dir;
   ibx_sw_fmt(e->stage, sizeof e->stage, "%s", r->stage);
-  ibx_sw_fmt(e->state, sizeof e->state, "%s", state);
-  if (r->count > 0)
-    ibx_sw_fmt(e->job, sizeof e->job, "%s_%d", r->job, task);
-  else
-    ibx_sw_fmt(e->job, sizeof e->job, "%s", r->job);
-  e->active = is_active(state);
+  ibx_sw_fmt(e->job, sizeof e->job, "%s", job);
+  set_fields(e, rep);
 }
 
-/* "123_4|RUNNING", "123_[5-9%2]|PENDING", "124|COMPLETED" -> entries. */
-static void parse_line(ibx_sched_info *info, const record *recs, int n_recs, char *line) {
-  char *bar = strchr(line, '|');
-  if (!bar)
+/* Splits "a|b|c" in place into at most n fields (missing ones ""). */
+static void split_bars(char *line, const char **field, int n) {
+  for (int i = 0; i < n; i++) {
+    field[i] = line ? line : "";
+    if (line) {
+      char *bar = strchr(line, '|');
+      if (bar)
+        *bar = '\0';
+      line = bar ? bar + 1 : NULL;
+    }
+  }
+}
+
+/* "123_4|RUNNING|...", "123_[5-9%2]|PENDING|...", "124|COMPLETED|..." -> entries. */
+static void parse_line(ibx_sched_info *info, const record *recs, int n_recs, char *line,
+                       int history) {
+  line[strcspn(line, "\n")] = '\0';
+  const char *f[5];
+  split_bars(line, f, 5);
+  if (!f[1][0])
     return;
-  *bar = '\0';
-  char *state = bar + 1;
-  state[strcspn(state, " \n|")] = '\0';
-  char *under = strchr(line, '_');
+  char state[32];
+  ibx_sw_fmt(state, sizeof state, "%.*s", (int)strcspn(f[1], " "), f[1]); /* "CANCELLED by 0" */
+  const report rep = {state, f[2], f[3], f[4], history};
+  char *id = line; /* f[0] */
+  char *under = strchr(id, '_');
   if (under)
     *under = '\0';
   for (int i = 0; i < n_recs; i++) {
-    if (strcmp(recs[i].job, line))
+    if (strcmp(recs[i].job, id))
       continue;
     if (!under) {
       if (recs[i].count == 0)
-        add(info, &recs[i], 0, state);
+        add(info, &recs[i], 0, &rep);
       return;
     }
     const char *t = under + 1;
     if (*t != '[') {
-      add(info, &recs[i], atoi(t), state);
+      add(info, &recs[i], atoi(t), &rep);
       return;
     }
     for (t++; *t && *t != ']' && *t != '%';) { /* "5-9,12" */
@@ -136,7 +191,7 @@ static void parse_line(ibx_sched_info *info, const record *recs, int n_recs, cha
       if (*t == '-')
         hi = (int)strtol(t + 1, (char **)&t, 10);
       for (int k = lo; k <= hi && k - lo < 100000; k++)
-        add(info, &recs[i], k, state);
+        add(info, &recs[i], k, &rep);
       if (*t == ',')
         t++;
       else if (*t != ']' && *t != '%')
@@ -161,11 +216,12 @@ static void run_query(ibx_sched_info *info, const record *recs, int n, const cha
   free(cmd);
   if (!p)
     return;
+  const int is_sacct = !strncmp(prefix, "sacct", 5);
   char line[512];
   while (fgets(line, sizeof line, p))
-    parse_line(info, recs, n, line);
+    parse_line(info, recs, n, line, is_sacct);
   const int ok = pclose(p) == 0;
-  if (!strncmp(prefix, "sacct", 5))
+  if (is_sacct)
     info->have_sacct = ok;
 }
 
@@ -175,10 +231,11 @@ void ibx_sched_query_full(const char *sweep_dir, int with_sacct, ibx_sched_info 
   int n = load_records(sweep_dir, &recs);
   if (!n)
     return;
+  /* -D: every attempt of a requeued job, oldest first (counted as requeues) */
   if (with_sacct)
-    run_query(info, recs, n, "sacct -n -P -X -o JobID,State -j ", 1);
+    run_query(info, recs, n, "sacct -n -P -X -D -o JobID,State,Elapsed,ExitCode,NodeList -j ", 1);
   /* all of our jobs, not -j: squeue rejects ids it has already forgotten */
-  run_query(info, recs, n, "squeue -h -r -o '%i|%T'", 0);
+  run_query(info, recs, n, "squeue -h -r -o '%i|%T|%M||%N'", 0);
   free(recs);
 }
 

@@ -8,6 +8,10 @@ typedef struct {
   char *run_dir; /* NULL for a sweep-wide stage's job */
   char stage[32], job[48], state[32];
   int active;    /* pending, running, requeued, ... */
+  /* from sacct (squeue: elapsed and nodes only); "" when unknown */
+  char elapsed[16], exit_code[16], nodes[96];
+  int requeues;          /* earlier attempts of the same job (sacct -D) */
+  char requeued_after[32]; /* the state the last earlier attempt ended in */
 } ibx_sched_entry;
 
 typedef struct {

@@ -10,6 +10,22 @@
 
 #define N_STATES (IBX_STAGE_DONE + 1)
 
+/* "  [slurm 12_3 COMPLETED 00:01:02 exit 0:0 on vn[1,3]; requeued 1x, after NODE_FAIL]" */
+static void describe_slurm(const ibx_sched_entry *e, char *out, size_t cap) {
+  char elapsed[32] = "", code[32] = "", nodes[128] = "", requeued[80] = "";
+  if (e->elapsed[0])
+    ibx_sw_fmt(elapsed, sizeof elapsed, " %s", e->elapsed);
+  if (e->exit_code[0] && !e->active)
+    ibx_sw_fmt(code, sizeof code, " exit %s", e->exit_code);
+  if (e->nodes[0])
+    ibx_sw_fmt(nodes, sizeof nodes, " on %s", e->nodes);
+  if (e->requeues)
+    ibx_sw_fmt(requeued, sizeof requeued, "; requeued %dx, after %s", e->requeues,
+               e->requeued_after);
+  ibx_sw_fmt(out, cap, "  [slurm %s %s%s%s%s%s]", e->job, e->state, elapsed, code, nodes,
+             requeued);
+}
+
 int ibx_sweep_status(const ibx_sweep *s, int verbose) {
   ibx_sweep_run *runs;
   int n_runs;
@@ -39,9 +55,9 @@ int ibx_sweep_status(const ibx_sweep *s, int verbose) {
       if (state != IBX_STAGE_DONE || verbose) {
         if (!shown++)
           printf("  %s  %s\n", runs[r].id, runs[r].label);
-        char slurm[128] = "";
+        char slurm[320] = "";
         if (e)
-          ibx_sw_fmt(slurm, sizeof slurm, "  [slurm %s %s]", e->job, e->state);
+          describe_slurm(e, slurm, sizeof slurm);
         printf("      %-10s %-9s%s%s%s\n", st->name, ibx_stage_state_name(state),
                why[0] ? "  " : "", why, slurm);
       }
