@@ -236,7 +236,7 @@ static int read_store(const ibx_h5 *f, int version, const char *group, ibx_param
       t.dim[d] = pi->dim[d];
     snprintf(name, sizeof name, "%s/%s", group, pi->name);
     if (!ibx_h5_exists(f, name))
-      return ibx_fail(IBX_ERR_FORMAT, "%s: checkpoint has no tensor '%s' (a different model?)",
+      return ibx_fail(IBX_ERR_FORMAT, "%s: checkpoint has no tensor '%s' (a different model, or a damaged file?)",
                       f->path, name);
     IBX_TRY(ibx_h5_read_tensor(f, name, &t));
     IBX_TRY(check_tensor_crc(f, version, name, t.data, pi->numel));
