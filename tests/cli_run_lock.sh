@@ -21,7 +21,7 @@ launcher=$!
 pids+=($launcher)
 wait_for a.log "epoch 1/30 done"
 pids+=($(pgrep -P $launcher))
-holder=$(cat run/lock)
+holder=$(cat run/lock 2> /dev/null || true)
 [[ "$holder" =~ ^host\ $(hostname)\ pid\ ([0-9]+)$ ]] || fail "lock file says '$holder'"
 pid=${BASH_REMATCH[1]}
 grep -q train "/proc/$pid/cmdline" || fail "lock names pid $pid, not a trainer"
