@@ -8,6 +8,7 @@
 
 #include "ibx/checkpoint.h"
 #include "ibx/error.h"
+#include "ibx/h5io.h"
 
 const char *const ibx_step_columns[IBX_STEP_COLUMNS] = {"step", "epoch", "loss", "ce", "kl",
                                                         "vq", "commit", "lr", "img_per_s",
@@ -29,12 +30,6 @@ struct ibx_metrics {
   int dirty;
   char path[4096];
 };
-
-static hid_t latest_format_fapl(void) {
-  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-  H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST); /* SWMR readers need it */
-  return fapl;
-}
 
 static int append(table *t, const double *row, const char *what) {
   if (t->rows == t->cap) {
@@ -106,19 +101,19 @@ static int write_table(hid_t file, const char *group, const char *const *cols, c
 /* Writes every row into tmp_path as a complete, closed file. */
 static int write_snapshot(const char *tmp_path, void *ctx) {
   const ibx_metrics *m = ctx;
-  hid_t fapl = latest_format_fapl();
-  hid_t f = H5Fcreate(tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-  H5Pclose(fapl);
+  /* built in memory, then written with plain I/O: a full disk is a clean
+   * error, and nothing is left open for HDF5's shutdown at exit */
+  hid_t f = (hid_t)ibx_h5_create_in_memory();
   if (f < 0)
     return ibx_fail(IBX_ERR_IO, "%s: cannot create metrics file", tmp_path);
   int rc = write_table(f, "step", ibx_step_columns, &m->step);
   if (!rc)
     rc = write_table(f, "epoch", ibx_epoch_columns, &m->epoch);
-  /* every object is closed above, so this close frees the file whatever
-   * happened: nothing is left for HDF5's shutdown at exit */
-  if (H5Fclose(f) < 0 && !rc)
-    rc = ibx_fail(IBX_ERR_IO, "%s: cannot write metrics file", tmp_path);
-  return rc;
+  if (rc) {
+    H5Fclose(f);
+    return rc;
+  }
+  return ibx_h5_save_in_memory(f, tmp_path);
 }
 
 int ibx_metrics_open(const char *path, long keep_step, long keep_epoch, ibx_metrics **out) {
