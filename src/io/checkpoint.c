@@ -56,11 +56,27 @@ static int fsync_path(const char *path, int directory) {
   return IBX_OK;
 }
 
+/* IBX_TEST_WRITE_DELAY_MS (fault-injection tests only): a pause with the
+ * temporary file written but not yet renamed, so a test can kill a writer
+ * in the middle of a write. */
+static void test_write_delay(void) {
+  static long delay_ms = -1;
+  if (delay_ms < 0) {
+    const char *v = getenv("IBX_TEST_WRITE_DELAY_MS");
+    delay_ms = v ? atol(v) : 0;
+  }
+  if (delay_ms > 0) {
+    struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+}
+
 int ibx_atomic_write(const char *path, ibx_write_fn write, void *ctx) {
   char tmp[4096], dir[4096];
   if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
     return ibx_fail(IBX_ERR_ARG, "%s: path too long", path);
   int rc = write(tmp, ctx);
+  test_write_delay();
   if (!rc)
     rc = fsync_path(tmp, 0);
   if (!rc && rename(tmp, path))
