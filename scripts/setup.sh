@@ -22,6 +22,7 @@ PACKAGES=(
   slurmctld slurmd slurm-client munge gnuplot-nox
   chromium
   slurmdbd mariadb-server iproute2
+  procps  # pgrep in the fault tests (tests/cli_run_*.sh, cli_*_interrupt.sh)
 )
 DEV_PACKAGES=(python3-torch python3-pandas python3-matplotlib)
 
