@@ -27,6 +27,24 @@ typedef struct {
   float aux;    /* added field: the attention branch's cross-entropy (abn) */
 } ibx_loss_parts;
 
+/* The head registry: every head, as X(identifier, "name"), in the order the
+ * docs, config choices and messages list them. Adding a head: one line here
+ * plus src/models/head_<name>.c defining `const head_ops ibx_head_<identifier>`
+ * (src/models/model_internal.h); the config schema's choices, validation
+ * messages and the CLI's lists follow from this list. SEP goes between
+ * entries (IBX_MODEL_HEAD_CHOICES passes "|"). */
+#define IBX_MODEL_HEADS(X, SEP)                                                                   \
+  X(plain, "plain") SEP X(gap, "gap") SEP X(dvib, "dvib") SEP X(att2, "att2") SEP X(att3, "att3") \
+  SEP X(pan, "pan") SEP X(abn, "abn") SEP X(aib, "aib") SEP X(aib_qt, "aib-qt")
+#define IBX_MODEL_HEAD_NAME_(id, name) name
+/* "plain|gap|dvib|att2|att3|pan|abn|aib|aib-qt", a string literal */
+#define IBX_MODEL_HEAD_CHOICES IBX_MODEL_HEADS(IBX_MODEL_HEAD_NAME_, "|")
+
+/* The registered heads' names joined by sep into buf ("plain, gap, ...");
+ * with_attention_only: only heads that produce attention maps. IBX_ERR_ARG
+ * when buf is too short. */
+int ibx_model_head_names(char *buf, size_t len, const char *sep, int with_attention_only);
+
 typedef struct {
   char backbone[16];  /* "vgg16" or "wrn" */
   char head[16];      /* plain, gap, dvib, att2, att3, pan, abn, aib, aib-qt */

@@ -44,7 +44,7 @@ static void usage(void) {
   printf("usage: ibx model summary MODEL [options]\n"
          "       ibx model train-quick MODEL [options]\n\n"
          "MODEL: BACKBONE/HEAD, BACKBONE or HEAD; backbones vgg16, wrn, wrn-D-K;\n"
-         "heads plain gap dvib att2 att3 pan abn aib aib-qt.\n\n"
+         "heads " IBX_MODEL_HEADS(IBX_MODEL_HEAD_NAME_, " ") ".\n\n"
          "model options (defaults from ibx_model_config_defaults):\n"
          "  --width X            VGG width multiplier (1: 64..512 channels)\n"
          "  --input CxHxW        input shape (default 3x32x32; train-quick 1x32x32)\n"

@@ -165,9 +165,12 @@ int ibx_eval_canvas(const ibx_eval_run *run, const ibx_dataset *ds, long i, floa
 int ibx_eval_attention_size(const ibx_eval_run *run, int *h, int *w, long *size) {
   const ibx_model *m = run->model;
   const int k = run->attention_map, n = ibx_model_attention_count(m);
-  if (n == 0)
-    return ibx_fail(IBX_ERR_ARG, "%s: model head '%s' has no attention map (attention heads: "
-                    "att2, att3, pan, abn, aib, aib-qt)", run->ckpt, ibx_model_config_of(m)->head);
+  if (n == 0) {
+    char heads[128];
+    IBX_TRY(ibx_model_head_names(heads, sizeof heads, ", ", 1));
+    return ibx_fail(IBX_ERR_ARG, "%s: model head '%s' has no attention map (attention heads: %s)",
+                    run->ckpt, ibx_model_config_of(m)->head, heads);
+  }
   if (k < 0 || k >= n)
     return ibx_fail(IBX_ERR_ARG, "%s: attention map %d asked, head '%s' has maps 0..%d", run->ckpt,
                     k, ibx_model_config_of(m)->head, n - 1);

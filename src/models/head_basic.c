@@ -81,7 +81,9 @@ static int plain_backward(ibx_model *m, const float *dlogits, int with_aux, floa
   return backbone_backward(m, last_stage(m), 0, dx);
 }
 
-const head_ops ibx_head_plain = {"plain", plain_build, NULL, plain_forward, plain_backward};
+const head_ops ibx_head_plain = {.name = "plain",
+    .on_vgg = 1, .on_wrn = 1,
+    .build = plain_build, .init = NULL, .forward = plain_forward, .backward = plain_backward};
 
 /* ---- gap --------------------------------------------------------------------
  * VGG: global average pool of the last block's features (before the fifth
@@ -102,7 +104,9 @@ static int gap_build(ibx_model *m) {
   return unit_declare(m, h->tail, "classifier", 0);
 }
 
-const head_ops ibx_head_gap = {"gap", gap_build, NULL, plain_forward, plain_backward};
+const head_ops ibx_head_gap = {.name = "gap",
+    .on_vgg = 1, .on_wrn = 1,
+    .build = gap_build, .init = NULL, .forward = plain_forward, .backward = plain_backward};
 
 /* ---- the variational bottleneck ------------------------------------------ */
 
@@ -211,4 +215,6 @@ static int dvib_backward(ibx_model *m, const float *dlogits, int with_aux, float
   return backbone_backward(m, last_stage(m), 0, dx);
 }
 
-const head_ops ibx_head_dvib = {"dvib", dvib_build, dvib_init, dvib_forward, dvib_backward};
+const head_ops ibx_head_dvib = {.name = "dvib",
+    .on_vgg = 1, .on_wrn = 1, .uses_K = 1,
+    .build = dvib_build, .init = dvib_init, .forward = dvib_forward, .backward = dvib_backward};

@@ -35,43 +35,52 @@ void ibx_model_config_defaults(ibx_model_config *cfg) {
   cfg->seed = 0;
 }
 
-typedef struct {
-  const head_ops *ops;
-  int vgg, wrn;        /* backbones it supports */
-  int def_vgg, def_wrn; /* default attention layer (0: none) */
-  int span;            /* attention layers used from attention_layer on */
-  int uses_K, uses_Q;
-} head_info;
+/* ---- the head registry (IBX_MODEL_HEADS in ibx/model.h) ------------------ */
 
-static const head_info heads[] = {
-    {&ibx_head_plain, 1, 1, 0, 0, 0, 0, 0},  {&ibx_head_gap, 1, 1, 0, 0, 0, 0, 0},
-    {&ibx_head_dvib, 1, 1, 0, 0, 0, 1, 0},   {&ibx_head_att2, 1, 0, 4, 0, 2, 0, 0},
-    {&ibx_head_att3, 1, 0, 3, 0, 3, 0, 0},   {&ibx_head_pan, 1, 0, 3, 0, 1, 0, 0},
-    {&ibx_head_abn, 0, 1, 0, 2, 1, 0, 0},    {&ibx_head_aib, 1, 1, 3, 2, 1, 1, 0},
-    {&ibx_head_aib_qt, 1, 1, 3, 2, 1, 1, 1},
-};
+#define HEAD_ROW_(id, name) {name, &ibx_head_##id}
+#define HEAD_COMMA_ ,
+static const struct {
+  const char *name;
+  const head_ops *ops;
+} heads[] = {IBX_MODEL_HEADS(HEAD_ROW_, HEAD_COMMA_)};
 #define NHEADS ((int)(sizeof heads / sizeof heads[0]))
 
-static const head_info *find_head(const char *name) {
+static const head_ops *find_head(const char *name) {
   for (int i = 0; i < NHEADS; i++)
-    if (!strcmp(heads[i].ops->name, name))
-      return &heads[i];
+    if (!strcmp(heads[i].name, name))
+      return heads[i].ops;
   return NULL;
 }
 
+int ibx_model_head_names(char *buf, size_t len, const char *sep, int with_attention_only) {
+  size_t at = 0;
+  if (len)
+    buf[0] = 0;
+  for (int i = 0; i < NHEADS; i++) {
+    if (with_attention_only && !heads[i].ops->span)
+      continue;
+    const int k = snprintf(buf + at, len - at, "%s%s", at ? sep : "", heads[i].name);
+    if (k < 0 || (size_t)k >= len - at)
+      return ibx_fail(IBX_ERR_ARG, "model: head list longer than %zu bytes", len);
+    at += (size_t)k;
+  }
+  return IBX_OK;
+}
+
 /* Validates cfg; *layer receives the resolved attention layer. */
-static int validate(const ibx_model_config *c, const head_info **hi_out, int *layer) {
+static int validate(const ibx_model_config *c, const head_ops **hi_out, int *layer) {
   const int vgg = !strcmp(c->backbone, "vgg16"), wrn = !strcmp(c->backbone, "wrn");
   if (!vgg && !wrn)
     return ibx_fail(IBX_ERR_ARG, "model.backbone: unknown backbone '%.16s' (vgg16|wrn)",
                     c->backbone);
-  const head_info *hi = find_head(c->head);
+  const head_ops *hi = find_head(c->head);
   if (!hi)
-    return ibx_fail(IBX_ERR_ARG,
-                    "model.head: unknown head '%.16s' "
-                    "(plain|gap|dvib|att2|att3|pan|abn|aib|aib-qt)",
+    return ibx_fail(IBX_ERR_ARG, "model.head: unknown head '%.16s' (" IBX_MODEL_HEAD_CHOICES ")",
                     c->head);
-  if ((vgg && !hi->vgg) || (wrn && !hi->wrn))
+  if (strcmp(hi->name, c->head)) /* a registry row pointing at the wrong head file */
+    return ibx_fail(IBX_ERR_ARG, "model.head: registry entry '%s' holds head '%s'", c->head,
+                    hi->name);
+  if ((vgg && !hi->on_vgg) || (wrn && !hi->on_wrn))
     return ibx_fail(IBX_ERR_ARG, "model.head: head '%s' needs backbone %s, not %s", c->head,
                     vgg ? "wrn" : "vgg16", c->backbone);
   if (c->in_channels <= 0 || c->in_height <= 0 || c->in_width <= 0)
@@ -103,7 +112,7 @@ static int validate(const ibx_model_config *c, const head_info **hi_out, int *la
     return ibx_fail(IBX_ERR_ARG, "model.attention_layer = %d out of range 1..%d for %s", L,
                     nlayers, c->backbone);
   if (!L)
-    L = vgg ? hi->def_vgg : hi->def_wrn;
+    L = vgg ? hi->default_layer_vgg : hi->default_layer_wrn;
   if (hi->span && L + hi->span - 1 > nlayers)
     return ibx_fail(IBX_ERR_ARG,
                     "model.attention_layer = %d out of range 1..%d for head %s on %s (it uses "
@@ -244,7 +253,7 @@ float model_sigmoid(float x) {
 
 int ibx_model_create(const ibx_model_config *cfg, int max_batch, ibx_model **out) {
   *out = NULL;
-  const head_info *hi = NULL;
+  const head_ops *hi = NULL;
   int layer = 0;
   IBX_TRY(validate(cfg, &hi, &layer));
   if (max_batch <= 0)
@@ -254,7 +263,7 @@ int ibx_model_create(const ibx_model_config *cfg, int max_batch, ibx_model **out
     return ibx_fail(IBX_ERR_NOMEM, "model: out of memory");
   m->cfg = *cfg;
   m->cfg.attention_layer = layer;
-  m->ops = hi->ops;
+  m->ops = hi;
   m->max_batch = max_batch;
   m->classes = cfg->num_classes;
   m->in_n = cfg->in_channels * cfg->in_height * cfg->in_width;
