@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ibx/config.h"
+#include "ibx/data.h"
 #include "testutil.h"
 
 static char *write_tmp(const char *name, const char *text) {
@@ -122,8 +123,31 @@ static void test_docs_match_schema(void **state) {
   free(md);
 }
 
+/* data.dataset's choices are exactly the dataset registry's kinds marked
+ * in_config (src/data/dataset_named.c), in the registry's order. */
+static void test_dataset_choices_match_registry(void **state) {
+  (void)state;
+  const ibx_cfg_key *k = ibx_config_schema;
+  while (k->key && !(!strcmp(k->section, "data") && !strcmp(k->key, "dataset")))
+    k++;
+  assert_non_null(k->key);
+  char want[512] = "";
+  for (int i = 0; i < ibx_dataset_kind_count(); i++) {
+    const ibx_dataset_kind *d = ibx_dataset_kind_at(i);
+    if (!d->in_config)
+      continue;
+    if (want[0])
+      strcat(want, "|");
+    strcat(want, d->name);
+  }
+  assert_string_equal(k->choices, want);
+  assert_ptr_equal(ibx_dataset_find_kind("cub"), ibx_dataset_find_kind("cub200"));
+  assert_null(ibx_dataset_find_kind("cub201"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_dataset_choices_match_registry),
       cmocka_unit_test(test_defaults_and_types),
       cmocka_unit_test(test_file_then_overrides),
       cmocka_unit_test(test_errors_name_file_line_and_key),
