@@ -14,6 +14,7 @@
 #include "ibx/attribution.h"
 #include "ibx/attribution_eval.h"
 #include "ibx/checkpoint.h"
+#include "ibx/dist.h"
 #include "ibx/error.h"
 #include "ibx/memory.h"
 
@@ -336,10 +337,9 @@ int ibx_cmd_attribute(int argc, char **argv) {
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   const int rc = run_command(MPI_COMM_WORLD, &o);
-  int any = rc != IBX_OK, failed = 0;
-  MPI_Allreduce(&any, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  if (rc)
+  if (rc) /* each failing rank says why */
     fprintf(stderr, "ibx attribute: %s\n", ibx_errmsg());
+  const int failed = ibx_dist_agree(MPI_COMM_WORLD, rc) != IBX_OK;
   MPI_Finalize();
   return failed ? 1 : 0;
 }

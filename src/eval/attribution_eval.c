@@ -19,6 +19,7 @@
 #include "ibx/augment.h"
 #include "ibx/checkpoint.h"
 #include "ibx/config.h"
+#include "ibx/dist.h"
 #include "ibx/error.h"
 #include "ibx/h5io.h"
 #include "ibx/memory.h"
@@ -169,10 +170,7 @@ int ibx_attr_estimate_stats(MPI_Comm comm, const ibx_attr_run *run, ibx_attribut
       rc = ibx_iba_add_samples(b, x, nb);
   }
   ibx_free(x);
-  int any = rc != IBX_OK, failed = 0;
-  MPI_Allreduce(&any, &failed, 1, MPI_INT, MPI_MAX, comm);
-  if (failed)
-    return rc ? rc : ibx_fail(IBX_ERR_MPI, "attribute: statistics failed on another rank");
+  IBX_TRY(ibx_dist_agree(comm, rc));
   /* merge in rank order so every rank computes the same numbers */
   ibx_welford *w = ibx_iba_welford(b);
   const int k = w->k;
@@ -246,20 +244,17 @@ int ibx_attr_train_readout(MPI_Comm comm, const ibx_attr_run *run, ibx_attributo
   int rc = batch <= 64 ? IBX_OK : ibx_fail(IBX_ERR_ARG, "readout: batch %d > 64", batch);
   if (!rc && rank == 0)
     rc = train_readout_here(run, *out, o, batch);
-  int any = rc != IBX_OK, failed = 0;
-  MPI_Allreduce(&any, &failed, 1, MPI_INT, MPI_MAX, comm);
-  if (!failed) {
-    size_t nv;
-    int ns;
-    float *v = ibx_readout_values(*out, &nv), *sd = ibx_readout_feature_std(*out, &ns);
-    MPI_Bcast(v, (int)nv, MPI_FLOAT, 0, comm);
-    MPI_Bcast(sd, ns, MPI_FLOAT, 0, comm);
-  }
-  if (failed) {
+  rc = ibx_dist_agree(comm, rc);
+  if (rc) {
     ibx_readout_free(*out);
     *out = NULL;
-    return rc ? rc : ibx_fail(IBX_ERR_MPI, "readout: training failed on rank 0");
+    return rc;
   }
+  size_t nv;
+  int ns;
+  float *v = ibx_readout_values(*out, &nv), *sd = ibx_readout_feature_std(*out, &ns);
+  MPI_Bcast(v, (int)nv, MPI_FLOAT, 0, comm);
+  MPI_Bcast(sd, ns, MPI_FLOAT, 0, comm);
   return IBX_OK;
 }
 
@@ -323,8 +318,8 @@ int ibx_attr_evaluate(MPI_Comm comm, const ibx_attr_run *run, ibx_attributor *a,
       fprintf(stderr, "attribute: %ld of ~%ld images on rank 0\n", my_images,
               (n_img + world - 1) / world);
   }
-  int any = rc != IBX_OK, failed = 0;
-  MPI_Allreduce(&any, &failed, 1, MPI_INT, MPI_MAX, comm);
+  rc = ibx_dist_agree(comm, rc);
+  const int failed = rc != IBX_OK;
   long counts[2] = {my_images, my_bbox}, totals[2];
   if (!failed) {
     MPI_Allreduce(sums, tot, (int)(n_methods * per), MPI_DOUBLE, MPI_SUM, comm);
@@ -353,8 +348,6 @@ int ibx_attr_evaluate(MPI_Comm comm, const ibx_attr_run *run, ibx_attributor *a,
     r->seconds = t[4 * P + 1] / (double)totals[0];
   }
   ibx_free(sums), ibx_free(tot), ibx_free(x);
-  if (failed && !rc)
-    return ibx_fail(IBX_ERR_MPI, "attribute: evaluation failed on another rank");
   return rc;
 }
 
