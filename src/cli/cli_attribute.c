@@ -155,7 +155,7 @@ static int readout(MPI_Comm comm, const options *o, const ibx_attr_run *run, ibx
   for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && n < 8; t = strtok_r(NULL, ",", &save))
     layers[n++] = t;
   ibx_readout_options ro_opt = {layers, n, 64, o->readout_epochs, o->readout_images, o->readout_lr, o->readout_beta,
-                                o->quiet};
+                                o->quiet ? NULL : stderr};
   IBX_TRY(ibx_attr_train_readout(comm, run, a, &ro_opt, ro));
   ibx_attributor_set_readout(a, *ro);
   return IBX_OK;
@@ -310,7 +310,7 @@ static int run_command(MPI_Comm comm, const options *o) {
     rc = rank == 0 ? single_image(o, &run, a, methods, n) : IBX_OK;
   } else if (!rc) {
     ibx_attr_result *res = calloc((size_t)n, sizeof *res);
-    ibx_attr_eval_options eo = {o->images, o->points, 0.33, o->quiet};
+    ibx_attr_eval_options eo = {o->images, o->points, 0.33, o->quiet ? NULL : stderr};
     rc = res ? ibx_attr_evaluate(comm, &run, a, methods, n, &eo, res)
              : ibx_fail(IBX_ERR_NOMEM, "attribute: out of memory");
     if (!rc && rank == 0) {

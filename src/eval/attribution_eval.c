@@ -224,8 +224,8 @@ static int train_readout_here(const ibx_attr_run *run, ibx_readout *ro,
       if (!rc)
         rc = ibx_readout_train_step(ro, x, labels, batch, o->lr, &loss);
       avg += loss, steps++;
-      if (!o->quiet && steps % 50 == 0) {
-        fprintf(stderr, "readout: epoch %d step %ld loss %.4f\n", e + 1, steps, avg / 50);
+      if (o->progress && steps % 50 == 0) {
+        fprintf(o->progress, "readout: epoch %d step %ld loss %.4f\n", e + 1, steps, avg / 50);
         avg = 0.0;
       }
     }
@@ -314,8 +314,8 @@ int ibx_attr_evaluate(MPI_Comm comm, const ibx_attr_run *run, ibx_attributor *a,
         s[4 * P] += ratio;
     }
     my_images++, my_bbox += eligible;
-    if (!o->quiet && rank == 0 && my_images % 10 == 0)
-      fprintf(stderr, "attribute: %ld of ~%ld images on rank 0\n", my_images,
+    if (o->progress && rank == 0 && my_images % 10 == 0)
+      fprintf(o->progress, "attribute: %ld of ~%ld images on rank 0\n", my_images,
               (n_img + world - 1) / world);
   }
   rc = ibx_dist_agree(comm, rc);
