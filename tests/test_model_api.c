@@ -211,11 +211,16 @@ static void test_attention_maps_and_noise(void **state) {
     assert_ibx_ok(ibx_model_forward(m, x, y, B, 0, 5, &l2, &lg));
     assert_ibx_ok(ibx_model_forward(m, x, y, B, 0, 99, &l3, &lg));
     assert_true(l2.total == l3.total);
-    /* the KL weight can change between forwards (warm-up schedules) */
-    assert_int_equal(ibx_model_set_beta(m, -1.0f), IBX_ERR_ARG);
-    assert_ibx_ok(ibx_model_set_beta(m, 0.0f));
-    assert_ibx_ok(ibx_model_forward(m, x, y, B, 1, 5, &l2, &lg));
+    /* the KL weight can change between forwards (warm-up schedules) without
+     * changing the model's config */
+    assert_int_equal(ibx_model_forward_beta(m, x, y, B, 1, 5, -1.0f, &l2, &lg), IBX_ERR_ARG);
+    assert_ibx_ok(ibx_model_forward_beta(m, x, y, B, 1, 5, 0.0f, &l2, &lg));
     assert_true(l2.kl == 0.0f && l2.ce == l1.ce);
+    const float beta = ibx_model_config_of(m)->beta;
+    assert_ibx_ok(ibx_model_forward_beta(m, x, y, B, 1, 5, 2.0f * beta, &l2, &lg));
+    assert_true(l2.ce == l1.ce && l2.kl == (vib ? 2.0f * l1.kl : 0.0f));
+    assert_ibx_ok(ibx_model_forward(m, x, y, B, 1, 5, &l2, &lg));
+    assert_true(l2.total == l1.total);
     /* backward needs a forward with labels */
     assert_ibx_ok(ibx_model_forward(m, x, NULL, B, 1, 5, NULL, &lg));
     assert_int_equal(ibx_model_backward(m, NULL), IBX_ERR_ARG);

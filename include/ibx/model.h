@@ -89,6 +89,13 @@ const ibx_model_config *ibx_model_config_of(const ibx_model *m);
  * classes] stay valid until the next forward. */
 int ibx_model_forward(ibx_model *m, const float *x, const int *labels, int batch, int training,
                       uint64_t noise_seed, ibx_loss_parts *loss, ibx_tensor *logits);
+/* ibx_model_forward with the KL weight of this forward (and of the backward
+ * that follows) given, instead of cfg.beta: a training schedule such as the
+ * KL warm-up (ibx_kl_warmup_beta, ibx/optim.h) passes it per step, and the
+ * model's config never changes. IBX_ERR_ARG when beta < 0 or not finite. */
+int ibx_model_forward_beta(ibx_model *m, const float *x, const int *labels, int batch,
+                           int training, uint64_t noise_seed, float beta, ibx_loss_parts *loss,
+                           ibx_tensor *logits);
 
 /* Backward of the last forward's total loss (requires labels in forward).
  * Parameter gradients accumulate into the gradient buffer; dx (the input

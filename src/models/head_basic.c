@@ -147,7 +147,7 @@ int vib_forward(ibx_model *m, vib_state *v, const float *e, int training, uint64
   const ibx_tensor mu = ibx_t2(v->mu, N, K), lv = ibx_t2(v->logvar, N, K);
   float kl = 0.0f;
   IBX_TRY(ibx_gaussian_kl_forward(&mu, &lv, &kl));
-  m->loss.kl = m->cfg.beta * kl;
+  m->loss.kl = m->beta * kl;
   IBX_TRY(unit_forward(v->dec, v->z, N, training, noise_seed));
   memcpy(m->logits, v->dec->out, (size_t)N * m->classes * sizeof(float));
   model_expose(m, "z_mean", v->mu, N, K, 1, 1);
@@ -167,7 +167,7 @@ int vib_backward(ibx_model *m, vib_state *v, const float *dlogits, int with_aux)
   if (with_aux) {
     const ibx_tensor mu = ibx_t2(v->mu, N, K), lv = ibx_t2(v->logvar, N, K);
     ibx_tensor tdmu = ibx_t2(dmu, N, K), tdlv = ibx_t2(dlv, N, K);
-    IBX_TRY(ibx_gaussian_kl_backward(&mu, &lv, m->cfg.beta, &tdmu, &tdlv));
+    IBX_TRY(ibx_gaussian_kl_backward(&mu, &lv, m->beta, &tdmu, &tdlv));
   }
   /* the encoder's output is [N, 2K]: mean then log-variance per sample */
   for (int n = 0; n < N; n++) {

@@ -349,6 +349,15 @@ void ibx_model_set_bn_reduce(ibx_model *m, ibx_bn_reduce_fn fn, void *ctx) {
 
 int ibx_model_forward(ibx_model *m, const float *x, const int *labels, int batch, int training,
                       uint64_t noise_seed, ibx_loss_parts *loss, ibx_tensor *logits) {
+  return ibx_model_forward_beta(m, x, labels, batch, training, noise_seed, m->cfg.beta, loss,
+                                logits);
+}
+
+int ibx_model_forward_beta(ibx_model *m, const float *x, const int *labels, int batch,
+                           int training, uint64_t noise_seed, float beta, ibx_loss_parts *loss,
+                           ibx_tensor *logits) {
+  if (!(beta >= 0.0f) || !isfinite(beta))
+    return ibx_fail(IBX_ERR_ARG, "model.beta = %g must be >= 0", (double)beta);
   if (!x)
     return ibx_fail(IBX_ERR_ARG, "model forward: input is NULL");
   if (batch <= 0 || batch > m->max_batch)
@@ -359,6 +368,7 @@ int ibx_model_forward(ibx_model *m, const float *x, const int *labels, int batch
         return ibx_fail(IBX_ERR_ARG, "model forward: label %d of sample %d outside 0..%d",
                         labels[n], n, m->classes - 1);
   m->batch = batch, m->training = training != 0;
+  m->beta = beta;
   m->labels = labels;
   m->has_loss = 0;
   memset(&m->loss, 0, sizeof m->loss);

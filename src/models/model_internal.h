@@ -103,6 +103,8 @@ struct ibx_model {
   int att_stage; /* stage index the head reads (from cfg.attention_layer) */
   int chan[MAX_STAGES];
 
+  float beta; /* KL weight of the last forward (cfg.beta, or a schedule's) */
+
   /* logits and the cross-entropy */
   int classes;
   float *logits, *probs, *dlogits;
