@@ -39,11 +39,11 @@ static int cmd_error(MPI_Comm comm, const eval_opts *o) {
   char label[128] = "";
   int rc = ibx_dist_agree(comm, ibx_eval_open(o->ckpt[0], o->batch, &run));
   if (!rc && o->only_trained_on &&
-      strcmp(ibx_config_string(&run.cfg, "data.dataset"), o->only_trained_on)) {
+      strcmp(run.settings.data.dataset, o->only_trained_on)) {
     /* a sweep stage over mixed datasets (e.g. STL-10 for the CIFAR-10 runs only) */
     if (rank == 0)
       printf("%s: trained on %s, not %s: nothing to evaluate (--only-trained-on)\n", run.ckpt,
-             ibx_config_string(&run.cfg, "data.dataset"), o->only_trained_on);
+             run.settings.data.dataset, o->only_trained_on);
     ibx_eval_close(&run);
     return IBX_OK;
   }
@@ -56,7 +56,7 @@ static int cmd_error(MPI_Comm comm, const eval_opts *o) {
     char group[200], path[4200];
     snprintf(group, sizeof group, "/error/%s", label);
     snprintf(path, sizeof path, "%s/error.h5", run.results);
-    const char *own = ibx_config_string(&run.cfg, "data.dataset");
+    const char *own = run.settings.data.dataset;
     error_write e = {group, o->data.name && *o->data.name ? o->data.name : own,
                      o->data.split && *o->data.split ? o->data.split : "test", run.ckpt, counts,
                      counts.n_samples ? 100.0 * (1.0 - (double)counts.n_correct / counts.n_samples)

@@ -146,7 +146,7 @@ int eval_parse(const char *action, int argc, char **argv, eval_opts *o) {
 }
 
 int eval_open_patches(const ibx_eval_run *run, const eval_opts *o, ibx_dataset **ds) {
-  const char *own = ibx_config_string(&run->cfg, "data.dataset");
+  const char *own = run->settings.data.dataset;
   const char *name = o->patch_name ? o->patch_name : own;
   if (!strcmp(name, "cluttered-fashion-mnist")) { /* its own canvas size, placed by --seed */
     const ibx_dataset_options opts = {.seed = o->seed};
@@ -154,14 +154,14 @@ int eval_open_patches(const ibx_eval_run *run, const eval_opts *o, ibx_dataset *
   }
   /* any image size, channel and class count: only the window must fit */
   const char *path = o->patch_path ? o->patch_path
-                     : !strcmp(name, own) ? ibx_config_string(&run->cfg, "data.path") : NULL;
+                     : !strcmp(name, own) ? run->settings.data.path : NULL;
   return ibx_dataset_open_named(name, path, o->patch_split, run->src_h, ds);
 }
 
 /* Patches must come from another class only when they share the evaluated
  * dataset's label space (the same reader). */
 int eval_patch_other_class(const ibx_eval_run *run, const eval_opts *o) {
-  const char *own = ibx_config_string(&run->cfg, "data.dataset");
+  const char *own = run->settings.data.dataset;
   const char *data = o->data.name && *o->data.name ? o->data.name : own;
   const char *patch = o->patch_name ? o->patch_name : own;
   return !o->patch_any_class && !strcmp(data, patch);

@@ -23,6 +23,7 @@
 #include "ibx/error.h"
 #include "ibx/h5io.h"
 #include "ibx/memory.h"
+#include "ibx/run_config.h"
 
 /* ---- the run ----------------------------------------------------------------- */
 
@@ -53,17 +54,10 @@ static int find_checkpoint(const char *dir, char *out, size_t len) {
   return IBX_OK;
 }
 
-/* The trainer's datasets (data.dataset, data.path). */
-static int open_split(const ibx_config *c, const char *split, ibx_dataset **out) {
-  return ibx_dataset_open_named(ibx_config_string(c, "data.dataset"),
-                                ibx_config_string(c, "data.path"), split,
-                                (int)ibx_config_int(c, "data.image_size"), out);
-}
-
-static int build_model(const ibx_config *c, const ibx_dataset *train, int max_batch,
+static int build_model(const ibx_run_config *rc, const ibx_dataset *train, int max_batch,
                        ibx_model **out) {
   ibx_model_config mc;
-  ibx_model_config_from(c, train, &mc);
+  ibx_run_model_config(rc, train, &mc);
   return ibx_model_create(&mc, max_batch, out);
 }
 
@@ -82,8 +76,10 @@ static int open_run(const char *path, int max_batch, ibx_attr_run *run, ibx_conf
   int rc = ibx_config_load_string(cfg, ini, run->ckpt);
   free(ini);
   IBX_TRY(rc);
-  IBX_TRY(open_split(cfg, "train", &run->train));
-  IBX_TRY(open_split(cfg, "test", &run->test));
+  ibx_run_config settings;
+  IBX_TRY(ibx_run_config_resolve(cfg, &settings));
+  IBX_TRY(ibx_run_open_dataset(&settings, "train", &run->train));
+  IBX_TRY(ibx_run_open_dataset(&settings, "test", &run->test));
   int c2, h2, w2;
   ibx_dataset_shape(run->train, &run->C, &run->src_h, &run->src_w);
   ibx_dataset_shape(run->test, &c2, &h2, &w2);
@@ -92,9 +88,9 @@ static int open_run(const char *path, int max_batch, ibx_attr_run *run, ibx_conf
                     ibx_dataset_name(run->test), c2, h2, w2, run->C, run->src_h, run->src_w);
   if (run->C > IBX_AUGMENT_MAX_CHANNELS)
     return ibx_fail(IBX_ERR_ARG, "attribute: %d channels are more than supported", run->C);
-  run->H = run->W = (int)ibx_config_int(cfg, "data.image_size");
+  run->H = run->W = settings.data.image_size;
   run->classes = ibx_dataset_num_classes(run->train);
-  IBX_TRY(build_model(cfg, run->train, max_batch, &run->model));
+  IBX_TRY(build_model(&settings, run->train, max_batch, &run->model));
   IBX_TRY(ibx_checkpoint_read(run->ckpt, ibx_model_params(run->model),
                               ibx_model_buffers(run->model), NULL, NULL));
   return ibx_dataset_channel_stats(run->train, run->mean, run->std);
