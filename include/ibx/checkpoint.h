@@ -10,6 +10,11 @@
  *                                 ibx_version, git_commit, config (resolved
  *                                 INI), hostnames, start_time, save_time
  *
+ * Every tensor carries a "crc32" attribute (zlib crc32 of its float32 bytes)
+ * and "/" a "meta_crc32" of the metadata (format_version 2); reading checks
+ * them, so a damaged file is an error naming the file and tensor, never
+ * silently wrong numbers. Version 1 files (no checksums) are still read.
+ *
  * Writing is atomic: a temporary file in the same directory is written,
  * flushed, fsync'ed and renamed over the target, and the directory is
  * fsync'ed, so a kill at any moment leaves the previous file intact. */
@@ -52,8 +57,14 @@ int ibx_checkpoint_write(const char *path, const ibx_params *params, const ibx_p
 int ibx_checkpoint_read(const char *path, ibx_params *params, ibx_params *buffers,
                         ibx_opt_state *opt, ibx_ckpt_meta *meta);
 
-/* The resolved config stored in a checkpoint, into a fresh malloc'ed string. */
+/* The resolved config stored in a checkpoint, into a fresh malloc'ed string
+ * (checked against the metadata checksum). */
 int ibx_checkpoint_read_config(const char *path, char **config_ini);
+
+/* Reads every tensor and the metadata of path and checks their checksums,
+ * without a model: IBX_OK for an intact checkpoint, else the first problem
+ * (unreadable, truncated, checksum mismatch) naming the file. */
+int ibx_checkpoint_verify(const char *path);
 
 /* Writes a file atomically: calls write(tmp_path, ctx) to produce a temporary
  * file, fsyncs it, renames it to path and fsyncs the directory. Used for

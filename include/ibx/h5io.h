@@ -28,11 +28,19 @@ typedef struct {
 /* Opens an existing file read-only. IBX_ERR_IO when it is missing or
  * unreadable, IBX_ERR_FORMAT when it is not an HDF5 file. */
 int ibx_h5_open(ibx_h5 *f, const char *path);
-/* Creates (truncating) a file for writing. IBX_ERR_IO on failure. */
+/* Creates a file for writing. It is built in memory and written to path
+ * (truncating) by ibx_h5_close, with plain POSIX writes: a full disk is a
+ * clean IBX_ERR_IO naming the file, and never leaves HDF5 holding a file it
+ * cannot close (which crashed HDF5's shutdown inside MPI_Finalize). */
 int ibx_h5_create(ibx_h5 *f, const char *path);
-/* Closes the file (a no-op on a closed handle). IBX_ERR_IO if HDF5 cannot
- * flush it. */
+/* Closes the file (a no-op on a closed handle); a created file is written
+ * out now. IBX_ERR_IO if that fails. */
 int ibx_h5_close(ibx_h5 *f);
+
+/* The same for raw HDF5 users (metrics): a new in-memory file's hid_t
+ * (< 0 on failure), and its saving: closes id and writes the image to path. */
+int64_t ibx_h5_create_in_memory(void);
+int ibx_h5_save_in_memory(int64_t id, const char *path);
 
 /* 1 when a dataset (or group) exists at name, else 0. Never fails. */
 int ibx_h5_exists(const ibx_h5 *f, const char *name);

@@ -1,18 +1,19 @@
-/* Training metrics in HDF5, readable by another process while training runs
- * (SWMR: the writer holds the file in single-writer/multiple-reader mode;
- * readers use h5py.File(path, "r", swmr=True) or, after the run, plain "r").
+/* Training metrics in HDF5, readable by another process at any time, also
+ * after the trainer was killed: the rows live in memory and every flush
+ * writes a complete file and renames it over the old one (atomic), so the
+ * file on disk is always closed and whole; plain h5py.File(path, "r") (or
+ * with swmr=True) reads it.
  *
  *   /step/<column>   one row per logged step: step, epoch, loss, ce, kl, vq,
- *                    commit, lr, img_per_s
+ *                    commit, lr, img_per_s, grad_norm
  *   /epoch/<column>  one row per epoch: epoch, train_error, test_error, loss,
  *                    ce, kl, vq, commit, seconds
  * All columns are float64, chunked and extendible; rows are flushed at every
- * epoch (and on close).
+ * epoch, before every checkpoint and on close.
  *
  * Resume after preemption: ibx_metrics_open with keep_step / keep_epoch reads
- * the rows up to the restored checkpoint (through SWMR read, which works even
- * when the killed writer left the file marked open), writes them to a fresh
- * file atomically, and continues there, so no row is lost or duplicated. */
+ * the rows up to the restored checkpoint, writes them to a fresh file
+ * atomically, and continues, so no row is lost or duplicated. */
 #ifndef IBX_METRICS_H
 #define IBX_METRICS_H
 

@@ -61,7 +61,17 @@ typedef struct {
 void ibx_train_install_signal_handlers(void);
 
 /* Runs training; returns one of the IBX_TRAIN_* statuses. On failure the
- * message is in ibx_errmsg() (and in the run's state file). */
+ * message is in ibx_errmsg() (and in the run's state file).
+ *
+ * A run directory is self-contained: resuming (opt->resume, a run directory
+ * or a checkpoint in one) writes only into that directory, wherever it was
+ * moved or copied to. Rank 0 holds the run lock (run_dir/lock) while it
+ * trains: a second trainer on the same run fails naming the holder. Resuming
+ * from a directory takes the newest intact ckpt-<step>.h5: a damaged newer
+ * one is renamed to NAME.corrupt with a one-line warning on stderr. */
 int ibx_train_run(const ibx_train_options *opt);
+
+/* 1 when a live trainer holds run_dir's lock (who: "host H pid P"), else 0. */
+int ibx_run_dir_lock_holder(const char *run_dir, char *who, size_t len);
 
 #endif

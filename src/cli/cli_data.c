@@ -1,8 +1,10 @@
 /* ibx data: inspect any supported dataset and convert it to the native HDF5
  * format (include/ibx/data.h, ibx_dataset_write_h5). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ibx/data.h"
 #include "ibx/error.h"
@@ -23,6 +25,27 @@ static int usage(FILE *to, int status) {
   }
   fprintf(to, "--split is train (default) or test.\n");
   return status;
+}
+
+/* mkdir -p of the directory that will hold path. */
+static int make_parent_dirs(const char *path) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (!slash || slash == dir)
+    return IBX_OK;
+  *slash = '\0';
+  for (char *p = dir + 1;; p++) {
+    if (*p && *p != '/')
+      continue;
+    const char c = *p;
+    *p = '\0';
+    if (mkdir(dir, 0775) && errno != EEXIST)
+      return ibx_fail(IBX_ERR_IO, "%s: cannot create directory: %s", dir, strerror(errno));
+    if (!c)
+      return IBX_OK;
+    *p = '/';
+  }
 }
 
 static void print_info(const ibx_dataset *ds) {
@@ -104,7 +127,7 @@ int ibx_cmd_data(int argc, char **argv) {
       size_t len = strlen(source);
       snprintf(source + len, sizeof source - len, " %s", argv[i]);
     }
-    if (ibx_dataset_write_h5(ds, pos[1], source) != IBX_OK) {
+    if (make_parent_dirs(pos[1]) != IBX_OK || ibx_dataset_write_h5(ds, pos[1], source) != IBX_OK) {
       fprintf(stderr, "ibx data convert: %s\n", ibx_errmsg());
       status = 1;
     } else

@@ -135,10 +135,13 @@ int ibx_dataset_write_h5(const ibx_dataset *ds, const char *path, const char *so
     free(buf), free(labels), free(coarse), free(boxes);
     return ibx_fail(IBX_ERR_NOMEM, "h5 dataset: out of memory writing %s", path);
   }
+  errno = 0;
   hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (file < 0) {
+    const int err = errno;
     free(buf), free(labels), free(coarse), free(boxes);
-    return ibx_fail(IBX_ERR_IO, "h5 dataset: cannot create %s", path);
+    return ibx_fail(IBX_ERR_IO, "h5 dataset: cannot create %s: %s", path,
+                    err ? strerror(err) : "HDF5 cannot create the file");
   }
   int rc = IBX_OK;
   hsize_t dims[4] = {(hsize_t)n, (hsize_t)ds->channels, (hsize_t)ds->height, (hsize_t)ds->width};

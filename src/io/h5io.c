@@ -5,11 +5,14 @@
 #include "ibx/h5io.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ibx/error.h"
 #include "ibx/memory.h"
@@ -27,6 +30,9 @@ static herr_t detail_cb(unsigned n, const H5E_error2_t *e, void *data) {
   detail_ctx *d = data;
   if (n == 0 && e && e->desc)
     snprintf(d->buf, d->len, "%s", e->desc);
+  for (char *p = d->buf; *p; p++) /* one line, whatever HDF5 said */
+    if (*p == '\n' || *p == '\r')
+      *p = ' ';
   return 0;
 }
 
@@ -105,11 +111,74 @@ int ibx_h5_open(ibx_h5 *f, const char *path) {
   return IBX_OK;
 }
 
+int64_t ibx_h5_create_in_memory(void) {
+  quiet();
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (fapl < 0)
+    return -1;
+  /* grows by 1 MiB, no backing file; the default (oldest) file format: an
+   * image of a newest-format file taken while open fails its superblock
+   * checksum when read back */
+  H5Pset_fapl_core(fapl, 1 << 20, 0);
+  static unsigned serial;
+  char name[64];
+  snprintf(name, sizeof name, "ibx-in-memory-%ld-%u", (long)getpid(), serial++);
+  hid_t id = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  H5Pclose(fapl);
+  return id;
+}
+
+/* Writes n bytes to path with plain POSIX I/O (errors carry errno). */
+static int write_bytes(const char *path, const void *buf, size_t n) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return ibx_fail(IBX_ERR_IO, "h5io: %s: cannot create: %s", path, strerror(errno));
+  const char *p = buf;
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0) {
+      const int err = w < 0 ? errno : EIO;
+      close(fd);
+      return ibx_fail(IBX_ERR_IO, "h5io: %s: write failed: %s", path, strerror(err));
+    }
+    p += w, n -= (size_t)w;
+  }
+  if (close(fd))
+    return ibx_fail(IBX_ERR_IO, "h5io: %s: write failed: %s", path, strerror(errno));
+  return IBX_OK;
+}
+
+int ibx_h5_save_in_memory(int64_t id, const char *path) {
+  char det[200];
+  quiet();
+  int rc = IBX_OK;
+  void *image = NULL;
+  ssize_t n = H5Fflush((hid_t)id, H5F_SCOPE_GLOBAL) < 0 ? -1 : H5Fget_file_image((hid_t)id, NULL, 0);
+  if (n < 0 || !(image = malloc(n ? (size_t)n : 1)) ||
+      H5Fget_file_image((hid_t)id, image, (size_t)n) != n)
+    rc = ibx_fail(IBX_ERR_IO, "h5io: %s: cannot build the file: %s", path,
+                  h5_detail(det, sizeof det));
+  /* in memory, closing cannot fail for lack of disk: nothing is left open
+   * for HDF5's own shutdown (at MPI_Finalize) to trip over */
+  if (H5Fclose((hid_t)id) < 0 && !rc)
+    rc = ibx_fail(IBX_ERR_IO, "h5io: %s: close failed: %s", path, h5_detail(det, sizeof det));
+  if (!rc)
+    rc = write_bytes(path, image, (size_t)n);
+  free(image);
+  return rc;
+}
+
 int ibx_h5_create(ibx_h5 *f, const char *path) {
   char det[200];
   quiet();
   IBX_TRY(set_path(f, path));
-  hid_t id = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); /* creatable? */
+  if (fd < 0)
+    return h5fail(f, IBX_ERR_IO, "cannot create: %s", strerror(errno));
+  close(fd);
+  hid_t id = (hid_t)ibx_h5_create_in_memory();
   if (id < 0)
     return h5fail(f, IBX_ERR_IO, "cannot create: %s", h5_detail(det, sizeof det));
   f->id = id;
@@ -122,9 +191,11 @@ int ibx_h5_close(ibx_h5 *f) {
   quiet();
   if (!f || f->id < 0)
     return IBX_OK;
-  herr_t rc = H5Fclose((hid_t)f->id);
+  const int64_t id = f->id;
   f->id = -1;
-  if (rc < 0)
+  if (f->writable) /* built in memory: written out now */
+    return ibx_h5_save_in_memory(id, f->path);
+  if (H5Fclose((hid_t)id) < 0)
     return h5fail(f, IBX_ERR_IO, "close failed: %s", h5_detail(det, sizeof det));
   return IBX_OK;
 }

@@ -8,26 +8,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ibx/error.h"
 #include "ibx/sweep.h"
+#include "ibx/trainer.h"
 #include "sweep_internal.h"
 
-enum { T_WAIT, T_RUNNING, T_DONE, T_FAILED, T_SKIPPED };
+/* T_PREEMPTED: stopped with a checkpoint (or interrupted), run again to go on */
+enum { T_WAIT, T_RUNNING, T_DONE, T_FAILED, T_SKIPPED, T_PREEMPTED };
 
 typedef struct {
   int stage, run; /* run -1: sweep-wide */
   int state;
+  int signalled;  /* this runner passed an interrupt on to it */
+  int blocked;    /* its run is held by a trainer this runner did not start */
   pid_t pid;
   time_t started;
   char dir[IBX_SWEEP_TEXT], log[IBX_SWEEP_TEXT + 64];
 } task;
 
-static volatile sig_atomic_t interrupted;
-static void on_interrupt(int sig) { (void)sig, interrupted = 1; }
+static volatile sig_atomic_t interrupted; /* how many SIGINT/SIGTERM arrived */
+static void on_interrupt(int sig) { (void)sig, interrupted++; }
 
 static double now_s(void) {
   struct timespec ts;
@@ -102,6 +108,18 @@ static int start(const ibx_sweep *s, task *t, const ibx_sweep_run *runs, const c
     return ibx_fail(IBX_ERR_IO, "fork: %s", strerror(errno));
   }
   if (pid == 0) {
+    /* Its own process group: a terminal's Ctrl-C reaches this runner only,
+     * which passes SIGUSR1 on (mpiexec forwards it; the ranks checkpoint and
+     * exit 3), rather than mpiexec aborting the ranks on its own SIGINT.
+     * SIGUSR1 also when this runner dies (kill -9): nothing goes on
+     * unsupervised. */
+    setpgid(0, 0);
+    const pid_t parent = getppid();
+    prctl(PR_SET_PDEATHSIG, SIGUSR1);
+    if (getppid() != parent)
+      _exit(128 + SIGUSR1);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     if (!o->verbose) {
       int fd = open(t->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
       if (fd >= 0)
@@ -114,8 +132,38 @@ static int start(const ibx_sweep *s, task *t, const ibx_sweep_run *runs, const c
   free_argv(argv);
   t->pid = pid;
   t->state = T_RUNNING;
+  t->signalled = 0;
   t->started = time(NULL);
   return IBX_OK;
+}
+
+/* What a finished task's run says of itself: a trainer stage's run state
+ * file, when written since the task started, is the truth ("done",
+ * "preempted"), whatever the launcher's exit status (mpiexec turns its own
+ * SIGTERM/SIGINT into exit 1). Else the exit status: 0 done, 3 preempted;
+ * a task this runner interrupted is preempted too (run again). */
+static int outcome(const ibx_sweep_stage *st, const ibx_sweep_run *run, const task *t, int code) {
+  if (run && st->resume[0]) {
+    char path[IBX_SWEEP_TEXT + 16], line[256];
+    struct stat sb;
+    ibx_sw_fmt(path, sizeof path, "%s/state", run->dir);
+    if (!stat(path, &sb) && sb.st_mtime >= t->started && !ibx_sw_read_line(path, line, sizeof line)) {
+      if (!strcmp(line, "done"))
+        return T_DONE;
+      if (!strcmp(line, "preempted"))
+        return T_PREEMPTED;
+    }
+  }
+  if (code == 0)
+    return T_DONE;
+  return code == 3 || t->signalled ? T_PREEMPTED : T_FAILED;
+}
+
+/* A run directory whose lock a live trainer holds (one an earlier runner
+ * started, or a Slurm job): its trainer stage must not start a second one. */
+static int held_by_other(const ibx_sweep_stage *st, const ibx_sweep_run *run, char *who,
+                         size_t len) {
+  return run && st->resume[0] && ibx_run_dir_lock_holder(run->dir, who, len);
 }
 
 /* Last non-empty line of a log, for the periodic progress line. */
@@ -149,7 +197,8 @@ static int ready(const ibx_sweep *s, const task *tasks, int n_runs, const task *
       const task *u = &tasks[j * n_runs + r];
       if (u->state == T_WAIT || u->state == T_RUNNING)
         return 0;
-      if ((u->state == T_FAILED || u->state == T_SKIPPED) && !st->after_any)
+      if ((u->state == T_FAILED || u->state == T_SKIPPED || u->state == T_PREEMPTED) &&
+          !st->after_any)
         return -1;
     }
   }
@@ -205,9 +254,23 @@ int ibx_sweep_run_local(const ibx_sweep *s, const ibx_local_options *o) {
   }
   void (*old_int)(int) = signal(SIGINT, on_interrupt);
   void (*old_term)(int) = signal(SIGTERM, on_interrupt);
-  int running = 0, finished = 0, failed = 0;
+  int running = 0, finished = 0, failed = 0, preempted = 0, passed_on = 0;
   double t0 = now_s(), last_beat = t0;
   for (;;) {
+    if (interrupted > passed_on) { /* Ctrl-C: checkpoint and stop; again: terminate */
+      const int sig = interrupted > 1 ? SIGTERM : SIGUSR1;
+      for (int k = 0; k < s->n_stages * n_slots; k++)
+        if (tasks[k].state == T_RUNNING) {
+          kill(tasks[k].pid, sig);
+          tasks[k].signalled = 1;
+        }
+      if (!passed_on)
+        printf("%s: interrupted: the running tasks checkpoint and stop (again: terminate)\n",
+               s->name);
+      fflush(stdout);
+      passed_on = interrupted;
+    }
+    int blocked = 0;
     for (int k = 0; k < s->n_stages * n_slots && running < o->jobs && !interrupted && !rc; k++) {
       task *t = &tasks[k];
       if (t->state != T_WAIT)
@@ -215,12 +278,24 @@ int ibx_sweep_run_local(const ibx_sweep *s, const ibx_local_options *o) {
       int go = ready(s, tasks, n_slots, t);
       if (go < 0) {
         t->state = T_SKIPPED;
-        printf("[%3d/%d] %-8s %s skipped: an earlier stage failed\n", ++finished, todo,
+        printf("[%3d/%d] %-8s %s skipped: an earlier stage did not finish\n", ++finished, todo,
                s->stages[t->stage].name, t->run >= 0 ? runs[t->run].id : "(sweep)");
         continue;
       }
       if (!go)
         continue;
+      char who[256];
+      if (held_by_other(&s->stages[t->stage], t->run >= 0 ? &runs[t->run] : NULL, who,
+                        sizeof who)) {
+        if (!t->blocked)
+          printf("        %-8s %s waits: a trainer still runs in %s (%s)\n",
+                 s->stages[t->stage].name, runs[t->run].id, runs[t->run].dir, who);
+        fflush(stdout);
+        t->blocked = 1;
+        blocked++;
+        continue;
+      }
+      t->blocked = 0;
       if (start(s, t, runs, sweep_dir, o)) {
         t->state = T_FAILED, failed++, finished++;
         printf("[%3d/%d] %-8s %s could not start: %s\n", finished, todo,
@@ -230,11 +305,12 @@ int ibx_sweep_run_local(const ibx_sweep *s, const ibx_local_options *o) {
       running++;
       printf("        %-8s %s started  %s\n", s->stages[t->stage].name,
              t->run >= 0 ? runs[t->run].id : "(sweep)", t->run >= 0 ? runs[t->run].label : "");
+      fflush(stdout); /* progress is read live from logs and pipes too */
     }
-    if (!running)
+    if (!running && (!blocked || interrupted))
       break;
     int status;
-    pid_t pid = waitpid(-1, &status, WNOHANG);
+    pid_t pid = running ? waitpid(-1, &status, WNOHANG) : 0;
     if (pid <= 0) {
       struct timespec ts = {0, 200000000};
       nanosleep(&ts, NULL);
@@ -259,30 +335,34 @@ int ibx_sweep_run_local(const ibx_sweep *s, const ibx_local_options *o) {
       const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       const char *name = s->stages[t->stage].name;
       char state[64];
-      if (code == 0)
+      t->state = outcome(&s->stages[t->stage], t->run >= 0 ? &runs[t->run] : NULL, t, code);
+      if (t->state == T_DONE)
         ibx_sw_fmt(state, sizeof state, "done");
-      else if (code == 3)
+      else if (t->state == T_PREEMPTED)
         ibx_sw_fmt(state, sizeof state, "preempted");
       else
         ibx_sw_fmt(state, sizeof state, "failed: exit %d", code);
-      ibx_sweep_mark(t->dir, name, state, state);
-      t->state = code == 0 ? T_DONE : T_FAILED;
-      failed += code != 0;
+      char event[128];
+      ibx_sw_fmt(event, sizeof event, "%s (exit %d)", state, code);
+      ibx_sweep_mark(t->dir, name, state, event);
+      failed += t->state == T_FAILED;
+      preempted += t->state == T_PREEMPTED;
       running--, finished++;
       printf("[%3d/%d] %-8s %s %s after %lds%s%s\n", finished, todo, name,
              t->run >= 0 ? runs[t->run].id : "(sweep)", state, (long)(time(NULL) - t->started),
-             code ? ", log: " : "", code ? t->log : "");
+             t->state == T_FAILED ? ", log: " : "", t->state == T_FAILED ? t->log : "");
       fflush(stdout);
     }
   }
   signal(SIGINT, old_int);
   signal(SIGTERM, old_term);
-  printf("%s: %d of %d stage tasks ran in %.0f s, %d failed%s\n", s->name, finished, todo,
-         now_s() - t0, failed, interrupted ? " (interrupted: run again to resume)" : "");
+  printf("%s: %d of %d stage tasks ran in %.0f s, %d failed, %d preempted%s\n", s->name,
+         finished, todo, now_s() - t0, failed, preempted,
+         interrupted || preempted ? " (run again to resume)" : "");
   free(tasks), free(pending);
   ibx_sweep_runs_free(runs, n_runs);
-  if (!rc && (failed || interrupted))
-    rc = ibx_fail(IBX_ERR_IO, "%s: %d stage task(s) failed%s", s->name, failed,
-                  interrupted ? ", interrupted" : "");
+  if (!rc && (failed || preempted || interrupted))
+    rc = ibx_fail(IBX_ERR_IO, "%s: %d stage task(s) failed, %d preempted%s", s->name, failed,
+                  preempted, interrupted ? ", interrupted" : "");
   return rc;
 }

@@ -219,6 +219,12 @@ ibx_stage_state ibx_sweep_stage_state(const ibx_sweep_stage *st, const char *dir
   ibx_sw_fmt(path, sizeof path, "%s/stages/%s", dir, st->name);
   if (ibx_sw_read_line(path, line, sizeof line))
     return IBX_STAGE_PENDING;
+  if (strcmp(line, "done") && st->resume[0]) { /* a trainer's own record is the truth */
+    char state[64];
+    ibx_sw_fmt(path, sizeof path, "%s/state", dir);
+    if (!ibx_sw_read_line(path, state, sizeof state) && !strcmp(state, "preempted"))
+      return IBX_STAGE_PREEMPTED;
+  }
   if (!strncmp(line, "running", 7))
     return IBX_STAGE_RUNNING;
   if (!strncmp(line, "preempted", 9))

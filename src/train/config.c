@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ibx/error.h"
 
@@ -205,17 +206,115 @@ static int finish_parse(load_ctx *l, int result, const char *name) {
   return IBX_OK;
 }
 
-int ibx_config_load(ibx_config *c, const char *path) {
+/* What inih does not report: an unclosed "[section" (inih goes on with the
+ * previous section) and a key set twice in one section (inih passes both,
+ * the last would win). Checked on the text before parsing. */
+typedef struct {
+  char section[64], key[64];
+  int line;
+} seen_key;
+
+static void copy_trimmed(char *out, size_t len, const char *from, size_t n) {
+  while (n && isspace((unsigned char)*from))
+    from++, n--;
+  while (n && isspace((unsigned char)from[n - 1]))
+    n--;
+  snprintf(out, len, "%.*s", (int)n, from);
+}
+
+static int check_structure(const char *text, const char *name) {
+  enum { MAX_SEEN = 1024 };
+  seen_key *seen = malloc(MAX_SEEN * sizeof *seen);
+  if (!seen)
+    return ibx_fail(IBX_ERR_NOMEM, "%s: out of memory parsing config", name);
+  int n_seen = 0, line = 0, prev_was_key = 0, rc = IBX_OK;
+  char section[64] = "";
+  if (!strncmp(text, "\xEF\xBB\xBF", 3)) /* UTF-8 byte order mark, as inih allows */
+    text += 3;
+  for (const char *p = text; *p && !rc;) {
+    const char *end = strchr(p, '\n');
+    const size_t len = end ? (size_t)(end - p) : strlen(p);
+    line++;
+    const char *s = p;
+    while (s < p + len && isspace((unsigned char)*s))
+      s++;
+    const size_t rest = (size_t)(p + len - s);
+    if (!rest || *s == ';' || *s == '#') {
+      prev_was_key = prev_was_key && rest; /* a blank line ends a multi-line value */
+    } else if (*s == '[') {
+      const char *close = memchr(s, ']', rest);
+      if (!close)
+        rc = ibx_fail(IBX_ERR_ARG, "%s:%d: unclosed section header '%.*s' (expected [section])",
+                      name, line, (int)rest, s);
+      else
+        copy_trimmed(section, sizeof section, s + 1, (size_t)(close - s - 1));
+      prev_was_key = 0;
+    } else if (s > p && prev_was_key) {
+      /* an indented line after a key continues its value (inih multi-line) */
+    } else {
+      size_t k = strcspn(s, "=:\n");
+      prev_was_key = k < rest;
+      if (prev_was_key && n_seen < MAX_SEEN) {
+        seen_key *e = &seen[n_seen];
+        copy_trimmed(e->key, sizeof e->key, s, k);
+        snprintf(e->section, sizeof e->section, "%s", section);
+        e->line = line;
+        for (int i = 0; i < n_seen && !rc; i++)
+          if (!strcmp(seen[i].section, e->section) && !strcmp(seen[i].key, e->key))
+            rc = ibx_fail(IBX_ERR_ARG, "%s:%d: %s.%s is set twice (lines %d and %d)", name, line,
+                          e->section, e->key, seen[i].line, line);
+        n_seen++;
+      }
+    }
+    p = end ? end + 1 : p + len;
+  }
+  free(seen);
+  return rc;
+}
+
+static int parse_text(ibx_config *c, const char *text, const char *name) {
+  IBX_TRY(check_structure(text, name));
   load_ctx l = {c, IBX_OK, ""};
-  int result = ini_parse(path, on_entry, &l);
-  IBX_TRY(finish_parse(&l, result, path));
-  snprintf(c->source, sizeof c->source, "%s", path);
-  return IBX_OK;
+  return finish_parse(&l, ini_parse_string(text, on_entry, &l), name);
+}
+
+int ibx_config_load(ibx_config *c, const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return ibx_fail(IBX_ERR_IO, "%s: cannot open config file: %s", path, strerror(errno));
+  struct stat st;
+  if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
+    fclose(f);
+    return ibx_fail(IBX_ERR_IO, "%s: not a config file (%s)", path,
+                    S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
+  }
+  size_t cap = 4096, n = 0;
+  char *text = malloc(cap);
+  for (size_t got; text && (got = fread(text + n, 1, cap - n - 1, f)) > 0;) {
+    n += got;
+    if (n + 1 == cap) {
+      char *bigger = realloc(text, cap *= 2);
+      if (!bigger)
+        free(text);
+      text = bigger;
+    }
+  }
+  const int read_error = ferror(f);
+  fclose(f);
+  if (!text)
+    return ibx_fail(IBX_ERR_NOMEM, "%s: out of memory reading config", path);
+  text[n] = '\0';
+  int rc = read_error ? ibx_fail(IBX_ERR_IO, "%s: cannot read config file", path)
+           : memchr(text, '\0', n) ? ibx_fail(IBX_ERR_ARG, "%s: not a text file (NUL byte)", path)
+                                   : parse_text(c, text, path);
+  free(text);
+  if (!rc)
+    snprintf(c->source, sizeof c->source, "%s", path);
+  return rc;
 }
 
 int ibx_config_load_string(ibx_config *c, const char *text, const char *name) {
-  load_ctx l = {c, IBX_OK, ""};
-  return finish_parse(&l, ini_parse_string(text, on_entry, &l), name);
+  return parse_text(c, text, name);
 }
 
 int ibx_config_override(ibx_config *c, const char *assignment) {

@@ -3,6 +3,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,4 +104,101 @@ void ibx_run_dir_prune(const char *dir, int keep_last) {
     ibx_run_dir_ckpt_path(dir, steps[i], path, sizeof path);
     unlink(path);
   }
+}
+
+/* ---- the run lock ------------------------------------------------------------ */
+
+static void read_holder(int fd, char *who, size_t len) {
+  char buf[256];
+  ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+  buf[n > 0 ? n : 0] = '\0';
+  buf[strcspn(buf, "\n")] = '\0';
+  snprintf(who, len, "%s", buf[0] ? buf : "unknown holder");
+}
+
+int ibx_run_dir_lock(const char *dir, int *fd_out, char *stale, size_t stale_len) {
+  char path[4096], who[256];
+  snprintf(path, sizeof path, "%s/%s", dir, IBX_RUN_LOCK_FILE);
+  if (stale && stale_len)
+    stale[0] = '\0';
+  *fd_out = -1;
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0664);
+  if (fd < 0)
+    return ibx_fail(IBX_ERR_IO, "%s: cannot open the run lock: %s", path, strerror(errno));
+  struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+  if (fcntl(fd, F_SETLK, &fl)) {
+    const int err = errno;
+    if (err == ENOLCK || err == ENOSYS || err == EOPNOTSUPP) { /* no locking on this file system */
+      close(fd);
+      return IBX_OK;
+    }
+    read_holder(fd, who, sizeof who);
+    close(fd);
+    if (err == EACCES || err == EAGAIN)
+      return ibx_fail(IBX_ERR_IO, "%s: the run is in use by another trainer (%s holds %s); two "
+                      "writers on one run are not allowed", dir, who, path);
+    return ibx_fail(IBX_ERR_IO, "%s: cannot lock: %s", path, strerror(err));
+  }
+  /* a holder that died (kill -9, lost node) leaves its line but no lock */
+  read_holder(fd, who, sizeof who);
+  if (stale && strcmp(who, "unknown holder"))
+    snprintf(stale, stale_len, "%s", who);
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  const int n = snprintf(who, sizeof who, "host %s pid %ld\n", host, (long)getpid());
+  if (ftruncate(fd, 0) || pwrite(fd, who, (size_t)n, 0) != n) {
+    const int err = errno;
+    close(fd);
+    return ibx_fail(IBX_ERR_IO, "%s: cannot write the run lock: %s", path, strerror(err));
+  }
+  *fd_out = fd;
+  return IBX_OK;
+}
+
+void ibx_run_dir_unlock(int fd) {
+  if (fd < 0)
+    return;
+  if (ftruncate(fd, 0)) { /* an empty lock file: released cleanly */
+  }
+  close(fd);
+}
+
+int ibx_run_dir_lock_holder(const char *dir, char *who, size_t len) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, IBX_RUN_LOCK_FILE);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+  int held = !fcntl(fd, F_GETLK, &fl) && fl.l_type != F_UNLCK;
+  if (held && who)
+    read_holder(fd, who, len);
+  close(fd);
+  return held;
+}
+
+/* ---- leftovers of killed writers ----------------------------------------------- */
+
+int ibx_run_dir_remove_stale_tmp(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d)
+    return 0;
+  int removed = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    const char *tmp = strstr(e->d_name, ".tmp.");
+    if (!tmp || tmp == e->d_name)
+      continue;
+    char *end;
+    const long pid = strtol(tmp + 5, &end, 10);
+    if (*end || end == tmp + 5 || pid <= 0)
+      continue;
+    if (pid == (long)getpid() || !kill((pid_t)pid, 0) || errno != ESRCH)
+      continue; /* its writer may still be alive */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    removed += unlink(path) == 0;
+  }
+  closedir(d);
+  return removed;
 }

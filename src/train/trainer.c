@@ -1,6 +1,7 @@
 /* The distributed trainer (see include/ibx/trainer.h). */
 #include "ibx/trainer.h"
 
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "ibx/augment.h"
@@ -54,6 +56,9 @@ typedef struct {
   ibx_config cfg;
   char *config_ini;
   const char *dir;
+  char dir_buf[4096]; /* the run directory (dir points here) */
+  int lock_fd;        /* rank 0: the run lock, -1 when none */
+  int claimed;        /* rank 0 holds the run directory: it may record its state */
   ibx_dataset *train, *test;
   long n_train, n_test;
   ibx_augment aug_train, aug_test;
@@ -258,7 +263,9 @@ static int checkpoint_all(trainer *t, int also_best) {
   if (t->rank == 0) {
     char path[4096];
     ibx_run_dir_ckpt_path(t->dir, t->step, path, sizeof path);
-    rc = save_checkpoint(t, path);
+    rc = ibx_metrics_flush(t->metrics); /* rows up to the checkpoint are on disk first */
+    if (!rc)
+      rc = save_checkpoint(t, path);
     if (!rc && also_best) {
       snprintf(path, sizeof path, "%s/best.h5", t->dir);
       rc = save_checkpoint(t, path);
@@ -513,39 +520,90 @@ static int run_epochs(trainer *t) {
 
 /* ---- entry ---------------------------------------------------------------- */
 
-static int load_resume(trainer *t, const char *resume, char *ckpt, size_t len) {
+/* The run directory: --resume's directory (or the directory of the
+ * checkpoint given), else output.dir. */
+static int find_run_dir(trainer *t, const ibx_train_options *o) {
+  if (!o->resume) {
+    snprintf(t->dir_buf, sizeof t->dir_buf, "%s", ibx_config_string(o->config, "output.dir"));
+    return IBX_OK;
+  }
   struct stat st;
-  if (stat(resume, &st))
-    return ibx_fail(IBX_ERR_IO, "--resume %s: no such run directory or checkpoint", resume);
-  if (S_ISDIR(st.st_mode))
-    IBX_TRY(ibx_run_dir_latest(resume, ckpt, len));
-  else
-    snprintf(ckpt, len, "%s", resume);
+  if (stat(o->resume, &st))
+    return ibx_fail(IBX_ERR_IO, "--resume %s: no such run directory or checkpoint", o->resume);
+  snprintf(t->dir_buf, sizeof t->dir_buf, "%s", o->resume);
+  if (!S_ISDIR(st.st_mode)) {
+    char *slash = strrchr(t->dir_buf, '/');
+    if (!slash)
+      snprintf(t->dir_buf, sizeof t->dir_buf, ".");
+    else
+      slash[slash == t->dir_buf] = '\0';
+  }
+  return IBX_OK;
+}
+
+/* Rank 0, before anything is written: takes the run lock, removes what
+ * killed writers left, and picks the checkpoint to resume from: the newest
+ * intact ckpt-<step>.h5 of a directory (a damaged one is renamed aside with
+ * a warning, so pruning and later resumes never see it again). */
+static int claim_run_dir(trainer *t, const ibx_train_options *o, char *ckpt, size_t len) {
+  IBX_TRY(ibx_run_dir_make(t->dir));
+  char stale[256];
+  IBX_TRY(ibx_run_dir_lock(t->dir, &t->lock_fd, stale, sizeof stale));
+  t->claimed = 1;
+  if (stale[0] && !o->quiet)
+    printf("ibx train: %s: taking over the stale run lock of %s (no longer running)\n", t->dir,
+           stale);
+  ibx_run_dir_remove_stale_tmp(t->dir);
+  if (!o->resume)
+    return IBX_OK;
+  struct stat st;
+  if (stat(o->resume, &st) == 0 && !S_ISDIR(st.st_mode)) {
+    snprintf(ckpt, len, "%s", o->resume);
+    return ibx_checkpoint_verify(ckpt);
+  }
+  for (;;) {
+    IBX_TRY(ibx_run_dir_latest(t->dir, ckpt, len));
+    if (!ibx_checkpoint_verify(ckpt))
+      return IBX_OK;
+    char why[512], aside[4200];
+    snprintf(why, sizeof why, "%s", ibx_errmsg());
+    snprintf(aside, sizeof aside, "%s.corrupt", ckpt);
+    if (rename(ckpt, aside))
+      return ibx_fail(IBX_ERR_IO, "%s; cannot move it aside: %s", why, strerror(errno));
+    fprintf(stderr, "ibx train: warning: skipping %s (renamed to %s.corrupt): %s\n", ckpt,
+            strrchr(ckpt, '/') ? strrchr(ckpt, '/') + 1 : ckpt, why);
+  }
+}
+
+static int load_resume(trainer *t, const char *ckpt) {
   char *ini;
   IBX_TRY(ibx_checkpoint_read_config(ckpt, &ini));
   int rc = ibx_config_init(&t->cfg);
   if (!rc)
     rc = ibx_config_load_string(&t->cfg, ini, ckpt);
   free(ini);
+  if (!rc) { /* the run lives where it is now, not where it was written */
+    char assignment[4200];
+    snprintf(assignment, sizeof assignment, "output.dir=%s", t->dir);
+    rc = ibx_config_override(&t->cfg, assignment);
+  }
   return rc;
 }
 
 /* Local set-up (no collectives): config, run directory, data, model. */
 static int start_local(trainer *t, const ibx_train_options *o, char *ckpt) {
   if (o->resume)
-    IBX_TRY(load_resume(t, o->resume, ckpt, 4096));
+    IBX_TRY(load_resume(t, ckpt));
   else {
     IBX_TRY(ibx_config_init(&t->cfg));
     for (int i = 0; i < o->config->count; i++)
       t->cfg.values[i] = o->config->values[i];
   }
   t->config_ini = ibx_config_to_ini(&t->cfg);
-  t->dir = ibx_config_string(&t->cfg, "output.dir");
   const long threads = ibx_config_int(&t->cfg, "train.threads");
   if (threads > 0)
     omp_set_num_threads((int)threads);
   if (t->rank == 0) {
-    IBX_TRY(ibx_run_dir_make(t->dir));
     IBX_TRY(ibx_run_dir_write_file(t->dir, "config.ini", t->config_ini));
     if (!o->quiet)
       printf("ibx train: %d rank(s) x %d thread(s), run directory %s\n--- resolved config ---\n"
@@ -557,6 +615,10 @@ static int start_local(trainer *t, const ibx_train_options *o, char *ckpt) {
 }
 
 static int start(trainer *t, const ibx_train_options *o, char *ckpt) {
+  IBX_TRY(agree(t, find_run_dir(t, o)));
+  t->dir = t->dir_buf;
+  IBX_TRY(agree(t, t->rank == 0 ? claim_run_dir(t, o, ckpt, 4096) : IBX_OK));
+  MPI_Bcast(ckpt, 4096, MPI_CHAR, 0, t->comm);
   IBX_TRY(agree(t, start_local(t, o, ckpt)));
   /* synchronised batch norm: its own communicator, so its blocking
    * reductions never match the gradient buckets' non-blocking ones */
@@ -601,7 +663,7 @@ static int start(trainer *t, const ibx_train_options *o, char *ckpt) {
 int ibx_train_run(const ibx_train_options *o) {
   trainer t;
   memset(&t, 0, sizeof t);
-  t.comm = o->comm, t.quiet = o->quiet;
+  t.comm = o->comm, t.quiet = o->quiet, t.lock_fd = -1;
   MPI_Comm_rank(t.comm, &t.rank);
   MPI_Comm_size(t.comm, &t.world);
   char ckpt[4096] = "";
@@ -629,7 +691,7 @@ int ibx_train_run(const ibx_train_options *o) {
     if (rc)
       status = IBX_TRAIN_FAILED;
   }
-  if (t.rank == 0 && t.dir) { /* a failure during set-up is recorded too */
+  if (t.rank == 0 && t.claimed) { /* a failure during set-up is recorded too */
     ibx_metrics_close(t.metrics);
     t.metrics = NULL;
     char state[600];
@@ -640,6 +702,7 @@ int ibx_train_run(const ibx_train_options *o) {
   }
   ibx_watchdog_stop(t.watchdog);
   ibx_metrics_close(t.metrics);
+  ibx_run_dir_unlock(t.lock_fd);
   if (t.sync_bn)
     MPI_Comm_free(&t.bn_comm);
   ibx_grad_sync_free(t.sync);
