@@ -74,9 +74,6 @@ typedef struct ibx_model ibx_model;
 int ibx_model_create(const ibx_model_config *cfg, int max_batch, ibx_model **out);
 void ibx_model_free(ibx_model *m);
 
-/* Added: changes the KL weight beta used from the next forward on (for KL
- * warm-up schedules); IBX_ERR_ARG when beta < 0 or not finite. */
-int ibx_model_set_beta(ibx_model *m, float beta);
 
 ibx_params *ibx_model_params(ibx_model *m);
 ibx_params *ibx_model_buffers(ibx_model *m);

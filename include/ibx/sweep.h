@@ -152,10 +152,11 @@ typedef struct {
   int jobs;      /* concurrent stage tasks */
   int verbose;   /* pass the commands' output through */
   int retry_failed;
+  FILE *out;     /* progress (the CLI: stdout); NULL: silent */
 } ibx_local_options;
 
-/* Runs every pending stage task on this machine, dependencies first; prints
- * progress. Returns IBX_OK when everything ended done, else an error naming
+/* Runs every pending stage task on this machine, dependencies first;
+ * reports progress to o->out. Returns IBX_OK when everything ended done, else an error naming
  * how many failed. */
 int ibx_sweep_run_local(const ibx_sweep *s, const ibx_local_options *o);
 

@@ -88,7 +88,7 @@ int ibx_cmd_sweep(int argc, char **argv) {
   int throttle = -1, verbose = 0, local = 0, jobs = 1, bad = 0, launcher_set = 0;
   char launcher[IBX_SWEEP_TEXT];
   ibx_submit_options so = {.out = stdout};
-  ibx_local_options lo = {0};
+  ibx_local_options lo = {.out = stdout};
   for (int i = 2; i < argc && !bad; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--help") || !strcmp(a, "-h"))

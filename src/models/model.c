@@ -325,13 +325,6 @@ void ibx_model_free(ibx_model *m) {
   free(m);
 }
 
-int ibx_model_set_beta(ibx_model *m, float beta) {
-  if (!(beta >= 0.0f) || !isfinite(beta))
-    return ibx_fail(IBX_ERR_ARG, "model.beta = %g must be >= 0", (double)beta);
-  m->cfg.beta = beta;
-  return IBX_OK;
-}
-
 ibx_params *ibx_model_params(ibx_model *m) { return &m->params; }
 ibx_params *ibx_model_buffers(ibx_model *m) { return &m->buffers; }
 const ibx_model_config *ibx_model_config_of(const ibx_model *m) { return &m->cfg; }

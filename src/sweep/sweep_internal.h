@@ -11,8 +11,9 @@
  * opened), without GCC's truncation warnings. */
 int ibx_sw_fmt(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* fprintf to out, or nothing when out is NULL: where the sweep code reports
- * progress (the library never prints on its own; the CLI passes stdout). */
+/* fprintf to out and flush, or nothing when out is NULL: where the sweep code
+ * reports progress (the library never prints on its own; the CLI passes
+ * stdout). */
 void ibx_sw_report(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 int ibx_sw_mkdir_p(const char *dir);

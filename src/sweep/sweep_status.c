@@ -21,9 +21,9 @@ int ibx_sweep_status(const ibx_sweep *s, int verbose, FILE *out) {
   int count[IBX_SWEEP_MAX_STAGES][N_STATES] = {{0}};
   int all_done = 1, corrupt = 0;
   ibx_sw_report(out, "%s: %d runs in %s%s\n", s->name, n_runs, sweep_dir,
-         sched.n ? (sched.have_sacct ? " (Slurm states from sacct/squeue)"
-                                     : " (Slurm states from squeue; sacct unavailable)")
-                 : "");
+                sched.n ? (sched.have_sacct ? " (Slurm states from sacct/squeue)"
+                                            : " (Slurm states from squeue; sacct unavailable)")
+                        : "");
   for (int r = 0; r < n_runs; r++) {
     int shown = 0;
     for (int i = 0; i < s->n_stages; i++) {
@@ -43,7 +43,7 @@ int ibx_sweep_status(const ibx_sweep *s, int verbose, FILE *out) {
         if (e)
           ibx_sw_fmt(slurm, sizeof slurm, "  [slurm %s %s]", e->job, e->state);
         ibx_sw_report(out, "      %-10s %-9s%s%s%s\n", st->name, ibx_stage_state_name(state),
-               why[0] ? "  " : "", why, slurm);
+                      why[0] ? "  " : "", why, slurm);
       }
     }
   }
@@ -54,7 +54,7 @@ int ibx_sweep_status(const ibx_sweep *s, int verbose, FILE *out) {
       ibx_stage_state state = ibx_sweep_stage_state(st, sweep_dir, why, sizeof why);
       all_done &= state == IBX_STAGE_DONE;
       ibx_sw_report(out, "  %-10s (sweep-wide) %s%s%s\n", st->name, ibx_stage_state_name(state),
-             why[0] ? ": " : "", why);
+                    why[0] ? ": " : "", why);
       continue;
     }
     ibx_sw_report(out, "  %-10s", st->name);

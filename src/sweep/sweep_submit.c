@@ -126,7 +126,7 @@ int ibx_sweep_submit(const ibx_sweep *s, const ibx_submit_options *o) {
       sweep_stage_open |= !ibx_sched_sweep_stage_active(&sched, s->stages[i].name);
   ibx_sched_free(&sched);
   ibx_sw_report(o->out, "%s: %d runs, %d to submit%s\n", s->name, n_runs, n_pending,
-         o->retry_failed ? " (failed ones included)" : "");
+                o->retry_failed ? " (failed ones included)" : "");
   if (!n_pending && !sweep_stage_open) {
     ibx_sw_report(o->out, "nothing to submit\n");
     rc = IBX_OK;
@@ -215,7 +215,7 @@ int ibx_sweep_submit(const ibx_sweep *s, const ibx_submit_options *o) {
       if (rc)
         goto out;
       ibx_sw_report(o->out, "submitted %s chunk %d: job %s (%s)%s%s\n", st->name, k, ids[i][k],
-             st->per_sweep ? "sweep-wide" : "array", dep[0] ? ", after " : "", dep);
+                    st->per_sweep ? "sweep-wide" : "array", dep[0] ? ", after " : "", dep);
     }
   }
   rc = IBX_OK;

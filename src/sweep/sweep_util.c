@@ -28,6 +28,7 @@ void ibx_sw_report(FILE *out, const char *fmt, ...) {
   va_start(ap, fmt);
   vfprintf(out, fmt, ap);
   va_end(ap);
+  fflush(out); /* progress is read live from logs and pipes */
 }
 
 int ibx_sw_mkdir_p(const char *dir) {
