@@ -18,6 +18,7 @@ PACKAGES=(
   dataset-fashion-mnist
   python3-h5py python3-numpy
   slurmctld slurmd slurm-client munge gnuplot-nox
+  procps  # pgrep in the fault tests (tests/cli_run_*.sh, cli_*_interrupt.sh)
 )
 DEV_PACKAGES=(python3-torch)
 

@@ -45,8 +45,8 @@ with open(p, "r+b") as f:
 PY
 }
 
-"${mpi[@]}" "$ibx" train "${tiny[@]}" train.epochs=3 output.dir=straight --quiet
-preempted_run flip 3 2
+"${mpi[@]}" "$ibx" train "${tiny[@]}" train.epochs=2 output.dir=straight --quiet
+preempted_run flip 2 1
 cp -a flip cut
 bad=$(newest_ckpt flip)
 flip_middle "$bad"

@@ -49,12 +49,14 @@ for attempt in $(seq 10); do
   if ls run/ckpt-*.h5 > /dev/null 2>&1; then cmd=(train --resume run); else cmd=(train "${args[@]}" output.dir=run); fi
   if [ $((attempt % 2)) = 1 ]; then # during the k-th checkpoint write of this attempt
     k=$((RANDOM % 3 + 1))
+    old=$(ls run/*.tmp.* 2> /dev/null || true) # a killed writer's, removed when the trainer starts
     IBX_TEST_WRITE_DELAY_MS=400 setsid "${mpi[@]}" -x IBX_TEST_WRITE_DELAY_MS "$ibx" "${cmd[@]}" > "log.$attempt" 2>&1 &
     launcher=$!
     seen=""
     for _ in $(seq 1200); do
       for f in run/ckpt-*.h5.tmp.* run/best.h5.tmp.*; do
         [ -e "$f" ] || continue
+        case " $(echo $old) " in *" $f "*) continue ;; esac
         case " $seen " in *" $f "*) ;; *) seen="$seen $f" ;; esac
       done
       [ "$(echo $seen | wc -w)" -ge $k ] && break

@@ -11,10 +11,10 @@ tmp=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/w1" "$tmp/w2"
 
-"${mpi[@]}" "$ibx" train "${tiny[@]}" train.epochs=3 output.dir="$tmp/straight" --quiet
+"${mpi[@]}" "$ibx" train "${tiny[@]}" train.epochs=2 output.dir="$tmp/straight" --quiet
 
 cd "$tmp/w1"
-preempted_run rel 3 1
+preempted_run rel 2 1
 cp -a rel "$tmp/copy"
 (cd "$tmp/w1/rel" && find . -type f | sort | xargs sha256sum) > "$tmp/orig.sums"
 
@@ -29,7 +29,7 @@ grep -q "^dir = .*copy$" "$tmp/copy/config.ini" || fail "copy/config.ini names a
 same_tensors "$(newest_ckpt "$tmp/copy")" "$(newest_ckpt "$tmp/straight")"
 
 # moved to another directory and resumed through a checkpoint file of it
-preempted_run "$tmp/w1/moved" 3 2
+preempted_run "$tmp/w1/moved" 2 1
 mv "$tmp/w1/moved" "$tmp/w2/elsewhere"
 "${mpi[@]}" "$ibx" train --resume "$(newest_ckpt "$tmp/w2/elsewhere")" --quiet || fail "moved run"
 [ "$(cat "$tmp/w2/elsewhere/state")" = done ] || fail "moved run: state"
