@@ -154,7 +154,13 @@ static int readout(MPI_Comm comm, const options *o, const ibx_attr_run *run, ibx
   snprintf(buf, sizeof buf, "%s", o->readout_layers);
   for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && n < 8; t = strtok_r(NULL, ",", &save))
     layers[n++] = t;
-  ibx_readout_options ro_opt = {layers, n, 64, o->readout_epochs, o->readout_images, o->readout_lr, o->readout_beta,
+  ibx_readout_options ro_opt = {layers,
+                                n,
+                                64,
+                                o->readout_epochs,
+                                o->readout_images,
+                                o->readout_lr,
+                                o->readout_beta,
                                 o->quiet ? NULL : stderr};
   IBX_TRY(ibx_attr_train_readout(comm, run, a, &ro_opt, ro));
   ibx_attributor_set_readout(a, *ro);

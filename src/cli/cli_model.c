@@ -172,8 +172,9 @@ static int parse(int argc, char **argv, int train, model_options *o) {
       return -1;
     }
   }
-  if (train && (o->epochs < 1 || o->batch < 2 || o->threads < 0 || o->limit < 0 || o->test_limit < 0 ||
-                !(o->lr > 0.0f) || !(o->weight_decay >= 0.0f) || !(o->beta_warmup >= 0.0f))) {
+  if (train &&
+      (o->epochs < 1 || o->batch < 2 || o->threads < 0 || o->limit < 0 || o->test_limit < 0 ||
+       !(o->lr > 0.0f) || !(o->weight_decay >= 0.0f) || !(o->beta_warmup >= 0.0f))) {
     fprintf(stderr, "ibx model: --epochs >= 1, --batch >= 2, --lr > 0, --weight-decay >= 0, "
                     "--beta-warmup >= 0, --threads/--limit/--test-limit >= 0\n");
     return -1;

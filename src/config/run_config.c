@@ -9,7 +9,16 @@
 
 #include "ibx/error.h"
 
-typedef enum { F_INT, F_LONG, F_DOUBLE, F_BOOL, F_STRING, F_LIST, F_OPTIMIZER, F_SCHEDULE } field_type;
+typedef enum {
+  F_INT,
+  F_LONG,
+  F_DOUBLE,
+  F_BOOL,
+  F_STRING,
+  F_LIST,
+  F_OPTIMIZER,
+  F_SCHEDULE
+} field_type;
 
 typedef struct {
   const char *name; /* "section.key" */
@@ -17,7 +26,7 @@ typedef struct {
   field_type type;
 } field;
 
-#define FIELD(name, member, type)                                                                 \
+#define FIELD(name, member, type)                                                                  \
   { name, offsetof(ibx_run_config, member), sizeof(((ibx_run_config *)0)->member), type }
 
 static const field fields[] = {
@@ -67,7 +76,9 @@ static const field fields[] = {
 #define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
 
 int ibx_run_config_field_count(void) { return NFIELDS; }
-const char *ibx_run_config_field_name(int i) { return i >= 0 && i < NFIELDS ? fields[i].name : NULL; }
+const char *ibx_run_config_field_name(int i) {
+  return i >= 0 && i < NFIELDS ? fields[i].name : NULL;
+}
 
 static const ibx_cfg_value *lookup(const ibx_config *c, const char *name) {
   for (int i = 0; i < c->count; i++) {
@@ -83,13 +94,19 @@ static const ibx_cfg_value *lookup(const ibx_config *c, const char *name) {
 static int type_fits(field_type f, ibx_cfg_type t) {
   switch (f) {
   case F_INT:
-  case F_LONG: return t == IBX_CFG_INT;
-  case F_DOUBLE: return t == IBX_CFG_FLOAT;
-  case F_BOOL: return t == IBX_CFG_BOOL;
-  case F_STRING: return t == IBX_CFG_STRING || t == IBX_CFG_CHOICE;
-  case F_LIST: return t == IBX_CFG_INT_LIST;
+  case F_LONG:
+    return t == IBX_CFG_INT;
+  case F_DOUBLE:
+    return t == IBX_CFG_FLOAT;
+  case F_BOOL:
+    return t == IBX_CFG_BOOL;
+  case F_STRING:
+    return t == IBX_CFG_STRING || t == IBX_CFG_CHOICE;
+  case F_LIST:
+    return t == IBX_CFG_INT_LIST;
   case F_OPTIMIZER:
-  case F_SCHEDULE: return t == IBX_CFG_CHOICE;
+  case F_SCHEDULE:
+    return t == IBX_CFG_CHOICE;
   }
   return 0;
 }
@@ -111,8 +128,12 @@ static int resolve_field(const field *f, const ibx_cfg_value *v, ibx_run_config 
     memcpy(at, &x, sizeof x);
     return IBX_OK;
   }
-  case F_LONG: memcpy(at, &v->i, sizeof v->i); return IBX_OK;
-  case F_DOUBLE: memcpy(at, &v->f, sizeof v->f); return IBX_OK;
+  case F_LONG:
+    memcpy(at, &v->i, sizeof v->i);
+    return IBX_OK;
+  case F_DOUBLE:
+    memcpy(at, &v->f, sizeof v->f);
+    return IBX_OK;
   case F_BOOL: {
     const int x = (int)v->i;
     memcpy(at, &x, sizeof x);
@@ -144,7 +165,9 @@ static int resolve_field(const field *f, const ibx_cfg_value *v, ibx_run_config 
     static const char *const names[] = {"constant", "multistep", "cosine"};
     int k = 0;
     IBX_TRY(choice(f->name, v->text, names, 3, &k));
-    const ibx_sched_kind x = k == 0 ? IBX_SCHED_CONSTANT : k == 1 ? IBX_SCHED_MULTISTEP : IBX_SCHED_COSINE;
+    const ibx_sched_kind x = k == 0   ? IBX_SCHED_CONSTANT
+                             : k == 1 ? IBX_SCHED_MULTISTEP
+                                      : IBX_SCHED_COSINE;
     memcpy(at, &x, sizeof x);
     return IBX_OK;
   }

@@ -59,7 +59,8 @@ static int conv_backward(ibx_seq *s, node *n, layer_bwd *b) {
 static void conv_describe(const node *n, char *buf, int len, double *macs) {
   snprintf(buf, len, "conv%dx%d %d->%d s%d p%d", n->conv.kernel_h, n->conv.kernel_w,
            n->conv.in_channels, n->conv.out_channels, n->conv.stride, n->conv.pad_h);
-  *macs = (double)seq_dim_size(n->out_dim) * n->conv.in_channels * n->conv.kernel_h * n->conv.kernel_w;
+  *macs =
+      (double)seq_dim_size(n->out_dim) * n->conv.in_channels * n->conv.kernel_h * n->conv.kernel_w;
 }
 static size_t conv_param_count(const node *n) {
   return (size_t)n->conv.out_channels * n->conv.in_channels * n->conv.kernel_h * n->conv.kernel_w +
@@ -97,7 +98,8 @@ static int batchnorm_forward(ibx_seq *s, node *n, const ibx_tensor *in, ibx_tens
                              int training, uint64_t dropout_seed) {
   (void)dropout_seed;
   ibx_tensor w = seq_param(s, n->w), b = seq_param(s, n->b);
-  ibx_tensor rm = ibx_params_value(s->buffers, n->rmean), rv = ibx_params_value(s->buffers, n->rvar);
+  ibx_tensor rm = ibx_params_value(s->buffers, n->rmean),
+             rv = ibx_params_value(s->buffers, n->rvar);
   if (n->fused_relu)
     return ibx_batchnorm_relu_forward(&n->bn, in, &w, &b, &rm, &rv, training, y, n->save_mean,
                                       n->save_invstd);
