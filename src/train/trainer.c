@@ -361,12 +361,12 @@ static int evaluate(trainer *t, double *error) {
 
 /* ---- the loop ------------------------------------------------------------- */
 
-enum { ACC_CE, ACC_KL, ACC_VQ, ACC_COMMIT, ACC_TOTAL, ACC_RIGHT, ACC_SEEN, ACC_N };
+enum { ACC_CE, ACC_KL, ACC_VQ, ACC_COMMIT, ACC_TOTAL, ACC_RIGHT, ACC_SEEN, ACC_AUX, ACC_N };
 
 static void add_parts(double *acc, const ibx_loss_parts *p, long right, long n) {
   acc[ACC_CE] += p->ce * n, acc[ACC_KL] += p->kl * n, acc[ACC_VQ] += p->vq * n;
   acc[ACC_COMMIT] += p->commit * n, acc[ACC_TOTAL] += p->total * n;
-  acc[ACC_RIGHT] += right, acc[ACC_SEEN] += n;
+  acc[ACC_RIGHT] += right, acc[ACC_SEEN] += n, acc[ACC_AUX] += p->aux * n;
 }
 
 static int run_epochs(trainer *t) {
@@ -429,11 +429,14 @@ static int run_epochs(trainer *t) {
             const double done = (double)(t->step - step0);
             const double eta = (now() - t_run) / done *
                                (double)(epochs * t->steps_per_epoch - t->step);
+            char aux[40] = ""; /* the attention branch's loss (abn) */
+            if (g[ACC_AUX] != 0.0)
+              snprintf(aux, sizeof aux, " aux %.3g", g[ACC_AUX] / g[ACC_SEEN]);
             fprintf(t->out,
-                    "epoch %ld/%ld step %ld/%ld  loss %.4f (ce %.4f kl %.3g vq %.3g commit %.3g)"
+                    "epoch %ld/%ld step %ld/%ld  loss %.4f (ce %.4f kl %.3g vq %.3g commit %.3g%s)"
                     "  train err %.2f%%  lr %.4g  |g| %.3g  %.0f img/s  ETA %.0fs\n",
                     t->epoch + 1, epochs, j + 1, t->steps_per_epoch, row[2], row[3], row[4], row[5],
-                    row[6], 100.0 * (1.0 - g[ACC_RIGHT] / g[ACC_SEEN]), (double)lr,
+                    row[6], aux, 100.0 * (1.0 - g[ACC_RIGHT] / g[ACC_SEEN]), (double)lr,
                     t->grad_norm_max, rate, eta);
             fflush(t->out);
           }
