@@ -269,6 +269,7 @@ int ibx_sweep_run_local(const ibx_sweep *s, const ibx_local_options *o) {
         ibx_sw_report(o->out,
                       "%s: interrupted: the running tasks checkpoint and stop (again: terminate)\n",
                       s->name);
+      ibx_sw_flush(o->out);
       passed_on = interrupted;
     }
     int blocked = 0;
@@ -292,6 +293,7 @@ int ibx_sweep_run_local(const ibx_sweep *s, const ibx_local_options *o) {
         if (!t->blocked)
           ibx_sw_report(o->out, "        %-8s %s waits: a trainer still runs in %s (%s)\n",
                         s->stages[t->stage].name, runs[t->run].id, runs[t->run].dir, who);
+        ibx_sw_flush(o->out);
         t->blocked = 1;
         blocked++;
         continue;
@@ -308,6 +310,7 @@ int ibx_sweep_run_local(const ibx_sweep *s, const ibx_local_options *o) {
       ibx_sw_report(o->out, "        %-8s %s started  %s\n", s->stages[t->stage].name,
                     t->run >= 0 ? runs[t->run].id : "(sweep)",
                     t->run >= 0 ? runs[t->run].label : "");
+      ibx_sw_flush(o->out); /* progress is read live from logs and pipes too */
     }
     if (!running && (!blocked || interrupted))
       break;
@@ -326,6 +329,7 @@ int ibx_sweep_run_local(const ibx_sweep *s, const ibx_local_options *o) {
                           tasks[k].run >= 0 ? runs[tasks[k].run].id : "(sweep)",
                           (long)(time(NULL) - tasks[k].started), line);
           }
+        ibx_sw_flush(o->out);
       }
       continue;
     }
@@ -353,6 +357,7 @@ int ibx_sweep_run_local(const ibx_sweep *s, const ibx_local_options *o) {
                     t->run >= 0 ? runs[t->run].id : "(sweep)", state,
                     (long)(time(NULL) - t->started), t->state == T_FAILED ? ", log: " : "",
                     t->state == T_FAILED ? t->log : "");
+      ibx_sw_flush(o->out);
     }
   }
   signal(SIGINT, old_int);

@@ -28,7 +28,11 @@ void ibx_sw_report(FILE *out, const char *fmt, ...) {
   va_start(ap, fmt);
   vfprintf(out, fmt, ap);
   va_end(ap);
-  fflush(out); /* progress is read live from logs and pipes */
+}
+
+void ibx_sw_flush(FILE *out) {
+  if (out)
+    fflush(out);
 }
 
 int ibx_sw_mkdir_p(const char *dir) {
