@@ -12,37 +12,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
-cat > tiny.ini <<INI
-[sweep]
-name = tiny
-base = $here/../jobs/fmnist_plain.ini
-results = $tmp/results
-[set]
-data.train_limit = 256
-data.test_limit = 200
-train.epochs = 1
-train.warmup_epochs = 0
-train.batch_size = 64
-model.width = 0.125
-[grid]
-train.seed = 0, 1
-[slurm]
-tasks = 2
-[stage train]
-command = train {config} --quiet
-resume = train --resume {run_dir} --quiet
-outputs = metrics.h5
-[stage eval]
-after = train
-tasks = 1
-exec = bash $here/support/eval_error_standin.sh {run_dir}
-outputs = results/error.h5
-[stage collect]
-per = sweep
-after = eval
-dependency = afterany
-command = collect {sweep_dir}
-INI
+source "$here/support/sweep_test.sh"
+write_tiny_sweep tiny.ini "$tmp/results" "train.seed = 0, 1" "tasks = 2" " --quiet" $'dependency = afterany\n'
 fail() { echo "FAILED: $*"; exit 1; }
 "$ibx" sweep plan tiny.ini | tee plan.out
 grep -q "2 runs: 0 done, 2 to run" plan.out || fail "plan before running"
@@ -78,23 +49,7 @@ grep -q "ranks\|rank(s)" results/tiny/${ids[0]}/logs/train.log || true
 
 # the tables hold exactly the error files' numbers
 "$ibx" collect results/tiny > collect.out || { cat collect.out; fail "collect"; }
-/usr/bin/python3 - results/tiny <<'PY'
-import csv, glob, sys, h5py, statistics
-d = sys.argv[1]
-vals = {}
-for f in glob.glob(d + "/*/results/error.h5"):
-    with h5py.File(f, "r") as h:
-        vals[f.split("/")[-3]] = h["error/fashion-mnist-test"].attrs["top1_error"]
-rows = list(csv.DictReader(open(d + "/tables/aib_table1.csv")))
-assert len(rows) == 1, rows
-r = rows[0]
-ids = r["runs"].split()
-assert sorted(ids) == sorted(vals), (ids, vals)
-mean = statistics.mean(vals[i] for i in ids)
-std = statistics.stdev(vals[i] for i in ids)
-assert abs(float(r["mean"]) - mean) < 1e-9 and abs(float(r["std"]) - std) < 1e-9, (r, mean, std)
-print("collect: table cell %s = mean/std of %s" % (r["mean"], ids))
-PY
+check_table_equals_error_files results/tiny 2 1 2 || fail "table differs from the error files"
 
 # a run left from an earlier version of the sweep file is not collected
 cp -r results/tiny/${ids[0]} results/tiny/0123456789abcdef

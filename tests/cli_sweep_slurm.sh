@@ -52,40 +52,9 @@ wait_idle() { # until squeue answers twice in a row with no job of ours (bounded
   done
   fail "jobs still queued after $1 s"
 }
-common="base = $here/../jobs/fmnist_plain.ini
-results = $work/results"
-cat > tiny.ini <<INI
-[sweep]
-name = tiny
-$common
-[set]
-data.train_limit = 256
-data.test_limit = 200
-train.epochs = 1
-train.warmup_epochs = 0
-train.batch_size = 64
-model.width = 0.125
-[grid]
-model.head = plain, gap
-train.seed = 0, 1
-[slurm]
-tasks = 2
-time = 00:10:00
-throttle = 4
-[stage train]
-command = train {config}
-resume = train --resume {run_dir}
-outputs = metrics.h5
-[stage eval]
-after = train
-tasks = 1
-exec = bash $here/support/eval_error_standin.sh {run_dir}
-outputs = results/error.h5
-[stage collect]
-per = sweep
-after = eval
-command = collect {sweep_dir}
-INI
+source "$here/support/sweep_test.sh"
+write_tiny_sweep tiny.ini "$work/results" $'model.head = plain, gap\ntrain.seed = 0, 1' \
+  $'tasks = 2\ntime = 00:10:00\nthrottle = 4' "" ""
 
 # 1. the sweep
 "$ibx" sweep submit tiny.ini | tee submit.out
@@ -106,39 +75,16 @@ for d in results/tiny/*/; do
 done
 [ "$(cat results/tiny/stages/collect)" = done ] || fail "collect stage"
 [ -f results/tiny/tables/aib_table1.csv ] || fail "no table"
-/usr/bin/python3 - results/tiny <<'PY'
-import csv, glob, sys, h5py, statistics
-d = sys.argv[1]
-runs = {}
-for f in glob.glob(d + "/*/results/error.h5"):
-    with h5py.File(f, "r") as h:
-        runs[f.split("/")[-3]] = h["error/fashion-mnist-test"].attrs["top1_error"]
-assert len(runs) == 4, runs
-rows = list(csv.DictReader(open(d + "/tables/aib_table1.csv")))
-assert len(rows) == 2, rows  # plain and gap, two seeds each
-for r in rows:
-    ids = r["runs"].split()
-    assert len(ids) == 2 and int(r["n"]) == 2, r
-    xs = [runs[i] for i in ids]
-    assert abs(float(r["mean"]) - statistics.mean(xs)) < 1e-9, (r, xs)
-    assert abs(float(r["std"]) - statistics.stdev(xs)) < 1e-9, (r, xs)
-print("slurm sweep: 4 runs done, table = error files:", [(r["model"], r["mean"]) for r in rows])
-PY
+check_table_equals_error_files results/tiny 4 2 2 || fail "table differs from the error files"
 "$ibx" sweep submit tiny.ini | grep -q "nothing to submit" || fail "resubmit of a finished sweep"
 
 # 2. preemption: checkpoint, requeue, resume, nothing lost
 cat > long.ini <<INI
 [sweep]
 name = long
-$common
-[set]
-data.train_limit = 1536
-data.test_limit = 200
-train.epochs = 3
-train.warmup_epochs = 0
-train.batch_size = 64
-train.log_every = 4
-model.width = 0.125
+base = $here/../jobs/fmnist_plain.ini
+results = $work/results
+$(sweep_test_set 1536 3 "train.log_every = 4")
 [slurm]
 tasks = 2
 [stage train]

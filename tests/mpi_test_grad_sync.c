@@ -1,7 +1,9 @@
 /* Bucketed allreduce under mpirun -n 2 (or more): after finish() every rank
  * holds the mean of all ranks' gradients, bit-identical across ranks, for
  * buckets smaller than, equal to and larger than the buffer, with readiness
- * reported in layer-sized steps as backward would. */
+ * reported in layer-sized steps as backward would. Also ibx_dist_agree: every
+ * rank returns the same verdict and the lowest failing rank's message. */
+#include <string.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +73,30 @@ static void run_case(size_t n, size_t bucket_bytes, size_t layer) {
   free(g);
 }
 
+/* ranks listed in fail_mask (bit r: rank r) fail with "boom on rank r" */
+static void check_agree(unsigned fail_mask) {
+  int rank, world;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  ibx_clear_error();
+  const int mine = (fail_mask >> rank) & 1 ? ibx_fail(IBX_ERR_IO, "boom on rank %d", rank) : IBX_OK;
+  const int rc = ibx_dist_agree(MPI_COMM_WORLD, mine);
+  int first = -1;
+  for (int r = 0; r < world && first < 0; r++)
+    if ((fail_mask >> r) & 1)
+      first = r;
+  if (first < 0) {
+    CHECK(rc == IBX_OK, "agree(all ok) on rank %d: %d", rank, rc);
+    return;
+  }
+  char want[64];
+  snprintf(want, sizeof want, "boom on rank %d", first);
+  CHECK(rc == (mine ? IBX_ERR_IO : IBX_ERR_MPI), "agree(mask %u) on rank %d returned %d", fail_mask,
+        rank, rc);
+  CHECK(!strcmp(ibx_errmsg(), want), "agree(mask %u) on rank %d: message '%s', want '%s'",
+        fail_mask, rank, ibx_errmsg(), want);
+}
+
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   int rank, world;
@@ -80,6 +106,9 @@ int main(int argc, char **argv) {
   run_case(1000, 4000, 100);      /* one bucket exactly */
   run_case(1000, 1 << 20, 1000);  /* bucket larger than the buffer */
   run_case(333333, 100000, 4096); /* uneven last bucket */
+  check_agree(0);                 /* nobody fails */
+  check_agree(2);                 /* rank 1 only */
+  check_agree(3);                 /* ranks 0 and 1: rank 0's message */
   int total;
   MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
   if (rank == 0)

@@ -84,7 +84,7 @@ static int train(MPI_Comm comm, const char *dir, int steps, int sync_bn) {
     ibx_config_free(&cfg);
     return 1;
   }
-  ibx_train_options o = {comm, &cfg, NULL, 1, NULL};
+  ibx_train_options o = {.comm = comm, .config = &cfg}; /* quiet: no progress, no warnings */
   const int status = ibx_train_run(&o);
   if (status != IBX_TRAIN_DONE)
     fprintf(stderr, "training into %s: status %d: %s\n", dir, status, ibx_errmsg());

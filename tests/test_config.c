@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "ibx/config.h"
+#include "ibx/data.h"
+#include "ibx/run_config.h"
 #include "testutil.h"
 
 static char *write_tmp(const char *name, const char *text) {
@@ -122,8 +124,91 @@ static void test_docs_match_schema(void **state) {
   free(md);
 }
 
+/* data.dataset's choices are exactly the dataset registry's kinds marked
+ * in_config (src/data/dataset_named.c), in the registry's order. */
+static void test_dataset_choices_match_registry(void **state) {
+  (void)state;
+  const ibx_cfg_key *k = ibx_config_schema;
+  while (k->key && !(!strcmp(k->section, "data") && !strcmp(k->key, "dataset")))
+    k++;
+  assert_non_null(k->key);
+  char want[512] = "";
+  for (int i = 0; i < ibx_dataset_kind_count(); i++) {
+    const ibx_dataset_kind *d = ibx_dataset_kind_at(i);
+    if (!d->in_config)
+      continue;
+    if (want[0])
+      strcat(want, "|");
+    strcat(want, d->name);
+  }
+  assert_string_equal(k->choices, want);
+  assert_ptr_equal(ibx_dataset_find_kind("cub"), ibx_dataset_find_kind("cub200"));
+  assert_null(ibx_dataset_find_kind("cub201"));
+}
+
+/* The resolver's table and the schema cover each other: every schema key
+ * is resolved into a field, and every row names a schema key. */
+static void test_run_config_covers_schema(void **state) {
+  (void)state;
+  int n_schema = 0;
+  for (const ibx_cfg_key *k = ibx_config_schema; k->key; k++, n_schema++) {
+    char name[160];
+    snprintf(name, sizeof name, "%s.%s", k->section, k->key);
+    int found = 0;
+    for (int i = 0; i < ibx_run_config_field_count(); i++)
+      found |= !strcmp(ibx_run_config_field_name(i), name);
+    if (!found)
+      fail_msg("schema key %s has no field in ibx_run_config (src/config/run_config.c)", name);
+  }
+  assert_int_equal(ibx_run_config_field_count(), n_schema);
+}
+
+/* Resolved fields hold the config's values, defaults and overrides alike. */
+static void test_run_config_values(void **state) {
+  (void)state;
+  ibx_config c;
+  ibx_run_config rc;
+  assert_ibx_ok(ibx_config_init(&c));
+  assert_ibx_ok(ibx_run_config_resolve(&c, &rc));
+  assert_string_equal(rc.data.dataset, "fashion-mnist");
+  assert_int_equal(rc.train.optimizer, IBX_OPTIMIZER_SGD);
+  assert_int_equal(rc.train.schedule, IBX_SCHED_COSINE);
+  assert_true(rc.train.nesterov && rc.data.augment && !rc.train.sync_bn);
+  const char *set[] = {"data.dataset=cub200", "data.path=/x/y", "data.image_size=224",
+                       "data.flip=no", "data.test_limit=77", "model.head=aib-qt", "model.Q=10",
+                       "model.beta=0.125", "model.beta_warmup_epochs=2.5", "train.optimizer=adamw",
+                       "train.schedule=multistep", "train.milestones=5,10,20", "train.lr=0.3",
+                       "train.seed=12345678901", "train.threads=3", "eval.every=4",
+                       "output.dir=out/run", "output.keep_last=5"};
+  for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
+    assert_ibx_ok(ibx_config_override(&c, set[i]));
+  assert_ibx_ok(ibx_run_config_resolve(&c, &rc));
+  assert_string_equal(rc.data.dataset, "cub200");
+  assert_string_equal(rc.data.path, "/x/y");
+  assert_int_equal(rc.data.image_size, 224);
+  assert_false(rc.data.flip);
+  assert_int_equal(rc.data.test_limit, 77);
+  assert_string_equal(rc.model.head, "aib-qt");
+  assert_int_equal(rc.model.Q, 10);
+  assert_true(rc.model.beta == 0.125 && rc.model.beta_warmup_epochs == 2.5);
+  assert_int_equal(rc.train.optimizer, IBX_OPTIMIZER_ADAMW);
+  assert_int_equal(rc.train.schedule, IBX_SCHED_MULTISTEP);
+  assert_int_equal(rc.train.n_milestones, 3);
+  assert_true(rc.train.milestones[0] == 5 && rc.train.milestones[2] == 20);
+  assert_true(rc.train.lr == ibx_config_float(&c, "train.lr"));
+  assert_true(rc.train.seed == 12345678901L);
+  assert_int_equal(rc.train.threads, 3);
+  assert_int_equal(rc.eval.every, 4);
+  assert_string_equal(rc.output.dir, "out/run");
+  assert_int_equal(rc.output.keep_last, 5);
+  ibx_config_free(&c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_dataset_choices_match_registry),
+      cmocka_unit_test(test_run_config_covers_schema),
+      cmocka_unit_test(test_run_config_values),
       cmocka_unit_test(test_defaults_and_types),
       cmocka_unit_test(test_file_then_overrides),
       cmocka_unit_test(test_errors_name_file_line_and_key),

@@ -467,6 +467,19 @@ static void expect_sched_error(ibx_schedule s, const char *word) {
     fail_msg("schedule error '%s' does not mention '%s'", ibx_errmsg(), word);
 }
 
+/* KL warm-up: linear from 0 to beta over warmup_steps, beta after; none
+ * when warmup_steps <= 0. Hand-computed. */
+static void test_kl_warmup(void **state) {
+  (void)state;
+  assert_true(ibx_kl_warmup_beta(0.01, 0.0, 0) == 0.01f);
+  assert_true(ibx_kl_warmup_beta(0.01, -1.0, 5) == 0.01f);
+  assert_true(ibx_kl_warmup_beta(0.5, 100.0, 0) == 0.0f);
+  assert_true(ibx_kl_warmup_beta(0.5, 100.0, 25) == 0.125f);
+  assert_true(ibx_kl_warmup_beta(0.5, 100.0, 100) == 0.5f);
+  assert_true(ibx_kl_warmup_beta(0.5, 100.0, 1000) == 0.5f);
+  assert_true(ibx_kl_warmup_beta(0.3, 7.5, 3) == (float)(0.3 * (3.0 / 7.5)));
+}
+
 static void test_schedule_check_errors(void **state) {
   (void)state;
   ibx_schedule s = sched(IBX_SCHED_CONSTANT, 0.0f);
@@ -721,6 +734,7 @@ int main(void) {
       cmocka_unit_test(test_schedule_constant_multistep),
       cmocka_unit_test(test_schedule_cosine),
       cmocka_unit_test(test_schedule_check_errors),
+      cmocka_unit_test(test_kl_warmup),
       cmocka_unit_test(test_alloc_and_failure_injection),
       cmocka_unit_test(test_scratch_growth),
       cmocka_unit_test(test_errors),

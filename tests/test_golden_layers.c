@@ -8,7 +8,12 @@
  * rounded to float32, so this bounds ibx's float32 error alone; the largest
  * reductions here (weight gradients over N*OH*OW <= 3*11*11 positions) stay
  * well inside it. Conv runs with algo IM2COL and AUTO (AUTO may pick
- * Winograd for 3x3 stride-1 pad-1 layers; the same tolerance applies). */
+ * Winograd for 3x3 stride-1 pad-1 layers; the same tolerance applies).
+ *
+ * The cases are one table (golden_cases at the end): a row names a fixture
+ * group and the runner that checks it. Adding a layer means a fixture group
+ * in scripts/make_golden.py plus one row; a layer with one input and no
+ * parameters (x -> y, dy -> dx) reuses run_unary with a unary_layer entry. */
 #include <math.h>
 #include <string.h>
 
@@ -17,40 +22,157 @@
 
 #define FIXTURE "golden_layers.h5"
 
-static ibx_h5 F;
+G_FIXTURE(F, FIXTURE)
 
-static int setup(void **state) {
-  (void)state;
-  char path[IBX_H5_PATH_MAX];
-  snprintf(path, sizeof path, "%s/%s", IBX_FIXTURE_DIR, FIXTURE);
-  if (ibx_h5_open(&F, path) != IBX_OK) {
-    fprintf(stderr, "%s\n", ibx_errmsg());
-    return -1;
-  }
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  return ibx_h5_close(&F) == IBX_OK ? 0 : -1;
-}
+/* One row of the table: the fixture group and how to check it. */
+typedef struct golden_case {
+  const char *group;                         /* e.g. "conv2d/k3_p1_s1_bias_n1" */
+  void (*run)(const char *grp, const void *arg);
+  const void *arg;                           /* runner-specific (a unary_layer, ...) */
+} golden_case;
 
 static void vprint(const char *grp) {
   if (getenv("IBX_GOLDEN_VERBOSE"))
     printf("%s\n", grp);
 }
 
+static void free_all(float **bufs, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    ibx_free(bufs[i]);
+}
+#define FREE_ALL(...)                                                                              \
+  do {                                                                                             \
+    float *bufs_[] = {__VA_ARGS__};                                                                \
+    free_all(bufs_, sizeof bufs_ / sizeof bufs_[0]);                                               \
+  } while (0)
+
+/* ---- one input, no parameters: x -> y, dy -> dx ------------------------------ */
+
+/* Forward and backward of such a layer; grp lets them read attributes
+ * (pooling geometry, align_corners). Backward gets x and y and uses what it
+ * needs. in_place: the header allows y over x and dx over dy; check that too. */
+typedef struct unary_layer {
+  int (*forward)(const char *grp, const ibx_tensor *x, ibx_tensor *y);
+  int (*backward)(const char *grp, const ibx_tensor *x, const ibx_tensor *y, const ibx_tensor *dy,
+                  ibx_tensor *dx);
+  int in_place;
+} unary_layer;
+
+static void run_unary(const char *grp, const void *arg) {
+  const unary_layer *op = arg;
+  char what[192];
+  ibx_tensor x, y_ref, dy, dx_ref, y, dx;
+  g_read(&F, grp, "x", &x);
+  g_read(&F, grp, "y", &y_ref);
+  g_read(&F, grp, "dy", &dy);
+  g_read(&F, grp, "dx", &dx_ref);
+  g_zeros_like(&y_ref, &y);
+  g_zeros_like(&x, &dx);
+  assert_ibx_ok(op->forward(grp, &x, &y));
+  g_check(G_WHAT(what, grp, "y"), y.data, y_ref.data, g_numel(&y));
+  assert_ibx_ok(op->backward(grp, &x, &y, &dy, &dx));
+  g_check(G_WHAT(what, grp, "dx"), dx.data, dx_ref.data, g_numel(&dx));
+  if (op->in_place) {
+    assert_ibx_ok(op->forward(grp, &x, &x));
+    g_check(G_WHAT(what, grp, "y in place"), x.data, y_ref.data, g_numel(&y));
+    assert_ibx_ok(op->backward(grp, NULL, &x, &dy, &dy));
+    g_check(G_WHAT(what, grp, "dx in place"), dy.data, dx_ref.data, g_numel(&dx));
+  }
+  FREE_ALL(x.data, y_ref.data, dy.data, dx_ref.data, y.data, dx.data);
+}
+
+static int relu_fwd(const char *g, const ibx_tensor *x, ibx_tensor *y) {
+  (void)g;
+  return ibx_relu_forward(x, y);
+}
+static int relu_bwd(const char *g, const ibx_tensor *x, const ibx_tensor *y, const ibx_tensor *dy,
+                    ibx_tensor *dx) {
+  (void)g, (void)x;
+  return ibx_relu_backward(y, dy, dx);
+}
+static int sigmoid_fwd(const char *g, const ibx_tensor *x, ibx_tensor *y) {
+  (void)g;
+  return ibx_sigmoid_forward(x, y);
+}
+static int sigmoid_bwd(const char *g, const ibx_tensor *x, const ibx_tensor *y,
+                       const ibx_tensor *dy, ibx_tensor *dx) {
+  (void)g, (void)x;
+  return ibx_sigmoid_backward(y, dy, dx);
+}
+static int tanh_fwd(const char *g, const ibx_tensor *x, ibx_tensor *y) {
+  (void)g;
+  return ibx_tanh_forward(x, y);
+}
+static int tanh_bwd(const char *g, const ibx_tensor *x, const ibx_tensor *y, const ibx_tensor *dy,
+                    ibx_tensor *dx) {
+  (void)g, (void)x;
+  return ibx_tanh_backward(y, dy, dx);
+}
+static ibx_pool2d pool_of(const char *grp) {
+  return (ibx_pool2d){.kernel = (int)g_attr_i(&F, grp, "kernel"),
+                      .stride = (int)g_attr_i(&F, grp, "stride"),
+                      .pad = (int)g_attr_i(&F, grp, "pad")};
+}
+static int maxpool_fwd(const char *g, const ibx_tensor *x, ibx_tensor *y) {
+  ibx_pool2d L = pool_of(g);
+  return ibx_maxpool2d_forward(&L, x, y);
+}
+static int maxpool_bwd(const char *g, const ibx_tensor *x, const ibx_tensor *y,
+                       const ibx_tensor *dy, ibx_tensor *dx) {
+  (void)y;
+  ibx_pool2d L = pool_of(g);
+  return ibx_maxpool2d_backward(&L, x, dy, dx);
+}
+static int avgpool_fwd(const char *g, const ibx_tensor *x, ibx_tensor *y) {
+  ibx_pool2d L = pool_of(g);
+  return ibx_avgpool2d_forward(&L, x, y);
+}
+static int avgpool_bwd(const char *g, const ibx_tensor *x, const ibx_tensor *y,
+                       const ibx_tensor *dy, ibx_tensor *dx) {
+  (void)x, (void)y;
+  ibx_pool2d L = pool_of(g);
+  return ibx_avgpool2d_backward(&L, dy, dx);
+}
+static int gap_fwd(const char *g, const ibx_tensor *x, ibx_tensor *y) {
+  (void)g;
+  return ibx_global_avgpool_forward(x, y);
+}
+static int gap_bwd(const char *g, const ibx_tensor *x, const ibx_tensor *y, const ibx_tensor *dy,
+                   ibx_tensor *dx) {
+  (void)g, (void)x, (void)y;
+  return ibx_global_avgpool_backward(dy, dx);
+}
+static int bilinear_fwd(const char *g, const ibx_tensor *x, ibx_tensor *y) {
+  return ibx_bilinear_forward((int)g_attr_i(&F, g, "align_corners"), x, y);
+}
+static int bilinear_bwd(const char *g, const ibx_tensor *x, const ibx_tensor *y,
+                        const ibx_tensor *dy, ibx_tensor *dx) {
+  (void)x, (void)y;
+  return ibx_bilinear_backward((int)g_attr_i(&F, g, "align_corners"), dy, dx);
+}
+static int softmax_fwd(const char *g, const ibx_tensor *x, ibx_tensor *y) {
+  (void)g;
+  return ibx_softmax_forward(x, y);
+}
+static int softmax_bwd(const char *g, const ibx_tensor *x, const ibx_tensor *y,
+                       const ibx_tensor *dy, ibx_tensor *dx) {
+  (void)g, (void)x;
+  return ibx_softmax_backward(y, dy, dx);
+}
+
+static const unary_layer RELU = {relu_fwd, relu_bwd, 1};
+static const unary_layer SIGMOID = {sigmoid_fwd, sigmoid_bwd, 1};
+static const unary_layer TANH = {tanh_fwd, tanh_bwd, 1};
+static const unary_layer MAXPOOL = {maxpool_fwd, maxpool_bwd, 0};
+static const unary_layer AVGPOOL = {avgpool_fwd, avgpool_bwd, 0};
+static const unary_layer GLOBAL_AVGPOOL = {gap_fwd, gap_bwd, 0};
+static const unary_layer BILINEAR = {bilinear_fwd, bilinear_bwd, 0};
+static const unary_layer SOFTMAX = {softmax_fwd, softmax_bwd, 0};
+
 /* ---- conv2d ------------------------------------------------------------- */
 
-static const char *conv_cases[] = {
-    "k3_p1_s1_bias_n1",   "k3_p1_s1_nobias_n3", "k3_p1_s1_bias_n3_odd",
-    "k5_p2_s1_bias_n3",   "k1_p0_s1_bias_n3",   "k1_p0_s2_nobias_n3",
-    "k3_p0_s2_nobias_n3", "k3_p1_s2_bias_n1",   "k3x5_p1x2_s1_bias_n3"};
-
-static void run_conv(const char *name, ibx_conv_algo algo) {
-  char grp[128], what[192];
-  snprintf(grp, sizeof grp, "conv2d/%s", name);
-  vprint(grp);
+static void run_conv_algo(const char *grp, ibx_conv_algo algo) {
+  char what[192];
   ibx_conv2d L = {.in_channels = (int)g_attr_i(&F, grp, "in_channels"),
                   .out_channels = (int)g_attr_i(&F, grp, "out_channels"),
                   .kernel_h = (int)g_attr_i(&F, grp, "kernel_h"),
@@ -106,30 +228,21 @@ static void run_conv(const char *name, ibx_conv_algo algo) {
   }
 
   ibx_scratch_free(&s);
-  float *bufs[] = {x.data,  w.data,  b.data,  y_ref.data, dy.data, dx_ref.data, dw_ref.data,
-                   db_ref.data, y.data, dx.data, dw.data, db.data};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-    ibx_free(bufs[i]);
+  FREE_ALL(x.data, w.data, b.data, y_ref.data, dy.data, dx_ref.data, dw_ref.data, db_ref.data, y.data, dx.data, dw.data, db.data);
 }
 
-static void test_conv2d_im2col(void **state) {
-  (void)state;
-  for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++)
-    run_conv(conv_cases[i], IBX_CONV_IM2COL);
-}
-
-static void test_conv2d_auto(void **state) {
-  (void)state;
-  for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++)
-    run_conv(conv_cases[i], IBX_CONV_AUTO);
+/* Conv runs with IM2COL and with AUTO (Winograd where it applies). */
+static void run_conv(const char *grp, const void *arg) {
+  (void)arg;
+  run_conv_algo(grp, IBX_CONV_IM2COL);
+  run_conv_algo(grp, IBX_CONV_AUTO);
 }
 
 /* ---- batch norm ----------------------------------------------------------- */
 
-static void run_bn(const char *name) {
-  char grp[128], what[192];
-  snprintf(grp, sizeof grp, "batchnorm/%s", name);
-  vprint(grp);
+static void run_bn(const char *grp, const void *arg) {
+  (void)arg;
+  char what[192];
   ibx_batchnorm L = {.channels = (int)g_attr_i(&F, grp, "channels"),
                      .eps = (float)g_attr_f(&F, grp, "eps"),
                      .momentum = (float)g_attr_f(&F, grp, "momentum")};
@@ -183,129 +296,14 @@ static void run_bn(const char *name) {
 
   ibx_free(save_mean);
   ibx_free(save_invstd);
-  float *bufs[] = {x.data,      gamma.data, beta.data, rm.data,     rv.data,     rm_ref.data,
-                   rv_ref.data, sm_ref.data, si_ref.data, y_ref.data, dy.data,     dx_ref.data,
-                   dg_ref.data, db_ref.data, y.data,    dx.data,     dg.data,     dbt.data};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-    ibx_free(bufs[i]);
-}
-
-static void test_batchnorm(void **state) {
-  (void)state;
-  run_bn("bn2d_train");
-  run_bn("bn2d_eval");
-  run_bn("bn1d_train");
-  run_bn("bn1d_eval");
-  run_bn("bn2d_relu_train");
-  run_bn("bn2d_relu_eval");
-  run_bn("bn1d_relu_train");
-}
-
-/* ---- activations ---------------------------------------------------------- */
-
-typedef int (*act_fwd)(const ibx_tensor *, ibx_tensor *);
-typedef int (*act_bwd)(const ibx_tensor *, const ibx_tensor *, ibx_tensor *);
-
-static void run_act(const char *name, act_fwd fwd, act_bwd bwd) {
-  char grp[128], what[192];
-  snprintf(grp, sizeof grp, "activation/%s", name);
-  vprint(grp);
-  ibx_tensor x, y_ref, dy, dx_ref, y, dx;
-  g_read(&F, grp, "x", &x);
-  g_read(&F, grp, "y", &y_ref);
-  g_read(&F, grp, "dy", &dy);
-  g_read(&F, grp, "dx", &dx_ref);
-  g_zeros_like(&x, &y);
-  g_zeros_like(&x, &dx);
-  assert_ibx_ok(fwd(&x, &y));
-  g_check(G_WHAT(what, grp, "y"), y.data, y_ref.data, g_numel(&y));
-  assert_ibx_ok(bwd(&y, &dy, &dx));
-  g_check(G_WHAT(what, grp, "dx"), dx.data, dx_ref.data, g_numel(&dx));
-  /* in place, as the header allows: y over x, dx over dy */
-  assert_ibx_ok(fwd(&x, &x));
-  g_check(G_WHAT(what, grp, "y in place"), x.data, y_ref.data, g_numel(&y));
-  assert_ibx_ok(bwd(&x, &dy, &dy));
-  g_check(G_WHAT(what, grp, "dx in place"), dy.data, dx_ref.data, g_numel(&dx));
-  float *bufs[] = {x.data, y_ref.data, dy.data, dx_ref.data, y.data, dx.data};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-    ibx_free(bufs[i]);
-}
-
-static void test_activations(void **state) {
-  (void)state;
-  run_act("relu", ibx_relu_forward, ibx_relu_backward);
-  run_act("sigmoid", ibx_sigmoid_forward, ibx_sigmoid_backward);
-  run_act("tanh", ibx_tanh_forward, ibx_tanh_backward);
-}
-
-/* ---- pooling -------------------------------------------------------------- */
-
-static void run_pool(const char *name) {
-  char grp[128], what[192];
-  snprintf(grp, sizeof grp, "pool/%s", name);
-  vprint(grp);
-  const int is_max = strncmp(name, "max", 3) == 0;
-  ibx_pool2d L = {.kernel = (int)g_attr_i(&F, grp, "kernel"),
-                  .stride = (int)g_attr_i(&F, grp, "stride"),
-                  .pad = (int)g_attr_i(&F, grp, "pad")};
-  ibx_tensor x, y_ref, dy, dx_ref, y, dx;
-  g_read(&F, grp, "x", &x);
-  g_read(&F, grp, "y", &y_ref);
-  g_read(&F, grp, "dy", &dy);
-  g_read(&F, grp, "dx", &dx_ref);
-  g_zeros_like(&y_ref, &y);
-  g_zeros_like(&x, &dx);
-  if (is_max) {
-    assert_ibx_ok(ibx_maxpool2d_forward(&L, &x, &y));
-    g_check(G_WHAT(what, grp, "y"), y.data, y_ref.data, g_numel(&y));
-    assert_ibx_ok(ibx_maxpool2d_backward(&L, &x, &dy, &dx));
-  } else {
-    assert_ibx_ok(ibx_avgpool2d_forward(&L, &x, &y));
-    g_check(G_WHAT(what, grp, "y"), y.data, y_ref.data, g_numel(&y));
-    assert_ibx_ok(ibx_avgpool2d_backward(&L, &dy, &dx));
-  }
-  g_check(G_WHAT(what, grp, "dx"), dx.data, dx_ref.data, g_numel(&dx));
-  float *bufs[] = {x.data, y_ref.data, dy.data, dx_ref.data, y.data, dx.data};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-    ibx_free(bufs[i]);
-}
-
-static void test_pooling(void **state) {
-  (void)state;
-  const char *cases[] = {"max_k2_s2",     "max_k3_s2_p1",       "max_k2_s2_ties",
-                         "max_k3_s1_p1_ties", "max_k2_s2_odd", "max_k2_s2_odd_ties",
-                         "avg_k2_s2",     "avg_k3_s2_p1",       "avg_k3_s1_p1"};
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-    run_pool(cases[i]);
-}
-
-static void test_global_avgpool(void **state) {
-  (void)state;
-  const char *grp = "pool/global_avg";
-  char what[192];
-  vprint(grp);
-  ibx_tensor x, y_ref, dy, dx_ref, y, dx;
-  g_read(&F, grp, "x", &x);
-  g_read(&F, grp, "y", &y_ref);
-  g_read(&F, grp, "dy", &dy);
-  g_read(&F, grp, "dx", &dx_ref);
-  g_zeros_like(&y_ref, &y);
-  g_zeros_like(&x, &dx);
-  assert_ibx_ok(ibx_global_avgpool_forward(&x, &y));
-  g_check(G_WHAT(what, grp, "y"), y.data, y_ref.data, g_numel(&y));
-  assert_ibx_ok(ibx_global_avgpool_backward(&dy, &dx));
-  g_check(G_WHAT(what, grp, "dx"), dx.data, dx_ref.data, g_numel(&dx));
-  float *bufs[] = {x.data, y_ref.data, dy.data, dx_ref.data, y.data, dx.data};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-    ibx_free(bufs[i]);
+  FREE_ALL(x.data, gamma.data, beta.data, rm.data, rv.data, rm_ref.data, rv_ref.data, sm_ref.data, si_ref.data, y_ref.data, dy.data, dx_ref.data, dg_ref.data, db_ref.data, y.data, dx.data, dg.data, dbt.data);
 }
 
 /* ---- linear --------------------------------------------------------------- */
 
-static void run_linear(const char *name) {
-  char grp[128], what[192];
-  snprintf(grp, sizeof grp, "linear/%s", name);
-  vprint(grp);
+static void run_linear(const char *grp, const void *arg) {
+  (void)arg;
+  char what[192];
   const int has_bias = (int)g_attr_i(&F, grp, "has_bias");
   ibx_tensor x, w, b = {0}, y_ref, dy, dx_ref, dw_ref, db_ref = {0}, y, dx, dw, db = {0};
   g_read(&F, grp, "x", &x);
@@ -339,25 +337,15 @@ static void run_linear(const char *name) {
       db_ref.data[i] *= 2.0f;
     g_check(G_WHAT(what, grp, "db accumulated"), db.data, db_ref.data, g_numel(&db));
   }
-  float *bufs[] = {x.data,      w.data,      b.data, y_ref.data, dy.data, dx_ref.data,
-                   dw_ref.data, db_ref.data, y.data, dx.data,    dw.data, db.data};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-    ibx_free(bufs[i]);
-}
-
-static void test_linear(void **state) {
-  (void)state;
-  run_linear("bias");
-  run_linear("nobias");
+  FREE_ALL(x.data, w.data, b.data, y_ref.data, dy.data, dx_ref.data, dw_ref.data, db_ref.data, y.data, dx.data, dw.data, db.data);
 }
 
 /* ---- element-wise add / mul with broadcasting -------------------------------- */
 
-static void run_elementwise(const char *name) {
-  char grp[128], what[192];
-  snprintf(grp, sizeof grp, "elementwise/%s", name);
-  vprint(grp);
-  const int mul = strncmp(name, "mul", 3) == 0;
+/* arg: "add" or "mul" */
+static void run_elementwise(const char *grp, const void *arg) {
+  char what[192];
+  const int mul = strcmp(arg, "mul") == 0;
   ibx_tensor a, b, y_ref, dy, da_ref, db_ref, y, da, db;
   g_read(&F, grp, "a", &a);
   g_read(&F, grp, "b", &b);
@@ -405,79 +393,14 @@ static void run_elementwise(const char *name) {
   else
     assert_ibx_ok(ibx_add_backward(&dy, NULL, &db));
   g_check(G_WHAT(what, grp, "db alone"), db.data, db_ref.data, g_numel(&db));
-  float *bufs[] = {a.data,      b.data, y_ref.data, dy.data, da_ref.data,
-                   db_ref.data, y.data, da.data,    db.data, g2.data};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-    ibx_free(bufs[i]);
+  FREE_ALL(a.data, b.data, y_ref.data, dy.data, da_ref.data, db_ref.data, y.data, da.data, db.data, g2.data);
 }
 
-static void test_elementwise(void **state) {
-  (void)state;
-  const char *cases[] = {"add_spatial", "mul_spatial", "add_channel", "mul_channel",
-                         "add_same",    "mul_same",    "add_rows2d",  "mul_rows2d",
-                         "add_batch_channel", "mul_batch_channel", "add_cols2d", "mul_cols2d"};
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-    run_elementwise(cases[i]);
-}
+/* ---- softmax cross-entropy ------------------------------------------------- */
 
-/* ---- bilinear ------------------------------------------------------------- */
-
-static void run_bilinear(const char *name) {
-  char grp[128], what[192];
-  snprintf(grp, sizeof grp, "bilinear/%s", name);
-  vprint(grp);
-  const int ac = (int)g_attr_i(&F, grp, "align_corners");
-  ibx_tensor x, y_ref, dy, dx_ref, y, dx;
-  g_read(&F, grp, "x", &x);
-  g_read(&F, grp, "y", &y_ref);
-  g_read(&F, grp, "dy", &dy);
-  g_read(&F, grp, "dx", &dx_ref);
-  g_zeros_like(&y_ref, &y);
-  g_zeros_like(&x, &dx);
-  assert_ibx_ok(ibx_bilinear_forward(ac, &x, &y));
-  g_check(G_WHAT(what, grp, "y"), y.data, y_ref.data, g_numel(&y));
-  assert_ibx_ok(ibx_bilinear_backward(ac, &dy, &dx));
-  g_check(G_WHAT(what, grp, "dx"), dx.data, dx_ref.data, g_numel(&dx));
-  float *bufs[] = {x.data, y_ref.data, dy.data, dx_ref.data, y.data, dx.data};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-    ibx_free(bufs[i]);
-}
-
-static void test_bilinear(void **state) {
-  (void)state;
-  const char *cases[] = {"up_ac0",   "up_ac1",   "up2x_ac0",  "up2x_ac1",
-                         "down_ac0", "down_ac1", "mixed_ac0", "mixed_ac1"};
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-    run_bilinear(cases[i]);
-}
-
-/* ---- softmax and cross-entropy ---------------------------------------------- */
-
-static void test_softmax(void **state) {
-  (void)state;
-  const char *grp = "softmax/rows";
-  char what[192];
-  vprint(grp);
-  ibx_tensor x, y_ref, dy, dx_ref, y, dx;
-  g_read(&F, grp, "x", &x);
-  g_read(&F, grp, "y", &y_ref);
-  g_read(&F, grp, "dy", &dy);
-  g_read(&F, grp, "dx", &dx_ref);
-  g_zeros_like(&x, &y);
-  g_zeros_like(&x, &dx);
-  assert_ibx_ok(ibx_softmax_forward(&x, &y));
-  g_check(G_WHAT(what, grp, "y"), y.data, y_ref.data, g_numel(&y));
-  assert_ibx_ok(ibx_softmax_backward(&y, &dy, &dx));
-  g_check(G_WHAT(what, grp, "dx"), dx.data, dx_ref.data, g_numel(&dx));
-  float *bufs[] = {x.data, y_ref.data, dy.data, dx_ref.data, y.data, dx.data};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-    ibx_free(bufs[i]);
-}
-
-static void run_xent(const char *name) {
-  char grp[128], what[192], p[192];
-  snprintf(grp, sizeof grp, "softmax/%s", name);
-  vprint(grp);
+static void run_xent(const char *grp, const void *arg) {
+  (void)arg;
+  char what[192], p[192];
   const float scale = (float)g_attr_f(&F, grp, "scale");
   ibx_tensor logits, loss_ref, probs_ref, dl_ref, probs, dl;
   g_read(&F, grp, "logits", &logits);
@@ -496,24 +419,14 @@ static void run_xent(const char *name) {
   g_check(G_WHAT(what, grp, "probs"), probs.data, probs_ref.data, g_numel(&probs));
   assert_ibx_ok(ibx_softmax_xent_backward(&probs, labels, scale, &dl));
   g_check(G_WHAT(what, grp, "dlogits"), dl.data, dl_ref.data, g_numel(&dl));
-  float *bufs[] = {logits.data, loss_ref.data, probs_ref.data, dl_ref.data, probs.data, dl.data};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-    ibx_free(bufs[i]);
-}
-
-static void test_softmax_xent(void **state) {
-  (void)state;
-  run_xent("xent");
-  run_xent("xent_scaled_large");
+  FREE_ALL(logits.data, loss_ref.data, probs_ref.data, dl_ref.data, probs.data, dl.data);
 }
 
 /* ---- Gaussian KL ----------------------------------------------------------- */
 
-static void test_gaussian_kl(void **state) {
-  (void)state;
-  const char *grp = "kl/gaussian";
+static void run_gaussian_kl(const char *grp, const void *arg) {
+  (void)arg;
   char what[192];
-  vprint(grp);
   const float scale = (float)g_attr_f(&F, grp, "scale");
   ibx_tensor mu, lv, kl_ref, dmu_ref, dlv_ref, dmu, dlv;
   g_read(&F, grp, "mu", &mu);
@@ -535,19 +448,82 @@ static void test_gaussian_kl(void **state) {
     dmu_ref.data[i] *= 2.0f, dlv_ref.data[i] *= 2.0f;
   g_check(G_WHAT(what, grp, "dmu accumulated"), dmu.data, dmu_ref.data, g_numel(&mu));
   g_check(G_WHAT(what, grp, "dlogvar accumulated"), dlv.data, dlv_ref.data, g_numel(&mu));
-  float *bufs[] = {mu.data, lv.data, kl_ref.data, dmu_ref.data, dlv_ref.data, dmu.data, dlv.data};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-    ibx_free(bufs[i]);
+  FREE_ALL(mu.data, lv.data, kl_ref.data, dmu_ref.data, dlv_ref.data, dmu.data, dlv.data);
+}
+
+/* ---- the table --------------------------------------------------------------- */
+
+static const golden_case golden_cases[] = {
+    {"conv2d/k3_p1_s1_bias_n1", run_conv, NULL},
+    {"conv2d/k3_p1_s1_nobias_n3", run_conv, NULL},
+    {"conv2d/k3_p1_s1_bias_n3_odd", run_conv, NULL},
+    {"conv2d/k5_p2_s1_bias_n3", run_conv, NULL},
+    {"conv2d/k1_p0_s1_bias_n3", run_conv, NULL},
+    {"conv2d/k1_p0_s2_nobias_n3", run_conv, NULL},
+    {"conv2d/k3_p0_s2_nobias_n3", run_conv, NULL},
+    {"conv2d/k3_p1_s2_bias_n1", run_conv, NULL},
+    {"conv2d/k3x5_p1x2_s1_bias_n3", run_conv, NULL},
+    {"batchnorm/bn2d_train", run_bn, NULL},
+    {"batchnorm/bn2d_eval", run_bn, NULL},
+    {"batchnorm/bn1d_train", run_bn, NULL},
+    {"batchnorm/bn1d_eval", run_bn, NULL},
+    {"batchnorm/bn2d_relu_train", run_bn, NULL},
+    {"batchnorm/bn2d_relu_eval", run_bn, NULL},
+    {"batchnorm/bn1d_relu_train", run_bn, NULL},
+    {"activation/relu", run_unary, &RELU},
+    {"activation/sigmoid", run_unary, &SIGMOID},
+    {"activation/tanh", run_unary, &TANH},
+    {"pool/max_k2_s2", run_unary, &MAXPOOL},
+    {"pool/max_k3_s2_p1", run_unary, &MAXPOOL},
+    {"pool/max_k2_s2_ties", run_unary, &MAXPOOL},
+    {"pool/max_k3_s1_p1_ties", run_unary, &MAXPOOL},
+    {"pool/max_k2_s2_odd", run_unary, &MAXPOOL},
+    {"pool/max_k2_s2_odd_ties", run_unary, &MAXPOOL},
+    {"pool/avg_k2_s2", run_unary, &AVGPOOL},
+    {"pool/avg_k3_s2_p1", run_unary, &AVGPOOL},
+    {"pool/avg_k3_s1_p1", run_unary, &AVGPOOL},
+    {"pool/global_avg", run_unary, &GLOBAL_AVGPOOL},
+    {"linear/bias", run_linear, NULL},
+    {"linear/nobias", run_linear, NULL},
+    {"elementwise/add_spatial", run_elementwise, "add"},
+    {"elementwise/mul_spatial", run_elementwise, "mul"},
+    {"elementwise/add_channel", run_elementwise, "add"},
+    {"elementwise/mul_channel", run_elementwise, "mul"},
+    {"elementwise/add_same", run_elementwise, "add"},
+    {"elementwise/mul_same", run_elementwise, "mul"},
+    {"elementwise/add_rows2d", run_elementwise, "add"},
+    {"elementwise/mul_rows2d", run_elementwise, "mul"},
+    {"elementwise/add_batch_channel", run_elementwise, "add"},
+    {"elementwise/mul_batch_channel", run_elementwise, "mul"},
+    {"elementwise/add_cols2d", run_elementwise, "add"},
+    {"elementwise/mul_cols2d", run_elementwise, "mul"},
+    {"bilinear/up_ac0", run_unary, &BILINEAR},
+    {"bilinear/up_ac1", run_unary, &BILINEAR},
+    {"bilinear/up2x_ac0", run_unary, &BILINEAR},
+    {"bilinear/up2x_ac1", run_unary, &BILINEAR},
+    {"bilinear/down_ac0", run_unary, &BILINEAR},
+    {"bilinear/down_ac1", run_unary, &BILINEAR},
+    {"bilinear/mixed_ac0", run_unary, &BILINEAR},
+    {"bilinear/mixed_ac1", run_unary, &BILINEAR},
+    {"softmax/rows", run_unary, &SOFTMAX},
+    {"softmax/xent", run_xent, NULL},
+    {"softmax/xent_scaled_large", run_xent, NULL},
+    {"kl/gaussian", run_gaussian_kl, NULL},
+};
+#define N_CASES (sizeof golden_cases / sizeof golden_cases[0])
+
+static void run_case(void **state) {
+  const golden_case *c = *state;
+  vprint(c->group);
+  c->run(c->group, c->arg);
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_conv2d_im2col), cmocka_unit_test(test_conv2d_auto),
-      cmocka_unit_test(test_batchnorm),     cmocka_unit_test(test_activations),
-      cmocka_unit_test(test_pooling),       cmocka_unit_test(test_global_avgpool),
-      cmocka_unit_test(test_linear),        cmocka_unit_test(test_elementwise),
-      cmocka_unit_test(test_bilinear),      cmocka_unit_test(test_softmax),
-      cmocka_unit_test(test_softmax_xent),  cmocka_unit_test(test_gaussian_kl),
-  };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  /* one cmocka test per row, named after its fixture group */
+  struct CMUnitTest tests[N_CASES];
+  for (size_t i = 0; i < N_CASES; i++)
+    tests[i] = (struct CMUnitTest){.name = golden_cases[i].group,
+                                   .test_func = run_case,
+                                   .initial_state = (void *)&golden_cases[i]};
+  return cmocka_run_group_tests(tests, g_group_setup, g_group_teardown);
 }

@@ -38,23 +38,7 @@ static const char *param_names[] = {
     "classifier.weight", "classifier.bias"};
 #define NPARAM ((int)(sizeof param_names / sizeof param_names[0]))
 
-static ibx_h5 F;
-
-static int setup(void **state) {
-  (void)state;
-  char path[IBX_H5_PATH_MAX];
-  snprintf(path, sizeof path, "%s/%s", IBX_FIXTURE_DIR, FIXTURE);
-  if (ibx_h5_open(&F, path) != IBX_OK) {
-    fprintf(stderr, "%s\n", ibx_errmsg());
-    return -1;
-  }
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  return ibx_h5_close(&F) == IBX_OK ? 0 : -1;
-}
+G_FIXTURE(F, FIXTURE)
 
 /* One activation buffer with its shape. */
 static ibx_tensor act4(int n, int c, int h, int w) {
@@ -265,5 +249,5 @@ int main(void) {
       cmocka_unit_test(test_vgg3_im2col),
       cmocka_unit_test(test_vgg3_auto),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, g_group_setup, g_group_teardown);
 }

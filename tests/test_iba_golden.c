@@ -14,19 +14,7 @@
 #include "ibx/iba.h"
 #include "ibx/model.h"
 
-static ibx_h5 F;
-
-static int setup(void **state) {
-  (void)state;
-  char path[IBX_H5_PATH_MAX];
-  snprintf(path, sizeof path, "%s/golden_iba.h5", IBX_FIXTURE_DIR);
-  return ibx_h5_open(&F, path) == IBX_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  return ibx_h5_close(&F) == IBX_OK ? 0 : -1;
-}
+G_FIXTURE(F, "golden_iba.h5")
 
 static void load_store(const char *grp, const char *sub, ibx_params *S) {
   char p[160];
@@ -133,5 +121,5 @@ int main(void) {
       cmocka_unit_test(test_block4_beta100),
       cmocka_unit_test(test_welford_stats),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, g_group_setup, g_group_teardown);
 }

@@ -134,6 +134,33 @@ static const head_case cases[] = {
     {"wrn", "aib-qt", 1},  {"wrn", "abn", 1},
 };
 
+/* The registry (IBX_MODEL_HEADS) and the cases above agree: every
+ * registered head has a case here, and the heads listed as having attention
+ * are exactly those whose cases produce maps. */
+static void test_head_registry(void **state) {
+  (void)state;
+  char all[256], att[256];
+  assert_ibx_ok(ibx_model_head_names(all, sizeof all, " ", 0));
+  assert_ibx_ok(ibx_model_head_names(att, sizeof att, " ", 1));
+  assert_int_equal(ibx_model_head_names(all, 8, " ", 0), IBX_ERR_ARG);
+  assert_ibx_ok(ibx_model_head_names(all, sizeof all, " ", 0));
+  int n = 0;
+  for (char *save = NULL, *h = strtok_r(all, " ", &save); h; h = strtok_r(NULL, " ", &save), n++) {
+    int found = 0, maps = 0;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+      if (!strcmp(cases[k].head, h))
+        found = 1, maps |= cases[k].maps > 0;
+    if (!found)
+      fail_msg("head %s is registered but has no case in test_model_api.c", h);
+    char padded[64], list[260];
+    snprintf(padded, sizeof padded, " %s ", h);
+    snprintf(list, sizeof list, " %s ", att);
+    if (maps != (strstr(list, padded) != NULL))
+      fail_msg("head %s: attention maps %d, listed as attention head %d", h, maps, !maps);
+  }
+  assert_true(n > 0);
+}
+
 static ibx_model *small(const head_case *hc, int batch) {
   ibx_model_config c = cfg_of(hc->backbone, hc->head);
   c.in_channels = 1; /* Fashion-MNIST padded to 32x32 */
@@ -184,11 +211,16 @@ static void test_attention_maps_and_noise(void **state) {
     assert_ibx_ok(ibx_model_forward(m, x, y, B, 0, 5, &l2, &lg));
     assert_ibx_ok(ibx_model_forward(m, x, y, B, 0, 99, &l3, &lg));
     assert_true(l2.total == l3.total);
-    /* the KL weight can change between forwards (warm-up schedules) */
-    assert_int_equal(ibx_model_set_beta(m, -1.0f), IBX_ERR_ARG);
-    assert_ibx_ok(ibx_model_set_beta(m, 0.0f));
-    assert_ibx_ok(ibx_model_forward(m, x, y, B, 1, 5, &l2, &lg));
+    /* the KL weight can change between forwards (warm-up schedules) without
+     * changing the model's config */
+    assert_int_equal(ibx_model_forward_beta(m, x, y, B, 1, 5, -1.0f, &l2, &lg), IBX_ERR_ARG);
+    assert_ibx_ok(ibx_model_forward_beta(m, x, y, B, 1, 5, 0.0f, &l2, &lg));
     assert_true(l2.kl == 0.0f && l2.ce == l1.ce);
+    const float beta = ibx_model_config_of(m)->beta;
+    assert_ibx_ok(ibx_model_forward_beta(m, x, y, B, 1, 5, 2.0f * beta, &l2, &lg));
+    assert_true(l2.ce == l1.ce && l2.kl == (vib ? 2.0f * l1.kl : 0.0f));
+    assert_ibx_ok(ibx_model_forward(m, x, y, B, 1, 5, &l2, &lg));
+    assert_true(l2.total == l1.total);
     /* backward needs a forward with labels */
     assert_ibx_ok(ibx_model_forward(m, x, NULL, B, 1, 5, NULL, &lg));
     assert_int_equal(ibx_model_backward(m, NULL), IBX_ERR_ARG);
@@ -316,6 +348,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parameter_counts),
       cmocka_unit_test(test_bad_config),
+      cmocka_unit_test(test_head_registry),
       cmocka_unit_test(test_attention_maps_and_noise),
       cmocka_unit_test(test_grad_ready_hook),
       cmocka_unit_test(test_repeated_backward),

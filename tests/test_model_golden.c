@@ -34,23 +34,7 @@
 #define FIXTURE "golden_models.h5"
 #define GRAD_RTOL 5e-5
 
-static ibx_h5 F;
-
-static int setup(void **state) {
-  (void)state;
-  char path[IBX_H5_PATH_MAX];
-  snprintf(path, sizeof path, "%s/%s", IBX_FIXTURE_DIR, FIXTURE);
-  if (ibx_h5_open(&F, path) != IBX_OK) {
-    fprintf(stderr, "%s\n", ibx_errmsg());
-    return -1;
-  }
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  return ibx_h5_close(&F) == IBX_OK ? 0 : -1;
-}
+G_FIXTURE(F, FIXTURE)
 
 static void load_store(const char *grp, const char *sub, ibx_params *S) {
   char p[128];
@@ -201,5 +185,5 @@ int main(void) {
       cmocka_unit_test(test_dvib),
       cmocka_unit_test(test_att3),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, g_group_setup, g_group_teardown);
 }

@@ -247,14 +247,11 @@ static void test_submit_chunks(void **state) {
   strcpy(s->results, results);
   char out_path[600];
   snprintf(out_path, sizeof out_path, "%s/chunks.out", IBX_TEST_TMP);
-  fflush(stdout);
-  FILE *saved = stdout, *f = fopen(out_path, "w");
+  FILE *f = fopen(out_path, "w");
   assert_non_null(f);
-  stdout = f;
-  ibx_submit_options o = {.ibx = "/bin/ibx", .dry_run = 1, .max_array = 2};
+  ibx_submit_options o = {.ibx = "/bin/ibx", .dry_run = 1, .max_array = 2, .out = f};
   int rc = ibx_sweep_submit(s, &o);
   fclose(f);
-  stdout = saved;
   assert_ibx_ok(rc);
   FILE *in = fopen(out_path, "r");
   char text[200000];

@@ -18,6 +18,7 @@
 #define IBX_ATTRIBUTION_EVAL_H
 
 #include <mpi.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "ibx/attribution.h"
@@ -54,7 +55,7 @@ typedef struct {
   int n_layers, hidden, epochs;
   long images;
   float lr, beta;
-  int quiet;
+  FILE *progress; /* a loss line every 50 steps (the CLI: stderr); NULL: none */
 } ibx_readout_options;
 int ibx_attr_train_readout(MPI_Comm comm, const ibx_attr_run *run, ibx_attributor *a,
                            const ibx_readout_options *o, ibx_readout **out);
@@ -71,7 +72,7 @@ typedef struct {
   long n_images;      /* test images [0, n_images) */
   int points;         /* degradation curve points (25) */
   double bbox_max;    /* box-area fraction limit (0.33) */
-  int quiet;
+  FILE *progress;     /* rank 0: a line every 10 images (the CLI: stderr); NULL: none */
   /* Optional (NULL: not kept): every method's raw heatmap of every image,
    * [n_methods][n][H*W] with n = the images evaluated, and each image's
    * target [n]; filled on every rank (`ibx attribute --save-heatmaps`). */

@@ -1,6 +1,6 @@
 /* Run configuration: INI files (libinih) with sections [data] [model] [train]
  * [eval] [output], every value overridable on the command line as
- * section.key=value. One schema (src/train/config_schema.c) lists every key
+ * section.key=value. One schema (src/config/config_schema.c) lists every key
  * with its type, default, range and documentation: parsing validates against
  * it, the resolved config prints from it, and docs/config.md is generated
  * from it (`ibx config docs`), so code and docs cannot drift apart. */
@@ -54,13 +54,9 @@ int ibx_config_override(ibx_config *c, const char *assignment);
 /* Parses INI text (a checkpoint's stored config); name labels errors. */
 int ibx_config_load_string(ibx_config *c, const char *text, const char *name);
 
-/* Typed getters by "section.key"; they abort the process on a key the schema
- * lacks (a programming error, not a user error). */
-long ibx_config_int(const ibx_config *c, const char *name);
-double ibx_config_float(const ibx_config *c, const char *name);
-int ibx_config_bool(const ibx_config *c, const char *name);
-const char *ibx_config_string(const ibx_config *c, const char *name);
-int ibx_config_list(const ibx_config *c, const char *name, const long **items);
+/* Values are read through the typed ibx_run_config (ibx/run_config.h),
+ * resolved once; there are no getters by "section.key" in the library (the
+ * tests have some, tests/support/testutil.h). */
 
 /* The fully resolved config as INI text (every key, with its value); the
  * caller frees the result. Reading it back gives the same config. */

@@ -173,16 +173,47 @@ int ibx_dataset_write_h5(const ibx_dataset *ds, const char *path, const char *so
 /* Reads the whole file into memory, verifying the checksums. */
 int ibx_dataset_open_h5(const char *path, ibx_dataset **out);
 
-/* A dataset by its data.dataset name (fashion-mnist, mnist, cifar10,
- * cifar100, svhn, stl10, cub200, h5) and split: path NULL or "" means the
- * reader's default (Fashion-MNIST only); h5 opens path/<split>.h5; size is
- * CUB's image side. */
-int ibx_dataset_open_named(const char *name, const char *path, const char *split, int size,
-                           ibx_dataset **out);
 /* Reads samples [first, first + count) only (a rank's part); checksums
  * are not verified. */
 int ibx_dataset_open_h5_range(const char *path, long first, long count, ibx_dataset **out);
 /* Number of samples in the file without reading them. */
 int ibx_dataset_h5_count(const char *path, long *count);
+
+/* ---- datasets by name (src/data/dataset_named.c) ---------------------------
+ * The one registry of dataset kinds: data.dataset (trainer, evaluation,
+ * attribution) and `ibx data --format` both open datasets through it. A new
+ * reader: one row in dataset_named.c's table (and, if it should be a
+ * data.dataset choice, in the schema; test_config checks the two agree). */
+
+typedef struct {
+  int size;                /* image side of readers that resize (cub200, stl10-cifar10,
+                              cluttered-fashion-mnist's canvas); <= 0: the kind's default */
+  unsigned long long seed; /* cluttered-fashion-mnist: placement seed */
+} ibx_dataset_options;
+
+typedef struct ibx_dataset_kind {
+  const char *name;   /* data.dataset / --format name */
+  const char *alias;  /* another accepted name, or NULL ("cub" for cub200) */
+  const char *source; /* what the path names, for help texts (may hold newlines) */
+  int in_config;      /* a data.dataset choice (else `ibx data` only) */
+  int needs_path;     /* no default location: an empty path is an error */
+  int default_size;   /* ibx_dataset_options.size when that is <= 0 (0: none) */
+  int (*open)(const char *path, const char *split, const ibx_dataset_options *o,
+              ibx_dataset **out);
+} ibx_dataset_kind;
+
+int ibx_dataset_kind_count(void);
+const ibx_dataset_kind *ibx_dataset_kind_at(int i);
+/* The kind called name (or its alias); NULL when there is none. */
+const ibx_dataset_kind *ibx_dataset_find_kind(const char *name);
+/* Opens split (train, test; CUB also all) of the dataset kind `name` at
+ * path (NULL or "": the kind's default location, fashion-mnist and
+ * cluttered-fashion-mnist only; "default" means the same). o may be NULL. */
+int ibx_dataset_open_kind(const char *name, const char *path, const char *split,
+                          const ibx_dataset_options *o, ibx_dataset **out);
+/* ibx_dataset_open_kind with options {size}: a data.dataset name, path and
+ * data.image_size. */
+int ibx_dataset_open_named(const char *name, const char *path, const char *split, int size,
+                           ibx_dataset **out);
 
 #endif

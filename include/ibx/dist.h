@@ -32,6 +32,15 @@ double ibx_grad_sync_wait_seconds(const ibx_grad_sync *g);
 int ibx_grad_sync_early_buckets(const ibx_grad_sync *g);
 int ibx_grad_sync_bucket_count(const ibx_grad_sync *g);
 
+/* "All ranks agree that a step failed": a collective over comm that every
+ * rank calls with its own status rc. Returns IBX_OK on every rank when all
+ * passed IBX_OK; otherwise every rank returns non-zero (its own rc, or
+ * IBX_ERR_MPI where rc was IBX_OK) with the message of the lowest failing
+ * rank recorded (ibx_errmsg()), so each rank can stop together and rank 0 can
+ * report the cause. Use it after any local work that may fail before the
+ * next collective, so no rank waits forever on one that gave up. */
+int ibx_dist_agree(MPI_Comm comm, int rc);
+
 /* Synchronised batch norm's reduction (ibx_bn_reduce_fn, ibx/layers.h):
  * MPI_Allreduce(MPI_SUM) of buf[0..n) in place over *(MPI_Comm *)comm. Give
  * it a duplicate of the training communicator (MPI_Comm_dup) so its blocking

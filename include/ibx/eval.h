@@ -19,11 +19,13 @@
 #include "ibx/h5io.h"
 #include "ibx/interpret.h"
 #include "ibx/model.h"
+#include "ibx/run_config.h"
 
 typedef struct {
   char ckpt[4096];    /* the checkpoint read */
   char results[4096]; /* RUN_DIR/results */
   ibx_config cfg;     /* the run's resolved config (from the checkpoint) */
+  ibx_run_config settings; /* the same, typed (ibx/run_config.h) */
   ibx_model *model;
   int max_batch;
   int in_c, in_h, in_w;   /* model input */

@@ -27,6 +27,24 @@ typedef struct {
   float aux;    /* added field: the attention branch's cross-entropy (abn) */
 } ibx_loss_parts;
 
+/* The head registry: every head, as X(identifier, "name"), in the order the
+ * docs, config choices and messages list them. Adding a head: one line here
+ * plus src/models/head_<name>.c defining `const head_ops ibx_head_<identifier>`
+ * (src/models/model_internal.h); the config schema's choices, validation
+ * messages and the CLI's lists follow from this list. SEP goes between
+ * entries (IBX_MODEL_HEAD_CHOICES passes "|"). */
+#define IBX_MODEL_HEADS(X, SEP)                                                                   \
+  X(plain, "plain") SEP X(gap, "gap") SEP X(dvib, "dvib") SEP X(att2, "att2") SEP X(att3, "att3") \
+  SEP X(pan, "pan") SEP X(abn, "abn") SEP X(aib, "aib") SEP X(aib_qt, "aib-qt")
+#define IBX_MODEL_HEAD_NAME_(id, name) name
+/* "plain|gap|dvib|att2|att3|pan|abn|aib|aib-qt", a string literal */
+#define IBX_MODEL_HEAD_CHOICES IBX_MODEL_HEADS(IBX_MODEL_HEAD_NAME_, "|")
+
+/* The registered heads' names joined by sep into buf ("plain, gap, ...");
+ * with_attention_only: only heads that produce attention maps. IBX_ERR_ARG
+ * when buf is too short. */
+int ibx_model_head_names(char *buf, size_t len, const char *sep, int with_attention_only);
+
 typedef struct {
   char backbone[16];  /* "vgg16" or "wrn" */
   char head[16];      /* plain, gap, dvib, att2, att3, pan, abn, aib, aib-qt */
@@ -56,9 +74,6 @@ typedef struct ibx_model ibx_model;
 int ibx_model_create(const ibx_model_config *cfg, int max_batch, ibx_model **out);
 void ibx_model_free(ibx_model *m);
 
-/* Added: changes the KL weight beta used from the next forward on (for KL
- * warm-up schedules); IBX_ERR_ARG when beta < 0 or not finite. */
-int ibx_model_set_beta(ibx_model *m, float beta);
 
 ibx_params *ibx_model_params(ibx_model *m);
 ibx_params *ibx_model_buffers(ibx_model *m);
@@ -76,6 +91,13 @@ int ibx_model_head_uses_key(const char *head, const char *key);
  * classes] stay valid until the next forward. */
 int ibx_model_forward(ibx_model *m, const float *x, const int *labels, int batch, int training,
                       uint64_t noise_seed, ibx_loss_parts *loss, ibx_tensor *logits);
+/* ibx_model_forward with the KL weight of this forward (and of the backward
+ * that follows) given, instead of cfg.beta: a training schedule such as the
+ * KL warm-up (ibx_kl_warmup_beta, ibx/optim.h) passes it per step, and the
+ * model's config never changes. IBX_ERR_ARG when beta < 0 or not finite. */
+int ibx_model_forward_beta(ibx_model *m, const float *x, const int *labels, int batch,
+                           int training, uint64_t noise_seed, float beta, ibx_loss_parts *loss,
+                           ibx_tensor *logits);
 
 /* Backward of the last forward's total loss (requires labels in forward).
  * Parameter gradients accumulate into the gradient buffer; dx (the input

@@ -60,4 +60,9 @@ int ibx_schedule_check(const ibx_schedule *s);
 /* Learning rate for step (0-based). */
 float ibx_schedule_lr(const ibx_schedule *s, long step);
 
+/* The KL weight at step (steps taken so far) of a linear warm-up from 0 to
+ * beta over warmup_steps (<= 0: none, beta throughout); a pure function of
+ * the step, so a resumed run matches. */
+float ibx_kl_warmup_beta(double beta, double warmup_steps, long step);
+
 #endif

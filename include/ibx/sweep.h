@@ -13,6 +13,8 @@
 #ifndef IBX_SWEEP_H
 #define IBX_SWEEP_H
 
+#include <stdio.h>
+
 #include <stddef.h>
 
 #include "ibx/config.h"
@@ -135,12 +137,13 @@ typedef struct {
   int dry_run, retry_failed;
   int max_array;            /* 0: sweep file, else scontrol, else 1001 */
   const char *sbatch;       /* the sbatch program ("sbatch") */
+  FILE *out;                /* what it did (the CLI: stdout); NULL: silent */
 } ibx_submit_options;
 
 /* Writes the scripts into SWEEP_DIR/slurm/ and submits them in stage order
  * (sbatch --parsable), chaining dependencies; pending runs only (not done, not
  * queued; failed ones only with retry_failed). Dry run: prints the scripts
- * with symbolic dependencies, submits nothing. Prints what it did. */
+ * with symbolic dependencies, submits nothing. Reports what it did to o->out. */
 int ibx_sweep_submit(const ibx_sweep *s, const ibx_submit_options *o);
 
 /* ---- local executor --------------------------------------------------------- */
@@ -149,16 +152,17 @@ typedef struct {
   int jobs;      /* concurrent stage tasks */
   int verbose;   /* pass the commands' output through */
   int retry_failed;
+  FILE *out;     /* progress (the CLI: stdout); NULL: silent */
 } ibx_local_options;
 
-/* Runs every pending stage task on this machine, dependencies first; prints
- * progress. Returns IBX_OK when everything ended done, else an error naming
+/* Runs every pending stage task on this machine, dependencies first;
+ * reports progress to o->out. Returns IBX_OK when everything ended done, else an error naming
  * how many failed. */
 int ibx_sweep_run_local(const ibx_sweep *s, const ibx_local_options *o);
 
-/* Prints the per-stage counts and every run that is not done (with sacct/
- * squeue states when the sweep was submitted and they are available). Returns
- * 0 when all is done, 1 otherwise (2 if a corrupt file was found). */
-int ibx_sweep_status(const ibx_sweep *s, int verbose);
+/* Prints to out the per-stage counts and every run that is not done (with
+ * sacct/squeue states when the sweep was submitted and they are available).
+ * Returns 0 when all is done, 1 otherwise (2 if a corrupt file was found). */
+int ibx_sweep_status(const ibx_sweep *s, int verbose, FILE *out);
 
 #endif

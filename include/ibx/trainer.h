@@ -21,16 +21,11 @@
 #define IBX_TRAINER_H
 
 #include <mpi.h>
+#include <stdio.h>
 
 #include "ibx/config.h"
 #include "ibx/data.h"
 #include "ibx/model.h"
-
-/* The model a config describes ([model] keys, data.image_size, train.seed),
- * with input channels and class count from the training set: the one
- * mapping that the trainer, evaluation and attribution share, so a
- * checkpoint's config always rebuilds the model that wrote it. */
-void ibx_model_config_from(const ibx_config *c, const ibx_dataset *train, ibx_model_config *mc);
 
 /* Exit statuses of ibx train. */
 enum {
@@ -50,7 +45,12 @@ typedef struct {
   MPI_Comm comm;
   const ibx_config *config; /* resolved; ignored when resuming (taken from the checkpoint) */
   const char *resume;       /* run directory or checkpoint file, or NULL */
-  int quiet;
+  /* Rank 0's progress (banner and resolved config, step and epoch lines,
+   * resume and lock notes): the CLI passes stdout, NULL prints nothing. */
+  FILE *progress;
+  /* Warnings that do not stop the run (a damaged checkpoint skipped on
+   * resume): the CLI passes stderr; NULL: none. */
+  FILE *warnings;
   /* Called from the watchdog thread (train.watchdog_s) with a one-line
    * message when this rank made no progress for that long; must end the
    * process (e.g. print and _exit). NULL: the process exits with status 1. */

@@ -13,6 +13,7 @@
 #include "ibx/attribution.h"
 #include "ibx/attribution_eval.h"
 #include "ibx/checkpoint.h"
+#include "ibx/dist.h"
 #include "ibx/error.h"
 #include "ibx/memory.h"
 #include "ibx/png.h"
@@ -157,8 +158,14 @@ static int readout(MPI_Comm comm, const options *o, const ibx_attr_run *run, ibx
   snprintf(buf, sizeof buf, "%s", o->readout_layers);
   for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && n < 8; t = strtok_r(NULL, ",", &save))
     layers[n++] = t;
-  ibx_readout_options ro_opt = {layers, n, 64, o->readout_epochs, o->readout_images, o->readout_lr, o->readout_beta,
-                                o->quiet};
+  ibx_readout_options ro_opt = {layers,
+                                n,
+                                64,
+                                o->readout_epochs,
+                                o->readout_images,
+                                o->readout_lr,
+                                o->readout_beta,
+                                o->quiet ? NULL : stderr};
   IBX_TRY(ibx_attr_train_readout(comm, run, a, &ro_opt, ro));
   ibx_attributor_set_readout(a, *ro);
   return IBX_OK;
@@ -257,7 +264,10 @@ static int run_command(MPI_Comm comm, const options *o) {
     rc = rank == 0 ? single_image(o, &run, a, methods, n) : IBX_OK;
   } else if (!rc) {
     ibx_attr_result *res = calloc((size_t)n, sizeof *res);
-    ibx_attr_eval_options eo = {o->images, o->points, 0.33, o->quiet, NULL, NULL};
+    ibx_attr_eval_options eo = {.n_images = o->images,
+                                .points = o->points,
+                                .bbox_max = 0.33,
+                                .progress = o->quiet ? NULL : stderr};
     const long n_img = ibx_attr_eval_count(&run, o->images);
     if (o->save_heatmaps) {
       eo.heatmaps = malloc((size_t)n * n_img * run.H * run.W * sizeof(float));
@@ -294,10 +304,9 @@ int ibx_cmd_attribute(int argc, char **argv) {
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   const int rc = run_command(MPI_COMM_WORLD, &o);
-  int any = rc != IBX_OK, failed = 0;
-  MPI_Allreduce(&any, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  if (rc)
+  if (rc) /* each failing rank says why */
     fprintf(stderr, "ibx attribute: %s\n", ibx_errmsg());
+  const int failed = ibx_dist_agree(MPI_COMM_WORLD, rc) != IBX_OK;
   MPI_Finalize();
   return failed ? 1 : 0;
 }

@@ -11,25 +11,22 @@
 #include "ibx/error.h"
 
 static int usage(FILE *to, int status) {
-  fprintf(to,
-          "usage: ibx data info    --format FMT [--split S] [--size N] [--seed N] SRC\n"
-          "       ibx data convert --format FMT [--split S] [--size N] [--seed N] SRC DST.h5\n"
-          "\n"
-          "formats (SRC):\n"
-          "  fashion-mnist            directory of the IDX files, or 'default' for\n"
-          "                           /usr/share/datasets/fashion-mnist (dataset-fashion-mnist)\n"
-          "  mnist                    directory of the IDX files\n"
-          "  idx                      IMAGES,LABELS (two IDX files, gzipped or not)\n"
-          "  cifar10, cifar100        extracted binary directory\n"
-          "  svhn                     directory of {train,test,extra}_32x32.mat, or one .mat\n"
-          "  stl10                    directory of {train,test}_{X,y}.bin\n"
-          "  stl10-cifar10            as stl10; 9 classes shared with CIFAR-10 at --size (32)\n"
-          "  cub                      CUB_200_2011 directory; --size (224), --split train|test|all\n"
-          "  cluttered-fashion-mnist  as fashion-mnist; canvas --size (64), --seed\n"
-          "  h5                       a native file written by 'ibx data convert'\n"
-          "--split is train (default) or test.\n"
-          "text datasets (fortunes, imdb, text-h5) and 'ibx data baseline': see\n"
-          "'ibx data info --format fortunes --help'.\n");
+  fprintf(to, "usage: ibx data info    --format FMT [--split S] [--size N] [--seed N] SRC\n"
+              "       ibx data convert --format FMT [--split S] [--size N] [--seed N] SRC DST.h5\n"
+              "\n"
+              "formats (SRC):\n");
+  for (int i = 0; i < ibx_dataset_kind_count(); i++) {
+    const ibx_dataset_kind *k = ibx_dataset_kind_at(i);
+    char name[64];
+    snprintf(name, sizeof name, k->alias ? "%s (%s)" : "%s", k->name, k->alias);
+    fprintf(to, "  %-24s ", name);
+    for (const char *c = k->source; *c; c++)
+      c[0] == '\n' ? fprintf(to, "\n%27s", "") : fputc(*c, to);
+    fputc('\n', to);
+  }
+  fprintf(to, "--split is train (default) or test.\n"
+              "text datasets (fortunes, imdb, text-h5) and 'ibx data baseline': see\n"
+              "'ibx data info --format fortunes --help'.\n");
   return status;
 }
 
@@ -52,51 +49,6 @@ static int make_parent_dirs(const char *path) {
       return IBX_OK;
     *p = '/';
   }
-}
-
-static int open_source(const char *fmt, const char *src, const char *split, int size,
-                       unsigned long long seed, ibx_dataset **ds) {
-  const char *dir = strcmp(src, "default") == 0 ? NULL : src;
-  if (!strcmp(fmt, "fashion-mnist"))
-    return ibx_dataset_open_fashion_mnist(dir, split, ds);
-  if (!strcmp(fmt, "mnist"))
-    return ibx_dataset_open_mnist(src, split, ds);
-  if (!strcmp(fmt, "idx")) {
-    char images[4096];
-    const char *comma = strchr(src, ',');
-    if (!comma || (size_t)(comma - src) >= sizeof images)
-      return ibx_fail(IBX_ERR_ARG, "idx source must be IMAGES,LABELS, got '%s'", src);
-    memcpy(images, src, (size_t)(comma - src));
-    images[comma - src] = '\0';
-    return ibx_dataset_open_idx(images, comma + 1, NULL, 10, ds);
-  }
-  if (!strcmp(fmt, "cifar10"))
-    return ibx_dataset_open_cifar10(src, split, ds);
-  if (!strcmp(fmt, "cifar100"))
-    return ibx_dataset_open_cifar100(src, split, ds);
-  if (!strcmp(fmt, "svhn")) {
-    size_t n = strlen(src);
-    if (n > 4 && !strcmp(src + n - 4, ".mat"))
-      return ibx_dataset_open_svhn_mat(src, ds);
-    return ibx_dataset_open_svhn(src, split, ds);
-  }
-  if (!strcmp(fmt, "stl10"))
-    return ibx_dataset_open_stl10(src, split, ds);
-  if (!strcmp(fmt, "stl10-cifar10"))
-    return ibx_dataset_open_stl10_as_cifar10(src, split, size ? size : 32, ds);
-  if (!strcmp(fmt, "cub"))
-    return ibx_dataset_open_cub(src, split, size ? size : 224, ds);
-  if (!strcmp(fmt, "cluttered-fashion-mnist")) {
-    ibx_clutter_config cfg;
-    ibx_clutter_default(&cfg);
-    if (size)
-      cfg.size = size;
-    cfg.seed = seed;
-    return ibx_dataset_open_cluttered_fashion_mnist(dir, split, &cfg, ds);
-  }
-  if (!strcmp(fmt, "h5"))
-    return ibx_dataset_open_h5(src, ds);
-  return ibx_fail(IBX_ERR_ARG, "unknown format '%s' (see 'ibx data --help')", fmt);
 }
 
 static void print_info(const ibx_dataset *ds) {
@@ -166,7 +118,8 @@ int ibx_cmd_data(int argc, char **argv) {
   if (!fmt || npos != (convert ? 2 : 1))
     return usage(stderr, 2);
   ibx_dataset *ds = NULL;
-  if (open_source(fmt, pos[0], split, size, seed, &ds) != IBX_OK) {
+  const ibx_dataset_options opts = {.size = size, .seed = seed};
+  if (ibx_dataset_open_kind(fmt, pos[0], split, &opts, &ds) != IBX_OK) {
     fprintf(stderr, "ibx data %s: %s\n", action, ibx_errmsg());
     return 1;
   }

@@ -1,9 +1,12 @@
-/* Shared parts of `ibx eval` (cli_eval*.c): options, MPI agreement, the
- * patch source. */
+/* Shared parts of `ibx eval` (defined in cli_eval_opts.c): options, usage,
+ * the patch source. cli_eval.c dispatches to the actions (error there,
+ * interpret in cli_eval_interpret.c, maps in cli_eval_maps.c); those depend
+ * on cli_eval_opts.c only, never on each other. */
 #ifndef IBX_CLI_EVAL_H
 #define IBX_CLI_EVAL_H
 
 #include <mpi.h>
+#include <stdio.h>
 
 #include "ibx/eval.h"
 #include "ibx/interpret.h"
@@ -42,8 +45,8 @@ typedef struct {
  * on bad usage. */
 int eval_parse(const char *action, int argc, char **argv, eval_opts *o);
 
-/* Every rank's status agreed; the first failing rank's message wins. */
-int eval_agree(MPI_Comm comm, int rc);
+/* The usage text of `ibx eval`. */
+void eval_usage(FILE *to);
 
 /* Opens the patch source of o for run (NULL when patches are not used). */
 int eval_open_patches(const ibx_eval_run *run, const eval_opts *o, ibx_dataset **ds);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli_eval.h"
+#include "ibx/dist.h"
 #include "ibx/error.h"
 
 #define MAX_MODS (2 * EVAL_MAX_LIST + 2 * EVAL_MAX_LIST)
@@ -75,17 +76,17 @@ static int reduce(MPI_Comm comm, ibx_interpret_result *r) {
   MPI_Allreduce(local, total, 3, MPI_LONG, MPI_SUM, comm);
   int count = (int)mine, *counts = NULL, *displs = NULL;
   float *all = NULL;
-  int ok = 1, all_ok;
+  int rc = IBX_OK;
   if (rank == 0) {
     counts = malloc((size_t)world * sizeof *counts);
     displs = malloc((size_t)world * sizeof *displs);
     all = malloc((size_t)(total[1] > 0 ? total[1] : 1) * sizeof *all);
-    ok = counts && displs && all;
+    if (!counts || !displs || !all)
+      rc = ibx_fail(IBX_ERR_NOMEM, "interpret: out of memory gathering cosines");
   }
-  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm); /* nobody waits on a failed rank 0 */
-  if (!all_ok) {
+  if ((rc = ibx_dist_agree(comm, rc))) { /* nobody waits on a failed rank 0 */
     free(counts), free(displs), free(all);
-    return ibx_fail(IBX_ERR_NOMEM, "interpret: out of memory gathering cosines");
+    return rc;
   }
   MPI_Gather(&count, 1, MPI_INT, counts, 1, MPI_INT, 0, comm);
   for (int q = 0; rank == 0 && q < world; q++)
@@ -217,7 +218,7 @@ int eval_cmd_interpret(MPI_Comm comm, const eval_opts *o) {
   char label[128] = "";
   static ibx_interpret_result res[MAX_MODS];
   int n = 0;
-  int rc = eval_agree(comm, run_local(comm, o, &run, &ds, &patches, label, res, &n));
+  int rc = ibx_dist_agree(comm, run_local(comm, o, &run, &ds, &patches, label, res, &n));
   if (!rc && n == 0) { /* --skip-without-attention on a model without attention */
     if (rank == 0)
       printf("%s: head '%s' has no attention map: nothing to score (--skip-without-attention)\n",
@@ -226,7 +227,7 @@ int eval_cmd_interpret(MPI_Comm comm, const eval_opts *o) {
     return IBX_OK;
   }
   for (int k = 0; !rc && k < n; k++)
-    rc = eval_agree(comm, reduce(comm, &res[k]));
+    rc = ibx_dist_agree(comm, reduce(comm, &res[k]));
   if (!rc && rank == 0) {
     static char groups[MAX_MODS][160];
     const char *replace[MAX_MODS];
@@ -246,7 +247,7 @@ int eval_cmd_interpret(MPI_Comm comm, const eval_opts *o) {
       printf("written %s\n", path);
     }
   }
-  rc = eval_agree(comm, rc);
+  rc = ibx_dist_agree(comm, rc);
   for (int k = 0; k < n; k++)
     free(res[k].cosine);
   ibx_dataset_close(ds);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli_eval.h"
+#include "ibx/dist.h"
 #include "ibx/error.h"
 
 #define DEFAULT_ROWS "original,color_block:8,patch:8,high_pass:4,low_pass:12"
@@ -143,5 +144,5 @@ int eval_cmd_maps(MPI_Comm comm, const eval_opts *o) {
     for (int r = 0; r < opened; r++)
       ibx_eval_close(&runs[r]);
   }
-  return eval_agree(comm, rc);
+  return ibx_dist_agree(comm, rc);
 }

@@ -87,8 +87,8 @@ int ibx_cmd_sweep(int argc, char **argv) {
   ibx_sweep_resources cli = {0};
   int throttle = -1, verbose = 0, local = 0, jobs = 1, bad = 0, launcher_set = 0;
   char launcher[IBX_SWEEP_TEXT];
-  ibx_submit_options so = {0};
-  ibx_local_options lo = {0};
+  ibx_submit_options so = {.out = stdout};
+  ibx_local_options lo = {.out = stdout};
   for (int i = 2; i < argc && !bad; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--help") || !strcmp(a, "-h"))
@@ -183,7 +183,7 @@ int ibx_cmd_sweep(int argc, char **argv) {
   if (!strcmp(action, "plan"))
     rc = plan(s, verbose);
   else if (!strcmp(action, "status"))
-    rc = ibx_sweep_status(s, verbose);
+    rc = ibx_sweep_status(s, verbose, stdout);
   else if (!strcmp(action, "submit")) {
     so.ibx = self;
     rc = ibx_sweep_submit(s, &so) ? (fprintf(stderr, "ibx sweep submit: %s\n", ibx_errmsg()), 1)

@@ -57,7 +57,12 @@ int ibx_cmd_train(int argc, char **argv) {
       fprintf(stderr, "ibx train: %s\n", ibx_errmsg());
     status = IBX_TRAIN_USAGE;
   } else {
-    ibx_train_options o = {MPI_COMM_WORLD, &cfg, resume, quiet, report_stall};
+    ibx_train_options o = {.comm = MPI_COMM_WORLD,
+                           .config = &cfg,
+                           .resume = resume,
+                           .progress = quiet ? NULL : stdout,
+                           .warnings = stderr,
+                           .on_stall = report_stall};
     status = ibx_train_run(&o);
     if (status == IBX_TRAIN_ABORTED) { /* the other ranks are stuck in a collective */
       fprintf(stderr, "ibx train: %s; aborting the job\n", ibx_errmsg());

@@ -56,3 +56,10 @@ float ibx_schedule_lr(const ibx_schedule *s, long step) {
     return s->base_lr;
   }
 }
+
+float ibx_kl_warmup_beta(double beta, double warmup_steps, long step) {
+  if (!(warmup_steps > 0.0))
+    return (float)beta;
+  const double f = (double)step / warmup_steps;
+  return (float)(beta * (f < 1.0 ? f : 1.0));
+}

@@ -256,33 +256,3 @@ void ibx_dataset_close(ibx_dataset *ds) {
   ibx_free(ds->boxes);
   ibx_free(ds);
 }
-
-/* The one place that maps a data.dataset name to its reader (trainer,
- * evaluation and attribution all open datasets through it). */
-int ibx_dataset_open_named(const char *name, const char *path, const char *split, int size,
-                           ibx_dataset **out) {
-  const char *dir = path && *path ? path : NULL;
-  if (!strcmp(name, "fashion-mnist"))
-    return ibx_dataset_open_fashion_mnist(dir, split, out);
-  if (!dir)
-    return ibx_fail(IBX_ERR_ARG, "dataset '%s' needs a path (data.path)", name);
-  if (!strcmp(name, "mnist"))
-    return ibx_dataset_open_mnist(dir, split, out);
-  if (!strcmp(name, "cifar10"))
-    return ibx_dataset_open_cifar10(dir, split, out);
-  if (!strcmp(name, "cifar100"))
-    return ibx_dataset_open_cifar100(dir, split, out);
-  if (!strcmp(name, "svhn"))
-    return ibx_dataset_open_svhn(dir, split, out);
-  if (!strcmp(name, "stl10"))
-    return ibx_dataset_open_stl10(dir, split, out);
-  if (!strcmp(name, "cub200"))
-    return ibx_dataset_open_cub(dir, split, size, out);
-  if (!strcmp(name, "h5")) {
-    char file[4096];
-    snprintf(file, sizeof file, "%s/%s.h5", dir, split);
-    return ibx_dataset_open_h5(file, out);
-  }
-  return ibx_fail(IBX_ERR_ARG, "unknown dataset '%s' (fashion-mnist, mnist, cifar10, cifar100, "
-                               "svhn, stl10, cub200, h5)", name);
-}

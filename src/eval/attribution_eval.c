@@ -19,9 +19,11 @@
 #include "ibx/augment.h"
 #include "ibx/checkpoint.h"
 #include "ibx/config.h"
+#include "ibx/dist.h"
 #include "ibx/error.h"
 #include "ibx/h5io.h"
 #include "ibx/memory.h"
+#include "ibx/run_config.h"
 
 /* ---- the run ----------------------------------------------------------------- */
 
@@ -52,17 +54,10 @@ static int find_checkpoint(const char *dir, char *out, size_t len) {
   return IBX_OK;
 }
 
-/* The trainer's datasets (data.dataset, data.path). */
-static int open_split(const ibx_config *c, const char *split, ibx_dataset **out) {
-  return ibx_dataset_open_named(ibx_config_string(c, "data.dataset"),
-                                ibx_config_string(c, "data.path"), split,
-                                (int)ibx_config_int(c, "data.image_size"), out);
-}
-
-static int build_model(const ibx_config *c, const ibx_dataset *train, int max_batch,
+static int build_model(const ibx_run_config *rc, const ibx_dataset *train, int max_batch,
                        ibx_model **out) {
   ibx_model_config mc;
-  ibx_model_config_from(c, train, &mc);
+  ibx_run_model_config(rc, train, &mc);
   return ibx_model_create(&mc, max_batch, out);
 }
 
@@ -81,8 +76,10 @@ static int open_run(const char *path, int max_batch, ibx_attr_run *run, ibx_conf
   int rc = ibx_config_load_string(cfg, ini, run->ckpt);
   free(ini);
   IBX_TRY(rc);
-  IBX_TRY(open_split(cfg, "train", &run->train));
-  IBX_TRY(open_split(cfg, "test", &run->test));
+  ibx_run_config settings;
+  IBX_TRY(ibx_run_config_resolve(cfg, &settings));
+  IBX_TRY(ibx_run_open_dataset(&settings, "train", &run->train));
+  IBX_TRY(ibx_run_open_dataset(&settings, "test", &run->test));
   int c2, h2, w2;
   ibx_dataset_shape(run->train, &run->C, &run->src_h, &run->src_w);
   ibx_dataset_shape(run->test, &c2, &h2, &w2);
@@ -91,9 +88,9 @@ static int open_run(const char *path, int max_batch, ibx_attr_run *run, ibx_conf
                     ibx_dataset_name(run->test), c2, h2, w2, run->C, run->src_h, run->src_w);
   if (run->C > IBX_AUGMENT_MAX_CHANNELS)
     return ibx_fail(IBX_ERR_ARG, "attribute: %d channels are more than supported", run->C);
-  run->H = run->W = (int)ibx_config_int(cfg, "data.image_size");
+  run->H = run->W = settings.data.image_size;
   run->classes = ibx_dataset_num_classes(run->train);
-  IBX_TRY(build_model(cfg, run->train, max_batch, &run->model));
+  IBX_TRY(build_model(&settings, run->train, max_batch, &run->model));
   IBX_TRY(ibx_checkpoint_read(run->ckpt, ibx_model_params(run->model),
                               ibx_model_buffers(run->model), NULL, NULL));
   return ibx_dataset_channel_stats(run->train, run->mean, run->std);
@@ -169,10 +166,7 @@ int ibx_attr_estimate_stats(MPI_Comm comm, const ibx_attr_run *run, ibx_attribut
       rc = ibx_iba_add_samples(b, x, nb);
   }
   ibx_free(x);
-  int any = rc != IBX_OK, failed = 0;
-  MPI_Allreduce(&any, &failed, 1, MPI_INT, MPI_MAX, comm);
-  if (failed)
-    return rc ? rc : ibx_fail(IBX_ERR_MPI, "attribute: statistics failed on another rank");
+  IBX_TRY(ibx_dist_agree(comm, rc));
   /* merge in rank order so every rank computes the same numbers */
   ibx_welford *w = ibx_iba_welford(b);
   const int k = w->k;
@@ -226,8 +220,8 @@ static int train_readout_here(const ibx_attr_run *run, ibx_readout *ro,
       if (!rc)
         rc = ibx_readout_train_step(ro, x, labels, batch, o->lr, &loss);
       avg += loss, steps++;
-      if (!o->quiet && steps % 50 == 0) {
-        fprintf(stderr, "readout: epoch %d step %ld loss %.4f\n", e + 1, steps, avg / 50);
+      if (o->progress && steps % 50 == 0) {
+        fprintf(o->progress, "readout: epoch %d step %ld loss %.4f\n", e + 1, steps, avg / 50);
         avg = 0.0;
       }
     }
@@ -246,20 +240,17 @@ int ibx_attr_train_readout(MPI_Comm comm, const ibx_attr_run *run, ibx_attributo
   int rc = batch <= 64 ? IBX_OK : ibx_fail(IBX_ERR_ARG, "readout: batch %d > 64", batch);
   if (!rc && rank == 0)
     rc = train_readout_here(run, *out, o, batch);
-  int any = rc != IBX_OK, failed = 0;
-  MPI_Allreduce(&any, &failed, 1, MPI_INT, MPI_MAX, comm);
-  if (!failed) {
-    size_t nv;
-    int ns;
-    float *v = ibx_readout_values(*out, &nv), *sd = ibx_readout_feature_std(*out, &ns);
-    MPI_Bcast(v, (int)nv, MPI_FLOAT, 0, comm);
-    MPI_Bcast(sd, ns, MPI_FLOAT, 0, comm);
-  }
-  if (failed) {
+  rc = ibx_dist_agree(comm, rc);
+  if (rc) {
     ibx_readout_free(*out);
     *out = NULL;
-    return rc ? rc : ibx_fail(IBX_ERR_MPI, "readout: training failed on rank 0");
+    return rc;
   }
+  size_t nv;
+  int ns;
+  float *v = ibx_readout_values(*out, &nv), *sd = ibx_readout_feature_std(*out, &ns);
+  MPI_Bcast(v, (int)nv, MPI_FLOAT, 0, comm);
+  MPI_Bcast(sd, ns, MPI_FLOAT, 0, comm);
   return IBX_OK;
 }
 
@@ -328,12 +319,12 @@ int ibx_attr_evaluate(MPI_Comm comm, const ibx_attr_run *run, ibx_attributor *a,
         s[4 * P] += ratio;
     }
     my_images++, my_bbox += eligible;
-    if (!o->quiet && rank == 0 && my_images % 10 == 0)
-      fprintf(stderr, "attribute: %ld of ~%ld images on rank 0\n", my_images,
+    if (o->progress && rank == 0 && my_images % 10 == 0)
+      fprintf(o->progress, "attribute: %ld of ~%ld images on rank 0\n", my_images,
               (n_img + world - 1) / world);
   }
-  int any = rc != IBX_OK, failed = 0;
-  MPI_Allreduce(&any, &failed, 1, MPI_INT, MPI_MAX, comm);
+  rc = ibx_dist_agree(comm, rc);
+  const int failed = rc != IBX_OK;
   long counts[2] = {my_images, my_bbox}, totals[2];
   if (!failed) {
     MPI_Allreduce(sums, tot, (int)(n_methods * per), MPI_DOUBLE, MPI_SUM, comm);
@@ -364,8 +355,6 @@ int ibx_attr_evaluate(MPI_Comm comm, const ibx_attr_run *run, ibx_attributor *a,
     r->seconds = t[4 * P + 1] / (double)totals[0];
   }
   ibx_free(sums), ibx_free(tot), ibx_free(x);
-  if (failed && !rc)
-    return ibx_fail(IBX_ERR_MPI, "attribute: evaluation failed on another rank");
   return rc;
 }
 

@@ -2,6 +2,7 @@
  * (include/ibx/eval.h). */
 #include <stdlib.h>
 
+#include "ibx/dist.h"
 #include "ibx/error.h"
 #include "ibx/eval.h"
 
@@ -38,14 +39,10 @@ int ibx_eval_error(MPI_Comm comm, ibx_eval_run *run, const ibx_dataset *ds, long
   if (limit > 0 && limit < n)
     n = limit;
   long right = 0, seen = 0;
-  const int rc = count_local(comm, run, ds, n, &right, &seen);
   /* every rank learns whether any failed, so none waits forever */
-  long local[3] = {right, seen, rc ? 1 : 0}, total[3];
-  MPI_Allreduce(local, total, 3, MPI_LONG, MPI_SUM, comm);
-  if (rc)
-    return rc;
-  if (total[2])
-    return ibx_fail(IBX_ERR_MPI, "evaluation failed on another rank");
+  IBX_TRY(ibx_dist_agree(comm, count_local(comm, run, ds, n, &right, &seen)));
+  long local[2] = {right, seen}, total[2];
+  MPI_Allreduce(local, total, 2, MPI_LONG, MPI_SUM, comm);
   out->n_correct = total[0], out->n_samples = total[1];
   return IBX_OK;
 }

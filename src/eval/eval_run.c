@@ -47,16 +47,15 @@ static int open_local(const char *path, int max_batch, ibx_eval_run *run) {
     rc = ibx_config_load_string(&run->cfg, ini, run->ckpt);
   free(ini);
   IBX_TRY(rc);
-  const ibx_config *c = &run->cfg;
+  IBX_TRY(ibx_run_config_resolve(&run->cfg, &run->settings));
   /* the training set gives the normalisation, channels, classes and size */
   ibx_dataset *train = NULL;
-  rc = ibx_dataset_open_named(ibx_config_string(c, "data.dataset"), ibx_config_string(c, "data.path"),
-                  "train", (int)ibx_config_int(c, "data.image_size"), &train);
+  rc = ibx_run_open_dataset(&run->settings, "train", &train);
   if (rc)
     return ibx_fail(rc, "%s: the run's training set is needed for its normalisation: %s",
                     run->ckpt, ibx_errmsg());
   ibx_model_config mc;
-  ibx_model_config_from(c, train, &mc);
+  ibx_run_model_config(&run->settings, train, &mc);
   ibx_dataset_shape(train, NULL, &run->src_h, &run->src_w);
   if (mc.in_channels > IBX_AUGMENT_MAX_CHANNELS)
     rc = ibx_fail(IBX_ERR_ARG, "%s: %d channels are more than evaluation supports", run->ckpt,
@@ -99,11 +98,11 @@ void ibx_eval_close(ibx_eval_run *run) {
 int ibx_eval_open_data(const ibx_eval_run *run, const ibx_eval_data *spec, ibx_dataset **out,
                        char *label, size_t len) {
   *out = NULL;
-  const char *own = ibx_config_string(&run->cfg, "data.dataset");
+  const char *own = run->settings.data.dataset;
   const char *name = spec->name && *spec->name ? spec->name : own;
   const char *split = spec->split && *spec->split ? spec->split : "test";
   const char *path = spec->path && *spec->path ? spec->path
-                     : !strcmp(name, own) ? ibx_config_string(&run->cfg, "data.path") : NULL;
+                     : !strcmp(name, own) ? run->settings.data.path : NULL;
   ibx_dataset *ds = NULL;
   if (!strcmp(name, "stl10") && !strcmp(own, "cifar10")) {
     if (!path || !*path)
@@ -165,9 +164,12 @@ int ibx_eval_canvas(const ibx_eval_run *run, const ibx_dataset *ds, long i, floa
 int ibx_eval_attention_size(const ibx_eval_run *run, int *h, int *w, long *size) {
   const ibx_model *m = run->model;
   const int k = run->attention_map, n = ibx_model_attention_count(m);
-  if (n == 0)
-    return ibx_fail(IBX_ERR_ARG, "%s: model head '%s' has no attention map (attention heads: "
-                    "att2, att3, pan, abn, aib, aib-qt)", run->ckpt, ibx_model_config_of(m)->head);
+  if (n == 0) {
+    char heads[128];
+    IBX_TRY(ibx_model_head_names(heads, sizeof heads, ", ", 1));
+    return ibx_fail(IBX_ERR_ARG, "%s: model head '%s' has no attention map (attention heads: %s)",
+                    run->ckpt, ibx_model_config_of(m)->head, heads);
+  }
   if (k < 0 || k >= n)
     return ibx_fail(IBX_ERR_ARG, "%s: attention map %d asked, head '%s' has maps 0..%d", run->ckpt,
                     k, ibx_model_config_of(m)->head, n - 1);

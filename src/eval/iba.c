@@ -4,6 +4,7 @@
  * the blur's adjoint and the sigmoid. Backward stops at the bottleneck:
  * nothing before it needs gradients. */
 #include "ibx/iba.h"
+#include "ibx/optim.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -393,7 +394,7 @@ static int optimise(ibx_iba *b, const float *x, int target) {
     memcpy(b->xb + s * in_n, x, in_n * sizeof(float));
   for (int e = 0; e < k; e++)
     b->alpha[e] = b->cfg.init_alpha, b->adam_m[e] = b->adam_v[e] = 0.0f;
-  const double beta1 = 0.9, beta2 = 0.999, adam_eps = 1e-8;
+  const ibx_adam adam = {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f}; /* torch's defaults */
   const float wcap = b->cfg.beta / (float)k;
   /* R is the same in every step and for every noise draw: compute the
    * layers before the bottleneck once, for the one image */
@@ -418,14 +419,10 @@ static int optimise(ibx_iba *b, const float *x, int target) {
     }
     ibx_iba_blur_adjoint(b->dlam, b->dim[0], b->dim[1], b->dim[2], b->cfg.blur_kernel,
                          b->cfg.blur_sigma, b->dtmp);
-    const double bc1 = 1.0 - pow(beta1, step + 1), bc2 = 1.0 - pow(beta2, step + 1);
-    for (int e = 0; e < k; e++) {
-      const float g = b->dtmp[e] * b->lam_raw[e] * (1.0f - b->lam_raw[e]);
-      b->adam_m[e] = (float)(beta1 * b->adam_m[e] + (1.0 - beta1) * g);
-      b->adam_v[e] = (float)(beta2 * b->adam_v[e] + (1.0 - beta2) * (double)g * g);
-      const double denom = sqrt(b->adam_v[e]) / sqrt(bc2) + adam_eps;
-      b->alpha[e] -= (float)(b->cfg.lr / bc1 * b->adam_m[e] / denom);
-    }
+    for (int e = 0; e < k; e++) /* d/dalpha through the sigmoid, in place */
+      b->dtmp[e] *= b->lam_raw[e] * (1.0f - b->lam_raw[e]);
+    IBX_TRY(ibx_adam_step(&adam, (float)b->cfg.lr, b->alpha, b->dtmp, b->adam_m, b->adam_v,
+                          (size_t)k, step));
   }
   return IBX_OK;
 }

@@ -173,4 +173,6 @@ static int abn_backward(ibx_model *m, const float *dlogits, int with_aux, float 
   return backbone_backward(m, h->s, 0, dx);
 }
 
-const head_ops ibx_head_abn = {"abn", abn_build, NULL, abn_forward, abn_backward};
+const head_ops ibx_head_abn = {.name = "abn",
+    .on_wrn = 1, .default_layer_wrn = 2, .span = 1,
+    .build = abn_build, .init = NULL, .forward = abn_forward, .backward = abn_backward};

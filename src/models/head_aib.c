@@ -248,5 +248,9 @@ static int aib_backward(ibx_model *m, const float *dlogits, int with_aux, float 
   return backbone_backward(m, h->s, 0, dx);
 }
 
-const head_ops ibx_head_aib = {"aib", aib_build, aib_init, aib_forward, aib_backward};
-const head_ops ibx_head_aib_qt = {"aib-qt", aib_qt_build, aib_init, aib_forward, aib_backward};
+const head_ops ibx_head_aib = {.name = "aib",
+    .on_vgg = 1, .on_wrn = 1, .default_layer_vgg = 3, .default_layer_wrn = 2, .span = 1, .uses_K = 1,
+    .build = aib_build, .init = aib_init, .forward = aib_forward, .backward = aib_backward};
+const head_ops ibx_head_aib_qt = {.name = "aib-qt",
+    .on_vgg = 1, .on_wrn = 1, .default_layer_vgg = 3, .default_layer_wrn = 2, .span = 1, .uses_K = 1, .uses_Q = 1,
+    .build = aib_qt_build, .init = aib_init, .forward = aib_forward, .backward = aib_backward};

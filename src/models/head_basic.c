@@ -81,7 +81,9 @@ static int plain_backward(ibx_model *m, const float *dlogits, int with_aux, floa
   return backbone_backward(m, last_stage(m), 0, dx);
 }
 
-const head_ops ibx_head_plain = {"plain", plain_build, NULL, plain_forward, plain_backward};
+const head_ops ibx_head_plain = {.name = "plain",
+    .on_vgg = 1, .on_wrn = 1,
+    .build = plain_build, .init = NULL, .forward = plain_forward, .backward = plain_backward};
 
 /* ---- gap --------------------------------------------------------------------
  * VGG: global average pool of the last block's features (before the fifth
@@ -102,7 +104,9 @@ static int gap_build(ibx_model *m) {
   return unit_declare(m, h->tail, "classifier", 0);
 }
 
-const head_ops ibx_head_gap = {"gap", gap_build, NULL, plain_forward, plain_backward};
+const head_ops ibx_head_gap = {.name = "gap",
+    .on_vgg = 1, .on_wrn = 1,
+    .build = gap_build, .init = NULL, .forward = plain_forward, .backward = plain_backward};
 
 /* ---- the variational bottleneck ------------------------------------------ */
 
@@ -143,7 +147,7 @@ int vib_forward(ibx_model *m, vib_state *v, const float *e, int training, uint64
   const ibx_tensor mu = ibx_t2(v->mu, N, K), lv = ibx_t2(v->logvar, N, K);
   float kl = 0.0f;
   IBX_TRY(ibx_gaussian_kl_forward(&mu, &lv, &kl));
-  m->loss.kl = m->cfg.beta * kl;
+  m->loss.kl = m->beta * kl;
   IBX_TRY(unit_forward(v->dec, v->z, N, training, noise_seed));
   memcpy(m->logits, v->dec->out, (size_t)N * m->classes * sizeof(float));
   model_expose(m, "z_mean", v->mu, N, K, 1, 1);
@@ -163,7 +167,7 @@ int vib_backward(ibx_model *m, vib_state *v, const float *dlogits, int with_aux)
   if (with_aux) {
     const ibx_tensor mu = ibx_t2(v->mu, N, K), lv = ibx_t2(v->logvar, N, K);
     ibx_tensor tdmu = ibx_t2(dmu, N, K), tdlv = ibx_t2(dlv, N, K);
-    IBX_TRY(ibx_gaussian_kl_backward(&mu, &lv, m->cfg.beta, &tdmu, &tdlv));
+    IBX_TRY(ibx_gaussian_kl_backward(&mu, &lv, m->beta, &tdmu, &tdlv));
   }
   /* the encoder's output is [N, 2K]: mean then log-variance per sample */
   for (int n = 0; n < N; n++) {
@@ -211,4 +215,6 @@ static int dvib_backward(ibx_model *m, const float *dlogits, int with_aux, float
   return backbone_backward(m, last_stage(m), 0, dx);
 }
 
-const head_ops ibx_head_dvib = {"dvib", dvib_build, dvib_init, dvib_forward, dvib_backward};
+const head_ops ibx_head_dvib = {.name = "dvib",
+    .on_vgg = 1, .on_wrn = 1, .uses_K = 1,
+    .build = dvib_build, .init = dvib_init, .forward = dvib_forward, .backward = dvib_backward};

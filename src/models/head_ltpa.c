@@ -219,5 +219,9 @@ static int ltpa_backward(ibx_model *m, const float *dlogits, int with_aux, float
   return IBX_OK;
 }
 
-const head_ops ibx_head_att2 = {"att2", att2_build, ltpa_init, ltpa_forward, ltpa_backward};
-const head_ops ibx_head_att3 = {"att3", att3_build, ltpa_init, ltpa_forward, ltpa_backward};
+const head_ops ibx_head_att2 = {.name = "att2",
+    .on_vgg = 1, .default_layer_vgg = 4, .span = 2,
+    .build = att2_build, .init = ltpa_init, .forward = ltpa_forward, .backward = ltpa_backward};
+const head_ops ibx_head_att3 = {.name = "att3",
+    .on_vgg = 1, .default_layer_vgg = 3, .span = 3,
+    .build = att3_build, .init = ltpa_init, .forward = ltpa_forward, .backward = ltpa_backward};

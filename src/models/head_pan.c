@@ -193,4 +193,6 @@ static int pan_backward(ibx_model *m, const float *dlogits, int with_aux, float 
   return IBX_OK;
 }
 
-const head_ops ibx_head_pan = {"pan", pan_build, pan_init, pan_forward, pan_backward};
+const head_ops ibx_head_pan = {.name = "pan",
+    .on_vgg = 1, .default_layer_vgg = 3, .span = 1,
+    .build = pan_build, .init = pan_init, .forward = pan_forward, .backward = pan_backward};

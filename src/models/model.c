@@ -35,32 +35,25 @@ void ibx_model_config_defaults(ibx_model_config *cfg) {
   cfg->seed = 0;
 }
 
-typedef struct {
-  const head_ops *ops;
-  int vgg, wrn;        /* backbones it supports */
-  int def_vgg, def_wrn; /* default attention layer (0: none) */
-  int span;            /* attention layers used from attention_layer on */
-  int uses_K, uses_Q;
-} head_info;
+/* ---- the head registry (IBX_MODEL_HEADS in ibx/model.h) ------------------ */
 
-static const head_info heads[] = {
-    {&ibx_head_plain, 1, 1, 0, 0, 0, 0, 0},  {&ibx_head_gap, 1, 1, 0, 0, 0, 0, 0},
-    {&ibx_head_dvib, 1, 1, 0, 0, 0, 1, 0},   {&ibx_head_att2, 1, 0, 4, 0, 2, 0, 0},
-    {&ibx_head_att3, 1, 0, 3, 0, 3, 0, 0},   {&ibx_head_pan, 1, 0, 3, 0, 1, 0, 0},
-    {&ibx_head_abn, 0, 1, 0, 2, 1, 0, 0},    {&ibx_head_aib, 1, 1, 3, 2, 1, 1, 0},
-    {&ibx_head_aib_qt, 1, 1, 3, 2, 1, 1, 1},
-};
+#define HEAD_ROW_(id, name) {name, &ibx_head_##id}
+#define HEAD_COMMA_ ,
+static const struct {
+  const char *name;
+  const head_ops *ops;
+} heads[] = {IBX_MODEL_HEADS(HEAD_ROW_, HEAD_COMMA_)};
 #define NHEADS ((int)(sizeof heads / sizeof heads[0]))
 
-static const head_info *find_head(const char *name) {
+static const head_ops *find_head(const char *name) {
   for (int i = 0; i < NHEADS; i++)
-    if (!strcmp(heads[i].ops->name, name))
-      return &heads[i];
+    if (!strcmp(heads[i].name, name))
+      return heads[i].ops;
   return NULL;
 }
 
 int ibx_model_head_uses_key(const char *head, const char *key) {
-  const head_info *hi = find_head(head);
+  const head_ops *hi = find_head(head);
   if (!hi)
     return 1;
   if (!strcmp(key, "K") || !strcmp(key, "beta") || !strcmp(key, "beta_warmup_epochs"))
@@ -68,23 +61,39 @@ int ibx_model_head_uses_key(const char *head, const char *key) {
   if (!strcmp(key, "Q") || !strcmp(key, "lambda_q") || !strcmp(key, "lambda_c"))
     return hi->uses_Q;
   if (!strcmp(key, "attention_layer"))
-    return hi->def_vgg || hi->def_wrn;
+    return hi->span > 0;
   return 1;
 }
 
+int ibx_model_head_names(char *buf, size_t len, const char *sep, int with_attention_only) {
+  size_t at = 0;
+  if (len)
+    buf[0] = 0;
+  for (int i = 0; i < NHEADS; i++) {
+    if (with_attention_only && !heads[i].ops->span)
+      continue;
+    const int k = snprintf(buf + at, len - at, "%s%s", at ? sep : "", heads[i].name);
+    if (k < 0 || (size_t)k >= len - at)
+      return ibx_fail(IBX_ERR_ARG, "model: head list longer than %zu bytes", len);
+    at += (size_t)k;
+  }
+  return IBX_OK;
+}
+
 /* Validates cfg; *layer receives the resolved attention layer. */
-static int validate(const ibx_model_config *c, const head_info **hi_out, int *layer) {
+static int validate(const ibx_model_config *c, const head_ops **hi_out, int *layer) {
   const int vgg = !strcmp(c->backbone, "vgg16"), wrn = !strcmp(c->backbone, "wrn");
   if (!vgg && !wrn)
     return ibx_fail(IBX_ERR_ARG, "model.backbone: unknown backbone '%.16s' (vgg16|wrn)",
                     c->backbone);
-  const head_info *hi = find_head(c->head);
+  const head_ops *hi = find_head(c->head);
   if (!hi)
-    return ibx_fail(IBX_ERR_ARG,
-                    "model.head: unknown head '%.16s' "
-                    "(plain|gap|dvib|att2|att3|pan|abn|aib|aib-qt)",
+    return ibx_fail(IBX_ERR_ARG, "model.head: unknown head '%.16s' (" IBX_MODEL_HEAD_CHOICES ")",
                     c->head);
-  if ((vgg && !hi->vgg) || (wrn && !hi->wrn))
+  if (strcmp(hi->name, c->head)) /* a registry row pointing at the wrong head file */
+    return ibx_fail(IBX_ERR_ARG, "model.head: registry entry '%s' holds head '%s'", c->head,
+                    hi->name);
+  if ((vgg && !hi->on_vgg) || (wrn && !hi->on_wrn))
     return ibx_fail(IBX_ERR_ARG, "model.head: head '%s' needs backbone %s, not %s", c->head,
                     vgg ? "wrn" : "vgg16", c->backbone);
   if (c->in_channels <= 0 || c->in_height <= 0 || c->in_width <= 0)
@@ -116,7 +125,7 @@ static int validate(const ibx_model_config *c, const head_info **hi_out, int *la
     return ibx_fail(IBX_ERR_ARG, "model.attention_layer = %d out of range 1..%d for %s", L,
                     nlayers, c->backbone);
   if (!L)
-    L = vgg ? hi->def_vgg : hi->def_wrn;
+    L = vgg ? hi->default_layer_vgg : hi->default_layer_wrn;
   if (hi->span && L + hi->span - 1 > nlayers)
     return ibx_fail(IBX_ERR_ARG,
                     "model.attention_layer = %d out of range 1..%d for head %s on %s (it uses "
@@ -257,7 +266,7 @@ float model_sigmoid(float x) {
 
 int ibx_model_create(const ibx_model_config *cfg, int max_batch, ibx_model **out) {
   *out = NULL;
-  const head_info *hi = NULL;
+  const head_ops *hi = NULL;
   int layer = 0;
   IBX_TRY(validate(cfg, &hi, &layer));
   if (max_batch <= 0)
@@ -267,7 +276,7 @@ int ibx_model_create(const ibx_model_config *cfg, int max_batch, ibx_model **out
     return ibx_fail(IBX_ERR_NOMEM, "model: out of memory");
   m->cfg = *cfg;
   m->cfg.attention_layer = layer;
-  m->ops = hi->ops;
+  m->ops = hi;
   m->max_batch = max_batch;
   m->classes = cfg->num_classes;
   m->in_n = cfg->in_channels * cfg->in_height * cfg->in_width;
@@ -329,13 +338,6 @@ void ibx_model_free(ibx_model *m) {
   free(m);
 }
 
-int ibx_model_set_beta(ibx_model *m, float beta) {
-  if (!(beta >= 0.0f) || !isfinite(beta))
-    return ibx_fail(IBX_ERR_ARG, "model.beta = %g must be >= 0", (double)beta);
-  m->cfg.beta = beta;
-  return IBX_OK;
-}
-
 ibx_params *ibx_model_params(ibx_model *m) { return &m->params; }
 ibx_params *ibx_model_buffers(ibx_model *m) { return &m->buffers; }
 const ibx_model_config *ibx_model_config_of(const ibx_model *m) { return &m->cfg; }
@@ -353,6 +355,15 @@ void ibx_model_set_bn_reduce(ibx_model *m, ibx_bn_reduce_fn fn, void *ctx) {
 
 int ibx_model_forward(ibx_model *m, const float *x, const int *labels, int batch, int training,
                       uint64_t noise_seed, ibx_loss_parts *loss, ibx_tensor *logits) {
+  return ibx_model_forward_beta(m, x, labels, batch, training, noise_seed, m->cfg.beta, loss,
+                                logits);
+}
+
+int ibx_model_forward_beta(ibx_model *m, const float *x, const int *labels, int batch,
+                           int training, uint64_t noise_seed, float beta, ibx_loss_parts *loss,
+                           ibx_tensor *logits) {
+  if (!(beta >= 0.0f) || !isfinite(beta))
+    return ibx_fail(IBX_ERR_ARG, "model.beta = %g must be >= 0", (double)beta);
   if (!x)
     return ibx_fail(IBX_ERR_ARG, "model forward: input is NULL");
   if (batch <= 0 || batch > m->max_batch)
@@ -363,6 +374,7 @@ int ibx_model_forward(ibx_model *m, const float *x, const int *labels, int batch
         return ibx_fail(IBX_ERR_ARG, "model forward: label %d of sample %d outside 0..%d",
                         labels[n], n, m->classes - 1);
   m->batch = batch, m->training = training != 0;
+  m->beta = beta;
   m->labels = labels;
   m->has_loss = 0;
   memset(&m->loss, 0, sizeof m->loss);

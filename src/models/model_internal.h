@@ -60,8 +60,18 @@ typedef struct {
 
 typedef struct ibx_model ibx_model_t;
 
+/* One head: what it supports (the registry in model.c validates a config
+ * against these) and its operations. Define with designated fields, e.g.
+ *   const head_ops ibx_head_aib = {.name = "aib", .on_vgg = 1, .on_wrn = 1,
+ *       .default_layer_vgg = 3, .default_layer_wrn = 2, .span = 1,
+ *       .uses_K = 1, .build = aib_build, ...};
+ * and list it in IBX_MODEL_HEADS (ibx/model.h). */
 typedef struct {
-  const char *name;
+  const char *name;  /* as in IBX_MODEL_HEADS (checked when a model is created) */
+  int on_vgg, on_wrn; /* backbones it supports */
+  int default_layer_vgg, default_layer_wrn; /* attention layer when the config says 0 */
+  int span;           /* attention layers used from attention_layer on (0: no attention) */
+  int uses_K, uses_Q; /* reads model.K/beta, model.Q/lambda_q/lambda_c */
   int (*build)(struct ibx_model *m);
   /* Initialises hand-declared parameters (after the stacks' own init). */
   void (*init)(struct ibx_model *m);
@@ -92,6 +102,8 @@ struct ibx_model {
   int nlayers;   /* attention layers (VGG blocks 1..5, WRN groups 1..3) */
   int att_stage; /* stage index the head reads (from cfg.attention_layer) */
   int chan[MAX_STAGES];
+
+  float beta; /* KL weight of the last forward (cfg.beta, or a schedule's) */
 
   /* logits and the cross-entropy */
   int classes;
@@ -183,8 +195,8 @@ int stage_backward(ibx_model *m, stage *st, const float *dy, float *dx);
 int stage_alloc(ibx_model *m, stage *st);
 
 /* ---- heads ------------------------------------------------------------- */
-extern const head_ops ibx_head_plain, ibx_head_gap, ibx_head_dvib, ibx_head_aib,
-    ibx_head_aib_qt, ibx_head_att2, ibx_head_att3, ibx_head_pan, ibx_head_abn;
+#define HEAD_OPS_EXTERN_(id, name) extern const head_ops ibx_head_##id;
+IBX_MODEL_HEADS(HEAD_OPS_EXTERN_, )
 
 /* The variational bottleneck shared by dvib and aib: e [N, 2K] -> mu,
  * logvar (+ LOGVAR_SHIFT), z (sampled in training, the mean otherwise),

@@ -11,52 +11,9 @@
 #include "ibx/error.h"
 #include "ibx/init.h"
 #include "ibx/memory.h"
+#include "sequential_internal.h"
 
-typedef enum { CONV, BATCHNORM, RELU, MAXPOOL, AVGPOOL, GAP, FLATTEN, LINEAR, DROPOUT } node_kind;
-
-typedef struct {
-  node_kind kind;
-  int in_dim[3], out_dim[3]; /* per-sample shape; flat outputs use [F,1,1] */
-  int flat_in, flat_out;     /* 1 when the tensor is [N,F] rather than [N,C,H,W] */
-  ibx_conv2d conv;
-  ibx_batchnorm bn;
-  ibx_pool2d pool;
-  ibx_dropout drop;
-  int has_bias;
-  int fused_relu;        /* batchnorm: applies the following relu itself; relu: no-op */
-  int w, b, rmean, rvar; /* indices into the stores, -1 if none */
-  /* bound state */
-  float *out;            /* activation (may alias the input for in-place nodes) */
-  float *save_mean, *save_invstd;
-} node;
-
-struct ibx_seq {
-  int in_dim[3];
-  node *nodes;
-  int count, capacity;
-  ibx_params *params, *buffers;
-  int max_batch, batch;
-  const float *input;
-  float *arena, *grad_a, *grad_b;
-  size_t arena_floats, grad_floats;
-  ibx_scratch scratch;
-  ibx_seq_grad_ready_fn grad_ready;
-  void *grad_ready_ctx;
-  int in_flat;  /* the input is [N,F] (ibx_seq_create_flat) */
-  int training; /* mode of the last forward, used by backward */
-  /* intercept (ibx_seq_set_intercept): Z lives in its own buffer so that
-   * R, which the intercepted layer's backward may need (ReLU masks), stays */
-  int icpt_on, icpt_layer, icpt_stop, stopped;
-  ibx_seq_intercept_fwd icpt_fwd;
-  ibx_seq_intercept_bwd icpt_bwd;
-  void *icpt_ctx;
-  float *icpt_buf;
-  size_t icpt_floats;
-  int guided; /* guided-backprop ReLU rule */
-  int reuse_prefix; /* ibx_seq_set_reuse_prefix */
-  int prefix_batch; /* batch of the last forward that computed the layers */
-  int no_param_grads; /* ibx_seq_set_param_grads(s, 0) */
-};
+static const layer_ops *ops_of(const node *n) { return seq_layer_ops(n); }
 
 void ibx_seq_set_grad_hook(ibx_seq *s, ibx_seq_grad_ready_fn fn, void *ctx) {
   s->grad_ready = fn, s->grad_ready_ctx = ctx;
@@ -67,8 +24,6 @@ void ibx_seq_set_bn_reduce(ibx_seq *s, ibx_bn_reduce_fn fn, void *ctx) {
     if (s->nodes[i].kind == BATCHNORM)
       s->nodes[i].bn.reduce = fn, s->nodes[i].bn.reduce_ctx = ctx;
 }
-
-static size_t dim_size(const int d[3]) { return (size_t)d[0] * d[1] * d[2]; }
 
 int ibx_seq_create(int in_channels, int in_height, int in_width, ibx_seq **out) {
   if (in_channels <= 0 || in_height <= 0 || in_width <= 0)
@@ -214,7 +169,7 @@ int ibx_seq_add_flatten(ibx_seq *s) {
   node *n = push(s, FLATTEN);
   if (!n)
     return IBX_ERR_NOMEM;
-  n->out_dim[0] = (int)dim_size(n->in_dim), n->out_dim[1] = n->out_dim[2] = 1;
+  n->out_dim[0] = (int)seq_dim_size(n->in_dim), n->out_dim[1] = n->out_dim[2] = 1;
   n->flat_out = 1;
   s->count++;
   return IBX_OK;
@@ -245,13 +200,6 @@ int ibx_seq_add_dropout(ibx_seq *s, float p) {
   return IBX_OK;
 }
 
-static int declare(ibx_params *store, const char *prefix, int index, const char *leaf, int ndim,
-                   const int *dim, int *out) {
-  char name[IBX_PARAM_NAME_MAX];
-  snprintf(name, sizeof name, "%s%s%d.%s", prefix, *prefix ? "." : "", index, leaf);
-  return ibx_params_declare(store, name, ndim, dim, out);
-}
-
 int ibx_seq_declare(ibx_seq *s, const char *prefix, ibx_params *params, ibx_params *buffers) {
   return ibx_seq_declare_from(s, prefix, 0, params, buffers);
 }
@@ -262,25 +210,8 @@ int ibx_seq_declare_from(ibx_seq *s, const char *prefix, int first_index, ibx_pa
     return ibx_fail(IBX_ERR_ARG, "sequential: declared twice");
   for (int li = 0; li < s->count; li++) {
     node *n = &s->nodes[li];
-    const int i = first_index + li;
-    if (n->kind == CONV) {
-      const int wd[4] = {n->conv.out_channels, n->conv.in_channels, n->conv.kernel_h,
-                         n->conv.kernel_w};
-      IBX_TRY(declare(params, prefix, i, "weight", 4, wd, &n->w));
-      if (n->has_bias)
-        IBX_TRY(declare(params, prefix, i, "bias", 1, wd, &n->b));
-    } else if (n->kind == LINEAR) {
-      const int wd[2] = {n->out_dim[0], n->in_dim[0]};
-      IBX_TRY(declare(params, prefix, i, "weight", 2, wd, &n->w));
-      if (n->has_bias)
-        IBX_TRY(declare(params, prefix, i, "bias", 1, wd, &n->b));
-    } else if (n->kind == BATCHNORM) {
-      const int c = n->bn.channels;
-      IBX_TRY(declare(params, prefix, i, "weight", 1, &c, &n->w));
-      IBX_TRY(declare(params, prefix, i, "bias", 1, &c, &n->b));
-      IBX_TRY(declare(buffers, prefix, i, "running_mean", 1, &c, &n->rmean));
-      IBX_TRY(declare(buffers, prefix, i, "running_var", 1, &c, &n->rvar));
-    }
+    if (ops_of(n)->declare)
+      IBX_TRY(ops_of(n)->declare(n, prefix, first_index + li, params, buffers));
   }
   s->params = params, s->buffers = buffers;
   return IBX_OK;
@@ -288,7 +219,7 @@ int ibx_seq_declare_from(ibx_seq *s, const char *prefix, int first_index, ibx_pa
 
 /* In-place nodes reuse their input's memory: relu, flatten, dropout in eval
  * (dropout always gets its own buffer so backward can see the mask input). */
-static int in_place(const node *n) { return n->kind == RELU || n->kind == FLATTEN; }
+static int in_place(const node *n) { return ops_of(n)->in_place; }
 
 int ibx_seq_bind(ibx_seq *s, ibx_params *params, ibx_params *buffers, int max_batch) {
   if (!s->params || s->params != params || s->buffers != buffers || !params->values ||
@@ -296,9 +227,9 @@ int ibx_seq_bind(ibx_seq *s, ibx_params *params, ibx_params *buffers, int max_ba
     return ibx_fail(IBX_ERR_ARG, "sequential: bind needs the declared, allocated stores");
   if (max_batch <= 0)
     return ibx_fail(IBX_ERR_ARG, "sequential: max_batch must be > 0");
-  size_t arena = 0, widest = dim_size(s->in_dim);
+  size_t arena = 0, widest = seq_dim_size(s->in_dim);
   for (int i = 0; i < s->count; i++) {
-    const size_t sz = dim_size(s->nodes[i].out_dim);
+    const size_t sz = seq_dim_size(s->nodes[i].out_dim);
     if (!in_place(&s->nodes[i]))
       arena += (sz + 15) / 16 * 16;
     if (sz > widest)
@@ -317,14 +248,10 @@ int ibx_seq_bind(ibx_seq *s, ibx_params *params, ibx_params *buffers, int max_ba
       n->out = i ? s->nodes[i - 1].out : NULL; /* NULL: the network input */
     } else {
       n->out = cursor;
-      cursor += (dim_size(n->out_dim) + 15) / 16 * 16 * max_batch;
+      cursor += (seq_dim_size(n->out_dim) + 15) / 16 * 16 * max_batch;
     }
-    if (n->kind == BATCHNORM) {
-      n->save_mean = ibx_alloc(2 * (size_t)n->bn.channels * sizeof(float), "batchnorm stats");
-      if (!n->save_mean)
-        return IBX_ERR_NOMEM;
-      n->save_invstd = n->save_mean + n->bn.channels;
-    }
+    if (ops_of(n)->bind)
+      IBX_TRY(ops_of(n)->bind(n));
   }
   s->max_batch = max_batch;
   return IBX_OK;
@@ -337,13 +264,7 @@ void ibx_seq_init(ibx_seq *s, uint64_t seed) {
       continue;
     ibx_tensor w = ibx_params_value(s->params, n->w);
     const size_t nw = (size_t)ibx_numel(&w);
-    if (n->kind == CONV)
-      ibx_init_kaiming_normal(w.data, nw, n->conv.out_channels * n->conv.kernel_h * n->conv.kernel_w,
-                              seed, (uint64_t)i);
-    else if (n->kind == LINEAR)
-      ibx_init_normal(w.data, nw, 0.01f, seed, (uint64_t)i);
-    else
-      ibx_init_constant(w.data, nw, 1.0f);
+    ops_of(n)->init_weight(n, w.data, nw, seed, i);
     if (n->b >= 0) {
       ibx_tensor b = ibx_params_value(s->params, n->b);
       ibx_init_constant(b.data, (size_t)ibx_numel(&b), 0.0f);
@@ -354,18 +275,6 @@ void ibx_seq_init(ibx_seq *s, uint64_t seed) {
       ibx_init_constant(rv.data, (size_t)ibx_numel(&rv), 1.0f);
     }
   }
-}
-
-/* View of a per-sample shape d with batch N over data. */
-static ibx_tensor view(float *data, int N, const int d[3], int flat) {
-  return flat ? ibx_t2(data, N, d[0]) : ibx_t4(data, N, d[0], d[1], d[2]);
-}
-
-static ibx_tensor param(const ibx_seq *s, int index) {
-  return index >= 0 ? ibx_params_value(s->params, index) : (ibx_tensor){0};
-}
-static ibx_tensor grad(const ibx_seq *s, int index) {
-  return index >= 0 ? ibx_params_grad(s->params, index) : (ibx_tensor){0};
 }
 
 static float *node_input(const ibx_seq *s, int i) {
@@ -395,57 +304,21 @@ int ibx_seq_forward(ibx_seq *s, const float *x, int batch, int training, uint64_
     float *in_data = node_input(s, i);
     if (in_place(n) && !i)
       return ibx_fail(IBX_ERR_ARG, "sequential: an in-place layer cannot come first");
-    ibx_tensor in = view(in_data, batch, n->in_dim, n->flat_in);
-    ibx_tensor y = view(n->out, batch, n->out_dim, n->flat_out);
-    ibx_tensor w = param(s, n->w), b = param(s, n->b);
-    switch (reuse && i == s->icpt_layer ? FLATTEN : n->kind) { /* FLATTEN: nothing to compute */
-    case CONV:
-      IBX_TRY(ibx_conv2d_forward(&n->conv, &in, &w, n->b >= 0 ? &b : NULL, &y, &s->scratch));
-      break;
-    case BATCHNORM: {
-      ibx_tensor rm = ibx_params_value(s->buffers, n->rmean), rv = ibx_params_value(s->buffers, n->rvar);
-      if (n->fused_relu)
-        IBX_TRY(ibx_batchnorm_relu_forward(&n->bn, &in, &w, &b, &rm, &rv, training, &y,
-                                           n->save_mean, n->save_invstd));
-      else
-        IBX_TRY(ibx_batchnorm_forward(&n->bn, &in, &w, &b, &rm, &rv, training, &y, n->save_mean,
-                                      n->save_invstd));
-      break;
-    }
-    case RELU:
-      if (!n->fused_relu)
-        IBX_TRY(ibx_relu_forward(&in, &y));
-      break;
-    case MAXPOOL:
-      IBX_TRY(ibx_maxpool2d_forward(&n->pool, &in, &y));
-      break;
-    case AVGPOOL:
-      IBX_TRY(ibx_avgpool2d_forward(&n->pool, &in, &y));
-      break;
-    case GAP:
-      IBX_TRY(ibx_global_avgpool_forward(&in, &y));
-      break;
-    case FLATTEN:
-      break;
-    case LINEAR:
-      IBX_TRY(ibx_linear_forward(&in, &w, n->b >= 0 ? &b : NULL, &y));
-      break;
-    case DROPOUT:
-      n->drop.seed = dropout_seed;
-      IBX_TRY(ibx_dropout_forward(&n->drop, training, &in, &y));
-      break;
-    }
+    ibx_tensor in = seq_view(in_data, batch, n->in_dim, n->flat_in);
+    ibx_tensor y = seq_view(n->out, batch, n->out_dim, n->flat_out);
+    if (!(reuse && i == s->icpt_layer)) /* a reused layer's output is there already */
+      IBX_TRY(ops_of(n)->forward(s, n, &in, &y, training, dropout_seed));
     if (s->icpt_on && i == s->icpt_layer) {
-      ibx_tensor z = view(s->icpt_buf, batch, n->out_dim, n->flat_out);
+      ibx_tensor z = seq_view(s->icpt_buf, batch, n->out_dim, n->flat_out);
       /* a reused R has the batch it was computed with */
-      ibx_tensor r = reuse ? view(n->out, s->prefix_batch, n->out_dim, n->flat_out) : y;
+      ibx_tensor r = reuse ? seq_view(n->out, s->prefix_batch, n->out_dim, n->flat_out) : y;
       IBX_TRY(s->icpt_fwd(s->icpt_ctx, &r, &z));
     }
   }
   const node *last = &s->nodes[s->count - 1];
   float *last_out = s->icpt_on && s->icpt_layer == s->count - 1 ? s->icpt_buf : last->out;
   if (out)
-    *out = view(last_out, batch, last->out_dim, last->flat_out);
+    *out = seq_view(last_out, batch, last->out_dim, last->flat_out);
   return IBX_OK;
 }
 
@@ -456,88 +329,32 @@ int ibx_seq_backward(ibx_seq *s, const float *dout, float *dx_out) {
   s->stopped = 0;
   float *dy_buf = s->grad_a, *dx_buf = s->grad_b;
   const node *last = &s->nodes[s->count - 1];
-  memcpy(dy_buf, dout, (size_t)N * dim_size(last->out_dim) * sizeof(float));
+  memcpy(dy_buf, dout, (size_t)N * seq_dim_size(last->out_dim) * sizeof(float));
   for (int i = s->count - 1; i >= 0; i--) {
     node *n = &s->nodes[i];
     /* The first layer writes straight into the caller's dx, or nowhere. */
     float *dx_data = i ? dx_buf : dx_out;
-    ibx_tensor in = view(node_input(s, i), N, n->in_dim, n->flat_in);
-    ibx_tensor y = view(n->out, N, n->out_dim, n->flat_out);
-    ibx_tensor dy = view(dy_buf, N, n->out_dim, n->flat_out);
-    ibx_tensor dx = view(dx_data, N, n->in_dim, n->flat_in);
-    ibx_tensor *dxp = dx_data ? &dx : NULL;
-    ibx_tensor w = param(s, n->w), gw = grad(s, n->w), gb = grad(s, n->b);
-    int swap = 1;
+    layer_bwd b = {.in = seq_view(node_input(s, i), N, n->in_dim, n->flat_in),
+                   .y = seq_view(n->out, N, n->out_dim, n->flat_out),
+                   .dy = seq_view(dy_buf, N, n->out_dim, n->flat_out),
+                   .dx = seq_view(dx_data, N, n->in_dim, n->flat_in),
+                   .dx_is_scratch = dx_data == dx_buf,
+                   .swap = 1};
+    b.dxp = dx_data ? &b.dx : NULL;
     if (s->icpt_on && i == s->icpt_layer) {
-      IBX_TRY(s->icpt_bwd(s->icpt_ctx, &dy)); /* dL/dZ -> dL/dR, in place */
+      IBX_TRY(s->icpt_bwd(s->icpt_ctx, &b.dy)); /* dL/dZ -> dL/dR, in place */
       if (s->icpt_stop) {
         s->stopped = 1;
         return IBX_OK;
       }
     }
     if (n->kind == RELU && s->guided)
-      for (int64_t k = 0, nk = ibx_numel(&dy); k < nk; k++)
-        dy.data[k] = dy.data[k] > 0.0f ? dy.data[k] : 0.0f;
-    switch (n->kind) {
-    case CONV:
-      if (s->no_param_grads)
-        IBX_TRY(ibx_conv2d_backward(&n->conv, &in, &w, &dy, dxp, NULL, NULL, &s->scratch));
-      else
-        IBX_TRY(ibx_conv2d_backward(&n->conv, &in, &w, &dy, dxp, &gw, n->b >= 0 ? &gb : NULL,
-                                    &s->scratch));
-      break;
-    case BATCHNORM:
-      if (n->fused_relu)
-        IBX_TRY(ibx_batchnorm_relu_backward(&n->bn, &in, &w, n->save_mean, n->save_invstd,
-                                            s->training, &y, &dy, dxp, &gw, &gb));
-      else
-        IBX_TRY(ibx_batchnorm_backward(&n->bn, &in, &w, n->save_mean, n->save_invstd,
-                                       s->training, &dy, dxp, &gw, &gb));
-      break;
-    case RELU:
-      /* In place: dx overwrites dy, no swap needed except into dx_out.
-       * A fused relu passes dy on untouched: its batch norm applies the mask. */
-      if (n->fused_relu && dx_data == dx_buf) {
-        swap = 0;
-      } else if (n->fused_relu) {
-        if (dxp)
-          memcpy(dx.data, dy.data, (size_t)ibx_numel(&dy) * sizeof(float));
-      } else if (dx_data == dx_buf) {
-        IBX_TRY(ibx_relu_backward(&y, &dy, &dy));
-        swap = 0;
-      } else if (dxp) {
-        IBX_TRY(ibx_relu_backward(&y, &dy, &dx));
-      }
-      break;
-    case MAXPOOL:
-      if (dxp)
-        IBX_TRY(ibx_maxpool2d_backward(&n->pool, &in, &dy, &dx));
-      break;
-    case AVGPOOL:
-      if (dxp)
-        IBX_TRY(ibx_avgpool2d_backward(&n->pool, &dy, &dx));
-      break;
-    case GAP:
-      if (dxp)
-        IBX_TRY(ibx_global_avgpool_backward(&dy, &dx));
-      break;
-    case FLATTEN:
-      if (dx_data == dx_buf)
-        swap = 0; /* same memory, new shape */
-      else if (dxp)
-        memcpy(dx.data, dy.data, (size_t)ibx_numel(&dy) * sizeof(float));
-      break;
-    case LINEAR:
-      IBX_TRY(ibx_linear_backward(&in, &w, &dy, dxp, &gw, n->b >= 0 ? &gb : NULL));
-      break;
-    case DROPOUT:
-      if (dxp)
-        IBX_TRY(ibx_dropout_backward(&n->drop, s->training, &dy, &dx));
-      break;
-    }
+      for (int64_t k = 0, nk = ibx_numel(&b.dy); k < nk; k++)
+        b.dy.data[k] = b.dy.data[k] > 0.0f ? b.dy.data[k] : 0.0f;
+    IBX_TRY(ops_of(n)->backward(s, n, &b));
     if (s->grad_ready && n->w >= 0)
       s->grad_ready(s->grad_ready_ctx, s->params->info[n->w].offset);
-    if (swap) {
+    if (b.swap) {
       float *t = dy_buf;
       dy_buf = dx_buf, dx_buf = t;
     }
@@ -558,24 +375,7 @@ int ibx_seq_length(const ibx_seq *s) { return s->count; }
 void ibx_seq_describe(const ibx_seq *s, int i, char *buf, int len, int out_dim[3], double *macs) {
   const node *n = &s->nodes[i];
   double m = 0.0;
-  switch (n->kind) {
-  case CONV:
-    snprintf(buf, len, "conv%dx%d %d->%d s%d p%d", n->conv.kernel_h, n->conv.kernel_w,
-             n->conv.in_channels, n->conv.out_channels, n->conv.stride, n->conv.pad_h);
-    m = (double)dim_size(n->out_dim) * n->conv.in_channels * n->conv.kernel_h * n->conv.kernel_w;
-    break;
-  case BATCHNORM: snprintf(buf, len, "batchnorm %d", n->bn.channels); break;
-  case RELU: snprintf(buf, len, "relu"); break;
-  case MAXPOOL: snprintf(buf, len, "maxpool %dx%d s%d", n->pool.kernel, n->pool.kernel, n->pool.stride); break;
-  case AVGPOOL: snprintf(buf, len, "avgpool %dx%d s%d", n->pool.kernel, n->pool.kernel, n->pool.stride); break;
-  case GAP: snprintf(buf, len, "global avgpool"); break;
-  case FLATTEN: snprintf(buf, len, "flatten"); break;
-  case LINEAR:
-    snprintf(buf, len, "linear %d->%d", n->in_dim[0], n->out_dim[0]);
-    m = (double)n->in_dim[0] * n->out_dim[0];
-    break;
-  case DROPOUT: snprintf(buf, len, "dropout p=%.2f", (double)n->drop.p); break;
-  }
+  ops_of(n)->describe(n, buf, len, &m);
   memcpy(out_dim, n->out_dim, 3 * sizeof(int));
   if (macs)
     *macs = m;
@@ -583,14 +383,7 @@ void ibx_seq_describe(const ibx_seq *s, int i, char *buf, int len, int out_dim[3
 
 size_t ibx_seq_layer_params(const ibx_seq *s, int i) {
   const node *n = &s->nodes[i];
-  size_t k = 0;
-  if (n->kind == CONV)
-    k = (size_t)n->conv.out_channels * n->conv.in_channels * n->conv.kernel_h * n->conv.kernel_w +
-        (n->has_bias ? (size_t)n->conv.out_channels : 0);
-  else if (n->kind == LINEAR)
-    k = (size_t)n->out_dim[0] * n->in_dim[0] + (n->has_bias ? (size_t)n->out_dim[0] : 0);
-  else if (n->kind == BATCHNORM)
-    k = 2 * (size_t)n->bn.channels;
+  size_t k = ops_of(n)->param_count ? ops_of(n)->param_count(n) : 0;
   return k;
 }
 
@@ -622,7 +415,7 @@ int ibx_seq_layer_output(const ibx_seq *s, int i, ibx_tensor *out) {
   if (i < 0 || i >= s->count || !s->input)
     return ibx_fail(IBX_ERR_ARG, "sequential: no output of layer %d (out of range or no forward)", i);
   const node *n = &s->nodes[i];
-  *out = view(n->out ? n->out : (float *)s->input, s->batch, n->out_dim, n->flat_out);
+  *out = seq_view(n->out ? n->out : (float *)s->input, s->batch, n->out_dim, n->flat_out);
   return IBX_OK;
 }
 
@@ -644,7 +437,7 @@ int ibx_seq_set_intercept(ibx_seq *s, int layer, ibx_seq_intercept_fwd forward,
                     "sequential: layer %d cannot be intercepted (out of range, or the next "
                     "layer works in place on its output)",
                     layer);
-  const size_t need = dim_size(s->nodes[layer].out_dim) * (size_t)s->max_batch;
+  const size_t need = seq_dim_size(s->nodes[layer].out_dim) * (size_t)s->max_batch;
   if (need > s->icpt_floats) {
     ibx_free(s->icpt_buf);
     s->icpt_buf = ibx_alloc(need * sizeof(float), "intercept output");

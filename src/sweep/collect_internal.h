@@ -6,12 +6,14 @@
 
 #include "ibx/collect.h"
 #include "ibx/config.h"
+#include "ibx/run_config.h"
 #include "ibx/sweep.h"
 
 typedef struct {
   char dir[IBX_SWEEP_TEXT], id[64], dataset[64];
   char label[IBX_SWEEP_TEXT]; /* backbone-head and the varying keys but seed */
-  ibx_config config;
+  ibx_config config;       /* every key (the labels name the ones that vary) */
+  ibx_run_config settings; /* the same, typed */
 } ibx_collect_run;
 
 typedef struct {

@@ -194,9 +194,8 @@ static int by_dir(const void *a, const void *b) {
   return strcmp(((const ibx_collect_run *)a)->dir, ((const ibx_collect_run *)b)->dir);
 }
 
-static int same_model(const ibx_config *a, const ibx_config *b) {
-  return !strcmp(ibx_config_string(a, "model.backbone"), ibx_config_string(b, "model.backbone")) &&
-         !strcmp(ibx_config_string(a, "model.head"), ibx_config_string(b, "model.head"));
+static int same_model(const ibx_run_config *a, const ibx_run_config *b) {
+  return !strcmp(a->model.backbone, b->model.backbone) && !strcmp(a->model.head, b->model.head);
 }
 
 /* Keys that differ between runs make the row labels (seed excepted: the
@@ -208,8 +207,8 @@ static void make_labels(ibx_collect_data *d) {
   for (int r = 0; r < d->n_runs; r++) {
     const ibx_config *c = &d->runs[r].config;
     size_t used = (size_t)ibx_sw_fmt(d->runs[r].label, sizeof d->runs[r].label, "%s-%s",
-                                     ibx_config_string(c, "model.backbone"),
-                                     ibx_config_string(c, "model.head"));
+                                     d->runs[r].settings.model.backbone,
+                                     d->runs[r].settings.model.head);
     for (int k = 0; k < n_keys; k++) {
       const ibx_cfg_key *key = c->values[k].key;
       if (!strcmp(key->section, "output") || !strcmp(key->section, "data") ||
@@ -222,7 +221,7 @@ static void make_labels(ibx_collect_data *d) {
         const ibx_config *oc = &d->runs[o].config;
         const int differs = strcmp(oc->values[k].text, c->values[k].text) != 0;
         varies |= differs;
-        varies_here |= differs && same_model(c, oc);
+        varies_here |= differs && same_model(&d->runs[r].settings, &d->runs[o].settings);
       }
       if (varies_here && used < sizeof d->runs[r].label)
         used += (size_t)ibx_sw_fmt(d->runs[r].label + used, sizeof d->runs[r].label - used,
@@ -247,13 +246,12 @@ static int add_run(ibx_collect_data *d, int *cap, const char *path, const char *
   ibx_sw_fmt(run->dir, sizeof run->dir, "%s", path);
   ibx_sw_fmt(run->id, sizeof run->id, "%s", id);
   ibx_config_init(&run->config);
-  if (ibx_config_load(&run->config, ini)) {
+  if (ibx_config_load(&run->config, ini) || ibx_run_config_resolve(&run->config, &run->settings)) {
     problem(d, report, "collect: %s (skipped)%s", ibx_errmsg(), "");
     ibx_config_free(&run->config);
     return IBX_OK;
   }
-  ibx_sw_fmt(run->dataset, sizeof run->dataset, "%s",
-             ibx_config_string(&run->config, "data.dataset"));
+  ibx_sw_fmt(run->dataset, sizeof run->dataset, "%s", run->settings.data.dataset);
   d->n_runs++;
   return IBX_OK;
 }

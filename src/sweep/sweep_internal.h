@@ -3,12 +3,19 @@
 #define IBX_SWEEP_INTERNAL_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "ibx/sweep.h"
 
 /* snprintf that may truncate (paths are bounded, long ones fail later when
  * opened), without GCC's truncation warnings. */
 int ibx_sw_fmt(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* fprintf to out, or nothing when out is NULL: where the sweep code reports
+ * progress (the library never prints on its own; the CLI passes stdout). */
+void ibx_sw_report(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* fflush(out) unless out is NULL: progress is read live from logs and pipes. */
+void ibx_sw_flush(FILE *out);
 
 int ibx_sw_mkdir_p(const char *dir);
 /* Atomically writes path with text (temp, fsync, rename). */

@@ -126,7 +126,8 @@ static int start(const ibx_sweep *s, task *t, const ibx_sweep_run *runs, const c
         dup2(fd, 1), dup2(fd, 2), close(fd);
     }
     execvp(argv[0], argv);
-    fprintf(stderr, "ibx sweep: cannot run %s: %s\n", argv[0], strerror(errno));
+    /* the child's fd 2 is the task's log (or the runner's stderr with --verbose) */
+    dprintf(STDERR_FILENO, "ibx sweep: cannot run %s: %s\n", argv[0], strerror(errno));
     _exit(127);
   }
   free_argv(argv);
@@ -246,8 +247,8 @@ int ibx_sweep_run_local(const ibx_sweep *s, const ibx_local_options *o) {
       tasks[i * n_slots].state = T_DONE;
   for (int k = 0; k < s->n_stages * n_slots; k++)
     todo += tasks[k].state == T_WAIT;
-  printf("%s: %d runs, %d stage tasks to run, %d at a time (logs: RUN_DIR/logs/)\n", s->name,
-         n_runs, todo, o->jobs);
+  ibx_sw_report(o->out, "%s: %d runs, %d stage tasks to run, %d at a time (logs: RUN_DIR/logs/)\n",
+                s->name, n_runs, todo, o->jobs);
   if (getuid() == 0) { /* Open MPI refuses root unless told; CI runs as root */
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
@@ -265,9 +266,10 @@ int ibx_sweep_run_local(const ibx_sweep *s, const ibx_local_options *o) {
           tasks[k].signalled = 1;
         }
       if (!passed_on)
-        printf("%s: interrupted: the running tasks checkpoint and stop (again: terminate)\n",
-               s->name);
-      fflush(stdout);
+        ibx_sw_report(o->out,
+                      "%s: interrupted: the running tasks checkpoint and stop (again: terminate)\n",
+                      s->name);
+      ibx_sw_flush(o->out);
       passed_on = interrupted;
     }
     int blocked = 0;
@@ -278,8 +280,9 @@ int ibx_sweep_run_local(const ibx_sweep *s, const ibx_local_options *o) {
       int go = ready(s, tasks, n_slots, t);
       if (go < 0) {
         t->state = T_SKIPPED;
-        printf("[%3d/%d] %-8s %s skipped: an earlier stage did not finish\n", ++finished, todo,
-               s->stages[t->stage].name, t->run >= 0 ? runs[t->run].id : "(sweep)");
+        ibx_sw_report(o->out, "[%3d/%d] %-8s %s skipped: an earlier stage did not finish\n",
+                      ++finished, todo, s->stages[t->stage].name,
+                      t->run >= 0 ? runs[t->run].id : "(sweep)");
         continue;
       }
       if (!go)
@@ -288,9 +291,9 @@ int ibx_sweep_run_local(const ibx_sweep *s, const ibx_local_options *o) {
       if (held_by_other(&s->stages[t->stage], t->run >= 0 ? &runs[t->run] : NULL, who,
                         sizeof who)) {
         if (!t->blocked)
-          printf("        %-8s %s waits: a trainer still runs in %s (%s)\n",
-                 s->stages[t->stage].name, runs[t->run].id, runs[t->run].dir, who);
-        fflush(stdout);
+          ibx_sw_report(o->out, "        %-8s %s waits: a trainer still runs in %s (%s)\n",
+                        s->stages[t->stage].name, runs[t->run].id, runs[t->run].dir, who);
+        ibx_sw_flush(o->out);
         t->blocked = 1;
         blocked++;
         continue;
@@ -298,14 +301,16 @@ int ibx_sweep_run_local(const ibx_sweep *s, const ibx_local_options *o) {
       t->blocked = 0;
       if (start(s, t, runs, sweep_dir, o)) {
         t->state = T_FAILED, failed++, finished++;
-        printf("[%3d/%d] %-8s %s could not start: %s\n", finished, todo,
-               s->stages[t->stage].name, t->run >= 0 ? runs[t->run].id : "(sweep)", ibx_errmsg());
+        ibx_sw_report(o->out, "[%3d/%d] %-8s %s could not start: %s\n", finished, todo,
+                      s->stages[t->stage].name, t->run >= 0 ? runs[t->run].id : "(sweep)",
+                      ibx_errmsg());
         continue;
       }
       running++;
-      printf("        %-8s %s started  %s\n", s->stages[t->stage].name,
-             t->run >= 0 ? runs[t->run].id : "(sweep)", t->run >= 0 ? runs[t->run].label : "");
-      fflush(stdout); /* progress is read live from logs and pipes too */
+      ibx_sw_report(o->out, "        %-8s %s started  %s\n", s->stages[t->stage].name,
+                    t->run >= 0 ? runs[t->run].id : "(sweep)",
+                    t->run >= 0 ? runs[t->run].label : "");
+      ibx_sw_flush(o->out); /* progress is read live from logs and pipes too */
     }
     if (!running && (!blocked || interrupted))
       break;
@@ -320,11 +325,11 @@ int ibx_sweep_run_local(const ibx_sweep *s, const ibx_local_options *o) {
           if (tasks[k].state == T_RUNNING) {
             char line[160];
             last_line(tasks[k].log, line, sizeof line);
-            printf("        %-8s %s %4lds | %s\n", s->stages[tasks[k].stage].name,
-                   tasks[k].run >= 0 ? runs[tasks[k].run].id : "(sweep)",
-                   (long)(time(NULL) - tasks[k].started), line[0] ? line : "(no output yet)");
+            ibx_sw_report(o->out, "        %-8s %s %4lds | %s\n", s->stages[tasks[k].stage].name,
+                          tasks[k].run >= 0 ? runs[tasks[k].run].id : "(sweep)",
+                          (long)(time(NULL) - tasks[k].started), line[0] ? line : "(no output yet)");
           }
-        fflush(stdout);
+        ibx_sw_flush(o->out);
       }
       continue;
     }
@@ -348,17 +353,18 @@ int ibx_sweep_run_local(const ibx_sweep *s, const ibx_local_options *o) {
       failed += t->state == T_FAILED;
       preempted += t->state == T_PREEMPTED;
       running--, finished++;
-      printf("[%3d/%d] %-8s %s %s after %lds%s%s\n", finished, todo, name,
-             t->run >= 0 ? runs[t->run].id : "(sweep)", state, (long)(time(NULL) - t->started),
-             t->state == T_FAILED ? ", log: " : "", t->state == T_FAILED ? t->log : "");
-      fflush(stdout);
+      ibx_sw_report(o->out, "[%3d/%d] %-8s %s %s after %lds%s%s\n", finished, todo, name,
+                    t->run >= 0 ? runs[t->run].id : "(sweep)", state,
+                    (long)(time(NULL) - t->started), t->state == T_FAILED ? ", log: " : "",
+                    t->state == T_FAILED ? t->log : "");
+      ibx_sw_flush(o->out);
     }
   }
   signal(SIGINT, old_int);
   signal(SIGTERM, old_term);
-  printf("%s: %d of %d stage tasks ran in %.0f s, %d failed, %d preempted%s\n", s->name,
-         finished, todo, now_s() - t0, failed, preempted,
-         interrupted || preempted ? " (run again to resume)" : "");
+  ibx_sw_report(o->out, "%s: %d of %d stage tasks ran in %.0f s, %d failed, %d preempted%s\n",
+                s->name, finished, todo, now_s() - t0, failed, preempted,
+                interrupted || preempted ? " (run again to resume)" : "");
   free(tasks), free(pending);
   ibx_sweep_runs_free(runs, n_runs);
   if (!rc && (failed || preempted || interrupted))

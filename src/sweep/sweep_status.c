@@ -26,7 +26,7 @@ static void describe_slurm(const ibx_sched_entry *e, char *out, size_t cap) {
              requeued);
 }
 
-int ibx_sweep_status(const ibx_sweep *s, int verbose) {
+int ibx_sweep_status(const ibx_sweep *s, int verbose, FILE *out) {
   ibx_sweep_run *runs;
   int n_runs;
   IBX_TRY(ibx_sweep_expand(s, &runs, &n_runs));
@@ -36,10 +36,10 @@ int ibx_sweep_status(const ibx_sweep *s, int verbose) {
   ibx_sched_query_full(sweep_dir, 1, &sched);
   int count[IBX_SWEEP_MAX_STAGES][N_STATES] = {{0}};
   int all_done = 1, corrupt = 0;
-  printf("%s: %d runs in %s%s\n", s->name, n_runs, sweep_dir,
-         sched.n ? (sched.have_sacct ? " (Slurm states from sacct/squeue)"
-                                     : " (Slurm states from squeue; sacct unavailable)")
-                 : "");
+  ibx_sw_report(out, "%s: %d runs in %s%s\n", s->name, n_runs, sweep_dir,
+                sched.n ? (sched.have_sacct ? " (Slurm states from sacct/squeue)"
+                                            : " (Slurm states from squeue; sacct unavailable)")
+                        : "");
   for (int r = 0; r < n_runs; r++) {
     int shown = 0;
     for (int i = 0; i < s->n_stages; i++) {
@@ -54,12 +54,12 @@ int ibx_sweep_status(const ibx_sweep *s, int verbose) {
       const ibx_sched_entry *e = ibx_sched_lookup(&sched, runs[r].dir, st->name);
       if (state != IBX_STAGE_DONE || verbose) {
         if (!shown++)
-          printf("  %s  %s\n", runs[r].id, runs[r].label);
+          ibx_sw_report(out, "  %s  %s\n", runs[r].id, runs[r].label);
         char slurm[320] = "";
         if (e)
           describe_slurm(e, slurm, sizeof slurm);
-        printf("      %-10s %-9s%s%s%s\n", st->name, ibx_stage_state_name(state),
-               why[0] ? "  " : "", why, slurm);
+        ibx_sw_report(out, "      %-10s %-9s%s%s%s\n", st->name, ibx_stage_state_name(state),
+                      why[0] ? "  " : "", why, slurm);
       }
     }
   }
@@ -69,15 +69,15 @@ int ibx_sweep_status(const ibx_sweep *s, int verbose) {
       char why[IBX_SWEEP_TEXT + 64];
       ibx_stage_state state = ibx_sweep_stage_state(st, sweep_dir, why, sizeof why);
       all_done &= state == IBX_STAGE_DONE;
-      printf("  %-10s (sweep-wide) %s%s%s\n", st->name, ibx_stage_state_name(state),
-             why[0] ? ": " : "", why);
+      ibx_sw_report(out, "  %-10s (sweep-wide) %s%s%s\n", st->name, ibx_stage_state_name(state),
+                    why[0] ? ": " : "", why);
       continue;
     }
-    printf("  %-10s", st->name);
+    ibx_sw_report(out, "  %-10s", st->name);
     for (int k = N_STATES - 1; k >= 0; k--)
       if (count[i][k])
-        printf(" %d %s", count[i][k], ibx_stage_state_name((ibx_stage_state)k));
-    printf("\n");
+        ibx_sw_report(out, " %d %s", count[i][k], ibx_stage_state_name((ibx_stage_state)k));
+    ibx_sw_report(out, "\n");
   }
   ibx_sched_free(&sched);
   ibx_sweep_runs_free(runs, n_runs);

@@ -125,10 +125,10 @@ int ibx_sweep_submit(const ibx_sweep *s, const ibx_submit_options *o) {
         ibx_sweep_stage_state(&s->stages[i], sweep_dir, NULL, 0) != IBX_STAGE_DONE)
       sweep_stage_open |= !ibx_sched_sweep_stage_active(&sched, s->stages[i].name);
   ibx_sched_free(&sched);
-  printf("%s: %d runs, %d to submit%s\n", s->name, n_runs, n_pending,
-         o->retry_failed ? " (failed ones included)" : "");
+  ibx_sw_report(o->out, "%s: %d runs, %d to submit%s\n", s->name, n_runs, n_pending,
+                o->retry_failed ? " (failed ones included)" : "");
   if (!n_pending && !sweep_stage_open) {
-    printf("nothing to submit\n");
+    ibx_sw_report(o->out, "nothing to submit\n");
     rc = IBX_OK;
     goto out;
   }
@@ -201,7 +201,7 @@ int ibx_sweep_submit(const ibx_sweep *s, const ibx_submit_options *o) {
       char path[IBX_SWEEP_TEXT + 128];
       ibx_sw_fmt(path, sizeof path, "%s/%s-%d.sbatch", sub_dir, st->name, k);
       if (o->dry_run) {
-        printf("==> %s <==\n%s\n", path, script);
+        ibx_sw_report(o->out, "==> %s <==\n%s\n", path, script);
         free(script);
         continue;
       }
@@ -214,8 +214,8 @@ int ibx_sweep_submit(const ibx_sweep *s, const ibx_submit_options *o) {
                               runs_file);
       if (rc)
         goto out;
-      printf("submitted %s chunk %d: job %s (%s)%s%s\n", st->name, k, ids[i][k],
-             st->per_sweep ? "sweep-wide" : "array", dep[0] ? ", after " : "", dep);
+      ibx_sw_report(o->out, "submitted %s chunk %d: job %s (%s)%s%s\n", st->name, k, ids[i][k],
+                    st->per_sweep ? "sweep-wide" : "array", dep[0] ? ", after " : "", dep);
     }
   }
   rc = IBX_OK;

@@ -21,6 +21,20 @@ int ibx_sw_fmt(char *out, size_t len, const char *fmt, ...) {
   return n;
 }
 
+void ibx_sw_report(FILE *out, const char *fmt, ...) {
+  if (!out)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(out, fmt, ap);
+  va_end(ap);
+}
+
+void ibx_sw_flush(FILE *out) {
+  if (out)
+    fflush(out);
+}
+
 int ibx_sw_mkdir_p(const char *dir) {
   char path[4096];
   ibx_sw_fmt(path, sizeof path, "%s", dir);

@@ -22,6 +22,7 @@
 #include "ibx/model.h"
 #include "ibx/optim.h"
 #include "ibx/rng.h"
+#include "ibx/run_config.h"
 #include "ibx/sampler.h"
 #include "run_dir.h"
 #include "watchdog.h"
@@ -52,8 +53,10 @@ static double now(void) {
 
 typedef struct {
   MPI_Comm comm;
-  int rank, world, quiet;
-  ibx_config cfg;
+  int rank, world;
+  FILE *out; /* progress lines (rank 0), or NULL */
+  ibx_config cfg;          /* the resolved config, as written to config.ini */
+  ibx_run_config settings; /* the same, typed: what the trainer reads */
   char *config_ini;
   const char *dir;
   char dir_buf[4096]; /* the run directory (dir points here) */
@@ -88,57 +91,20 @@ typedef struct {
   char hostnames[4096];
 } trainer;
 
-/* Every rank's status, agreed: the first failing rank's message wins. */
-static int agree(trainer *t, int rc) {
-  int fail = rc ? 1 : 0, any;
-  MPI_Allreduce(&fail, &any, 1, MPI_INT, MPI_MAX, t->comm);
-  if (!any)
-    return IBX_OK;
-  int who = fail ? t->rank : t->world, first;
-  MPI_Allreduce(&who, &first, 1, MPI_INT, MPI_MIN, t->comm);
-  char msg[512];
-  snprintf(msg, sizeof msg, "%s", ibx_errmsg());
-  MPI_Bcast(msg, sizeof msg, MPI_CHAR, first, t->comm);
-  return ibx_fail(rc ? rc : IBX_ERR_MPI, "%s", msg);
-}
 
-void ibx_model_config_from(const ibx_config *c, const ibx_dataset *train, ibx_model_config *mc) {
-  memset(mc, 0, sizeof *mc);
-  snprintf(mc->backbone, sizeof mc->backbone, "%s", ibx_config_string(c, "model.backbone"));
-  snprintf(mc->head, sizeof mc->head, "%s", ibx_config_string(c, "model.head"));
-  ibx_model_config_defaults(mc);
-  ibx_dataset_shape(train, &mc->in_channels, NULL, NULL);
-  mc->in_height = mc->in_width = (int)ibx_config_int(c, "data.image_size");
-  mc->num_classes = ibx_dataset_num_classes(train);
-  mc->width = (float)ibx_config_float(c, "model.width");
-  mc->wrn_depth = (int)ibx_config_int(c, "model.wrn_depth");
-  mc->wrn_widen = (int)ibx_config_int(c, "model.wrn_widen");
-  mc->K = (int)ibx_config_int(c, "model.K");
-  mc->beta = (float)ibx_config_float(c, "model.beta");
-  mc->Q = (int)ibx_config_int(c, "model.Q");
-  mc->lambda_q = (float)ibx_config_float(c, "model.lambda_q");
-  mc->lambda_c = (float)ibx_config_float(c, "model.lambda_c");
-  mc->attention_layer = (int)ibx_config_int(c, "model.attention_layer");
-  mc->seed = (uint64_t)ibx_config_int(c, "train.seed");
-}
 
 /* ---- setup ---------------------------------------------------------------- */
 
-static int open_split(const ibx_config *c, const char *split, ibx_dataset **out) {
-  return ibx_dataset_open_named(ibx_config_string(c, "data.dataset"),
-                                ibx_config_string(c, "data.path"), split,
-                                (int)ibx_config_int(c, "data.image_size"), out);
-}
 
 static int setup_data(trainer *t) {
-  const ibx_config *c = &t->cfg;
-  IBX_TRY(open_split(c, "train", &t->train));
-  IBX_TRY(open_split(c, "test", &t->test));
-  long lim = ibx_config_int(c, "data.train_limit");
+  const ibx_run_config *c = &t->settings;
+  IBX_TRY(ibx_run_open_dataset(c, "train", &t->train));
+  IBX_TRY(ibx_run_open_dataset(c, "test", &t->test));
+  long lim = c->data.train_limit;
   t->n_train = ibx_dataset_count(t->train);
   if (lim && lim < t->n_train)
     t->n_train = lim;
-  lim = ibx_config_int(c, "data.test_limit");
+  lim = c->data.test_limit;
   t->n_test = ibx_dataset_count(t->test);
   if (lim && lim < t->n_test)
     t->n_test = lim;
@@ -147,14 +113,14 @@ static int setup_data(trainer *t) {
   if (ch > IBX_AUGMENT_MAX_CHANNELS)
     return ibx_fail(IBX_ERR_ARG, "data: %d channels are more than augmentation supports", ch);
   ibx_augment_identity(&t->aug_train);
-  const int size = (int)ibx_config_int(c, "data.image_size");
+  const int size = c->data.image_size;
   t->aug_train.out_h = t->aug_train.out_w = size;
   IBX_TRY(ibx_dataset_channel_stats(t->train, t->aug_train.mean, t->aug_train.std));
   t->aug_test = t->aug_train;
-  t->aug_train.crop_pad = ibx_config_bool(c, "data.augment") ? 4 : 0;
-  t->aug_train.hflip = ibx_config_bool(c, "data.flip");
-  t->aug_train.seed = (uint64_t)ibx_config_int(c, "train.seed");
-  t->global_batch = (int)ibx_config_int(c, "train.batch_size");
+  t->aug_train.crop_pad = c->data.augment ? 4 : 0;
+  t->aug_train.hflip = c->data.flip;
+  t->aug_train.seed = (uint64_t)c->train.seed;
+  t->global_batch = c->train.batch_size;
   if (t->global_batch % t->world)
     return ibx_fail(IBX_ERR_ARG, "train.batch_size: %d does not divide by the %d ranks",
                     t->global_batch, t->world);
@@ -164,8 +130,8 @@ static int setup_data(trainer *t) {
     return ibx_fail(IBX_ERR_ARG, "train.batch_size: %d is larger than the %ld training samples",
                     t->global_batch, t->n_train);
   IBX_TRY(ibx_sampler_init(&t->sampler, t->n_train, t->world, t->rank,
-                           (uint64_t)ibx_config_int(c, "train.seed"), 1));
-  const int eval_batch = (int)ibx_config_int(c, "eval.batch_size");
+                           (uint64_t)c->train.seed, 1));
+  const int eval_batch = c->eval.batch_size;
   const int max_batch = t->local_batch > eval_batch ? t->local_batch : eval_batch;
   const size_t img = (size_t)ch * size * size;
   t->x = ibx_alloc((size_t)max_batch * img * sizeof(float), "input batch");
@@ -177,17 +143,16 @@ static int setup_data(trainer *t) {
 }
 
 static int setup_model(trainer *t) {
-  const ibx_config *c = &t->cfg;
+  const ibx_run_config *c = &t->settings;
   ibx_model_config mc;
-  ibx_model_config_from(c, t->train, &mc);
-  const int eval_batch = (int)ibx_config_int(c, "eval.batch_size");
+  ibx_run_model_config(c, t->train, &mc);
+  const int eval_batch = c->eval.batch_size;
   IBX_TRY(ibx_model_create(&mc, t->local_batch > eval_batch ? t->local_batch : eval_batch,
                            &t->model));
   t->params = ibx_model_params(t->model);
   t->buffers = ibx_model_buffers(t->model);
 
-  const char *opt = ibx_config_string(c, "train.optimizer");
-  t->adam = strcmp(opt, "sgd") != 0;
+  t->adam = c->train.optimizer != IBX_OPTIMIZER_SGD;
   t->opt.n_slots = t->adam ? 2 : 1;
   t->opt.slot_name[0] = t->adam ? "exp_avg" : "momentum_buffer";
   t->opt.slot_name[1] = "exp_avg_sq";
@@ -196,7 +161,7 @@ static int setup_model(trainer *t) {
     if (!t->opt.slot[s])
       return IBX_ERR_NOMEM;
   }
-  const double bucket_mb = ibx_config_float(c, "train.bucket_mb");
+  const double bucket_mb = c->train.bucket_mb;
   IBX_TRY(ibx_grad_sync_create(t->comm, t->params->grads, t->params->total,
                                (size_t)(bucket_mb * 1048576.0), &t->sync));
   ibx_model_set_grad_hook(t->model, ibx_grad_sync_ready, t->sync);
@@ -204,18 +169,15 @@ static int setup_model(trainer *t) {
   /* schedule, in steps */
   ibx_schedule *s = &t->sched;
   memset(s, 0, sizeof *s);
-  const char *kind = ibx_config_string(c, "train.schedule");
-  s->kind = !strcmp(kind, "cosine") ? IBX_SCHED_COSINE
-            : !strcmp(kind, "multistep") ? IBX_SCHED_MULTISTEP : IBX_SCHED_CONSTANT;
-  s->base_lr = (float)ibx_config_float(c, "train.lr");
-  s->warmup_steps = (long)(ibx_config_float(c, "train.warmup_epochs") * t->steps_per_epoch);
+  s->kind = c->train.schedule;
+  s->base_lr = (float)c->train.lr;
+  s->warmup_steps = (long)(c->train.warmup_epochs * t->steps_per_epoch);
   s->warmup_start = 0.1f;
-  s->total_steps = ibx_config_int(c, "train.epochs") * t->steps_per_epoch;
-  s->gamma = (float)ibx_config_float(c, "train.gamma");
-  const long *ms;
-  s->n_milestones = ibx_config_list(c, "train.milestones", &ms);
+  s->total_steps = c->train.epochs * t->steps_per_epoch;
+  s->gamma = (float)c->train.gamma;
+  s->n_milestones = c->train.n_milestones;
   for (int i = 0; i < s->n_milestones; i++)
-    s->milestones[i] = ms[i] * t->steps_per_epoch;
+    s->milestones[i] = c->train.milestones[i] * t->steps_per_epoch;
   if (s->kind == IBX_SCHED_COSINE && s->total_steps <= s->warmup_steps)
     return ibx_fail(IBX_ERR_ARG, "train.warmup_epochs: must be shorter than train.epochs");
   return ibx_schedule_check(s);
@@ -248,7 +210,7 @@ static void gather_hostnames(trainer *t) {
 
 static int save_checkpoint(trainer *t, const char *path) {
   ibx_ckpt_meta meta = {.epoch = t->epoch, .step = t->step,
-                        .seed = (uint64_t)ibx_config_int(&t->cfg, "train.seed"),
+                        .seed = (uint64_t)t->settings.train.seed,
                         .world_size = t->world, .best_error = t->best_error,
                         .config_ini = t->config_ini, .hostnames = t->hostnames};
   memcpy(meta.start_time, t->start_time, sizeof meta.start_time);
@@ -271,7 +233,7 @@ static int checkpoint_all(trainer *t, int also_best) {
       rc = save_checkpoint(t, path);
     }
     if (!rc)
-      ibx_run_dir_prune(t->dir, (int)ibx_config_int(&t->cfg, "output.keep_last"));
+      ibx_run_dir_prune(t->dir, t->settings.output.keep_last);
     if (rc)
       snprintf(msg, sizeof msg, "%s", ibx_errmsg());
   }
@@ -290,23 +252,21 @@ static int step_load(trainer *t, long j, long *count) {
   IBX_TRY(ibx_sampler_local_batch(&t->sampler, j, t->global_batch, t->idx, count));
   IBX_TRY(ibx_augment_batch(&t->aug_train, t->train, t->idx, *count, (uint64_t)t->epoch, t->x,
                             t->labels));
-  /* KL warm-up: a pure function of the step, so a resumed run matches */
-  const double warm = ibx_config_float(&t->cfg, "model.beta_warmup_epochs") * t->steps_per_epoch;
-  if (warm > 0.0) {
-    const double f = (double)t->step / warm;
-    IBX_TRY(ibx_model_set_beta(t->model,
-                               (float)(ibx_config_float(&t->cfg, "model.beta") * (f < 1.0 ? f : 1.0))));
-  }
   return IBX_OK;
 }
 
 static int step_forward(trainer *t, long n, ibx_loss_parts *parts, long *correct) {
   uint32_t r[4];
-  ibx_rng_u32x4((uint64_t)ibx_config_int(&t->cfg, "train.seed"), NOISE_STREAM,
+  ibx_rng_u32x4((uint64_t)t->settings.train.seed, NOISE_STREAM,
                 (uint64_t)t->step * (uint64_t)t->world + (uint64_t)t->rank, r);
   const uint64_t noise_seed = ((uint64_t)r[0] << 32) | r[1];
   ibx_tensor logits;
-  IBX_TRY(ibx_model_forward(t->model, t->x, t->labels, (int)n, 1, noise_seed, parts, &logits));
+  /* KL warm-up: a pure function of the step, so a resumed run matches */
+  const ibx_model_settings *ms = &t->settings.model;
+  const float beta = ibx_kl_warmup_beta(ms->beta, ms->beta_warmup_epochs * t->steps_per_epoch,
+                                        t->step);
+  IBX_TRY(ibx_model_forward_beta(t->model, t->x, t->labels, (int)n, 1, noise_seed, beta, parts,
+                                 &logits));
   long right = 0;
   for (long i = 0; i < n; i++) {
     const float *row = logits.data + i * logits.dim[1];
@@ -329,19 +289,18 @@ static int step_update(trainer *t) {
   IBX_TRY(ibx_grad_sync_finish(t->sync));
   double norm;
   ibx_clip_grad_norm(t->params->grads, t->params->total,
-                     (float)ibx_config_float(&t->cfg, "train.grad_clip"), &norm);
+                     (float)t->settings.train.grad_clip, &norm);
   t->grad_norm_max = norm > t->grad_norm_max ? norm : t->grad_norm_max;
   const float lr = ibx_schedule_lr(&t->sched, t->step);
-  const ibx_config *c = &t->cfg;
+  const ibx_run_config *c = &t->settings;
   if (t->adam) {
-    const ibx_adam a = {0.9f, 0.999f, 1e-8f, (float)ibx_config_float(c, "train.weight_decay"),
-                        !strcmp(ibx_config_string(c, "train.optimizer"), "adamw")};
+    const ibx_adam a = {0.9f, 0.999f, 1e-8f, (float)c->train.weight_decay,
+                        c->train.optimizer == IBX_OPTIMIZER_ADAMW};
     IBX_TRY(ibx_adam_step(&a, lr, t->params->values, t->params->grads, t->opt.slot[0],
                           t->opt.slot[1], t->params->total, t->step));
   } else {
-    const ibx_sgd s = {(float)ibx_config_float(c, "train.momentum"),
-                       (float)ibx_config_float(c, "train.weight_decay"),
-                       ibx_config_bool(c, "train.nesterov"), 0.0f};
+    const ibx_sgd s = {(float)c->train.momentum, (float)c->train.weight_decay, c->train.nesterov,
+                       0.0f};
     IBX_TRY(ibx_sgd_step(&s, lr, t->params->values, t->params->grads, t->opt.slot[0],
                          t->params->total, t->step));
   }
@@ -362,7 +321,7 @@ static int failed_inside_collectives(trainer *t, int rc) {
 /* Test error over the whole test set, sharded over ranks (sample i on rank
  * i % world), reduced. */
 static int evaluate_local(trainer *t, long *right_out, long *seen_out) {
-  const int B = (int)ibx_config_int(&t->cfg, "eval.batch_size");
+  const int B = t->settings.eval.batch_size;
   long right = 0, seen = 0;
   for (long start = t->rank; start < t->n_test;) {
     long n = 0;
@@ -393,7 +352,7 @@ static int evaluate(trainer *t, double *error) {
    * `ibx eval error` finds in the checkpoint. */
   if (t->world > 1)
     MPI_Bcast(t->buffers->values, (int)t->buffers->total, MPI_FLOAT, 0, t->comm);
-  IBX_TRY(agree(t, evaluate_local(t, &right, &seen)));
+  IBX_TRY(ibx_dist_agree(t->comm, evaluate_local(t, &right, &seen)));
   long local[2] = {right, seen}, total[2];
   MPI_Allreduce(local, total, 2, MPI_LONG, MPI_SUM, t->comm);
   /* percent, the one unit of every stored error (docs/checkpoint-format.md) */
@@ -403,25 +362,25 @@ static int evaluate(trainer *t, double *error) {
 
 /* ---- the loop ------------------------------------------------------------- */
 
-enum { ACC_CE, ACC_KL, ACC_VQ, ACC_COMMIT, ACC_TOTAL, ACC_RIGHT, ACC_SEEN, ACC_N };
+enum { ACC_CE, ACC_KL, ACC_VQ, ACC_COMMIT, ACC_TOTAL, ACC_RIGHT, ACC_SEEN, ACC_AUX, ACC_N };
 
 static void add_parts(double *acc, const ibx_loss_parts *p, long right, long n) {
   acc[ACC_CE] += p->ce * n, acc[ACC_KL] += p->kl * n, acc[ACC_VQ] += p->vq * n;
   acc[ACC_COMMIT] += p->commit * n, acc[ACC_TOTAL] += p->total * n;
-  acc[ACC_RIGHT] += right, acc[ACC_SEEN] += n;
+  acc[ACC_RIGHT] += right, acc[ACC_SEEN] += n, acc[ACC_AUX] += p->aux * n;
 }
 
 static int run_epochs(trainer *t) {
-  const long epochs = ibx_config_int(&t->cfg, "train.epochs");
-  const long log_every = ibx_config_int(&t->cfg, "train.log_every");
-  const long eval_every = ibx_config_int(&t->cfg, "eval.every");
-  const long ckpt_every = ibx_config_int(&t->cfg, "output.checkpoint_every");
+  const long epochs = t->settings.train.epochs;
+  const long log_every = t->settings.train.log_every;
+  const long eval_every = t->settings.eval.every;
+  const long ckpt_every = t->settings.output.checkpoint_every;
   const double t_run = now();
   const long step0 = t->step;
-  if (t->rank == 0 && !t->quiet && t->epoch < epochs) {
-    printf("training: epochs %ld..%ld, %ld steps per epoch, a progress line every %ld steps\n",
-           t->epoch + 1, epochs, t->steps_per_epoch, log_every);
-    fflush(stdout);
+  if (t->out && t->epoch < epochs) {
+    fprintf(t->out, "training: epochs %ld..%ld, %ld steps per epoch, a progress line every %ld steps\n",
+            t->epoch + 1, epochs, t->steps_per_epoch, log_every);
+    fflush(t->out);
   }
   while (t->epoch < epochs) {
     IBX_TRY(ibx_sampler_set_epoch(&t->sampler, (uint64_t)t->epoch));
@@ -434,7 +393,7 @@ static int run_epochs(trainer *t) {
       const float lr = ibx_schedule_lr(&t->sched, t->step);
       int rc = step_load(t, j, &n);
       if (t->sync_bn) /* a rank without its batch must not enter the BN reductions */
-        IBX_TRY(agree(t, rc));
+        IBX_TRY(ibx_dist_agree(t->comm, rc));
       if (!rc) {
         rc = step_forward(t, n, &parts, &right);
         if (rc && t->sync_bn)
@@ -447,7 +406,7 @@ static int run_epochs(trainer *t) {
           any[3];
       MPI_Allreduce(flags, any, 3, MPI_INT, MPI_MAX, t->comm);
       if (any[2])
-        return agree(t, rc ? rc : t->io_rc);
+        return ibx_dist_agree(t->comm, rc ? rc : t->io_rc);
       if (any[1]) {
         double p[5] = {parts.total, parts.ce, parts.kl, parts.vq, parts.commit}, worst[5];
         MPI_Allreduce(p, worst, 5, MPI_DOUBLE, MPI_MAX, t->comm); /* NaN propagates */
@@ -472,15 +431,20 @@ static int run_epochs(trainer *t) {
               g[ACC_CE] / g[ACC_SEEN], g[ACC_KL] / g[ACC_SEEN], g[ACC_VQ] / g[ACC_SEEN],
               g[ACC_COMMIT] / g[ACC_SEEN], lr, rate, t->grad_norm_max};
           t->io_rc = ibx_metrics_append_step(t->metrics, row);
-          if (!t->quiet) {
+          if (t->out) {
             const double done = (double)(t->step - step0);
             const double eta = (now() - t_run) / done *
                                (double)(epochs * t->steps_per_epoch - t->step);
-            printf("epoch %ld/%ld step %ld/%ld  loss %.4f (ce %.4f kl %.3g vq %.3g commit %.3g)"
-                   "  train err %.2f%%  lr %.4g  |g| %.3g  %.0f img/s  ETA %.0fs\n", t->epoch + 1, epochs,
-                   j + 1, t->steps_per_epoch, row[2], row[3], row[4], row[5], row[6],
-                   100.0 * (1.0 - g[ACC_RIGHT] / g[ACC_SEEN]), (double)lr, t->grad_norm_max, rate, eta);
-            fflush(stdout);
+            char aux[40] = ""; /* the attention branch's loss (abn) */
+            if (g[ACC_AUX] != 0.0)
+              snprintf(aux, sizeof aux, " aux %.3g", g[ACC_AUX] / g[ACC_SEEN]);
+            fprintf(t->out,
+                    "epoch %ld/%ld step %ld/%ld  loss %.4f (ce %.4f kl %.3g vq %.3g commit %.3g%s)"
+                    "  train err %.2f%%  lr %.4g  |g| %.3g  %.0f img/s  ETA %.0fs\n",
+                    t->epoch + 1, epochs, j + 1, t->steps_per_epoch, row[2], row[3], row[4], row[5],
+                    row[6], aux, 100.0 * (1.0 - g[ACC_RIGHT] / g[ACC_SEEN]), (double)lr,
+                    t->grad_norm_max, rate, eta);
+            fflush(t->out);
           }
         }
         memset(win, 0, sizeof win);
@@ -509,15 +473,15 @@ static int run_epochs(trainer *t) {
       t->io_rc = ibx_metrics_append_epoch(t->metrics, row);
       if (!t->io_rc)
         t->io_rc = ibx_metrics_flush(t->metrics);
-      if (!t->quiet) {
-        printf("epoch %ld/%ld done: train err %.2f%%", t->epoch, epochs, row[1]);
+      if (t->out) {
+        fprintf(t->out, "epoch %ld/%ld done: train err %.2f%%", t->epoch, epochs, row[1]);
         if (!isnan(test_error))
-          printf("  test err %.2f%% (acc %.2f%%)", test_error, 100.0 - test_error);
-        printf("  %.1f s\n", row[8]);
-        fflush(stdout);
+          fprintf(t->out, "  test err %.2f%% (acc %.2f%%)", test_error, 100.0 - test_error);
+        fprintf(t->out, "  %.1f s\n", row[8]);
+        fflush(t->out);
       }
     }
-    IBX_TRY(agree(t, t->io_rc));
+    IBX_TRY(ibx_dist_agree(t->comm, t->io_rc));
     if (t->epoch % ckpt_every == 0 || t->epoch == epochs || improved)
       IBX_TRY(checkpoint_all(t, improved));
   }
@@ -530,7 +494,9 @@ static int run_epochs(trainer *t) {
  * checkpoint given), else output.dir. */
 static int find_run_dir(trainer *t, const ibx_train_options *o) {
   if (!o->resume) {
-    snprintf(t->dir_buf, sizeof t->dir_buf, "%s", ibx_config_string(o->config, "output.dir"));
+    ibx_run_config given;
+    IBX_TRY(ibx_run_config_resolve(o->config, &given));
+    snprintf(t->dir_buf, sizeof t->dir_buf, "%s", given.output.dir);
     return IBX_OK;
   }
   struct stat st;
@@ -556,9 +522,10 @@ static int claim_run_dir(trainer *t, const ibx_train_options *o, char *ckpt, siz
   char stale[256];
   IBX_TRY(ibx_run_dir_lock(t->dir, &t->lock_fd, stale, sizeof stale));
   t->claimed = 1;
-  if (stale[0] && !o->quiet)
-    printf("ibx train: %s: taking over the stale run lock of %s (no longer running)\n", t->dir,
-           stale);
+  if (stale[0] && o->progress)
+    fprintf(o->progress,
+            "ibx train: %s: taking over the stale run lock of %s (no longer running)\n", t->dir,
+            stale);
   ibx_run_dir_remove_stale_tmp(t->dir);
   if (!o->resume)
     return IBX_OK;
@@ -576,8 +543,9 @@ static int claim_run_dir(trainer *t, const ibx_train_options *o, char *ckpt, siz
     snprintf(aside, sizeof aside, "%s.corrupt", ckpt);
     if (rename(ckpt, aside))
       return ibx_fail(IBX_ERR_IO, "%s; cannot move it aside: %s", why, strerror(errno));
-    fprintf(stderr, "ibx train: warning: skipping %s (renamed to %s.corrupt): %s\n", ckpt,
-            strrchr(ckpt, '/') ? strrchr(ckpt, '/') + 1 : ckpt, why);
+    if (o->warnings)
+      fprintf(o->warnings, "ibx train: warning: skipping %s (renamed to %s.corrupt): %s\n", ckpt,
+              strrchr(ckpt, '/') ? strrchr(ckpt, '/') + 1 : ckpt, why);
   }
 }
 
@@ -605,17 +573,19 @@ static int start_local(trainer *t, const ibx_train_options *o, char *ckpt) {
     for (int i = 0; i < o->config->count; i++)
       t->cfg.values[i] = o->config->values[i];
   }
+  IBX_TRY(ibx_run_config_resolve(&t->cfg, &t->settings));
   t->config_ini = ibx_config_to_ini(&t->cfg);
-  const long threads = ibx_config_int(&t->cfg, "train.threads");
+  const long threads = t->settings.train.threads;
   if (threads > 0)
     omp_set_num_threads((int)threads);
   if (t->rank == 0) {
     IBX_TRY(ibx_run_dir_write_file(t->dir, "config.ini", t->config_ini));
-    if (!o->quiet) { /* flushed: a log's last line is what `sweep run --local` shows */
-      printf("ibx train: %d rank(s) x %d thread(s), run directory %s\n--- resolved config ---\n"
-             "%s-----------------------\nloading data and building the model\n", t->world,
-             omp_get_max_threads(), t->dir, t->config_ini);
-      fflush(stdout);
+    if (o->progress) { /* flushed: a log's last line is what `sweep run --local` shows */
+      fprintf(o->progress,
+              "ibx train: %d rank(s) x %d thread(s), run directory %s\n--- resolved config ---\n"
+              "%s-----------------------\nloading data and building the model\n",
+              t->world, omp_get_max_threads(), t->dir, t->config_ini);
+      fflush(o->progress);
     }
   }
   IBX_TRY(setup_data(t));
@@ -623,14 +593,14 @@ static int start_local(trainer *t, const ibx_train_options *o, char *ckpt) {
 }
 
 static int start(trainer *t, const ibx_train_options *o, char *ckpt) {
-  IBX_TRY(agree(t, find_run_dir(t, o)));
+  IBX_TRY(ibx_dist_agree(t->comm, find_run_dir(t, o)));
   t->dir = t->dir_buf;
-  IBX_TRY(agree(t, t->rank == 0 ? claim_run_dir(t, o, ckpt, 4096) : IBX_OK));
+  IBX_TRY(ibx_dist_agree(t->comm, t->rank == 0 ? claim_run_dir(t, o, ckpt, 4096) : IBX_OK));
   MPI_Bcast(ckpt, 4096, MPI_CHAR, 0, t->comm);
-  IBX_TRY(agree(t, start_local(t, o, ckpt)));
+  IBX_TRY(ibx_dist_agree(t->comm, start_local(t, o, ckpt)));
   /* synchronised batch norm: its own communicator, so its blocking
    * reductions never match the gradient buckets' non-blocking ones */
-  if (ibx_config_bool(&t->cfg, "train.sync_bn") && t->world > 1) {
+  if (t->settings.train.sync_bn && t->world > 1) {
     if (MPI_Comm_dup(t->comm, &t->bn_comm) != MPI_SUCCESS)
       return ibx_fail(IBX_ERR_MPI, "train.sync_bn: cannot duplicate the communicator");
     t->sync_bn = 1;
@@ -648,14 +618,16 @@ static int start(trainer *t, const ibx_train_options *o, char *ckpt) {
   long keep_step = -1, keep_epoch = -1;
   if (o->resume) {
     ibx_ckpt_meta meta;
-    IBX_TRY(agree(t, ibx_checkpoint_read(ckpt, t->params, t->buffers, &t->opt, &meta)));
+    IBX_TRY(
+        ibx_dist_agree(t->comm, ibx_checkpoint_read(ckpt, t->params, t->buffers, &t->opt, &meta)));
     t->step = meta.step, t->epoch = meta.epoch, t->best_error = meta.best_error;
     memcpy(t->start_time, meta.start_time, sizeof t->start_time);
     keep_step = meta.step, keep_epoch = meta.epoch;
-    if (t->rank == 0 && !o->quiet)
-      printf("resumed from %s: epoch %ld, step %ld%s\n", ckpt, t->epoch, t->step,
-             meta.world_size != t->world ? " (written by another world size: same global "
-                                           "batches, not bit-identical)" : "");
+    if (t->rank == 0 && o->progress)
+      fprintf(o->progress, "resumed from %s: epoch %ld, step %ld%s\n", ckpt, t->epoch, t->step,
+              meta.world_size != t->world ? " (written by another world size: same global "
+                                            "batches, not bit-identical)"
+                                          : "");
   }
   int rc = IBX_OK;
   if (t->rank == 0) {
@@ -665,13 +637,13 @@ static int start(trainer *t, const ibx_train_options *o, char *ckpt) {
     if (!rc)
       rc = ibx_run_dir_set_state(t->dir, "running");
   }
-  return agree(t, rc);
+  return ibx_dist_agree(t->comm, rc);
 }
 
 int ibx_train_run(const ibx_train_options *o) {
   trainer t;
   memset(&t, 0, sizeof t);
-  t.comm = o->comm, t.quiet = o->quiet, t.lock_fd = -1;
+  t.comm = o->comm, t.out = o->progress, t.lock_fd = -1;
   MPI_Comm_rank(t.comm, &t.rank);
   MPI_Comm_size(t.comm, &t.world);
   char ckpt[4096] = "";
@@ -681,8 +653,8 @@ int ibx_train_run(const ibx_train_options *o) {
     t.fail_rank = t.fail_step = -1;
   int rc = start(&t, o, ckpt);
   if (!rc)
-    rc = agree(&t, ibx_watchdog_start(ibx_config_float(&t.cfg, "train.watchdog_s"), t.dir,
-                                      t.rank, o->on_stall, &t.watchdog));
+    rc = ibx_dist_agree(t.comm, ibx_watchdog_start(t.settings.train.watchdog_s, t.dir, t.rank,
+                                                   o->on_stall, &t.watchdog));
   int status = IBX_TRAIN_FAILED;
   if (!rc) {
     int r = run_epochs(&t);
@@ -695,7 +667,7 @@ int ibx_train_run(const ibx_train_options *o) {
       return IBX_TRAIN_ABORTED; /* resources are left to the process's end */
     }
     status = r == RUN_PREEMPTED ? IBX_TRAIN_PREEMPTED : r == IBX_OK ? IBX_TRAIN_DONE : -1;
-    rc = agree(&t, status < 0 ? r : IBX_OK);
+    rc = ibx_dist_agree(t.comm, status < 0 ? r : IBX_OK);
     if (rc)
       status = IBX_TRAIN_FAILED;
   }

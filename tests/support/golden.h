@@ -28,6 +28,37 @@
 #define G_RTOL 1e-5
 #define G_ATOL_SCALE 1e-5
 
+/* Opens IBX_FIXTURE_DIR/file into *f for a cmocka group setup: 0, or -1
+ * with the reason on stderr (a group setup cannot fail a test with a
+ * message of its own). */
+static inline int g_fixture_open(ibx_h5 *f, const char *file) {
+  char path[IBX_H5_PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s", IBX_FIXTURE_DIR, file);
+  if (ibx_h5_open(f, path) != IBX_OK) {
+    fprintf(stderr, "%s\n", ibx_errmsg());
+    return -1;
+  }
+  return 0;
+}
+
+static inline int g_fixture_close(ibx_h5 *f) { return ibx_h5_close(f) == IBX_OK ? 0 : -1; }
+
+/* The fixture file of a golden test file: defines `static ibx_h5 var` and the
+ * cmocka group setup/teardown g_group_setup/g_group_teardown that open and
+ * close it. Use once per test file:
+ *     G_FIXTURE(F, "golden_layers.h5")
+ *     ... cmocka_run_group_tests(tests, g_group_setup, g_group_teardown); */
+#define G_FIXTURE(var, file)                                                                       \
+  static ibx_h5 var;                                                                               \
+  static int g_group_setup(void **state) {                                                         \
+    (void)state;                                                                                   \
+    return g_fixture_open(&var, (file));                                                           \
+  }                                                                                                \
+  static int g_group_teardown(void **state) {                                                      \
+    (void)state;                                                                                   \
+    return g_fixture_close(&var);                                                                  \
+  }
+
 static inline void g_open(ibx_h5 *f, const char *file) {
   char path[IBX_H5_PATH_MAX];
   snprintf(path, sizeof path, "%s/%s", IBX_FIXTURE_DIR, file);

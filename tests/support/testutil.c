@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ibx/rng.h"
 
@@ -61,4 +62,37 @@ void tu_check_grad(const char *what, tu_loss_fn loss, void *ctx, float *var,
       fail_msg("%s: gradient element %zu of %zu: analytic %.8g, finite difference %.8g "
                "(|diff| %.3g > tol %.3g)", what, i, n, an, fd, fabs(fd - an), tol);
   }
+}
+
+/* ---- config values by name (tests only) ---------------------------------- */
+
+static const ibx_cfg_value *tu_config_value(const ibx_config *c, const char *name,
+                                            ibx_cfg_type want) {
+  for (int i = 0; i < c->count; i++) {
+    const ibx_cfg_key *k = c->values[i].key;
+    const size_t ns = strlen(k->section);
+    if (!strncmp(name, k->section, ns) && name[ns] == '.' && !strcmp(name + ns + 1, k->key) &&
+        (k->type == want || (want == IBX_CFG_STRING && k->type == IBX_CFG_CHOICE)))
+      return &c->values[i];
+  }
+  fail_msg("config key %s missing or of another type", name);
+  return NULL;
+}
+
+long ibx_config_int(const ibx_config *c, const char *name) {
+  return tu_config_value(c, name, IBX_CFG_INT)->i;
+}
+double ibx_config_float(const ibx_config *c, const char *name) {
+  return tu_config_value(c, name, IBX_CFG_FLOAT)->f;
+}
+int ibx_config_bool(const ibx_config *c, const char *name) {
+  return (int)tu_config_value(c, name, IBX_CFG_BOOL)->i;
+}
+const char *ibx_config_string(const ibx_config *c, const char *name) {
+  return tu_config_value(c, name, IBX_CFG_STRING)->text;
+}
+int ibx_config_list(const ibx_config *c, const char *name, const long **items) {
+  const ibx_cfg_value *v = tu_config_value(c, name, IBX_CFG_INT_LIST);
+  *items = v->list;
+  return v->n_list;
 }

@@ -43,4 +43,14 @@ void tu_check_grad(const char *what, tu_loss_fn loss, void *ctx, float *var,
 /* sum(y .* g) in double. */
 double tu_dot(const float *y, const float *g, size_t n);
 
+/* Config values by "section.key", for the config tests (the library reads
+ * typed fields, ibx/run_config.h); fail the test on a key the schema lacks
+ * or of another type. */
+#include "ibx/config.h"
+long ibx_config_int(const ibx_config *c, const char *name);
+double ibx_config_float(const ibx_config *c, const char *name);
+int ibx_config_bool(const ibx_config *c, const char *name);
+const char *ibx_config_string(const ibx_config *c, const char *name);
+int ibx_config_list(const ibx_config *c, const char *name, const long **items);
+
 #endif

@@ -1,6 +1,7 @@
 /* Every configuration key ibx knows. docs/config.md is generated from this
  * table (`ibx config docs`); a test keeps the two identical. */
 #include "ibx/config.h"
+#include "ibx/model.h"
 
 #define BIG 1e12
 
@@ -24,7 +25,7 @@ const ibx_cfg_key ibx_config_schema[] = {
      "Use only the first N test samples (0: all)."},
     /* ---- model ---- */
     {"model", "backbone", IBX_CFG_CHOICE, "vgg16", 0, 0, "vgg16|wrn", "Backbone network."},
-    {"model", "head", IBX_CFG_CHOICE, "aib", 0, 0, "plain|gap|dvib|att2|att3|pan|abn|aib|aib-qt",
+    {"model", "head", IBX_CFG_CHOICE, "aib", 0, 0, IBX_MODEL_HEAD_CHOICES,
      "Classifier head (see docs/models.md)."},
     {"model", "width", IBX_CFG_FLOAT, "1.0", 0.01, 16, NULL,
      "VGG width multiplier (0.25: quarter width, 16..128 channels)."},

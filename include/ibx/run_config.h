@@ -1,0 +1,97 @@
+/* The run configuration as typed structs: an ibx_config (ibx/config.h,
+ * string-keyed and schema-validated) is resolved once into ibx_run_config,
+ * and the trainer, evaluation and attribution read fields, never keys. The
+ * resolver (src/config/run_config.c) is the one place that names keys: its
+ * table maps every schema key to a field, and a test checks the two cover
+ * each other, so a misspelt key fails the build's tests, not a run.
+ *
+ * Values keep the config's types (integers long or int, numbers double,
+ * booleans int), so arithmetic on them matches reading the config directly. */
+#ifndef IBX_RUN_CONFIG_H
+#define IBX_RUN_CONFIG_H
+
+#include <stdint.h>
+
+#include "ibx/config.h"
+#include "ibx/data.h"
+#include "ibx/model.h"
+#include "ibx/optim.h"
+
+typedef struct {
+  char dataset[64];              /* a dataset kind (ibx/data.h, "datasets by name") */
+  char path[IBX_CFG_MAX_STRING]; /* "" : the kind's default location */
+  int image_size;
+  int augment, flip;
+  long train_limit, test_limit;
+} ibx_data_settings;
+
+typedef struct {
+  char backbone[16], head[16];
+  double width;
+  int wrn_depth, wrn_widen, K;
+  double beta, beta_warmup_epochs;
+  int Q;
+  double lambda_q, lambda_c;
+  int attention_layer;
+} ibx_model_settings;
+
+typedef enum { IBX_OPTIMIZER_SGD, IBX_OPTIMIZER_ADAM, IBX_OPTIMIZER_ADAMW } ibx_optimizer_kind;
+
+typedef struct {
+  long epochs;
+  int batch_size;
+  ibx_optimizer_kind optimizer;
+  double lr, momentum;
+  int nesterov;
+  double weight_decay;
+  ibx_sched_kind schedule;
+  long milestones[IBX_CFG_MAX_LIST];
+  int n_milestones;
+  double gamma, grad_clip, warmup_epochs;
+  long seed;
+  int sync_bn;
+  double watchdog_s, bucket_mb;
+  int threads;
+  long log_every;
+} ibx_train_settings;
+
+typedef struct {
+  int batch_size;
+  long every;
+} ibx_eval_settings;
+
+typedef struct {
+  char dir[IBX_CFG_MAX_STRING];
+  int keep_last;
+  long checkpoint_every;
+} ibx_output_settings;
+
+typedef struct {
+  ibx_data_settings data;
+  ibx_model_settings model;
+  ibx_train_settings train;
+  ibx_eval_settings eval;
+  ibx_output_settings output;
+} ibx_run_config;
+
+/* Fills *out from c (every field). IBX_ERR_ARG naming the key when the
+ * schema and the resolver's table disagree (a programming error the tests
+ * catch) or a value does not fit its field. */
+int ibx_run_config_resolve(const ibx_config *c, ibx_run_config *out);
+
+/* The model a run config describes, with input channels and class count
+ * from the training set: the one mapping that the trainer, evaluation and
+ * attribution share, so a checkpoint's config always rebuilds the model that
+ * wrote it. */
+void ibx_run_model_config(const ibx_run_config *rc, const ibx_dataset *train,
+                          ibx_model_config *mc);
+
+/* Opens split of the run's dataset (data.dataset, data.path, data.image_size). */
+int ibx_run_open_dataset(const ibx_run_config *rc, const char *split, ibx_dataset **out);
+
+/* The schema keys the resolver's table maps, for the test that they match
+ * the schema: how many, and the i-th "section.key". */
+int ibx_run_config_field_count(void);
+const char *ibx_run_config_field_name(int i);
+
+#endif
