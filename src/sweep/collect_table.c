@@ -219,7 +219,7 @@ int ibx_collect_ablation(const ibx_collect_data *d, int k, ibx_collect_curve *cu
     ibx_collect_curve *cv = &curves[n++];
     memset(cv, 0, sizeof *cv);
     ibx_sw_fmt(cv->name, sizeof cv->name, "%s", name);
-    cv->uses_key = ibx_model_head_uses_key(ibx_config_string(&d->runs[r].config, "model.head"), key);
+    cv->uses_key = ibx_model_head_uses_key(d->runs[r].settings.model.head, key);
   }
   for (int i = 0; i < n; i++) {
     fill_curve(d, k, &curves[i]);

@@ -9,14 +9,14 @@ root=$1
 declare -A layer_of=(
   [error]=core [memory]=core [tensor]=core [params]=core [rng]=core [layers]=core [optim]=core
   [init]=core
-  [data]=data [sampler]=data [augment]=data
+  [data]=data [sampler]=data [augment]=data [text]=data
   [sequential]=models [vgg]=models [model]=models [model_testing]=models [quantize]=models
   [h5io]=io [checkpoint]=io [metrics]=io [version]=io
   [config]=config [run_config]=config
   [dist]=train [trainer]=train [train_step]=train
   [eval]=eval [interpret]=eval [png]=eval [attribution]=eval [attribution_eval]=eval
-  [attrib_metrics]=eval [iba]=eval
-  [sweep]=sweep [collect]=sweep)
+  [attrib_metrics]=eval [iba]=eval [text_baseline]=eval [text_degradation]=eval [text_html]=eval
+  [sweep]=sweep [collect]=sweep [report]=sweep)
 declare -A level=([core]=0 [data]=1 [models]=1 [io]=1 [config]=2 [train]=3 [eval]=4 [sweep]=5
   [cli]=6)
 bad=0
