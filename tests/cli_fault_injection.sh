@@ -21,7 +21,9 @@ trap cleanup EXIT
 cd "$tmp"
 RANDOM=${IBX_FAULT_SEED:-13}
 echo "seed ${IBX_FAULT_SEED:-13}"
-args=("${tiny[@]}" train.epochs=6)
+# 12 epochs: a kill during write k <= 2 costs at most 2 epochs of progress,
+# a kill at a random moment at most 16 steps, so 10 kills always land
+args=("${tiny[@]}" train.epochs=12)
 
 "${mpi[@]}" "$ibx" train "${args[@]}" output.dir=straight --quiet
 
@@ -48,7 +50,7 @@ for attempt in $(seq 10); do
   if [ -e run/state ] && [ "$(cat run/state)" = done ]; then break; fi
   if ls run/ckpt-*.h5 > /dev/null 2>&1; then cmd=(train --resume run); else cmd=(train "${args[@]}" output.dir=run); fi
   if [ $((attempt % 2)) = 1 ]; then # during the k-th checkpoint write of this attempt
-    k=$((RANDOM % 3 + 1))
+    k=$((RANDOM % 2 + 1))
     old=$(ls run/*.tmp.* 2> /dev/null || true) # a killed writer's, removed when the trainer starts
     IBX_TEST_WRITE_DELAY_MS=400 setsid "${mpi[@]}" -x IBX_TEST_WRITE_DELAY_MS "$ibx" "${cmd[@]}" > "log.$attempt" 2>&1 &
     launcher=$!
@@ -69,8 +71,13 @@ for attempt in $(seq 10); do
     launcher=$!
     wait_for "log.$attempt" "run directory"
     delay=$((RANDOM % 2000))
-    sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
-    how="after ${delay} ms"
+    # the moment is random in time, but at most 2 progress lines (16 steps)
+    # in: on a fast machine the run must not finish before the 10th kill
+    for _ in $(seq $((delay / 50))); do
+      [ "$(grep -c ' step ' "log.$attempt" 2> /dev/null)" -ge 2 ] && break
+      sleep 0.05
+    done
+    how="after ${delay} ms or 2 progress lines"
   fi
   if kill -0 $launcher 2> /dev/null; then
     kill -9 $launcher $(pgrep -P $launcher) 2> /dev/null || true
