@@ -36,7 +36,9 @@ data.test_limit = 100
 train.batch_size = 32
 train.warmup_epochs = 0
 train.log_every = 8
-train.epochs = 4
+# 6 epochs: after a Ctrl-C and a SIGTERM, each past one more epoch, run 0
+# still has epochs left on a fast machine, so both land mid-run
+train.epochs = 6
 [grid]
 train.seed = 0, 1, 2
 [slurm]
@@ -64,13 +66,13 @@ start_runner() {
   setsid "$ibx" sweep run s.ini --local -j 1 > "$1" 2>&1 &
   runner=$!
 }
-# progress RUN N: until RUN's training log has N more "epoch k/4 done" lines
+# progress RUN N: until RUN's training log has N more "epoch k/6 done" lines
 # than when called
 progress() {
   local log="$(run $1)/logs/train.log" want n
-  want=$(( $(grep -c "/4 done" "$log" 2> /dev/null || true) + $2 ))
+  want=$(( $(grep -c "/6 done" "$log" 2> /dev/null || true) + $2 ))
   for _ in $(seq 600); do
-    n=$(grep -c "/4 done" "$log" 2> /dev/null || true)
+    n=$(grep -c "/6 done" "$log" 2> /dev/null || true)
     [ "$n" -ge "$want" ] && return 0
     sleep 0.1
   done
