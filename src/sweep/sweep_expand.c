@@ -15,17 +15,47 @@ void ibx_sweep_dir(const ibx_sweep *s, char *out, size_t len) {
 /* FNV-1a over the resolved INI text minus the [output] section: the id says
  * what the run computes, not where it is written. Schema order makes the text
  * independent of the order keys were given in. */
+/* The keys (outside [output]) that existed when run ids were fixed (ibx at
+ * commit 4ffc1b0). A run's id hashes each of them, and a key added since
+ * only when its value differs from its default: adding a key to the schema
+ * must not change the id -- and so the results directory -- of any run of an
+ * existing sweep (tests/cli_run_ids_stable.sh). Never edit this list. */
+static const char *const id_v1_keys[] = {
+    "data.dataset", "data.path", "data.image_size", "data.augment", "data.flip",
+    "data.train_limit", "data.test_limit", "model.backbone", "model.head", "model.width",
+    "model.wrn_depth", "model.wrn_widen", "model.K", "model.beta", "model.beta_warmup_epochs",
+    "model.Q", "model.lambda_q", "model.lambda_c", "model.attention_layer", "train.epochs",
+    "train.batch_size", "train.optimizer", "train.lr", "train.momentum", "train.nesterov",
+    "train.weight_decay", "train.schedule", "train.milestones", "train.gamma", "train.grad_clip",
+    "train.warmup_epochs", "train.seed", "train.sync_bn", "train.watchdog_s", "train.bucket_mb",
+    "train.threads", "train.log_every", "eval.batch_size", "eval.every"};
+
+static int is_id_v1_key(const ibx_cfg_key *k) {
+  char name[128];
+  snprintf(name, sizeof name, "%s.%s", k->section, k->key);
+  for (size_t i = 0; i < sizeof id_v1_keys / sizeof id_v1_keys[0]; i++)
+    if (!strcmp(id_v1_keys[i], name))
+      return 1;
+  return 0;
+}
+
 void ibx_sweep_config_id(const ibx_config *c, char id[17]) {
   uint64_t h = 0xcbf29ce484222325ULL;
+  ibx_config defaults;
+  const int have_defaults = ibx_config_init(&defaults) == IBX_OK;
   for (int i = 0; i < c->count; i++) {
     const ibx_cfg_value *v = &c->values[i];
     if (!strcmp(v->key->section, "output"))
       continue;
+    if (have_defaults && !is_id_v1_key(v->key) && !strcmp(v->text, defaults.values[i].text))
+      continue; /* a key added since ids were fixed, at its default */
     char line[IBX_CFG_MAX_STRING + 80];
     int n = ibx_sw_fmt(line, sizeof line, "%s.%s=%s\n", v->key->section, v->key->key, v->text);
     for (int k = 0; k < n; k++)
       h = (h ^ (unsigned char)line[k]) * 0x100000001b3ULL;
   }
+  if (have_defaults)
+    ibx_config_free(&defaults);
   ibx_sw_fmt(id, 17, "%016llx", (unsigned long long)h);
 }
 
