@@ -1,10 +1,10 @@
 /* conv2d: shape checks and algorithm dispatch, plus the general im2col + sgemm
  * path. The 3x3 stride-1 case goes to Winograd (conv2d_winograd.c). */
-#include <cblas.h>
 #include <string.h>
 
 #include "conv_internal.h"
 #include "ibx/error.h"
+#include "ibx/precision.h"
 #include "ibx/layers.h"
 
 int ibx_conv2d_out_size(int in, int kernel, int stride, int pad) {
@@ -140,7 +140,7 @@ static int small_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
     return IBX_ERR_NOMEM;
   float *Y = cols + (size_t)K * NP, *tmp = Y + (size_t)O * NP;
   im2col_batch(L, x, OH, OW, tmp, cols);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, (int)NP, K, 1.0f, w->data, K, cols,
+  ibx_gemm(0, 0, O, (int)NP, K, 1.0f, w->data, K, cols,
               (int)NP, 0.0f, Y, (int)NP);
   for (int n = 0; n < N; n++)
     for (int o = 0; o < O; o++) {
@@ -172,11 +172,11 @@ static int small_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
              (size_t)P * sizeof(float));
   if (dw && dw->data) {
     im2col_batch(L, x, OH, OW, tmp, cols);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, O, K, (int)NP, 1.0f, dY, (int)NP, cols,
+    ibx_gemm(0, 1, O, K, (int)NP, 1.0f, dY, (int)NP, cols,
                 (int)NP, 1.0f, dw->data, K);
   }
   if (dx && dx->data) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)NP, O, 1.0f, w->data, K, dY,
+    ibx_gemm(1, 0, K, (int)NP, O, 1.0f, w->data, K, dY,
                 (int)NP, 0.0f, cols, (int)NP);
     for (int n = 0; n < N; n++) {
       for (int k = 0; k < K; k++)
@@ -214,7 +214,7 @@ static int im2col_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
       for (int p = 0; p < P; p++)
         yn[(size_t)o * P + p] = bias;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, P, K, 1.0f, w->data, K, my, P, 1.0f,
+    ibx_gemm(0, 0, O, P, K, 1.0f, w->data, K, my, P, 1.0f,
                 yn, P);
   }
   return IBX_OK;
@@ -243,10 +243,10 @@ static int im2col_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_t
     const float *dyn = dy->data + (size_t)n * O * P;
     ibx_im2col(x->data + (size_t)n * C * H * W, C, H, W, L->kernel_h, L->kernel_w, L->stride,
                L->pad_h, L->pad_w, OH, OW, cols);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, O, K, P, 1.0f, dyn, P, cols, P, 1.0f,
+    ibx_gemm(0, 1, O, K, P, 1.0f, dyn, P, cols, P, 1.0f,
                 dw_part, K);
     if (dx && dx->data) {
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, O, 1.0f, w->data, K, dyn, P, 0.0f,
+      ibx_gemm(1, 0, K, P, O, 1.0f, w->data, K, dyn, P, 0.0f,
                   cols, P);
       ibx_col2im(cols, C, H, W, L->kernel_h, L->kernel_w, L->stride, L->pad_h, L->pad_w, OH, OW,
                  dx->data + (size_t)n * C * H * W);

@@ -16,7 +16,7 @@
  *
  *     M[xi] (O x T) = U[xi] (O x C) . V[xi] (C x T),   T = number of tiles,
  *
- * which is where the time goes (cblas_sgemm), at 16/36 of the multiplies of
+ * which is where the time goes (ibx_gemm: OpenBLAS sgemm, or bf16), at 16/36 of the multiplies of
  * the direct (im2col) method.
  *
  * Backward data is the same algorithm applied to dy with the 180-degree
@@ -40,12 +40,12 @@
  * divide 16 gets the GEMMs cut into equal slices) or, for layers with many
  * tiles and few channels, take whole chunks each (see "modes" below).
  */
-#include <cblas.h>
 #include <stddef.h>
 #include <string.h>
 
 #include "conv_internal.h"
 #include "ibx/error.h"
+#include "ibx/precision.h"
 
 /* The tile transforms get an AVX2 clone picked at load time when the build is
  * portable (no -march); with -march=native the compiler uses AVX2 anyway. */
@@ -469,7 +469,7 @@ int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
         const size_t xsV = xstride((size_t)C * ch.Tc), xsM = xstride((size_t)O * ch.Tc);
         input_units(&g, &ch, x->data, C, 0, (long)C * ch.nblk, P, V, NULL);
         for (int xi = 0; xi < 16; xi++)
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, ch.Tc, C, 1.0f,
+          ibx_gemm(0, 0, O, ch.Tc, C, 1.0f,
                       U + xi * xsU, C, V + xi * xsV, ch.Tc, 0.0f, M + xi * xsM, ch.Tc);
         output_units(&g, &ch, M, O, 0, (long)O * ch.nblk, bias, y->data);
       }
@@ -486,7 +486,7 @@ int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
           const int xi = it / parts, p = it % parts;
           const int j0 = part_lo(ch.Tc, p, parts), j1 = part_lo(ch.Tc, p + 1, parts);
           if (j1 > j0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, j1 - j0, C, 1.0f,
+            ibx_gemm(0, 0, O, j1 - j0, C, 1.0f,
                         U + xi * xsU, C, V + xi * xsV + j0, ch.Tc, 0.0f, M + xi * xsM + j0,
                         ch.Tc);
         }
@@ -514,10 +514,10 @@ static void backward_gemms(int xi, int O, int C, int Tc, const float *D, size_t 
                            size_t xsV, const float *E, const float *U, float *dU, size_t xsF,
                            float beta) {
   float *Vx = V + xi * xsV;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, O, C, Tc, 1.0f, D + xi * xsD, Tc, Vx, Tc,
+  ibx_gemm(0, 1, O, C, Tc, 1.0f, D + xi * xsD, Tc, Vx, Tc,
               beta, dU + xi * xsF, C);
   if (E)
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, Tc, O, 1.0f, U + rot_xi(xi) * xsF, C,
+    ibx_gemm(1, 0, C, Tc, O, 1.0f, U + rot_xi(xi) * xsF, C,
                 E + xi * xsD, Tc, 0.0f, Vx, Tc);
 }
 
@@ -622,7 +622,7 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
             const int xi = it / parts, p = it % parts;
             const int o0 = part_lo(O, p, parts), o1 = part_lo(O, p + 1, parts);
             if (o1 > o0)
-              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, o1 - o0, C, Tc, 1.0f,
+              ibx_gemm(0, 1, o1 - o0, C, Tc, 1.0f,
                           D + xi * xsD + (size_t)o0 * Tc, Tc, V + xi * xsV, Tc, beta,
                           dU + xi * xsF + (size_t)o0 * C, C);
           }
@@ -632,7 +632,7 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
               const int xi = it / parts, p = it % parts;
               const int j0 = part_lo(Tc, p, parts), j1 = part_lo(Tc, p + 1, parts);
               if (j1 > j0)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, j1 - j0, O, 1.0f,
+                ibx_gemm(1, 0, C, j1 - j0, O, 1.0f,
                             U + rot_xi(xi) * xsF, C, E + xi * xsD + j0, Tc, 0.0f,
                             V + xi * xsV + j0, Tc);
             }

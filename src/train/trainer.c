@@ -15,6 +15,7 @@
 #include "ibx/data.h"
 #include "ibx/dist.h"
 #include "ibx/error.h"
+#include "ibx/precision.h"
 #include "ibx/memory.h"
 #include "ibx/metrics.h"
 #include "ibx/model.h"
@@ -544,6 +545,9 @@ static int start_local(trainer *t, const ibx_train_options *o, char *ckpt) {
   const long threads = ibx_config_int(&t->cfg, "train.threads");
   if (threads > 0)
     omp_set_num_threads((int)threads);
+  ibx_precision precision;
+  IBX_TRY(ibx_precision_parse(ibx_config_string(&t->cfg, "train.precision"), &precision));
+  IBX_TRY(ibx_precision_set(precision));
   if (t->rank == 0) {
     IBX_TRY(ibx_run_dir_make(t->dir));
     IBX_TRY(ibx_run_dir_write_file(t->dir, "config.ini", t->config_ini));
