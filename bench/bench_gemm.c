@@ -43,15 +43,13 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_gemm: no avx512_bf16 on this CPU\n");
     return 1;
   }
-  printf("%-26s %10s %12s %12s %7s %7s\n", "shape (M x N x K)", "sgemm GF/s",
-         "avx512bf16", ibx_bf16_has_amx() ? "amx GF/s" : "(no amx)", "ratio",
-         "ratio");
+  printf("%-26s %10s %12s %12s %7s %7s\n", "shape (M x N x K)", "sgemm GF/s", "avx512bf16",
+         ibx_bf16_has_amx() ? "amx GF/s" : "(no amx)", "ratio", "ratio");
   const int kernels = ibx_bf16_has_amx() ? 3 : 2;
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-    const int M = shapes[s].M, N = shapes[s].N, K = shapes[s].K,
-              ta = shapes[s].ta, tb = shapes[s].tb;
-    float *A = malloc((size_t)M * K * sizeof(float)),
-          *B = malloc((size_t)K * N * sizeof(float));
+    const int M = shapes[s].M, N = shapes[s].N, K = shapes[s].K, ta = shapes[s].ta,
+              tb = shapes[s].tb;
+    float *A = malloc((size_t)M * K * sizeof(float)), *B = malloc((size_t)K * N * sizeof(float));
     float *C = malloc((size_t)M * N * sizeof(float));
     ibx_rng_fill_normal(A, (size_t)M * K, 0, 1, 1);
     ibx_rng_fill_normal(B, (size_t)K * N, 0, 1, 2);
@@ -66,16 +64,14 @@ int main(int argc, char **argv) {
             ibx_gemm_bf16(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
           else
             cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-                        tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda,
-                        B, ldb, 0.0f, C, N);
+                        tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
         const double t = cpu_now() - t0;
         if (t < best[p])
           best[p] = t;
       }
     const double flop = 16.0 * 2.0 * M * N * K;
-    printf("%-26s %10.1f %12.1f %12.1f %7.2f %7.2f\n", shapes[s].name,
-           flop / best[0] / 1e9, flop / best[1] / 1e9, flop / best[2] / 1e9,
-           best[0] / best[1], best[0] / best[2]);
+    printf("%-26s %10.1f %12.1f %12.1f %7.2f %7.2f\n", shapes[s].name, flop / best[0] / 1e9,
+           flop / best[1] / 1e9, flop / best[2] / 1e9, best[0] / best[1], best[0] / best[2]);
     free(A), free(B), free(C);
   }
   return 0;

@@ -26,17 +26,14 @@ static double now(void) {
 
 int main(int argc, char **argv) {
   if (argc != 5 && argc != 6) {
-    fprintf(stderr, "usage: %s THREADS WIDTH BATCH IN_CHANNELS [fp32|bf16]\n",
-            argv[0]);
+    fprintf(stderr, "usage: %s THREADS WIDTH BATCH IN_CHANNELS [fp32|bf16]\n", argv[0]);
     return 2;
   }
-  const int threads = atoi(argv[1]), batch = atoi(argv[3]),
-            in_ch = atoi(argv[4]);
+  const int threads = atoi(argv[1]), batch = atoi(argv[3]), in_ch = atoi(argv[4]);
   const float width = (float)atof(argv[2]);
   omp_set_num_threads(threads);
   ibx_precision prec = IBX_PRECISION_FP32;
-  if ((argc == 6 && ibx_precision_parse(argv[5], &prec)) ||
-      ibx_precision_set(prec)) {
+  if ((argc == 6 && ibx_precision_parse(argv[5], &prec)) || ibx_precision_set(prec)) {
     fprintf(stderr, "bench_vgg_train: %s\n", ibx_errmsg());
     return 1;
   }
@@ -81,8 +78,7 @@ int main(int argc, char **argv) {
          "train_img_per_s=%.1f peak_rss_MB=%.0f "
          "loss=%.4f\n",
          threads, (double)width, batch, in_ch, ibx_precision_name(prec), steps,
-         ibx_params_count(&c.params), steps * batch / secs,
-         ru.ru_maxrss / 1024.0, (double)loss);
+         ibx_params_count(&c.params), steps * batch / secs, ru.ru_maxrss / 1024.0, (double)loss);
   ibx_classifier_free(&c);
   free(x);
   free(y);

@@ -33,9 +33,8 @@ static void need_bf16(void) {
 
 /* Reference: C = alpha op(A) op(B) + beta C in double, with the inputs as
  * given (round them first for the exact checks); also sum |a||b| per entry. */
-static void ref_gemm(int ta, int tb, int M, int N, int K, float alpha,
-                     const float *A, int lda, const float *B, int ldb,
-                     float beta, float *C, int ldc, double *absdot) {
+static void ref_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc, double *absdot) {
   for (int i = 0; i < M; i++)
     for (int j = 0; j < N; j++) {
       double s = 0, sa = 0;
@@ -63,15 +62,12 @@ static float *alloc_ints(size_t n, unsigned seed) {
 /* Small-integer operands: every product and partial sum is exact in fp32,
  * so any packing or indexing slip shows as an exact mismatch. Leading
  * dimensions exceed the shapes (submatrices); C's padding must stay put. */
-static void exact_case(int ta, int tb, int M, int N, int K, float alpha,
-                       float beta) {
-  const int rows_a = ta ? K : M, cols_a = ta ? M : K, rows_b = tb ? N : K,
-            cols_b = tb ? K : N;
+static void exact_case(int ta, int tb, int M, int N, int K, float alpha, float beta) {
+  const int rows_a = ta ? K : M, cols_a = ta ? M : K, rows_b = tb ? N : K, cols_b = tb ? K : N;
   const int lda = cols_a + 3, ldb = cols_b + 5, ldc = N + 2;
   float *A = alloc_ints((size_t)rows_a * lda, 1u + (unsigned)M);
   float *B = alloc_ints((size_t)rows_b * ldb, 7u + (unsigned)N);
-  float *C = alloc_ints((size_t)M * ldc, 11u),
-        *R = malloc((size_t)M * ldc * sizeof(float));
+  float *C = alloc_ints((size_t)M * ldc, 11u), *R = malloc((size_t)M * ldc * sizeof(float));
   if (beta == 0.0f)
     for (int i = 0; i < M; i++)
       for (int j = 0; j < N; j++)
@@ -82,19 +78,15 @@ static void exact_case(int ta, int tb, int M, int N, int K, float alpha,
   for (int i = 0; i < M; i++)
     for (int j = 0; j < ldc; j++)
       if (!(C[(long)i * ldc + j] == R[(long)i * ldc + j]) &&
-          !(j >= N && isnan(C[(long)i * ldc + j]) &&
-            isnan(R[(long)i * ldc + j])))
-        fail_msg("ta=%d tb=%d M=%d N=%d K=%d: C[%d][%d] = %g, expected %g", ta,
-                 tb, M, N, K, i, j, (double)C[(long)i * ldc + j],
-                 (double)R[(long)i * ldc + j]);
+          !(j >= N && isnan(C[(long)i * ldc + j]) && isnan(R[(long)i * ldc + j])))
+        fail_msg("ta=%d tb=%d M=%d N=%d K=%d: C[%d][%d] = %g, expected %g", ta, tb, M, N, K, i, j,
+                 (double)C[(long)i * ldc + j], (double)R[(long)i * ldc + j]);
   free(A), free(B), free(C), free(R);
 }
 
 /* Both kernels where the CPU has AMX: the tile kernel and AVX512-BF16. */
 static int kernel_count(void) { return ibx_bf16_has_amx() ? 2 : 1; }
-static void use_kernel(int k) {
-  ibx_bf16_set_amx(k == 0 && ibx_bf16_has_amx());
-}
+static void use_kernel(int k) { ibx_bf16_set_amx(k == 0 && ibx_bf16_has_amx()); }
 
 static void test_exact_on_odd_shapes(void **state) {
   (void)state;
@@ -108,12 +100,9 @@ static void test_exact_on_odd_shapes(void **state) {
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
       for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
-          exact_case(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], 1.0f,
-                     0.0f);
-          exact_case(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], 2.0f,
-                     1.0f);
-          exact_case(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], -0.5f,
-                     0.25f);
+          exact_case(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], 1.0f, 0.0f);
+          exact_case(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], 2.0f, 1.0f);
+          exact_case(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], -0.5f, 0.25f);
         }
     exact_case(0, 0, 5, 6, 0, 1.0f, 0.5f); /* K = 0: C = beta C */
     omp_set_num_threads(2);
@@ -125,12 +114,10 @@ static void test_exact_on_odd_shapes(void **state) {
  * unrounded inputs: |C - ref| <= 2^-8 sum |a b| + fp32 slack; and against
  * the rounded inputs' product: only fp32 accumulation error. */
 static void tolerance_case(int ta, int tb, int M, int N, int K, int threads) {
-  const int rows_a = ta ? K : M, cols_a = ta ? M : K, rows_b = tb ? N : K,
-            cols_b = tb ? K : N;
+  const int rows_a = ta ? K : M, cols_a = ta ? M : K, rows_b = tb ? N : K, cols_b = tb ? K : N;
   float *A = tu_alloc_randn((size_t)rows_a * cols_a, 1.0f, 300 + (uint64_t)M);
   float *B = tu_alloc_randn((size_t)rows_b * cols_b, 1.0f, 400 + (uint64_t)N);
-  float *C = malloc((size_t)M * N * sizeof(float)),
-        *R = malloc((size_t)M * N * sizeof(float));
+  float *C = malloc((size_t)M * N * sizeof(float)), *R = malloc((size_t)M * N * sizeof(float));
   double *absdot = malloc((size_t)M * N * sizeof(double));
   omp_set_num_threads(threads);
   ibx_gemm_bf16(ta, tb, M, N, K, 1.0f, A, cols_a, B, cols_b, 0.0f, C, N);
@@ -139,8 +126,8 @@ static void tolerance_case(int ta, int tb, int M, int N, int K, int threads) {
   for (long i = 0; i < (long)M * N; i++) {
     const double bound = ldexp(1.0, -8) * absdot[i] + 1e-6 * (1.0 + absdot[i]);
     if (!(fabs((double)C[i] - R[i]) <= bound))
-      fail_msg("ta=%d tb=%d %dx%dx%d: entry %ld off by %g > bf16 bound %g", ta,
-               tb, M, N, K, i, fabs((double)C[i] - R[i]), bound);
+      fail_msg("ta=%d tb=%d %dx%dx%d: entry %ld off by %g > bf16 bound %g", ta, tb, M, N, K, i,
+               fabs((double)C[i] - R[i]), bound);
   }
   /* the rounded inputs, fp32 accumulation: relative 1e-5 of sum |a b| */
   for (long i = 0; i < (long)rows_a * cols_a; i++)
@@ -164,9 +151,8 @@ static void test_within_bf16_tolerance(void **state) {
     for (int ta = 0; ta < 2; ta++)
       for (int tb = 0; tb < 2; tb++) {
         tolerance_case(ta, tb, 23, 45, 67, 1);
-        tolerance_case(ta, tb, 130, 300, 401,
-                       2); /* big enough for the threaded split */
-        tolerance_case(ta, tb, 300, 70, 129, 2); /* split by rows */
+        tolerance_case(ta, tb, 130, 300, 401, 2); /* big enough for the threaded split */
+        tolerance_case(ta, tb, 300, 70, 129, 2);  /* split by rows */
       }
   }
   use_kernel(0);
@@ -180,10 +166,8 @@ static void test_threads_bit_identical(void **state) {
   for (int kern = 0; kern < kernel_count(); kern++) {
     use_kernel(kern);
     const int M = 77, N = 650, K = 300;
-    float *A = tu_alloc_randn((size_t)M * K, 1.0f, 1),
-          *B = tu_alloc_randn((size_t)K * N, 1.0f, 2);
-    float *C1 = malloc((size_t)M * N * sizeof(float)),
-          *C2 = malloc((size_t)M * N * sizeof(float));
+    float *A = tu_alloc_randn((size_t)M * K, 1.0f, 1), *B = tu_alloc_randn((size_t)K * N, 1.0f, 2);
+    float *C1 = malloc((size_t)M * N * sizeof(float)), *C2 = malloc((size_t)M * N * sizeof(float));
     omp_set_num_threads(1);
     ibx_gemm_bf16(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, C1, N);
     omp_set_num_threads(2);
@@ -197,9 +181,8 @@ static void test_threads_bit_identical(void **state) {
 static void test_round_bf16(void **state) {
   (void)state;
   assert_true(ibx_round_bf16(1.0f) == 1.0f);
-  assert_true(ibx_round_bf16(1.0f + 0x1p-8f) == 1.0f); /* tie: to even */
-  assert_true(ibx_round_bf16(1.0f + 3 * 0x1p-8f) ==
-              1.0f + 0x1p-6f); /* tie: to even */
+  assert_true(ibx_round_bf16(1.0f + 0x1p-8f) == 1.0f);               /* tie: to even */
+  assert_true(ibx_round_bf16(1.0f + 3 * 0x1p-8f) == 1.0f + 0x1p-6f); /* tie: to even */
   assert_true(ibx_round_bf16(1.0f + 0x1p-8f + 0x1p-20f) == 1.0f + 0x1p-7f);
   assert_true(ibx_round_bf16(-3.0f) == -3.0f);
   assert_true(isnan(ibx_round_bf16(NAN)));
@@ -220,25 +203,18 @@ static float max_abs(const float *a, size_t n) {
  * scale, so its bf16 error is ~2^-8 sqrt(K) typically and 2^-8 K at worst;
  * we allow 2^-8 * 4 sqrt(K) absolute on unit-variance data (well above the
  * typical, far below an indexing error, which is O(sqrt(K))). */
-static void close_bf16(const char *what, const float *a, const float *ref,
-                       size_t n, int K) {
+static void close_bf16(const char *what, const float *a, const float *ref, size_t n, int K) {
   const double scale = 1.0 + max_abs(ref, n) / sqrt((double)K);
-  tu_assert_close(what, a, ref, n, 0.0,
-                  ldexp(1.0, -8) * 4.0 * sqrt((double)K) * scale);
+  tu_assert_close(what, a, ref, n, 0.0, ldexp(1.0, -8) * 4.0 * sqrt((double)K) * scale);
 }
 
-static void conv_case(ibx_conv_algo algo, int N, int C, int O, int H, int W,
-                      uint64_t seed) {
-  const size_t nx = (size_t)N * C * H * W, nw = (size_t)O * C * 9,
-               ny = (size_t)N * O * H * W;
-  float *x = tu_alloc_randn(nx, 1.0f, seed),
-        *w = tu_alloc_randn(nw, 1.0f, seed + 1);
-  float *b = tu_alloc_randn((size_t)O, 1.0f, seed + 2),
-        *dy = tu_alloc_randn(ny, 1.0f, seed + 3);
+static void conv_case(ibx_conv_algo algo, int N, int C, int O, int H, int W, uint64_t seed) {
+  const size_t nx = (size_t)N * C * H * W, nw = (size_t)O * C * 9, ny = (size_t)N * O * H * W;
+  float *x = tu_alloc_randn(nx, 1.0f, seed), *w = tu_alloc_randn(nw, 1.0f, seed + 1);
+  float *b = tu_alloc_randn((size_t)O, 1.0f, seed + 2), *dy = tu_alloc_randn(ny, 1.0f, seed + 3);
   float *y[2], *dx[2], *dw[2], *db[2];
   ibx_scratch s = {0};
-  ibx_tensor tx = ibx_t4(x, N, C, H, W), tw = ibx_t4(w, O, C, 3, 3),
-             tb = ibx_t1(b, O);
+  ibx_tensor tx = ibx_t4(x, N, C, H, W), tw = ibx_t4(w, O, C, 3, 3), tb = ibx_t1(b, O);
   ibx_tensor tdy = ibx_t4(dy, N, O, H, W);
   ibx_conv2d L = {.in_channels = C,
                   .out_channels = O,
@@ -249,22 +225,19 @@ static void conv_case(ibx_conv_algo algo, int N, int C, int O, int H, int W,
                   .pad_w = 1,
                   .algo = algo};
   for (int p = 0; p < 2; p++) {
-    assert_ibx_ok(
-        ibx_precision_set(p ? IBX_PRECISION_BF16 : IBX_PRECISION_FP32));
+    assert_ibx_ok(ibx_precision_set(p ? IBX_PRECISION_BF16 : IBX_PRECISION_FP32));
     y[p] = malloc(ny * sizeof(float)), dx[p] = malloc(nx * sizeof(float));
     dw[p] = calloc(nw, sizeof(float)), db[p] = calloc((size_t)O, sizeof(float));
     ibx_tensor ty = ibx_t4(y[p], N, O, H, W), tdx = ibx_t4(dx[p], N, C, H, W);
     ibx_tensor tdw = ibx_t4(dw[p], O, C, 3, 3), tdb = ibx_t1(db[p], O);
     assert_ibx_ok(ibx_conv2d_forward(&L, &tx, &tw, &tb, &ty, &s));
-    assert_ibx_ok(
-        ibx_conv2d_backward(&L, &tx, &tw, &tdy, &tdx, &tdw, &tdb, &s));
+    assert_ibx_ok(ibx_conv2d_backward(&L, &tx, &tw, &tdy, &tdx, &tdw, &tdb, &s));
   }
   assert_ibx_ok(ibx_precision_set(IBX_PRECISION_FP32));
   close_bf16("conv forward", y[1], y[0], ny, 9 * C);
   close_bf16("conv dx", dx[1], dx[0], nx, 9 * O);
   close_bf16("conv dw", dw[1], dw[0], nw, N * H * W);
-  assert_memory_equal(db[1], db[0],
-                      (size_t)O * sizeof(float)); /* a reduction: fp32 */
+  assert_memory_equal(db[1], db[0], (size_t)O * sizeof(float)); /* a reduction: fp32 */
   for (int p = 0; p < 2; p++)
     free(y[p]), free(dx[p]), free(dw[p]), free(db[p]);
   free(x), free(w), free(b), free(dy);
@@ -277,27 +250,22 @@ static void test_conv_bf16_vs_fp32(void **state) {
   conv_case(IBX_CONV_WINOGRAD, 3, 13, 7, 9, 11, 10);
   conv_case(IBX_CONV_WINOGRAD, 2, 32, 24, 16, 16, 20);
   conv_case(IBX_CONV_IM2COL, 3, 5, 9, 7, 6, 30);
-  conv_case(IBX_CONV_IM2COL, 4, 16, 8, 4, 4,
-            40); /* small maps: one batched GEMM */
+  conv_case(IBX_CONV_IM2COL, 4, 16, 8, 4, 4, 40); /* small maps: one batched GEMM */
 }
 
 static void test_linear_bf16_vs_fp32(void **state) {
   (void)state;
   need_bf16();
   const int N = 19, In = 75, O = 11;
-  float *x = tu_alloc_randn((size_t)N * In, 1.0f, 5),
-        *w = tu_alloc_randn((size_t)O * In, 1.0f, 6);
-  float *b = tu_alloc_randn((size_t)O, 1.0f, 7),
-        *dy = tu_alloc_randn((size_t)N * O, 1.0f, 8);
+  float *x = tu_alloc_randn((size_t)N * In, 1.0f, 5), *w = tu_alloc_randn((size_t)O * In, 1.0f, 6);
+  float *b = tu_alloc_randn((size_t)O, 1.0f, 7), *dy = tu_alloc_randn((size_t)N * O, 1.0f, 8);
   float y[2][19 * 11], dx[2][19 * 75], dw[2][11 * 75], db[2][11];
   ibx_tensor tx = ibx_t2(x, N, In), tw = ibx_t2(w, O, In), tb = ibx_t1(b, O);
   ibx_tensor tdy = ibx_t2(dy, N, O);
   for (int p = 0; p < 2; p++) {
-    assert_ibx_ok(
-        ibx_precision_set(p ? IBX_PRECISION_BF16 : IBX_PRECISION_FP32));
+    assert_ibx_ok(ibx_precision_set(p ? IBX_PRECISION_BF16 : IBX_PRECISION_FP32));
     memset(dw[p], 0, sizeof dw[p]), memset(db[p], 0, sizeof db[p]);
-    ibx_tensor ty = ibx_t2(y[p], N, O), tdx = ibx_t2(dx[p], N, In),
-               tdw = ibx_t2(dw[p], O, In);
+    ibx_tensor ty = ibx_t2(y[p], N, O), tdx = ibx_t2(dx[p], N, In), tdw = ibx_t2(dw[p], O, In);
     ibx_tensor tdb = ibx_t1(db[p], O);
     assert_ibx_ok(ibx_linear_forward(&tx, &tw, &tb, &ty));
     assert_ibx_ok(ibx_linear_backward(&tx, &tw, &tdy, &tdx, &tdw, &tdb));

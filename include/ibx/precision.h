@@ -35,15 +35,13 @@ ibx_precision ibx_precision_get(void);
  * op(X) = X^T when trans_x. In the current precision. Called outside a
  * parallel region it uses the OpenMP threads; inside one, the calling thread
  * alone. With beta == 0, C is not read. */
-void ibx_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
-              const float *A, int lda, const float *B, int ldb, float beta,
-              float *C, int ldc);
+void ibx_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
 
 /* The bf16 GEMM itself, whatever the current precision (tests compare it with
  * fp32). Must only be called when ibx_cpu_has_bf16(). */
-void ibx_gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha,
-                   const float *A, int lda, const float *B, int ldb, float beta,
-                   float *C, int ldc);
+void ibx_gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                   int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
 /* 1 when this build contains the AVX512-BF16 kernels (x86-64, GCC >= 10 or
  * clang); ibx_cpu_has_bf16() is 0 otherwise. */

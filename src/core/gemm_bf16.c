@@ -25,20 +25,17 @@
 
 #define BF16_MR 8
 #define BF16_NR 32
-#define BF16_KC                                                                \
-  384 /* depth per block (192 pairs): an A panel is 6 KiB, a B panel 24 KiB */
+#define BF16_KC 384 /* depth per block (192 pairs): an A panel is 6 KiB, a B panel 24 KiB */
 #define BF16_MC 96
 #define BF16_NC 512
 
-#if defined(__x86_64__) && defined(__GNUC__) &&                                \
-    (defined(__clang__) || __GNUC__ >= 10)
+#if defined(__x86_64__) && defined(__GNUC__) && (defined(__clang__) || __GNUC__ >= 10)
 #define IBX_BF16_KERNELS 1
 #include <cpuid.h>
 #include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#define BF16_TARGET                                                            \
-  __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
+#define BF16_TARGET __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
 #else
 #define IBX_BF16_KERNELS 0
 #endif
@@ -79,9 +76,7 @@ static uint32_t *pack_space(size_t words) {
 }
 
 static __mmask16 mask16(int n) {
-  return n >= 16  ? (__mmask16)0xffff
-         : n <= 0 ? (__mmask16)0
-                  : (__mmask16)((1u << n) - 1u);
+  return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
 }
 
 /* 16 fp32 lanes of row r0 and r1 -> 16 words (r0[j] low, r1[j] high). */
@@ -101,8 +96,8 @@ BF16_TARGET static __m512i pairs_of_row(const float *src, int n) {
 /* Pack `width` (<= W) of rows-or-columns into a panel [kp][W] of words from
  * a source where element (k, j) sits at src[k * ks + j] ("k-major": B not
  * transposed, A transposed). Columns beyond `width`, and k beyond kc, are 0. */
-BF16_TARGET static void pack_kmajor(const float *src, long ks, int kc,
-                                    int width, int W, uint32_t *dst) {
+BF16_TARGET static void pack_kmajor(const float *src, long ks, int kc, int width, int W,
+                                    uint32_t *dst) {
   const int kp_n = (kc + 1) / 2;
   for (int kp = 0; kp < kp_n; kp++) {
     const float *r0 = src + (long)(2 * kp) * ks;
@@ -110,26 +105,24 @@ BF16_TARGET static void pack_kmajor(const float *src, long ks, int kc,
     for (int j = 0; j < W; j += 16) {
       const __mmask16 m = mask16(width - j);
       __m512 a = _mm512_maskz_loadu_ps(m, r0 + j);
-      __m512 b =
-          has1 ? _mm512_maskz_loadu_ps(m, r0 + ks + j) : _mm512_setzero_ps();
+      __m512 b = has1 ? _mm512_maskz_loadu_ps(m, r0 + ks + j) : _mm512_setzero_ps();
       __m512i w = interleave_rows(a, b);
       if (W - j >= 16)
         _mm512_storeu_si512(dst + (long)kp * W + j, w);
       else
-        _mm256_storeu_si256((__m256i *)(dst + (long)kp * W + j),
-                            _mm512_castsi512_si256(w));
+        _mm256_storeu_si256((__m256i *)(dst + (long)kp * W + j), _mm512_castsi512_si256(w));
     }
   }
 }
 
 /* The same panel from a source where (k, j) sits at src[j * js + k]
  * ("j-major": B transposed, A not transposed): pairs are contiguous. */
-BF16_TARGET static void pack_jmajor(const float *src, long js, int kc,
-                                    int width, int W, uint32_t *dst) {
+BF16_TARGET static void pack_jmajor(const float *src, long js, int kc, int width, int W,
+                                    uint32_t *dst) {
   const int kp_n = (kc + 1) / 2;
-  const __m512i idx = _mm512_mullo_epi32(
-      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-      _mm512_set1_epi32(W));
+  const __m512i idx =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(W));
   for (int j = 0; j < W; j++) {
     if (j >= width) {
       for (int kp = 0; kp < kp_n; kp++)
@@ -141,35 +134,30 @@ BF16_TARGET static void pack_jmajor(const float *src, long js, int kc,
       const int n = kc - k;
       __m512i w = pairs_of_row(row + k, n);
       const int np = n >= 32 ? 16 : (n + 1) / 2;
-      _mm512_mask_i32scatter_epi32(dst + (long)(k / 2) * W + j, mask16(np), idx,
-                                   w, 4);
+      _mm512_mask_i32scatter_epi32(dst + (long)(k / 2) * W + j, mask16(np), idx, w, 4);
     }
   }
 }
 
 /* acc (8 x 32) over kp_n pairs, then C = alpha acc + beta C for the mr x nr
  * valid part (C not read when beta == 0). */
-BF16_TARGET static void micro_kernel(int kp_n, const uint32_t *Ap,
-                                     const uint32_t *Bp, float *C, long ldc,
-                                     int mr, int nr, float alpha, float beta) {
-  __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(),
-         c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps(),
-         c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(),
-         c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps(),
-         c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps(),
-         c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps(),
-         c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps(),
-         c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
+BF16_TARGET static void micro_kernel(int kp_n, const uint32_t *Ap, const uint32_t *Bp, float *C,
+                                     long ldc, int mr, int nr, float alpha, float beta) {
+  __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(),
+         c11 = _mm512_setzero_ps(), c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(),
+         c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps(), c40 = _mm512_setzero_ps(),
+         c41 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps(),
+         c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps(), c70 = _mm512_setzero_ps(),
+         c71 = _mm512_setzero_ps();
   for (int kp = 0; kp < kp_n; kp++) {
     const __m512bh b0 = (__m512bh)_mm512_load_si512(Bp + (long)kp * BF16_NR);
-    const __m512bh b1 =
-        (__m512bh)_mm512_load_si512(Bp + (long)kp * BF16_NR + 16);
+    const __m512bh b1 = (__m512bh)_mm512_load_si512(Bp + (long)kp * BF16_NR + 16);
     const uint32_t *a = Ap + (long)kp * BF16_MR;
-#define BF16_ROW(r, x0, x1)                                                    \
-  do {                                                                         \
-    const __m512bh ar = (__m512bh)_mm512_set1_epi32((int)a[r]);                \
-    x0 = _mm512_dpbf16_ps(x0, ar, b0);                                         \
-    x1 = _mm512_dpbf16_ps(x1, ar, b1);                                         \
+#define BF16_ROW(r, x0, x1)                                                                        \
+  do {                                                                                             \
+    const __m512bh ar = (__m512bh)_mm512_set1_epi32((int)a[r]);                                    \
+    x0 = _mm512_dpbf16_ps(x0, ar, b0);                                                             \
+    x1 = _mm512_dpbf16_ps(x1, ar, b1);                                                             \
   } while (0)
     BF16_ROW(0, c00, c01);
     BF16_ROW(1, c10, c11);
@@ -198,13 +186,11 @@ BF16_TARGET static void micro_kernel(int kp_n, const uint32_t *Ap,
 }
 
 /* One thread's whole GEMM. */
-BF16_TARGET static void gemm_serial(int ta, int tb, int M, int N, int K,
-                                    float alpha, const float *A, long lda,
-                                    const float *B, long ldb, float beta,
+BF16_TARGET static void gemm_serial(int ta, int tb, int M, int N, int K, float alpha,
+                                    const float *A, long lda, const float *B, long ldb, float beta,
                                     float *C, long ldc) {
   const int kpc = BF16_KC / 2;
-  const size_t b_words =
-      (size_t)kpc * ((BF16_NC + BF16_NR - 1) / BF16_NR) * BF16_NR;
+  const size_t b_words = (size_t)kpc * ((BF16_NC + BF16_NR - 1) / BF16_NR) * BF16_NR;
   const size_t a_words = (size_t)kpc * BF16_MC;
   uint32_t *buf = pack_space(b_words + a_words + 16);
   if (!buf)
@@ -231,8 +217,7 @@ BF16_TARGET static void gemm_serial(int ta, int tb, int M, int N, int K,
           if (ta)
             pack_kmajor(A + (long)k0 * lda + i0 + ip, lda, kc, h, BF16_MR, dst);
           else
-            pack_jmajor(A + (long)(i0 + ip) * lda + k0, lda, kc, h, BF16_MR,
-                        dst);
+            pack_jmajor(A + (long)(i0 + ip) * lda + k0, lda, kc, h, BF16_MR, dst);
         }
         for (int jp = 0; jp < nc; jp += BF16_NR) {
           const int nr = nc - jp < BF16_NR ? nc - jp : BF16_NR;
@@ -240,8 +225,7 @@ BF16_TARGET static void gemm_serial(int ta, int tb, int M, int N, int K,
           for (int ip = 0; ip < mc; ip += BF16_MR) {
             const int mr = mc - ip < BF16_MR ? mc - ip : BF16_MR;
             micro_kernel(kp_n, Ap + (size_t)(ip / BF16_MR) * kp_n * BF16_MR, bp,
-                         C + (long)(i0 + ip) * ldc + j0 + jp, ldc, mr, nr,
-                         alpha, bk);
+                         C + (long)(i0 + ip) * ldc + j0 + jp, ldc, mr, nr, alpha, bk);
           }
         }
       }
@@ -258,9 +242,7 @@ BF16_TARGET static void gemm_serial(int ta, int tb, int M, int N, int K,
  * row-major in bf16 (rows of kcp, padded with zeros to a multiple of 32 in
  * both directions), B's panels get zero rows up to kcp/2. */
 
-#define AMX_TARGET                                                             \
-  __attribute__((                                                              \
-      target("amx-tile,amx-bf16,avx512bf16,avx512f,avx512bw,avx512vl")))
+#define AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512bf16,avx512f,avx512bw,avx512vl")))
 #define AMX_M 32 /* rows of a C block */
 
 typedef struct {
@@ -271,9 +253,8 @@ typedef struct {
 
 /* Rows i0 .. i0+h-1 (h <= 32 valid, padded to 32) of op(A), depth k0 ..
  * k0+kc-1, as bf16 pairs: word (r, kp) at dst[r * (kcp / 2) + kp]. */
-AMX_TARGET static void amx_pack_a(int ta, const float *A, long lda, int i0,
-                                  int h, int k0, int kc, int kcp,
-                                  uint32_t *dst) {
+AMX_TARGET static void amx_pack_a(int ta, const float *A, long lda, int i0, int h, int k0, int kc,
+                                  int kcp, uint32_t *dst) {
   const int wpr = kcp / 2; /* words per packed row */
   if (!ta) {
     for (int r = 0; r < AMX_M; r++) {
@@ -289,29 +270,25 @@ AMX_TARGET static void amx_pack_a(int ta, const float *A, long lda, int i0,
     return;
   }
   /* A stored k-major: rows k and k+1 interleave into 16 words of 16 rows. */
-  const __m512i idx = _mm512_mullo_epi32(
-      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-      _mm512_set1_epi32(wpr));
+  const __m512i idx =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(wpr));
   for (int kp = 0; kp < wpr; kp++) {
     const int k = 2 * kp;
     for (int r = 0; r < AMX_M; r += 16) {
       const __mmask16 m = mask16(h - r);
-      __m512 a =
-          k < kc ? _mm512_maskz_loadu_ps(m, A + (long)(k0 + k) * lda + i0 + r)
-                 : _mm512_setzero_ps();
-      __m512 b =
-          k + 1 < kc
-              ? _mm512_maskz_loadu_ps(m, A + (long)(k0 + k + 1) * lda + i0 + r)
-              : _mm512_setzero_ps();
-      _mm512_i32scatter_epi32(dst + (long)r * wpr + kp, idx,
-                              interleave_rows(a, b), 4);
+      __m512 a = k < kc ? _mm512_maskz_loadu_ps(m, A + (long)(k0 + k) * lda + i0 + r)
+                        : _mm512_setzero_ps();
+      __m512 b = k + 1 < kc ? _mm512_maskz_loadu_ps(m, A + (long)(k0 + k + 1) * lda + i0 + r)
+                            : _mm512_setzero_ps();
+      _mm512_i32scatter_epi32(dst + (long)r * wpr + kp, idx, interleave_rows(a, b), 4);
     }
   }
 }
 
 /* C (mr x nr of a 32 x 32 block) = alpha T + beta C, T the tiles' result. */
-AMX_TARGET static void amx_store(const float *T, float *C, long ldc, int mr,
-                                 int nr, float alpha, float beta) {
+AMX_TARGET static void amx_store(const float *T, float *C, long ldc, int mr, int nr, float alpha,
+                                 float beta) {
   const __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
   for (int r = 0; r < mr; r++) {
@@ -327,13 +304,11 @@ AMX_TARGET static void amx_store(const float *T, float *C, long ldc, int mr,
   }
 }
 
-AMX_TARGET static void gemm_serial_amx(int ta, int tb, int M, int N, int K,
-                                       float alpha, const float *A, long lda,
-                                       const float *B, long ldb, float beta,
-                                       float *C, long ldc) {
+AMX_TARGET static void gemm_serial_amx(int ta, int tb, int M, int N, int K, float alpha,
+                                       const float *A, long lda, const float *B, long ldb,
+                                       float beta, float *C, long ldc) {
   const int kpc = BF16_KC / 2;
-  const size_t b_words =
-      (size_t)kpc * ((BF16_NC + BF16_NR - 1) / BF16_NR) * BF16_NR;
+  const size_t b_words = (size_t)kpc * ((BF16_NC + BF16_NR - 1) / BF16_NR) * BF16_NR;
   const size_t a_words = (size_t)kpc * AMX_M;
   uint32_t *buf = pack_space(b_words + a_words + 32 * 32 + 32);
   if (!buf)
@@ -359,15 +334,12 @@ AMX_TARGET static void gemm_serial_amx(int ta, int tb, int M, int N, int K,
           pack_jmajor(B + (long)(j0 + jp) * ldb + k0, ldb, kc, w, BF16_NR, dst);
         else
           pack_kmajor(B + (long)k0 * ldb + j0 + jp, ldb, kc, w, BF16_NR, dst);
-        memset(dst + (size_t)kp_n * BF16_NR, 0,
-               (size_t)(kpp - kp_n) * BF16_NR * sizeof(uint32_t));
+        memset(dst + (size_t)kp_n * BF16_NR, 0, (size_t)(kpp - kp_n) * BF16_NR * sizeof(uint32_t));
       }
       for (int i0 = 0; i0 < M; i0 += AMX_M) {
         const int mr = M - i0 < AMX_M ? M - i0 : AMX_M;
         amx_pack_a(ta, A, lda, i0, mr, k0, kc, kcp, Ap);
-        __asm__ volatile(
-            "" ::
-                : "memory"); /* the tile loads below read the packed data */
+        __asm__ volatile("" ::: "memory"); /* the tile loads below read the packed data */
         const long astride = (long)kpp * 4;
         for (int jp = 0; jp < nc; jp += BF16_NR) {
           const int nr = nc - jp < BF16_NR ? nc - jp : BF16_NR;
@@ -431,9 +403,8 @@ int ibx_bf16_set_amx(int on) {
 
 static int use_amx(void) { return amx_allowed && ibx_bf16_has_amx(); }
 
-static void gemm_one(int ta, int tb, int M, int N, int K, float alpha,
-                     const float *A, long lda, const float *B, long ldb,
-                     float beta, float *C, long ldc, int amx) {
+static void gemm_one(int ta, int tb, int M, int N, int K, float alpha, const float *A, long lda,
+                     const float *B, long ldb, float beta, float *C, long ldc, int amx) {
   if (amx)
     gemm_serial_amx(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else
@@ -447,9 +418,8 @@ static void scale_c(int M, int N, float beta, float *C, long ldc) {
       C[(long)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(long)i * ldc + j];
 }
 
-void ibx_gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha,
-                   const float *A, int lda, const float *B, int ldb, float beta,
-                   float *C, int ldc) {
+void ibx_gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                   int lda, const float *B, int ldb, float beta, float *C, int ldc) {
   if (M <= 0 || N <= 0)
     return;
   if (K <= 0) {
@@ -461,16 +431,12 @@ void ibx_gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha,
     threads = 1;
   const int amx = use_amx();
   if (threads <= 1) {
-    gemm_one(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
-             amx);
+    gemm_one(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, amx);
     return;
   }
   /* Split the wider dimension into whole register tiles. */
   const int by_cols = N >= M;
-  const int unit = by_cols ? BF16_NR
-                   : amx   ? AMX_M
-                           : BF16_MR,
-            extent = by_cols ? N : M;
+  const int unit = by_cols ? BF16_NR : amx ? AMX_M : BF16_MR, extent = by_cols ? N : M;
   const int tiles = (extent + unit - 1) / unit;
   if (threads > tiles)
     threads = tiles;
@@ -484,12 +450,10 @@ void ibx_gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha,
     if (hi > lo) {
       if (by_cols)
         gemm_one(trans_a, trans_b, M, hi - lo, K, alpha, A, lda,
-                 trans_b ? B + (long)lo * ldb : B + lo, ldb, beta, C + lo, ldc,
-                 amx);
+                 trans_b ? B + (long)lo * ldb : B + lo, ldb, beta, C + lo, ldc, amx);
       else
-        gemm_one(trans_a, trans_b, hi - lo, N, K, alpha,
-                 trans_a ? A + lo : A + (long)lo * lda, lda, B, ldb, beta,
-                 C + (long)lo * ldc, ldc, amx);
+        gemm_one(trans_a, trans_b, hi - lo, N, K, alpha, trans_a ? A + lo : A + (long)lo * lda, lda,
+                 B, ldb, beta, C + (long)lo * ldc, ldc, amx);
     }
   }
 }
@@ -498,11 +462,9 @@ int ibx_bf16_kernels_built(void) { return 1; }
 
 #else /* no AVX512-BF16 code in this build */
 
-void ibx_gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha,
-                   const float *A, int lda, const float *B, int ldb, float beta,
-                   float *C, int ldc) {
-  (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)alpha, (void)A,
-      (void)lda;
+void ibx_gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                   int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+  (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda;
   (void)B, (void)ldb, (void)beta, (void)C, (void)ldc;
   abort(); /* unreachable: ibx_cpu_has_bf16() is 0 in such a build */
 }

@@ -545,9 +545,6 @@ static int start_local(trainer *t, const ibx_train_options *o, char *ckpt) {
   const long threads = ibx_config_int(&t->cfg, "train.threads");
   if (threads > 0)
     omp_set_num_threads((int)threads);
-  ibx_precision precision;
-  IBX_TRY(ibx_precision_parse(ibx_config_string(&t->cfg, "train.precision"), &precision));
-  IBX_TRY(ibx_precision_set(precision));
   if (t->rank == 0) {
     IBX_TRY(ibx_run_dir_make(t->dir));
     IBX_TRY(ibx_run_dir_write_file(t->dir, "config.ini", t->config_ini));
@@ -556,6 +553,10 @@ static int start_local(trainer *t, const ibx_train_options *o, char *ckpt) {
              "%s-----------------------\n", t->world, omp_get_max_threads(), t->dir,
              t->config_ini);
   }
+  ibx_precision precision; /* train.precision: the GEMMs' arithmetic (ibx/precision.h) */
+  IBX_TRY(ibx_precision_parse(ibx_config_string(&t->cfg, "train.precision"), &precision));
+  if (ibx_precision_set(precision))
+    return ibx_fail(IBX_ERR_ARG, "train.precision: %s", ibx_errmsg());
   IBX_TRY(setup_data(t));
   return setup_model(t);
 }
