@@ -103,6 +103,7 @@ static void test_exact_on_odd_shapes(void **state) {
           exact_case(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], 1.0f, 0.0f);
           exact_case(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], 2.0f, 1.0f);
           exact_case(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], -0.5f, 0.25f);
+        exact_case(ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], 1.0f, 1.0f);
         }
     exact_case(0, 0, 5, 6, 0, 1.0f, 0.5f); /* K = 0: C = beta C */
     omp_set_num_threads(2);

@@ -262,6 +262,27 @@ static int im2col_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_t
   return IBX_OK;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__) && \
+    defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define BIAS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef BIAS_CLONES
+#define BIAS_CLONES
+#endif
+
+/* acc[k] += the plane's elements p with p % 8 == k (vectorises: 8 doubles). */
+BIAS_CLONES
+static void plane_sum8(const float *src, int P, double *acc) {
+  int p = 0;
+  for (; p + 8 <= P; p += 8)
+    for (int k = 0; k < 8; k++)
+      acc[k] += src[p + k];
+  for (; p < P; p++)
+    acc[p & 7] += src[p];
+}
+
 /* Eight independent double accumulators per channel: one chain would wait
  * on the add latency for every element; channels are split over threads. */
 void ibx_conv_bias_grad(const ibx_tensor *dy, ibx_tensor *db) {
@@ -270,15 +291,8 @@ void ibx_conv_bias_grad(const ibx_tensor *dy, ibx_tensor *db) {
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int o = 0; o < O; o++) {
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int n = 0; n < N; n++) {
-      const float *src = dy->data + ((size_t)n * O + o) * P;
-      int p = 0;
-      for (; p + 8 <= P; p += 8)
-        for (int k = 0; k < 8; k++)
-          acc[k] += src[p + k];
-      for (; p < P; p++)
-        acc[p & 7] += src[p];
-    }
+    for (int n = 0; n < N; n++)
+      plane_sum8(dy->data + ((size_t)n * O + o) * P, P, acc);
     db->data[o] += (float)(((acc[0] + acc[4]) + (acc[1] + acc[5])) +
                            ((acc[2] + acc[6]) + (acc[3] + acc[7])));
   }

@@ -47,12 +47,12 @@
 #include "ibx/error.h"
 #include "ibx/precision.h"
 
-/* The tile transforms get an AVX2 clone picked at load time when the build is
- * portable (no -march); with -march=native the compiler uses AVX2 anyway. */
+/* The tile transforms get AVX-512 and AVX2 clones picked at load time when the
+ * build is portable (no -march); with -march=native the compiler uses them anyway. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__) && \
     defined(__has_attribute)
 #if __has_attribute(target_clones)
-#define WINO_CLONES __attribute__((target_clones("avx2", "default")))
+#define WINO_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 #endif
 #ifndef WINO_CLONES

@@ -344,10 +344,22 @@ AMX_TARGET static void gemm_serial_amx(int ta, int tb, int M, int N, int K, floa
         for (int jp = 0; jp < nc; jp += BF16_NR) {
           const int nr = nc - jp < BF16_NR ? nc - jp : BF16_NR;
           const uint32_t *bp = Bp + (size_t)(jp / BF16_NR) * kpp * BF16_NR;
-          _tile_zero(0);
-          _tile_zero(1);
-          _tile_zero(2);
-          _tile_zero(3);
+          /* a whole block with alpha 1 and beta 0 or 1 accumulates on C in
+           * the tiles themselves; edges and other alpha/beta go through T */
+          const int direct = mr == AMX_M && nr == BF16_NR && alpha == 1.0f &&
+                             (bk == 0.0f || bk == 1.0f);
+          float *cb = C + (long)i0 * ldc + j0 + jp;
+          if (direct && bk == 1.0f) {
+            _tile_loadd(0, cb, ldc * 4);
+            _tile_loadd(1, cb + 16, ldc * 4);
+            _tile_loadd(2, cb + 16 * ldc, ldc * 4);
+            _tile_loadd(3, cb + 16 * ldc + 16, ldc * 4);
+          } else {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+          }
           for (int kk = 0; kk < kpp; kk += 16) {
             _tile_loadd(4, Ap + kk, astride);
             _tile_loadd(5, Ap + 16L * kpp + kk, astride);
@@ -358,11 +370,18 @@ AMX_TARGET static void gemm_serial_amx(int ta, int tb, int M, int N, int K, floa
             _tile_dpbf16ps(2, 5, 6);
             _tile_dpbf16ps(3, 5, 7);
           }
-          _tile_stored(0, T, 128);
-          _tile_stored(1, T + 16, 128);
-          _tile_stored(2, T + 16 * 32, 128);
-          _tile_stored(3, T + 16 * 32 + 16, 128);
-          amx_store(T, C + (long)i0 * ldc + j0 + jp, ldc, mr, nr, alpha, bk);
+          if (direct) {
+            _tile_stored(0, cb, ldc * 4);
+            _tile_stored(1, cb + 16, ldc * 4);
+            _tile_stored(2, cb + 16 * ldc, ldc * 4);
+            _tile_stored(3, cb + 16 * ldc + 16, ldc * 4);
+          } else {
+            _tile_stored(0, T, 128);
+            _tile_stored(1, T + 16, 128);
+            _tile_stored(2, T + 16 * 32, 128);
+            _tile_stored(3, T + 16 * 32 + 16, 128);
+            amx_store(T, cb, ldc, mr, nr, alpha, bk);
+          }
         }
       }
     }
