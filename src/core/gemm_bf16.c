@@ -115,14 +115,54 @@ BF16_TARGET static void pack_kmajor(const float *src, long ks, int kc, int width
   }
 }
 
+/* In-register transpose of a 16 x 16 matrix of 32-bit words. */
+BF16_TARGET static void transpose16(__m512i r[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++) {
+    r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int i = 0; i < 2; i++)
+    for (int q = 0; q < 4; q++) {
+      t[8 * i + q] = _mm512_shuffle_i32x4(r[8 * i + q], r[8 * i + 4 + q], 0x88);
+      t[8 * i + 4 + q] = _mm512_shuffle_i32x4(r[8 * i + q], r[8 * i + 4 + q], 0xdd);
+    }
+  for (int q = 0; q < 8; q++) {
+    r[q] = _mm512_shuffle_i32x4(t[q], t[8 + q], 0x88);
+    r[8 + q] = _mm512_shuffle_i32x4(t[q], t[8 + q], 0xdd);
+  }
+}
+
 /* The same panel from a source where (k, j) sits at src[j * js + k]
- * ("j-major": B transposed, A not transposed): pairs are contiguous. */
+ * ("j-major": B transposed, A not transposed): pairs are contiguous. Panels
+ * of a multiple of 16 go 16 x 16 words at a time through a register
+ * transpose; narrower ones scatter. */
 BF16_TARGET static void pack_jmajor(const float *src, long js, int kc, int width, int W,
                                     uint32_t *dst) {
   const int kp_n = (kc + 1) / 2;
   const __m512i idx =
       _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                          _mm512_set1_epi32(W));
+  if (W % 16 == 0) {
+    for (int j0 = 0; j0 < W; j0 += 16)
+      for (int k = 0; k < kc; k += 32) {
+        const int n = kc - k, np = n >= 32 ? 16 : (n + 1) / 2;
+        __m512i r[16];
+        for (int i = 0; i < 16; i++)
+          r[i] = j0 + i < width ? pairs_of_row(src + (long)(j0 + i) * js + k, n)
+                                : _mm512_setzero_si512();
+        transpose16(r);
+        for (int i = 0; i < np; i++)
+          _mm512_storeu_si512(dst + (long)(k / 2 + i) * W + j0, r[i]);
+      }
+    return;
+  }
   for (int j = 0; j < W; j++) {
     if (j >= width) {
       for (int kp = 0; kp < kp_n; kp++)
