@@ -87,32 +87,63 @@ static size_t xstride(size_t n) {
 
 #define WINO_CB 64 /* channels per block in the filter transforms */
 
+/* U[xi][o][c0 .. c0+nc-1] for the filters g = w[o][c]: a loop over channels
+ * that vectorises (the 16 outputs of a channel go to 16 contiguous rows). */
+WINO_CLONES
+static void filter_tiles(const float *w, int C, int o, int c0, int nc, float *U, size_t xs) {
+  const float *g0 = w + ((size_t)o * C + c0) * 9;
+  float *u = U + (size_t)o * C + c0;
+#pragma omp simd
+  for (int cc = 0; cc < nc; cc++) {
+    const float *g = g0 + (size_t)cc * 9;
+    float t[4][3];
+    for (int j = 0; j < 3; j++) {
+      t[0][j] = g[j];
+      t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+      t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+      t[3][j] = g[6 + j];
+    }
+    for (int i = 0; i < 4; i++) {
+      u[(4 * i + 0) * xs + cc] = t[i][0];
+      u[(4 * i + 1) * xs + cc] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+      u[(4 * i + 2) * xs + cc] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+      u[(4 * i + 3) * xs + cc] = t[i][2];
+    }
+  }
+}
+
 /* U[xi][o][c] = (G g G^T)[xi] for g = w[o][c]; xi planes xs apart. */
 static void filter_transform(const float *w, int O, int C, float *U, size_t xs) {
   const long units = (long)O * ((C + WINO_CB - 1) / WINO_CB);
 #pragma omp for schedule(static)
   for (long u = 0; u < units; u++) {
     const int o = (int)(u % O), c0 = (int)(u / O) * WINO_CB;
-    const int nc = C - c0 < WINO_CB ? C - c0 : WINO_CB;
-    float tmp[16][WINO_CB];
-    for (int cc = 0; cc < nc; cc++) {
-      const float *g = w + ((size_t)o * C + c0 + cc) * 9;
-      float t[4][3];
-      for (int j = 0; j < 3; j++) {
-        t[0][j] = g[j];
-        t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-        t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-        t[3][j] = g[6 + j];
-      }
-      for (int i = 0; i < 4; i++) {
-        tmp[4 * i + 0][cc] = t[i][0];
-        tmp[4 * i + 1][cc] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-        tmp[4 * i + 2][cc] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-        tmp[4 * i + 3][cc] = t[i][2];
-      }
+    filter_tiles(w, C, o, c0, C - c0 < WINO_CB ? C - c0 : WINO_CB, U, xs);
+  }
+}
+
+/* dw[o][c0 .. c0+nc-1] += G^T dU[.][o][c] G, vectorised over channels. */
+WINO_CLONES
+static void filter_grad_tiles(const float *dU, size_t xs, int C, int o, int c0, int nc,
+                              float *dw) {
+  const float *d = dU + (size_t)o * C + c0;
+  float *g0 = dw + ((size_t)o * C + c0) * 9;
+#pragma omp simd
+  for (int cc = 0; cc < nc; cc++) {
+    float t[3][4];
+    for (int j = 0; j < 4; j++) {
+      const float x0 = d[j * xs + cc], x1 = d[(4 + j) * xs + cc], x2 = d[(8 + j) * xs + cc],
+                  x3 = d[(12 + j) * xs + cc];
+      t[0][j] = x0 + 0.5f * (x1 + x2);
+      t[1][j] = 0.5f * (x1 - x2);
+      t[2][j] = 0.5f * (x1 + x2) + x3;
     }
-    for (int xi = 0; xi < 16; xi++)
-      memcpy(U + xi * xs + (size_t)o * C + c0, tmp[xi], (size_t)nc * sizeof(float));
+    float *g = g0 + (size_t)cc * 9;
+    for (int i = 0; i < 3; i++) {
+      g[3 * i + 0] += t[i][0] + 0.5f * (t[i][1] + t[i][2]);
+      g[3 * i + 1] += 0.5f * (t[i][1] - t[i][2]);
+      g[3 * i + 2] += 0.5f * (t[i][1] + t[i][2]) + t[i][3];
+    }
   }
 }
 
@@ -122,26 +153,7 @@ static void filter_grad(const float *dU, size_t xs, int O, int C, float *dw) {
 #pragma omp for schedule(static)
   for (long u = 0; u < units; u++) {
     const int o = (int)(u % O), c0 = (int)(u / O) * WINO_CB;
-    const int nc = C - c0 < WINO_CB ? C - c0 : WINO_CB;
-    float tmp[16][WINO_CB];
-    for (int xi = 0; xi < 16; xi++)
-      memcpy(tmp[xi], dU + xi * xs + (size_t)o * C + c0, (size_t)nc * sizeof(float));
-    for (int cc = 0; cc < nc; cc++) {
-      float t[3][4];
-      for (int j = 0; j < 4; j++) {
-        const float x0 = tmp[j][cc], x1 = tmp[4 + j][cc], x2 = tmp[8 + j][cc],
-                    x3 = tmp[12 + j][cc];
-        t[0][j] = x0 + 0.5f * (x1 + x2);
-        t[1][j] = 0.5f * (x1 - x2);
-        t[2][j] = 0.5f * (x1 + x2) + x3;
-      }
-      float *g = dw + ((size_t)o * C + c0 + cc) * 9;
-      for (int i = 0; i < 3; i++) {
-        g[3 * i + 0] += t[i][0] + 0.5f * (t[i][1] + t[i][2]);
-        g[3 * i + 1] += 0.5f * (t[i][1] - t[i][2]);
-        g[3 * i + 2] += 0.5f * (t[i][1] + t[i][2]) + t[i][3];
-      }
-    }
+    filter_grad_tiles(dU, xs, C, o, c0, C - c0 < WINO_CB ? C - c0 : WINO_CB, dw);
   }
 }
 
