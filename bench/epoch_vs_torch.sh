@@ -17,6 +17,8 @@
 #     PRECISIONS: e.g. "fp32 bf16": ibx train.precision=bf16 against PyTorch bf16
 #     autocast; the fp32 rows give the PyTorch fp32 baseline for the bf16 target.
 #   IBX_DATA=/usr/share/datasets/fashion-mnist  IBX_BENCH_KEEP=1 keeps the run dirs.
+#   IBX_EPOCH_EXTRA="data.train_limit=512" adds ibx config overrides (smoke tests only:
+#   the comparison is meaningless unless both sides train the same data).
 # Needs Debian's python3-torch. Never part of ctest.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,6 +29,7 @@ torch_ref=${IBX_TORCH_EPOCH_REF:-$here/../shared/reference/torch_epoch_train.py}
 [ -f "$torch_ref" ] || { echo "epoch_vs_torch: $torch_ref not found" >&2; exit 2; }
 work=$(mktemp -d /tmp/ibx-epoch-bench.XXXXXX)
 [ -n "${IBX_BENCH_KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
+div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "nan"; else printf "%.4f", a / b }'; }
 stats() { sort -g | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2;
     printf "%.2f [%.2f-%.2f]", m, v[1], v[NR]}'; }
 # timed CMD...: runs CMD, leaves its output in $work/out and "wall user maxrss_kB" in $work/time
@@ -44,14 +47,15 @@ for prec in $precisions; do
       model.head=plain model.width="$width" train.epochs="$epochs" train.batch_size=128 \
       train.lr=0.05 train.momentum=0.9 train.nesterov=true train.weight_decay=5e-4 \
       train.schedule=cosine train.warmup_epochs=0.5 train.threads="$threads" \
-      train.precision="$prec" data.augment=true data.flip=true eval.every=1 output.dir="$run"
+      train.precision="$prec" data.augment=true data.flip=true eval.every=1 output.dir="$run" \
+      ${IBX_EPOCH_EXTRA:-}
     read -r iw iu im < "$work/time"
     ia=$(sed -n 's/.*(acc \([0-9.]*\)%).*/\1/p' "$work/out" | tail -1)
     OMP_NUM_THREADS=$threads timed /usr/bin/python3 "$torch_ref" fashion-mnist "$data" "$width" \
       "$epochs" "$threads" 0.05 128 "$prec"
     read -r tw tu tm < "$work/time"
     ta=$(sed -n 's/^final test_acc=\([0-9.]*\).*/\1/p' "$work/out")
-    r=$(echo "$iw / $tw" | bc -l); ur=$(echo "$iu / $tu" | bc -l); mr=$(echo "$im / $tm" | bc -l)
+    r=$(div "$iw" "$tw"); ur=$(div "$iu" "$tu"); mr=$(div "$im" "$tm")
     printf "%-6s %4d %9.1f %9.1f %7.3f %8.1f %8.1f %7.3f %7.0f %7.0f %8s %8s\n" "$prec" "$p" "$iw" "$tw" \
       "$r" "$iu" "$tu" "$ur" "$((im / 1024))" "$((tm / 1024))" "$ia" "$ta"
     w_all+="$iw"$'\n' t_all+="$tw"$'\n' r_all+="$r"$'\n' u_all+="$ur"$'\n' m_all+="$mr"$'\n'
