@@ -105,7 +105,8 @@ static void block_grad_sums(const float *x, const float *dy, const float *y, lon
 /* Synchronised statistics (ibx_bn_reduce_fn in layers.h) use the two-pass
  * variance over the global batch: one reduction of the per-channel sums and
  * counts gives the global mean, every replica then sums (x - global mean)^2
- * over its own values, and a second reduction adds those. Why not one
+ * over its own values (from per-plane sums and deviations, see bn_forward:
+ * no second pass over the data), and a second reduction adds those. Why not one
  * reduction of sum x and sum x^2 (var = E[x^2] - E[x]^2)? It cancels
  * catastrophically when |mean| >> std, e.g. a channel with mean 1e3 and std
  * 1 keeps ~10 of double's 16 digits. The parallel Welford/Chan combination
@@ -155,18 +156,27 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
 
   /* Statistics: per-(sample, channel) plane sums in parallel over planes (memory
    * is streamed in order), then reduced over samples in a fixed order, so the
-   * result does not depend on the thread count. Two passes: mean, then the
-   * squared deviations (no cancellation). chan holds the per-channel sums
-   * (and the count, for the reduction). */
+   * result does not depend on the thread count. Each plane is read once (its
+   * sum and its squared deviations from its own mean, the second sweep from
+   * cache); the channel's sum of squared deviations from the channel mean
+   * follows exactly from those (no cancellation). chan holds the per-channel
+   * sums (and the count, for the reduction). */
   double *plane = NULL, *chan = NULL;
   if (training) {
-    plane = ibx_alloc(((size_t)N * C + C + 1) * sizeof(double), "batchnorm plane sums");
+    /* per plane p = (n, c): its sum, and its squared deviations from its own
+     * (float) mean m_p, both in one visit while the plane is in cache */
+    plane = ibx_alloc((3 * (size_t)N * C + C + 1) * sizeof(double), "batchnorm plane sums");
     if (!plane)
       return IBX_ERR_NOMEM;
-    chan = plane + (size_t)N * C;
+    double *plane_m = plane + (size_t)N * C, *plane_sq = plane_m + (size_t)N * C;
+    chan = plane_sq + (size_t)N * C;
 #pragma omp parallel for schedule(static)
-    for (long p = 0; p < (long)N * C; p++)
-      plane[p] = block_sum(x->data + (size_t)p * S, S);
+    for (long p = 0; p < (long)N * C; p++) {
+      const float *xp = x->data + (size_t)p * S;
+      const double sum = block_sum(xp, S);
+      const float m = (float)(sum / S);
+      plane[p] = sum, plane_m[p] = m, plane_sq[p] = block_sum_sq_dev(xp, S, m);
+    }
     for (int c = 0; c < C; c++) {
       double sum = 0.0;
       for (int n = 0; n < N; n++)
@@ -186,13 +196,18 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
     }
     for (int c = 0; c < C; c++)
       save_mean[c] = (float)(chan[c] / count);
-#pragma omp parallel for schedule(static)
-    for (long p = 0; p < (long)N * C; p++)
-      plane[p] = block_sum_sq_dev(x->data + (size_t)p * S, S, save_mean[p % C]);
+    /* sum over a plane of (x - mu)^2 = sum (x - m)^2 + 2 (m - mu) sum (x - m)
+     * + S (m - mu)^2, exactly, with mu the channel mean: no second pass over
+     * x, and every term is a small correction or non-negative (no
+     * cancellation). */
     for (int c = 0; c < C; c++) {
+      const double mu = save_mean[c];
       double sq = 0.0;
-      for (int n = 0; n < N; n++)
-        sq += plane[(size_t)n * C + c];
+      for (int n = 0; n < N; n++) {
+        const size_t p = (size_t)n * C + c;
+        const double d = plane_m[p] - mu;
+        sq += plane_sq[p] + 2.0 * d * (plane[p] - S * plane_m[p]) + S * d * d;
+      }
       chan[c] = sq;
     }
     if (sync) {

@@ -272,29 +272,32 @@ static int im2col_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_t
 #define BIAS_CLONES
 #endif
 
-/* acc[k] += the plane's elements p with p % 8 == k (vectorises: 8 doubles). */
+/* Sum of one plane: float SIMD partial sums over blocks of at most 1024
+ * values, combined in double (as batch norm's reductions). */
 BIAS_CLONES
-static void plane_sum8(const float *src, int P, double *acc) {
-  int p = 0;
-  for (; p + 8 <= P; p += 8)
-    for (int k = 0; k < 8; k++)
-      acc[k] += src[p + k];
-  for (; p < P; p++)
-    acc[p & 7] += src[p];
+static double plane_sum(const float *src, int P) {
+  double total = 0.0;
+  for (int b = 0; b < P; b += 1024) {
+    const int e = b + 1024 < P ? b + 1024 : P;
+    float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+    for (int i = b; i < e; i++)
+      acc += src[i];
+    total += acc;
+  }
+  return total;
 }
 
-/* Eight independent double accumulators per channel: one chain would wait
- * on the add latency for every element; channels are split over threads. */
+/* Per channel, plane sums in a fixed order; channels are split over threads. */
 void ibx_conv_bias_grad(const ibx_tensor *dy, ibx_tensor *db) {
   const int N = dy->dim[0], O = dy->dim[1], P = dy->dim[2] * dy->dim[3];
   const int threads = (size_t)N * O * P < ((size_t)1 << 16) ? 1 : ibx_conv_threads(O);
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int o = 0; o < O; o++) {
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    double acc = 0.0;
     for (int n = 0; n < N; n++)
-      plane_sum8(dy->data + ((size_t)n * O + o) * P, P, acc);
-    db->data[o] += (float)(((acc[0] + acc[4]) + (acc[1] + acc[5])) +
-                           ((acc[2] + acc[6]) + (acc[3] + acc[7])));
+      acc += plane_sum(dy->data + ((size_t)n * O + o) * P, P);
+    db->data[o] += (float)acc;
   }
 }
 
