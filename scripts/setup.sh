@@ -19,7 +19,7 @@ PACKAGES=(
   python3-h5py python3-numpy
   slurmctld slurmd slurm-client munge gnuplot-nox
 )
-DEV_PACKAGES=(python3-torch)
+DEV_PACKAGES=(python3-torch time bc) # bench/: reference scripts, /usr/bin/time, ratios
 
 want=("${PACKAGES[@]}")
 for arg in "$@"; do
