@@ -25,8 +25,11 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build}
 pairs=${2:-3} width=${3:-0.25} epochs=${4:-1} threads=${5:-2} precisions=${6:-fp32}
 data=${IBX_DATA:-/usr/share/datasets/fashion-mnist}
-torch_ref=${IBX_TORCH_EPOCH_REF:-$here/../shared/reference/torch_epoch_train.py}
-[ -f "$torch_ref" ] || { echo "epoch_vs_torch: $torch_ref not found" >&2; exit 2; }
+# the shared reference next to the checkout or the worktrees, else bench/'s copy of it
+torch_ref=${IBX_TORCH_EPOCH_REF:-}
+for d in "$here/../shared/reference" "$here/../../shared/reference" "$here/bench"; do
+  [ -n "$torch_ref" ] || { [ -f "$d/torch_epoch_train.py" ] && torch_ref=$d/torch_epoch_train.py; }
+done
 work=$(mktemp -d /tmp/ibx-epoch-bench.XXXXXX)
 [ -n "${IBX_BENCH_KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "nan"; else printf "%.4f", a / b }'; }
@@ -35,6 +38,7 @@ stats() { sort -g | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[N
 # timed CMD...: runs CMD, leaves its output in $work/out and "wall user maxrss_kB" in $work/time
 timed() { /usr/bin/time -o "$work/time" -f "%e %U %M" "$@" > "$work/out" 2>&1 ||
   { cat "$work/out" >&2; echo "epoch_vs_torch: failed: $*" >&2; exit 1; }; }
+echo "reference: $torch_ref"
 echo "width=$width epochs=$epochs threads=$threads pairs=$pairs data=$data ($(date -u +%FT%TZ), load: $(cut -d' ' -f1-3 /proc/loadavg))"
 printf "%-6s %4s %9s %9s %7s %8s %8s %7s %7s %7s %8s %8s\n" prec pair ibx_s torch_s ratio \
   ibx_usr torch_usr ratio ibx_MB torch_MB ibx_acc torch_acc

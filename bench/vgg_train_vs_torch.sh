@@ -19,14 +19,18 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build}
 pairs=${2:-3}
 precisions=${3:-fp32}
-torch_ref=${IBX_TORCH_REF:-$here/../shared/reference/torch_vgg_train_bench.py}
-[ -f "$torch_ref" ] || torch_ref=$here/bench/torch_vgg_train_bench.py
+# the shared reference next to the checkout or the worktrees, else bench/'s copy of it
+torch_ref=${IBX_TORCH_REF:-}
+for d in "$here/../shared/reference" "$here/../../shared/reference" "$here/bench"; do
+  [ -n "$torch_ref" ] || { [ -f "$d/torch_vgg_train_bench.py" ] && torch_ref=$d/torch_vgg_train_bench.py; }
+done
 IFS=';' read -r -a configs <<< "${IBX_BENCH_CONFIGS:-2 1.0 64 3;1 1.0 64 3;2 0.25 128 1;1 0.25 128 1}"
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 stats() { # "median min max" of the numbers on stdin
   sort -g | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2;
     printf "%.2f %.2f %.2f", m, v[1], v[NR]}'
 }
+echo "reference: $torch_ref ($(date -u +%FT%TZ), load: $(cut -d' ' -f1-3 /proc/loadavg))"
 printf "%-28s %4s %10s %10s %7s %8s %8s %7s\n" config pair ibx_img/s torch_img/s ratio ibx_MB torch_MB ratio
 summary=""
 for cfg in "${configs[@]}"; do
