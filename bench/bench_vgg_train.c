@@ -1,9 +1,11 @@
 /* Training-step throughput and peak memory of the CIFAR-style VGG-16-BN,
  * the same model and loop as ../shared/reference/torch_vgg_train_bench.py:
  * conv3x3+BN+ReLU stacks, flatten, linear to 10, SGD momentum 0.9, lr 0.01,
- * cross-entropy, random inputs, 2 warm-up steps, then timed steps.
+ * cross-entropy, random inputs, 2 warm-up steps, then (as the reference) at
+ * least 20 timed steps and at least 10 s.
  *
- * usage: bench_vgg_train THREADS WIDTH BATCH IN_CHANNELS */
+ * usage: bench_vgg_train THREADS WIDTH BATCH IN_CHANNELS [PRECISION]
+ *   PRECISION: fp32 (default) or bf16 (ibx/precision.h) */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <time.h>
 
 #include "ibx/error.h"
+#include "ibx/precision.h"
 #include "ibx/rng.h"
 #include "ibx/train_step.h"
 #include "ibx/vgg.h"
@@ -22,13 +25,18 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: %s THREADS WIDTH BATCH IN_CHANNELS\n", argv[0]);
+  if (argc != 5 && argc != 6) {
+    fprintf(stderr, "usage: %s THREADS WIDTH BATCH IN_CHANNELS [fp32|bf16]\n", argv[0]);
     return 2;
   }
   const int threads = atoi(argv[1]), batch = atoi(argv[3]), in_ch = atoi(argv[4]);
   const float width = (float)atof(argv[2]);
   omp_set_num_threads(threads);
+  ibx_precision prec = IBX_PRECISION_FP32;
+  if ((argc == 6 && ibx_precision_parse(argv[5], &prec)) || ibx_precision_set(prec)) {
+    fprintf(stderr, "bench_vgg_train: %s\n", ibx_errmsg());
+    return 1;
+  }
 
   ibx_seq *net;
   ibx_classifier c;
@@ -51,22 +59,26 @@ int main(int argc, char **argv) {
   float loss;
   for (int i = 0; i < 2 && !rc; i++)
     rc = ibx_classifier_train_step(&c, x, y, batch, 0.01f, &loss, NULL);
-  int steps = (int)(2000 * width * width / batch);
-  if (steps < 3)
-    steps = 3;
+  /* At least 20 steps and 10 s, as the reference: fewer measure warm-up. */
+  int steps = 0;
   const double t0 = now();
-  for (int i = 0; i < steps && !rc; i++)
+  double secs = 0;
+  while (!rc && (steps < 20 || secs < 10.0)) {
     rc = ibx_classifier_train_step(&c, x, y, batch, 0.01f, &loss, NULL);
-  const double secs = now() - t0;
+    steps++;
+    secs = now() - t0;
+  }
   if (rc) {
     fprintf(stderr, "bench_vgg_train: %s\n", ibx_errmsg());
     return 1;
   }
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  printf("threads=%d width=%g batch=%d in=%d params=%zu train_img_per_s=%.1f peak_rss_MB=%.0f "
-         "loss=%.4f\n", threads, (double)width, batch, in_ch, ibx_params_count(&c.params),
-         steps * batch / secs, ru.ru_maxrss / 1024.0, (double)loss);
+  printf("threads=%d width=%g batch=%d in=%d precision=%s steps=%d params=%zu "
+         "train_img_per_s=%.1f peak_rss_MB=%.0f "
+         "loss=%.4f\n",
+         threads, (double)width, batch, in_ch, ibx_precision_name(prec), steps,
+         ibx_params_count(&c.params), steps * batch / secs, ru.ru_maxrss / 1024.0, (double)loss);
   ibx_classifier_free(&c);
   free(x);
   free(y);

@@ -24,7 +24,7 @@ PACKAGES=(
   slurmdbd mariadb-server iproute2
   procps  # pgrep in the fault tests (tests/cli_run_*.sh, cli_*_interrupt.sh)
 )
-DEV_PACKAGES=(python3-torch python3-pandas python3-matplotlib)
+DEV_PACKAGES=(python3-torch python3-pandas python3-matplotlib time bc) # analysis/ tests; bench/: reference scripts, /usr/bin/time, ratios
 
 want=("${PACKAGES[@]}")
 for arg in "$@"; do

@@ -52,6 +52,7 @@ typedef struct {
   int sync_bn;
   double watchdog_s, bucket_mb;
   int threads;
+  char precision[8]; /* "fp32" | "bf16" (ibx/precision.h) */
   long log_every;
 } ibx_train_settings;
 

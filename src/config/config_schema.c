@@ -74,6 +74,13 @@ const ibx_cfg_key ibx_config_schema[] = {
     {"train", "bucket_mb", IBX_CFG_FLOAT, "25", 0.001, 4096, NULL,
      "Gradient allreduce bucket size in MB (overlapped with backward)."},
     {"train", "threads", IBX_CFG_INT, "0", 0, 1024, NULL, "OpenMP threads per rank (0: OMP_NUM_THREADS or all cores)."},
+    {"train", "precision", IBX_CFG_CHOICE, "fp32", 0, 0, "fp32|bf16",
+     "Arithmetic of the convolution and linear GEMMs (Winograd's transform-domain products "
+     "included). `bf16` rounds their inputs to bfloat16 and accumulates in fp32 (AMX tiles where "
+     "the CPU has amx_bf16, else AVX512-BF16 dot products), as PyTorch's bf16 autocast; weights, optimiser state, batch-norm statistics, "
+     "losses, KL terms and reductions stay fp32, and checkpoints are the same either way. Needs a "
+     "CPU with avx512_bf16 (Intel Cooper Lake/Sapphire Rapids, AMD Zen 4 or later): elsewhere "
+     "training stops at start with an error. See docs/performance.md."},
     {"train", "log_every", IBX_CFG_INT, "50", 1, BIG, NULL, "Progress line every N steps (rank 0)."},
     /* ---- eval ---- */
     {"eval", "batch_size", IBX_CFG_INT, "256", 1, 1 << 20, NULL, "Evaluation batch size per rank."},

@@ -66,6 +66,7 @@ static const field fields[] = {
     FIELD("train.watchdog_s", train.watchdog_s, F_DOUBLE),
     FIELD("train.bucket_mb", train.bucket_mb, F_DOUBLE),
     FIELD("train.threads", train.threads, F_INT),
+    FIELD("train.precision", train.precision, F_STRING),
     FIELD("train.log_every", train.log_every, F_LONG),
     FIELD("eval.batch_size", eval.batch_size, F_INT),
     FIELD("eval.every", eval.every, F_LONG),

@@ -28,11 +28,25 @@ static int check_vec(const ibx_tensor *t, int C, const char *op, const char *nam
   return IBX_OK;
 }
 
+/* The per-plane loops get AVX-512 and AVX2 clones picked at load time when
+ * the build is portable (no -march): the backward pass's two sweeps over x,
+ * dy and the ReLU output are compute-bound with SSE2 (selects, 4 lanes). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__) && \
+    defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define BN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef BN_CLONES
+#define BN_CLONES
+#endif
+
 /* Reductions: float SIMD partial sums over blocks of at most 1024 values,
  * combined in double. Vectorises (a plain double accumulator does not) and
  * keeps the rounding error of each block's float sum near 1e-7 * sqrt(1024). */
 #define BN_BLOCK 1024
 
+BN_CLONES
 static double block_sum(const float *p, long n) {
   double total = 0.0;
   for (long b = 0; b < n; b += BN_BLOCK) {
@@ -47,6 +61,7 @@ static double block_sum(const float *p, long n) {
 }
 
 /* sum (p - mean)^2: the second pass of a two-pass variance (no cancellation). */
+BN_CLONES
 static double block_sum_sq_dev(const float *p, long n, float mean) {
   double total = 0.0;
   for (long b = 0; b < n; b += BN_BLOCK) {
@@ -62,6 +77,7 @@ static double block_sum_sq_dev(const float *p, long n, float mean) {
 
 /* *sg += sum g, *sgx += sum g * (x - mean), where g = dy masked by y > 0
  * when y (the fused ReLU output) is given. */
+BN_CLONES
 static void block_grad_sums(const float *x, const float *dy, const float *y, long n, float mean,
                             double *sg, double *sgx) {
   for (long b = 0; b < n; b += BN_BLOCK) {
@@ -89,7 +105,8 @@ static void block_grad_sums(const float *x, const float *dy, const float *y, lon
 /* Synchronised statistics (ibx_bn_reduce_fn in layers.h) use the two-pass
  * variance over the global batch: one reduction of the per-channel sums and
  * counts gives the global mean, every replica then sums (x - global mean)^2
- * over its own values, and a second reduction adds those. Why not one
+ * over its own values (from per-plane sums and deviations, see bn_forward:
+ * no second pass over the data), and a second reduction adds those. Why not one
  * reduction of sum x and sum x^2 (var = E[x^2] - E[x]^2)? It cancels
  * catastrophically when |mean| >> std, e.g. a channel with mean 1e3 and std
  * 1 keeps ~10 of double's 16 digits. The parallel Welford/Chan combination
@@ -106,6 +123,16 @@ static int reduce_stats(const ibx_batchnorm *L, double *buf, int n, const char *
     return ibx_fail(rc, "%s: synchronised statistics: %s", op, why);
   }
   return IBX_OK;
+}
+
+/* y = max(x * scale + shift, lo) over one plane. */
+BN_CLONES
+static void normalize_plane(const float *x, int S, float scale, float shift, float lo, float *y) {
+#pragma omp simd
+  for (int i = 0; i < S; i++) {
+    const float v = x[i] * scale + shift;
+    y[i] = v > lo ? v : lo;
+  }
 }
 
 static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_tensor *gamma,
@@ -129,18 +156,27 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
 
   /* Statistics: per-(sample, channel) plane sums in parallel over planes (memory
    * is streamed in order), then reduced over samples in a fixed order, so the
-   * result does not depend on the thread count. Two passes: mean, then the
-   * squared deviations (no cancellation). chan holds the per-channel sums
-   * (and the count, for the reduction). */
+   * result does not depend on the thread count. Each plane is read once (its
+   * sum and its squared deviations from its own mean, the second sweep from
+   * cache); the channel's sum of squared deviations from the channel mean
+   * follows exactly from those (no cancellation). chan holds the per-channel
+   * sums (and the count, for the reduction). */
   double *plane = NULL, *chan = NULL;
   if (training) {
-    plane = ibx_alloc(((size_t)N * C + C + 1) * sizeof(double), "batchnorm plane sums");
+    /* per plane p = (n, c): its sum, and its squared deviations from its own
+     * (float) mean m_p, both in one visit while the plane is in cache */
+    plane = ibx_alloc((3 * (size_t)N * C + C + 1) * sizeof(double), "batchnorm plane sums");
     if (!plane)
       return IBX_ERR_NOMEM;
-    chan = plane + (size_t)N * C;
+    double *plane_m = plane + (size_t)N * C, *plane_sq = plane_m + (size_t)N * C;
+    chan = plane_sq + (size_t)N * C;
 #pragma omp parallel for schedule(static)
-    for (long p = 0; p < (long)N * C; p++)
-      plane[p] = block_sum(x->data + (size_t)p * S, S);
+    for (long p = 0; p < (long)N * C; p++) {
+      const float *xp = x->data + (size_t)p * S;
+      const double sum = block_sum(xp, S);
+      const float m = (float)(sum / S);
+      plane[p] = sum, plane_m[p] = m, plane_sq[p] = block_sum_sq_dev(xp, S, m);
+    }
     for (int c = 0; c < C; c++) {
       double sum = 0.0;
       for (int n = 0; n < N; n++)
@@ -160,13 +196,18 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
     }
     for (int c = 0; c < C; c++)
       save_mean[c] = (float)(chan[c] / count);
-#pragma omp parallel for schedule(static)
-    for (long p = 0; p < (long)N * C; p++)
-      plane[p] = block_sum_sq_dev(x->data + (size_t)p * S, S, save_mean[p % C]);
+    /* sum over a plane of (x - mu)^2 = sum (x - m)^2 + 2 (m - mu) sum (x - m)
+     * + S (m - mu)^2, exactly, with mu the channel mean: no second pass over
+     * x, and every term is a small correction or non-negative (no
+     * cancellation). */
     for (int c = 0; c < C; c++) {
+      const double mu = save_mean[c];
       double sq = 0.0;
-      for (int n = 0; n < N; n++)
-        sq += plane[(size_t)n * C + c];
+      for (int n = 0; n < N; n++) {
+        const size_t p = (size_t)n * C + c;
+        const double d = plane_m[p] - mu;
+        sq += plane_sq[p] + 2.0 * d * (plane[p] - S * plane_m[p]) + S * d * d;
+      }
       chan[c] = sq;
     }
     if (sync) {
@@ -200,13 +241,7 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
     const int c = (int)(p % C);
     const float scale = gamma->data[c] * save_invstd[c];
     const float shift = beta->data[c] - save_mean[c] * scale;
-    const float *xc = x->data + (size_t)p * S;
-    float *yc = y->data + (size_t)p * S;
-#pragma omp simd
-    for (int i = 0; i < S; i++) {
-      const float v = xc[i] * scale + shift;
-      yc[i] = v > lo ? v : lo;
-    }
+    normalize_plane(x->data + (size_t)p * S, S, scale, shift, lo, y->data + (size_t)p * S);
   }
   return IBX_OK;
 }
@@ -225,6 +260,23 @@ int ibx_batchnorm_relu_forward(const ibx_batchnorm *L, const ibx_tensor *x,
                                ibx_tensor *y, float *save_mean, float *save_invstd) {
   return bn_forward(L, x, gamma, beta, running_mean, running_var, training, y, save_mean,
                     save_invstd, 1, "batchnorm_relu_forward");
+}
+
+/* dx over one plane (k = gamma * invstd); y: the fused ReLU output or NULL. */
+BN_CLONES
+static void dx_plane(const float *x, const float *dy, const float *y, int S, float k, float mean,
+                     float invstd, float mean_dy, float mean_dy_xhat, float *dx) {
+  if (y) {
+#pragma omp simd
+    for (int i = 0; i < S; i++) {
+      const float g = y[i] > 0.0f ? dy[i] : 0.0f;
+      dx[i] = k * (g - mean_dy - (x[i] - mean) * invstd * mean_dy_xhat);
+    }
+  } else {
+#pragma omp simd
+    for (int i = 0; i < S; i++)
+      dx[i] = k * (dy[i] - mean_dy - (x[i] - mean) * invstd * mean_dy_xhat);
+  }
 }
 
 /* Training: dx = gamma*invstd/M * (M*dy - sum(dy) - xhat*sum(dy*xhat)).
@@ -302,20 +354,8 @@ static int bn_backward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_te
       const float k = gamma->data[c] * invstd, mean_dy = coef[2 * c],
                   mean_dy_xhat = coef[2 * c + 1];
       const size_t at = (size_t)p * S;
-      const float *xc = x->data + at, *dyc = dy->data + at;
-      const float *yc = relu_y ? relu_y->data + at : NULL;
-      float *dxc = dx->data + at;
-      if (yc) {
-#pragma omp simd
-        for (int i = 0; i < S; i++) {
-          const float g = yc[i] > 0.0f ? dyc[i] : 0.0f;
-          dxc[i] = k * (g - mean_dy - (xc[i] - mean) * invstd * mean_dy_xhat);
-        }
-      } else {
-#pragma omp simd
-        for (int i = 0; i < S; i++)
-          dxc[i] = k * (dyc[i] - mean_dy - (xc[i] - mean) * invstd * mean_dy_xhat);
-      }
+      dx_plane(x->data + at, dy->data + at, relu_y ? relu_y->data + at : NULL, S, k, mean,
+               invstd, mean_dy, mean_dy_xhat, dx->data + at);
     }
   }
   ibx_free(plane);

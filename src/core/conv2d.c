@@ -1,10 +1,10 @@
 /* conv2d: shape checks and algorithm dispatch, plus the general im2col + sgemm
  * path. The 3x3 stride-1 case goes to Winograd (conv2d_winograd.c). */
-#include <cblas.h>
 #include <string.h>
 
 #include "conv_internal.h"
 #include "ibx/error.h"
+#include "ibx/precision.h"
 #include "ibx/layers.h"
 
 int ibx_conv2d_out_size(int in, int kernel, int stride, int pad) {
@@ -140,7 +140,7 @@ static int small_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
     return IBX_ERR_NOMEM;
   float *Y = cols + (size_t)K * NP, *tmp = Y + (size_t)O * NP;
   im2col_batch(L, x, OH, OW, tmp, cols);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, (int)NP, K, 1.0f, w->data, K, cols,
+  ibx_gemm(0, 0, O, (int)NP, K, 1.0f, w->data, K, cols,
               (int)NP, 0.0f, Y, (int)NP);
   for (int n = 0; n < N; n++)
     for (int o = 0; o < O; o++) {
@@ -172,11 +172,11 @@ static int small_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
              (size_t)P * sizeof(float));
   if (dw && dw->data) {
     im2col_batch(L, x, OH, OW, tmp, cols);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, O, K, (int)NP, 1.0f, dY, (int)NP, cols,
+    ibx_gemm(0, 1, O, K, (int)NP, 1.0f, dY, (int)NP, cols,
                 (int)NP, 1.0f, dw->data, K);
   }
   if (dx && dx->data) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)NP, O, 1.0f, w->data, K, dY,
+    ibx_gemm(1, 0, K, (int)NP, O, 1.0f, w->data, K, dY,
                 (int)NP, 0.0f, cols, (int)NP);
     for (int n = 0; n < N; n++) {
       for (int k = 0; k < K; k++)
@@ -214,7 +214,7 @@ static int im2col_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
       for (int p = 0; p < P; p++)
         yn[(size_t)o * P + p] = bias;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, P, K, 1.0f, w->data, K, my, P, 1.0f,
+    ibx_gemm(0, 0, O, P, K, 1.0f, w->data, K, my, P, 1.0f,
                 yn, P);
   }
   return IBX_OK;
@@ -243,10 +243,10 @@ static int im2col_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_t
     const float *dyn = dy->data + (size_t)n * O * P;
     ibx_im2col(x->data + (size_t)n * C * H * W, C, H, W, L->kernel_h, L->kernel_w, L->stride,
                L->pad_h, L->pad_w, OH, OW, cols);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, O, K, P, 1.0f, dyn, P, cols, P, 1.0f,
+    ibx_gemm(0, 1, O, K, P, 1.0f, dyn, P, cols, P, 1.0f,
                 dw_part, K);
     if (dx && dx->data) {
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, O, 1.0f, w->data, K, dyn, P, 0.0f,
+      ibx_gemm(1, 0, K, P, O, 1.0f, w->data, K, dyn, P, 0.0f,
                   cols, P);
       ibx_col2im(cols, C, H, W, L->kernel_h, L->kernel_w, L->stride, L->pad_h, L->pad_w, OH, OW,
                  dx->data + (size_t)n * C * H * W);
@@ -262,25 +262,42 @@ static int im2col_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_t
   return IBX_OK;
 }
 
-/* Eight independent double accumulators per channel: one chain would wait
- * on the add latency for every element; channels are split over threads. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__) && \
+    defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define BIAS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef BIAS_CLONES
+#define BIAS_CLONES
+#endif
+
+/* Sum of one plane: float SIMD partial sums over blocks of at most 1024
+ * values, combined in double (as batch norm's reductions). */
+BIAS_CLONES
+static double plane_sum(const float *src, int P) {
+  double total = 0.0;
+  for (int b = 0; b < P; b += 1024) {
+    const int e = b + 1024 < P ? b + 1024 : P;
+    float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+    for (int i = b; i < e; i++)
+      acc += src[i];
+    total += acc;
+  }
+  return total;
+}
+
+/* Per channel, plane sums in a fixed order; channels are split over threads. */
 void ibx_conv_bias_grad(const ibx_tensor *dy, ibx_tensor *db) {
   const int N = dy->dim[0], O = dy->dim[1], P = dy->dim[2] * dy->dim[3];
   const int threads = (size_t)N * O * P < ((size_t)1 << 16) ? 1 : ibx_conv_threads(O);
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int o = 0; o < O; o++) {
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int n = 0; n < N; n++) {
-      const float *src = dy->data + ((size_t)n * O + o) * P;
-      int p = 0;
-      for (; p + 8 <= P; p += 8)
-        for (int k = 0; k < 8; k++)
-          acc[k] += src[p + k];
-      for (; p < P; p++)
-        acc[p & 7] += src[p];
-    }
-    db->data[o] += (float)(((acc[0] + acc[4]) + (acc[1] + acc[5])) +
-                           ((acc[2] + acc[6]) + (acc[3] + acc[7])));
+    double acc = 0.0;
+    for (int n = 0; n < N; n++)
+      acc += plane_sum(dy->data + ((size_t)n * O + o) * P, P);
+    db->data[o] += (float)acc;
   }
 }
 

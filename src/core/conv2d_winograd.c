@@ -16,7 +16,7 @@
  *
  *     M[xi] (O x T) = U[xi] (O x C) . V[xi] (C x T),   T = number of tiles,
  *
- * which is where the time goes (cblas_sgemm), at 16/36 of the multiplies of
+ * which is where the time goes (ibx_gemm: OpenBLAS sgemm, or bf16), at 16/36 of the multiplies of
  * the direct (im2col) method.
  *
  * Backward data is the same algorithm applied to dy with the 180-degree
@@ -40,19 +40,19 @@
  * divide 16 gets the GEMMs cut into equal slices) or, for layers with many
  * tiles and few channels, take whole chunks each (see "modes" below).
  */
-#include <cblas.h>
 #include <stddef.h>
 #include <string.h>
 
 #include "conv_internal.h"
 #include "ibx/error.h"
+#include "ibx/precision.h"
 
-/* The tile transforms get an AVX2 clone picked at load time when the build is
- * portable (no -march); with -march=native the compiler uses AVX2 anyway. */
+/* The tile transforms get AVX-512 and AVX2 clones picked at load time when the
+ * build is portable (no -march); with -march=native the compiler uses them anyway. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__) && \
     defined(__has_attribute)
 #if __has_attribute(target_clones)
-#define WINO_CLONES __attribute__((target_clones("avx2", "default")))
+#define WINO_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 #endif
 #ifndef WINO_CLONES
@@ -87,32 +87,63 @@ static size_t xstride(size_t n) {
 
 #define WINO_CB 64 /* channels per block in the filter transforms */
 
+/* U[xi][o][c0 .. c0+nc-1] for the filters g = w[o][c]: a loop over channels
+ * that vectorises (the 16 outputs of a channel go to 16 contiguous rows). */
+WINO_CLONES
+static void filter_tiles(const float *w, int C, int o, int c0, int nc, float *U, size_t xs) {
+  const float *g0 = w + ((size_t)o * C + c0) * 9;
+  float *u = U + (size_t)o * C + c0;
+#pragma omp simd
+  for (int cc = 0; cc < nc; cc++) {
+    const float *g = g0 + (size_t)cc * 9;
+    float t[4][3];
+    for (int j = 0; j < 3; j++) {
+      t[0][j] = g[j];
+      t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+      t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+      t[3][j] = g[6 + j];
+    }
+    for (int i = 0; i < 4; i++) {
+      u[(4 * i + 0) * xs + cc] = t[i][0];
+      u[(4 * i + 1) * xs + cc] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+      u[(4 * i + 2) * xs + cc] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+      u[(4 * i + 3) * xs + cc] = t[i][2];
+    }
+  }
+}
+
 /* U[xi][o][c] = (G g G^T)[xi] for g = w[o][c]; xi planes xs apart. */
 static void filter_transform(const float *w, int O, int C, float *U, size_t xs) {
   const long units = (long)O * ((C + WINO_CB - 1) / WINO_CB);
 #pragma omp for schedule(static)
   for (long u = 0; u < units; u++) {
     const int o = (int)(u % O), c0 = (int)(u / O) * WINO_CB;
-    const int nc = C - c0 < WINO_CB ? C - c0 : WINO_CB;
-    float tmp[16][WINO_CB];
-    for (int cc = 0; cc < nc; cc++) {
-      const float *g = w + ((size_t)o * C + c0 + cc) * 9;
-      float t[4][3];
-      for (int j = 0; j < 3; j++) {
-        t[0][j] = g[j];
-        t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-        t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-        t[3][j] = g[6 + j];
-      }
-      for (int i = 0; i < 4; i++) {
-        tmp[4 * i + 0][cc] = t[i][0];
-        tmp[4 * i + 1][cc] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-        tmp[4 * i + 2][cc] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-        tmp[4 * i + 3][cc] = t[i][2];
-      }
+    filter_tiles(w, C, o, c0, C - c0 < WINO_CB ? C - c0 : WINO_CB, U, xs);
+  }
+}
+
+/* dw[o][c0 .. c0+nc-1] += G^T dU[.][o][c] G, vectorised over channels. */
+WINO_CLONES
+static void filter_grad_tiles(const float *dU, size_t xs, int C, int o, int c0, int nc,
+                              float *dw) {
+  const float *d = dU + (size_t)o * C + c0;
+  float *g0 = dw + ((size_t)o * C + c0) * 9;
+#pragma omp simd
+  for (int cc = 0; cc < nc; cc++) {
+    float t[3][4];
+    for (int j = 0; j < 4; j++) {
+      const float x0 = d[j * xs + cc], x1 = d[(4 + j) * xs + cc], x2 = d[(8 + j) * xs + cc],
+                  x3 = d[(12 + j) * xs + cc];
+      t[0][j] = x0 + 0.5f * (x1 + x2);
+      t[1][j] = 0.5f * (x1 - x2);
+      t[2][j] = 0.5f * (x1 + x2) + x3;
     }
-    for (int xi = 0; xi < 16; xi++)
-      memcpy(U + xi * xs + (size_t)o * C + c0, tmp[xi], (size_t)nc * sizeof(float));
+    float *g = g0 + (size_t)cc * 9;
+    for (int i = 0; i < 3; i++) {
+      g[3 * i + 0] += t[i][0] + 0.5f * (t[i][1] + t[i][2]);
+      g[3 * i + 1] += 0.5f * (t[i][1] - t[i][2]);
+      g[3 * i + 2] += 0.5f * (t[i][1] + t[i][2]) + t[i][3];
+    }
   }
 }
 
@@ -122,26 +153,7 @@ static void filter_grad(const float *dU, size_t xs, int O, int C, float *dw) {
 #pragma omp for schedule(static)
   for (long u = 0; u < units; u++) {
     const int o = (int)(u % O), c0 = (int)(u / O) * WINO_CB;
-    const int nc = C - c0 < WINO_CB ? C - c0 : WINO_CB;
-    float tmp[16][WINO_CB];
-    for (int xi = 0; xi < 16; xi++)
-      memcpy(tmp[xi], dU + xi * xs + (size_t)o * C + c0, (size_t)nc * sizeof(float));
-    for (int cc = 0; cc < nc; cc++) {
-      float t[3][4];
-      for (int j = 0; j < 4; j++) {
-        const float x0 = tmp[j][cc], x1 = tmp[4 + j][cc], x2 = tmp[8 + j][cc],
-                    x3 = tmp[12 + j][cc];
-        t[0][j] = x0 + 0.5f * (x1 + x2);
-        t[1][j] = 0.5f * (x1 - x2);
-        t[2][j] = 0.5f * (x1 + x2) + x3;
-      }
-      float *g = dw + ((size_t)o * C + c0 + cc) * 9;
-      for (int i = 0; i < 3; i++) {
-        g[3 * i + 0] += t[i][0] + 0.5f * (t[i][1] + t[i][2]);
-        g[3 * i + 1] += 0.5f * (t[i][1] - t[i][2]);
-        g[3 * i + 2] += 0.5f * (t[i][1] + t[i][2]) + t[i][3];
-      }
-    }
+    filter_grad_tiles(dU, xs, C, o, c0, C - c0 < WINO_CB ? C - c0 : WINO_CB, dw);
   }
 }
 
@@ -469,7 +481,7 @@ int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
         const size_t xsV = xstride((size_t)C * ch.Tc), xsM = xstride((size_t)O * ch.Tc);
         input_units(&g, &ch, x->data, C, 0, (long)C * ch.nblk, P, V, NULL);
         for (int xi = 0; xi < 16; xi++)
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, ch.Tc, C, 1.0f,
+          ibx_gemm(0, 0, O, ch.Tc, C, 1.0f,
                       U + xi * xsU, C, V + xi * xsV, ch.Tc, 0.0f, M + xi * xsM, ch.Tc);
         output_units(&g, &ch, M, O, 0, (long)O * ch.nblk, bias, y->data);
       }
@@ -486,7 +498,7 @@ int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
           const int xi = it / parts, p = it % parts;
           const int j0 = part_lo(ch.Tc, p, parts), j1 = part_lo(ch.Tc, p + 1, parts);
           if (j1 > j0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, j1 - j0, C, 1.0f,
+            ibx_gemm(0, 0, O, j1 - j0, C, 1.0f,
                         U + xi * xsU, C, V + xi * xsV + j0, ch.Tc, 0.0f, M + xi * xsM + j0,
                         ch.Tc);
         }
@@ -514,10 +526,10 @@ static void backward_gemms(int xi, int O, int C, int Tc, const float *D, size_t 
                            size_t xsV, const float *E, const float *U, float *dU, size_t xsF,
                            float beta) {
   float *Vx = V + xi * xsV;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, O, C, Tc, 1.0f, D + xi * xsD, Tc, Vx, Tc,
+  ibx_gemm(0, 1, O, C, Tc, 1.0f, D + xi * xsD, Tc, Vx, Tc,
               beta, dU + xi * xsF, C);
   if (E)
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, Tc, O, 1.0f, U + rot_xi(xi) * xsF, C,
+    ibx_gemm(1, 0, C, Tc, O, 1.0f, U + rot_xi(xi) * xsF, C,
                 E + xi * xsD, Tc, 0.0f, Vx, Tc);
 }
 
@@ -622,7 +634,7 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
             const int xi = it / parts, p = it % parts;
             const int o0 = part_lo(O, p, parts), o1 = part_lo(O, p + 1, parts);
             if (o1 > o0)
-              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, o1 - o0, C, Tc, 1.0f,
+              ibx_gemm(0, 1, o1 - o0, C, Tc, 1.0f,
                           D + xi * xsD + (size_t)o0 * Tc, Tc, V + xi * xsV, Tc, beta,
                           dU + xi * xsF + (size_t)o0 * C, C);
           }
@@ -632,7 +644,7 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
               const int xi = it / parts, p = it % parts;
               const int j0 = part_lo(Tc, p, parts), j1 = part_lo(Tc, p + 1, parts);
               if (j1 > j0)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, j1 - j0, O, 1.0f,
+                ibx_gemm(1, 0, C, j1 - j0, O, 1.0f,
                             U + rot_xi(xi) * xsF, C, E + xi * xsD + j0, Tc, 0.0f,
                             V + xi * xsV + j0, Tc);
             }

@@ -1,7 +1,7 @@
 /* Fully connected layer: y = x W^T + b, with W stored [out, in] as PyTorch. */
-#include <cblas.h>
 
 #include "ibx/error.h"
+#include "ibx/precision.h"
 #include "ibx/layers.h"
 
 static int check_linear(const ibx_tensor *x, const ibx_tensor *w, const ibx_tensor *b,
@@ -30,7 +30,7 @@ int ibx_linear_forward(const ibx_tensor *x, const ibx_tensor *w, const ibx_tenso
         y->data[(size_t)n * O + o] = b->data[o];
     beta = 1.0f;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, In, 1.0f, x->data, In, w->data, In, beta,
+  ibx_gemm(0, 1, N, O, In, 1.0f, x->data, In, w->data, In, beta,
               y->data, O);
   return IBX_OK;
 }
@@ -42,10 +42,10 @@ int ibx_linear_backward(const ibx_tensor *x, const ibx_tensor *w, const ibx_tens
   const int N = x->dim[0], In = x->dim[1], O = w->dim[0];
   if (dx && dx->data) {
     IBX_TRY(ibx_check_same(x, dx, "linear_backward", "x", "dx"));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, In, O, 1.0f, dy->data, O, w->data, In,
+    ibx_gemm(0, 0, N, In, O, 1.0f, dy->data, O, w->data, In,
                 0.0f, dx->data, In);
   }
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, In, N, 1.0f, dy->data, O, x->data, In,
+  ibx_gemm(1, 0, O, In, N, 1.0f, dy->data, O, x->data, In,
               1.0f, dw->data, In);
   if (db && db->data)
     for (int o = 0; o < O; o++) {

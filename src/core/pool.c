@@ -68,6 +68,72 @@ static inline int argmax2x2(const float *plane, int W, int oy, int ox) {
   return best;
 }
 
+/* Per-plane 2x2 loops, vectorised across the windows of a row (selects, no
+ * index arithmetic); AVX-512 and AVX2 clones picked at load time in a
+ * portable build. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__) && \
+    defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define POOL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef POOL_CLONES
+#define POOL_CLONES
+#endif
+
+/* out = the maxima of the 2x2 windows (the value of argmax2x2's element:
+ * ties have equal values); returns 1 if a maximum is NaN. */
+POOL_CLONES
+static int max2x2_plane(const float *plane, int W, int OH, int OW, float *out) {
+  int nan_seen = 0;
+  for (int oy = 0; oy < OH; oy++) {
+    const float *r0 = plane + (size_t)(2 * oy) * W, *r1 = r0 + W;
+    float *o = out + (size_t)oy * OW;
+#pragma omp simd reduction(| : nan_seen)
+    for (int ox = 0; ox < OW; ox++) {
+      float v = r0[2 * ox];
+      v = r0[2 * ox + 1] > v ? r0[2 * ox + 1] : v;
+      v = r1[2 * ox] > v ? r1[2 * ox] : v;
+      v = r1[2 * ox + 1] > v ? r1[2 * ox + 1] : v;
+      o[ox] = v;
+      nan_seen |= v != v;
+    }
+  }
+  return nan_seen;
+}
+
+/* d = the gradient routed to each window's first maximum (argmax2x2's
+ * choice), zero elsewhere, including a last odd row or column. */
+POOL_CLONES
+static void max2x2_grad_plane(const float *plane, int H, int W, const float *g, int OH, int OW,
+                              float *d) {
+  for (int oy = 0; oy < OH; oy++) {
+    const float *r0 = plane + (size_t)(2 * oy) * W, *r1 = r0 + W;
+    float *d0 = d + (size_t)(2 * oy) * W, *d1 = d0 + W;
+    const float *go = g + (size_t)oy * OW;
+#pragma omp simd
+    for (int ox = 0; ox < OW; ox++) {
+      const float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], e = r1[2 * ox + 1];
+      float m = a;
+      int k = 0;
+      k = b > m ? 1 : k, m = b > m ? b : m;
+      k = c > m ? 2 : k, m = c > m ? c : m;
+      k = e > m ? 3 : k;
+      const float gv = go[ox];
+      d0[2 * ox] = k == 0 ? gv : 0.0f;
+      d0[2 * ox + 1] = k == 1 ? gv : 0.0f;
+      d1[2 * ox] = k == 2 ? gv : 0.0f;
+      d1[2 * ox + 1] = k == 3 ? gv : 0.0f;
+    }
+    if (W > 2 * OW) {
+      d0[W - 1] = 0.0f;
+      d1[W - 1] = 0.0f;
+    }
+  }
+  if (H > 2 * OH)
+    memset(d + (size_t)(H - 1) * W, 0, (size_t)W * sizeof(float));
+}
+
 static int is_2x2(const ibx_pool2d *L) { return L->kernel == 2 && L->stride == 2 && L->pad == 0; }
 
 int ibx_maxpool2d_forward(const ibx_pool2d *L, const ibx_tensor *x, ibx_tensor *y) {
@@ -79,16 +145,8 @@ int ibx_maxpool2d_forward(const ibx_pool2d *L, const ibx_tensor *x, ibx_tensor *
     float *ys = y->data;
     int nan_seen = 0;
 #pragma omp parallel for schedule(static) reduction(| : nan_seen)
-    for (int p = 0; p < NC; p++) {
-      const float *plane = xs + (size_t)p * H * W;
-      float *out = ys + (size_t)p * OH * OW;
-      for (int oy = 0; oy < OH; oy++)
-        for (int ox = 0; ox < OW; ox++) {
-          const float v = plane[argmax2x2(plane, W, oy, ox)];
-          out[oy * OW + ox] = v;
-          nan_seen |= v != v;
-        }
-    }
+    for (int p = 0; p < NC; p++)
+      nan_seen |= max2x2_plane(xs + (size_t)p * H * W, W, OH, OW, ys + (size_t)p * OH * OW);
     if (!nan_seen)
       return IBX_OK; /* otherwise redo with NaN propagation below */
   }
@@ -117,15 +175,9 @@ int ibx_maxpool2d_backward(const ibx_pool2d *L, const ibx_tensor *x, const ibx_t
     const float *xs = x->data, *gs = dy->data;
     float *ds = dx->data;
 #pragma omp parallel for schedule(static)
-    for (int p = 0; p < NC; p++) {
-      const float *plane = xs + (size_t)p * H * W;
-      const float *g = gs + (size_t)p * OH * OW;
-      float *d = ds + (size_t)p * H * W;
-      memset(d, 0, (size_t)H * W * sizeof(float));
-      for (int oy = 0; oy < OH; oy++)
-        for (int ox = 0; ox < OW; ox++)
-          d[argmax2x2(plane, W, oy, ox)] += g[oy * OW + ox];
-    }
+    for (int p = 0; p < NC; p++)
+      max2x2_grad_plane(xs + (size_t)p * H * W, H, W, gs + (size_t)p * OH * OW, OH, OW,
+                        ds + (size_t)p * H * W);
     return IBX_OK;
   }
 #pragma omp parallel for schedule(static)

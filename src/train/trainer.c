@@ -17,6 +17,7 @@
 #include "ibx/data.h"
 #include "ibx/dist.h"
 #include "ibx/error.h"
+#include "ibx/precision.h"
 #include "ibx/memory.h"
 #include "ibx/metrics.h"
 #include "ibx/model.h"
@@ -588,6 +589,10 @@ static int start_local(trainer *t, const ibx_train_options *o, char *ckpt) {
       fflush(o->progress);
     }
   }
+  ibx_precision precision; /* train.precision: the GEMMs' arithmetic (ibx/precision.h) */
+  IBX_TRY(ibx_precision_parse(t->settings.train.precision, &precision));
+  if (ibx_precision_set(precision))
+    return ibx_fail(IBX_ERR_ARG, "train.precision: %s", ibx_errmsg());
   IBX_TRY(setup_data(t));
   return setup_model(t);
 }

@@ -8,7 +8,7 @@ set -euo pipefail
 root=$1
 declare -A layer_of=(
   [error]=core [memory]=core [tensor]=core [params]=core [rng]=core [layers]=core [optim]=core
-  [init]=core
+  [init]=core [precision]=core
   [data]=data [sampler]=data [augment]=data [text]=data
   [sequential]=models [vgg]=models [model]=models [model_testing]=models [quantize]=models
   [h5io]=io [checkpoint]=io [metrics]=io [version]=io
