@@ -40,12 +40,12 @@ int ibx_position_add_backward(const ibx_tensor *dy, ibx_tensor *dx, ibx_tensor *
  * y = (x - mean) / sqrt(var + eps) * gamma + beta, biased variance as
  * PyTorch. Mean and variance are two-pass in double, so a large common
  * offset does not cancel the variance. mean, rstd [R] are written by forward
- * and needed by backward, which also needs x (so y may alias x only when no
+ * (mean may be NULL); backward needs rstd and x (it recomputes the mean in
+ * double), (so y may alias x only when no
  * backward follows). dx may alias dy. */
 int ibx_layernorm_forward(float eps, const ibx_tensor *x, const ibx_tensor *gamma,
                           const ibx_tensor *beta, ibx_tensor *y, float *mean, float *rstd);
-int ibx_layernorm_backward(const ibx_tensor *x, const ibx_tensor *gamma, const float *mean,
-                           const float *rstd, const ibx_tensor *dy, ibx_tensor *dx,
+int ibx_layernorm_backward(const ibx_tensor *x, const ibx_tensor *gamma, const float *rstd, const ibx_tensor *dy, ibx_tensor *dx,
                            ibx_tensor *dgamma, ibx_tensor *dbeta);
 
 /* ---- GELU, exact (erf) form, PyTorch's default ----------------------------

@@ -93,6 +93,13 @@ int ibx_position_add_backward(const ibx_tensor *dy, ibx_tensor *dx, ibx_tensor *
 
 /* ---- LayerNorm ----------------------------------------------------------- */
 
+static double row_mean(const float *x, int D) {
+  double m = 0.0;
+  for (int d = 0; d < D; d++)
+    m += x[d];
+  return m / D;
+}
+
 static int check_ln(const ibx_tensor *x, const ibx_tensor *gamma, const char *op, int64_t *R,
                     int *D) {
   if (!x || !x->data || x->ndim < 1)
@@ -119,17 +126,17 @@ int ibx_layernorm_forward(float eps, const ibx_tensor *x, const ibx_tensor *gamm
 #pragma omp parallel for schedule(static) if (R * D > 65536)
   for (int64_t r = 0; r < R; r++) {
     const float *xr = x->data + r * D;
-    double m = 0.0, v = 0.0;
-    for (int d = 0; d < D; d++)
-      m += xr[d];
-    m /= D;
+    const double m = row_mean(xr, D);
+    double v = 0.0;
     for (int d = 0; d < D; d++) {
       const double c = xr[d] - m;
       v += c * c;
     }
     v /= D;
     const float mf = (float)m, rs = (float)(1.0 / sqrt(v + (double)eps));
-    mean[r] = mf, rstd[r] = rs;
+    if (mean)
+      mean[r] = mf;
+    rstd[r] = rs;
     float *yr = y->data + r * D;
     for (int d = 0; d < D; d++)
       yr[d] = (float)(xr[d] - m) * rs * gamma->data[d] + beta->data[d];
@@ -137,8 +144,7 @@ int ibx_layernorm_forward(float eps, const ibx_tensor *x, const ibx_tensor *gamm
   return IBX_OK;
 }
 
-int ibx_layernorm_backward(const ibx_tensor *x, const ibx_tensor *gamma, const float *mean,
-                           const float *rstd, const ibx_tensor *dy, ibx_tensor *dx,
+int ibx_layernorm_backward(const ibx_tensor *x, const ibx_tensor *gamma, const float *rstd, const ibx_tensor *dy, ibx_tensor *dx,
                            ibx_tensor *dgamma, ibx_tensor *dbeta) {
   const char *op = "layernorm_backward";
   int64_t R;
@@ -151,13 +157,16 @@ int ibx_layernorm_backward(const ibx_tensor *x, const ibx_tensor *gamma, const f
     IBX_TRY(ibx_check_same(gamma, dbeta, op, "gamma", "dbeta"));
   if (dx && dx->data)
     IBX_TRY(ibx_check_same(x, dx, op, "x", "dx"));
+  /* The row mean is recomputed in double: a float32 copy of it would carry
+   * half an ulp of the offset (3e-5 at 1e3) into every normalised value. */
   /* Parameter gradients first (serial over rows: they are shared), then dx
    * row by row, so dx may alias dy. */
   for (int64_t r = 0; r < R; r++) {
     const float *xr = x->data + r * D, *gr = dy->data + r * D;
+    const double m = row_mean(xr, D);
     for (int d = 0; d < D; d++) {
       if (dgamma && dgamma->data)
-        dgamma->data[d] += gr[d] * (xr[d] - mean[r]) * rstd[r];
+        dgamma->data[d] += (float)((double)gr[d] * (xr[d] - m) * rstd[r]);
       if (dbeta && dbeta->data)
         dbeta->data[d] += gr[d];
     }
@@ -168,16 +177,17 @@ int ibx_layernorm_backward(const ibx_tensor *x, const ibx_tensor *gamma, const f
   for (int64_t r = 0; r < R; r++) {
     const float *xr = x->data + r * D, *gr = dy->data + r * D;
     float *dr = dx->data + r * D;
+    const double m = row_mean(xr, D);
     double sg = 0.0, sgx = 0.0;
     for (int d = 0; d < D; d++) {
       const double g = (double)gr[d] * gamma->data[d];
-      const double xh = (double)(xr[d] - mean[r]) * rstd[r];
+      const double xh = (xr[d] - m) * rstd[r];
       sg += g, sgx += g * xh;
     }
     sg /= D, sgx /= D;
     for (int d = 0; d < D; d++) {
       const double g = (double)gr[d] * gamma->data[d];
-      const double xh = (double)(xr[d] - mean[r]) * rstd[r];
+      const double xh = (xr[d] - m) * rstd[r];
       dr[d] = (float)(rstd[r] * (g - sg - xh * sgx));
     }
   }
