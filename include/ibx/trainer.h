@@ -25,12 +25,30 @@
 #include "ibx/config.h"
 #include "ibx/data.h"
 #include "ibx/model.h"
+#include "ibx/text.h"
 
 /* The model a config describes ([model] keys, data.image_size, train.seed),
  * with input channels and class count from the training set: the one
  * mapping that the trainer, evaluation and attribution share, so a
  * checkpoint's config always rebuilds the model that wrote it. */
 void ibx_model_config_from(const ibx_config *c, const ibx_dataset *train, ibx_model_config *mc);
+
+/* ---- text runs (a text data.dataset, model.backbone = transformer) ---------
+ * 1 when data.dataset is a text source (fortunes, imdb) or h5 whose
+ * data.path/train.h5 holds token ids. */
+int ibx_config_is_text(const ibx_config *c);
+/* IBX_ERR_ARG naming the keys when the dataset kind (text or images) and
+ * model.backbone (transformer or not) do not go together. */
+int ibx_config_check_data_model(const ibx_config *c);
+/* The run's text split ("train" or "test"): raw sources are tokenized with
+ * model.max_len and a WordPiece vocabulary of model.vocab entries learned
+ * from their train split. */
+int ibx_text_open_for_config(const ibx_config *c, const char *split,
+                             ibx_text_dataset **out);
+/* The transformer a text config describes, with the class count, vocabulary
+ * size and sequence length of the training set. */
+void ibx_model_config_from_text(const ibx_config *c, const ibx_text_dataset *train,
+                                ibx_model_config *mc);
 
 /* Exit statuses of ibx train. */
 enum {

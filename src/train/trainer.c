@@ -21,6 +21,7 @@
 #include "ibx/optim.h"
 #include "ibx/rng.h"
 #include "ibx/sampler.h"
+#include "ibx/text.h"
 #include "run_dir.h"
 #include "watchdog.h"
 
@@ -56,6 +57,12 @@ typedef struct {
   const char *dir;
   ibx_dataset *train, *test;
   long n_train, n_test;
+  /* text runs (ibx_config_is_text): token batches instead of images */
+  int text;
+  ibx_text_dataset *ttrain, *ttest;
+  int32_t *tokens; /* [max_batch, max_len] */
+  int *lengths;
+  int max_len;
   ibx_augment aug_train, aug_test;
   ibx_model *model;
   ibx_params *params, *buffers;
@@ -125,8 +132,58 @@ static int open_split(const ibx_config *c, const char *split, ibx_dataset **out)
                                 (int)ibx_config_int(c, "data.image_size"), out);
 }
 
+/* Batch sizes and the sampler, shared by image and text runs. */
+static int setup_batches(trainer *t);
+
+static int setup_text_data(trainer *t) {
+  const ibx_config *c = &t->cfg;
+  IBX_TRY(ibx_text_open_for_config(c, "train", &t->ttrain));
+  IBX_TRY(ibx_text_open_for_config(c, "test", &t->ttest));
+  long lim = ibx_config_int(c, "data.train_limit");
+  t->n_train = ibx_text_count(t->ttrain);
+  if (lim && lim < t->n_train)
+    t->n_train = lim;
+  lim = ibx_config_int(c, "data.test_limit");
+  t->n_test = ibx_text_count(t->ttest);
+  if (lim && lim < t->n_test)
+    t->n_test = lim;
+  t->max_len = ibx_text_max_len(t->ttrain);
+  if (ibx_text_max_len(t->ttest) != t->max_len)
+    return ibx_fail(IBX_ERR_FORMAT, "%s: sequences of %d tokens, the training set has %d",
+                    ibx_text_name(t->ttest), ibx_text_max_len(t->ttest), t->max_len);
+  IBX_TRY(setup_batches(t));
+  const int eval_batch = (int)ibx_config_int(c, "eval.batch_size");
+  const int max_batch = t->local_batch > eval_batch ? t->local_batch : eval_batch;
+  t->tokens = ibx_alloc((size_t)max_batch * t->max_len * sizeof(int32_t), "token batch");
+  t->lengths = ibx_alloc((size_t)max_batch * sizeof(int), "lengths");
+  t->labels = ibx_alloc((size_t)max_batch * sizeof(int), "labels");
+  t->idx = ibx_alloc((size_t)max_batch * sizeof(long), "sample indices");
+  if (!t->tokens || !t->lengths || !t->labels || !t->idx)
+    return IBX_ERR_NOMEM;
+  return IBX_OK;
+}
+
+/* Reads samples idx[0..n) of ds into the token batch. */
+static int load_text_batch(trainer *t, const ibx_text_dataset *ds, long n) {
+  for (long i = 0; i < n; i++)
+    IBX_TRY(ibx_text_read(ds, t->idx[i], t->tokens + (size_t)i * t->max_len, &t->lengths[i],
+                          &t->labels[i]));
+  return IBX_OK;
+}
+
+/* The model input of the current batch. */
+static ibx_model_input batch_input(const trainer *t) {
+  if (t->text)
+    return (ibx_model_input){.tokens = t->tokens, .lengths = t->lengths, .stride = t->max_len};
+  return (ibx_model_input){.images = t->x};
+}
+
 static int setup_data(trainer *t) {
   const ibx_config *c = &t->cfg;
+  IBX_TRY(ibx_config_check_data_model(c));
+  t->text = ibx_config_is_text(c);
+  if (t->text)
+    return setup_text_data(t);
   IBX_TRY(open_split(c, "train", &t->train));
   IBX_TRY(open_split(c, "test", &t->test));
   long lim = ibx_config_int(c, "data.train_limit");
@@ -149,17 +206,7 @@ static int setup_data(trainer *t) {
   t->aug_train.crop_pad = ibx_config_bool(c, "data.augment") ? 4 : 0;
   t->aug_train.hflip = ibx_config_bool(c, "data.flip");
   t->aug_train.seed = (uint64_t)ibx_config_int(c, "train.seed");
-  t->global_batch = (int)ibx_config_int(c, "train.batch_size");
-  if (t->global_batch % t->world)
-    return ibx_fail(IBX_ERR_ARG, "train.batch_size: %d does not divide by the %d ranks",
-                    t->global_batch, t->world);
-  t->local_batch = t->global_batch / t->world;
-  t->steps_per_epoch = t->n_train / t->global_batch;
-  if (t->steps_per_epoch < 1)
-    return ibx_fail(IBX_ERR_ARG, "train.batch_size: %d is larger than the %ld training samples",
-                    t->global_batch, t->n_train);
-  IBX_TRY(ibx_sampler_init(&t->sampler, t->n_train, t->world, t->rank,
-                           (uint64_t)ibx_config_int(c, "train.seed"), 1));
+  IBX_TRY(setup_batches(t));
   const int eval_batch = (int)ibx_config_int(c, "eval.batch_size");
   const int max_batch = t->local_batch > eval_batch ? t->local_batch : eval_batch;
   const size_t img = (size_t)ch * size * size;
@@ -171,10 +218,28 @@ static int setup_data(trainer *t) {
   return IBX_OK;
 }
 
+static int setup_batches(trainer *t) {
+  const ibx_config *c = &t->cfg;
+  t->global_batch = (int)ibx_config_int(c, "train.batch_size");
+  if (t->global_batch % t->world)
+    return ibx_fail(IBX_ERR_ARG, "train.batch_size: %d does not divide by the %d ranks",
+                    t->global_batch, t->world);
+  t->local_batch = t->global_batch / t->world;
+  t->steps_per_epoch = t->n_train / t->global_batch;
+  if (t->steps_per_epoch < 1)
+    return ibx_fail(IBX_ERR_ARG, "train.batch_size: %d is larger than the %ld training samples",
+                    t->global_batch, t->n_train);
+  return ibx_sampler_init(&t->sampler, t->n_train, t->world, t->rank,
+                          (uint64_t)ibx_config_int(c, "train.seed"), 1);
+}
+
 static int setup_model(trainer *t) {
   const ibx_config *c = &t->cfg;
   ibx_model_config mc;
-  ibx_model_config_from(c, t->train, &mc);
+  if (t->text)
+    ibx_model_config_from_text(c, t->ttrain, &mc);
+  else
+    ibx_model_config_from(c, t->train, &mc);
   const int eval_batch = (int)ibx_config_int(c, "eval.batch_size");
   IBX_TRY(ibx_model_create(&mc, t->local_batch > eval_batch ? t->local_batch : eval_batch,
                            &t->model));
@@ -201,17 +266,20 @@ static int setup_model(trainer *t) {
   memset(s, 0, sizeof *s);
   const char *kind = ibx_config_string(c, "train.schedule");
   s->kind = !strcmp(kind, "cosine") ? IBX_SCHED_COSINE
-            : !strcmp(kind, "multistep") ? IBX_SCHED_MULTISTEP : IBX_SCHED_CONSTANT;
+            : !strcmp(kind, "multistep") ? IBX_SCHED_MULTISTEP
+            : !strcmp(kind, "linear")    ? IBX_SCHED_LINEAR
+                                         : IBX_SCHED_CONSTANT;
   s->base_lr = (float)ibx_config_float(c, "train.lr");
   s->warmup_steps = (long)(ibx_config_float(c, "train.warmup_epochs") * t->steps_per_epoch);
-  s->warmup_start = 0.1f;
+  s->warmup_start = s->kind == IBX_SCHED_LINEAR ? 0.0f : 0.1f; /* linear: BERT's, from 0 */
   s->total_steps = ibx_config_int(c, "train.epochs") * t->steps_per_epoch;
   s->gamma = (float)ibx_config_float(c, "train.gamma");
   const long *ms;
   s->n_milestones = ibx_config_list(c, "train.milestones", &ms);
   for (int i = 0; i < s->n_milestones; i++)
     s->milestones[i] = ms[i] * t->steps_per_epoch;
-  if (s->kind == IBX_SCHED_COSINE && s->total_steps <= s->warmup_steps)
+  if ((s->kind == IBX_SCHED_COSINE || s->kind == IBX_SCHED_LINEAR) &&
+      s->total_steps <= s->warmup_steps)
     return ibx_fail(IBX_ERR_ARG, "train.warmup_epochs: must be shorter than train.epochs");
   return ibx_schedule_check(s);
 }
@@ -281,8 +349,11 @@ static int checkpoint_all(trainer *t, int also_best) {
  * the step's agreement (run_epochs), backward + gradient allreduce + update. */
 static int step_load(trainer *t, long j, long *count) {
   IBX_TRY(ibx_sampler_local_batch(&t->sampler, j, t->global_batch, t->idx, count));
-  IBX_TRY(ibx_augment_batch(&t->aug_train, t->train, t->idx, *count, (uint64_t)t->epoch, t->x,
-                            t->labels));
+  if (t->text)
+    IBX_TRY(load_text_batch(t, t->ttrain, *count));
+  else
+    IBX_TRY(ibx_augment_batch(&t->aug_train, t->train, t->idx, *count, (uint64_t)t->epoch, t->x,
+                              t->labels));
   /* KL warm-up: a pure function of the step, so a resumed run matches */
   const double warm = ibx_config_float(&t->cfg, "model.beta_warmup_epochs") * t->steps_per_epoch;
   if (warm > 0.0) {
@@ -299,7 +370,9 @@ static int step_forward(trainer *t, long n, ibx_loss_parts *parts, long *correct
                 (uint64_t)t->step * (uint64_t)t->world + (uint64_t)t->rank, r);
   const uint64_t noise_seed = ((uint64_t)r[0] << 32) | r[1];
   ibx_tensor logits;
-  IBX_TRY(ibx_model_forward(t->model, t->x, t->labels, (int)n, 1, noise_seed, parts, &logits));
+  const ibx_model_input in = batch_input(t);
+  IBX_TRY(ibx_model_forward_input(t->model, &in, t->labels, (int)n, 1, noise_seed, parts,
+                                  &logits));
   long right = 0;
   for (long i = 0; i < n; i++) {
     const float *row = logits.data + i * logits.dim[1];
@@ -361,9 +434,13 @@ static int evaluate_local(trainer *t, long *right_out, long *seen_out) {
     long n = 0;
     for (; n < B && start < t->n_test; n++, start += t->world)
       t->idx[n] = start;
-    IBX_TRY(ibx_augment_batch(&t->aug_test, t->test, t->idx, n, 0, t->x, t->labels));
+    if (t->text)
+      IBX_TRY(load_text_batch(t, t->ttest, n));
+    else
+      IBX_TRY(ibx_augment_batch(&t->aug_test, t->test, t->idx, n, 0, t->x, t->labels));
     ibx_tensor logits;
-    IBX_TRY(ibx_model_forward(t->model, t->x, NULL, (int)n, 0, 0, NULL, &logits));
+    const ibx_model_input in = batch_input(t);
+    IBX_TRY(ibx_model_forward_input(t->model, &in, NULL, (int)n, 0, 0, NULL, &logits));
     ibx_watchdog_beat(t->watchdog);
     for (long i = 0; i < n; i++) {
       const float *row = logits.data + i * logits.dim[1];
@@ -649,6 +726,9 @@ int ibx_train_run(const ibx_train_options *o) {
   ibx_sampler_free(&t.sampler);
   ibx_dataset_close(t.train);
   ibx_dataset_close(t.test);
+  ibx_text_close(t.ttrain);
+  ibx_text_close(t.ttest);
+  ibx_free(t.tokens), ibx_free(t.lengths);
   ibx_free(t.x), ibx_free(t.labels), ibx_free(t.idx);
   free(t.config_ini);
   ibx_config_free(&t.cfg);
