@@ -19,6 +19,7 @@
 #include "ibx/h5io.h"
 #include "ibx/interpret.h"
 #include "ibx/model.h"
+#include "ibx/text.h"
 
 typedef struct {
   char ckpt[4096];    /* the checkpoint read */
@@ -31,6 +32,8 @@ typedef struct {
   float mean[4], std[4];  /* normalisation (training set statistics) */
   int attention_map;      /* which map of ibx_model_attention the score uses */
   float *x;               /* normalised input batch */
+  int text;               /* a text run (model.backbone = transformer): no images */
+  int max_len;            /* text: sequence capacity of the run's datasets */
 } ibx_eval_run;
 
 /* Opens a run: path is a run directory (best.h5, else the newest
@@ -83,6 +86,14 @@ typedef struct {
  * on rank i % world, summed over comm; every rank gets the totals. */
 int ibx_eval_error(MPI_Comm comm, ibx_eval_run *run, const ibx_dataset *ds, long limit,
                    ibx_eval_counts *out);
+
+/* ---- text runs ----------------------------------------------------------------
+ * A text run's split (its own dataset; label "<dataset>-<split>"), and its
+ * top-1 error counts as ibx_eval_error. */
+int ibx_eval_open_text_data(const ibx_eval_run *run, const char *split, ibx_text_dataset **out,
+                            char *label, size_t len);
+int ibx_eval_error_text(MPI_Comm comm, ibx_eval_run *run, const ibx_text_dataset *ds, long limit,
+                        ibx_eval_counts *out);
 
 /* ---- results files ----------------------------------------------------------- */
 
