@@ -80,13 +80,16 @@ int ibx_tokenize(const ibx_vocab *v, const char *utf8, int max_len, int32_t *ids
 int ibx_tokenize_spans(const ibx_vocab *v, const char *utf8, int max_len, int32_t *ids,
                        int *length, int *span_begin, int *span_end);
 
-/* The basic tokenizer alone (BERT's, uncased): drops control characters and
- * invalid UTF-8, lower-cases (ASCII, Latin-1, Latin Extended-A, Greek,
- * Cyrillic), strips accents of Latin letters and combining marks, splits on
- * whitespace and around every punctuation character and CJK ideograph.
+/* The basic tokenizer alone: BERT's BasicTokenizer (do_lower_case=True),
+ * character for character (tested against a Python transcription of it;
+ * Unicode tables from Python's unicodedata, see src/data/text_basic.c):
+ * drops invalid UTF-8, NUL, U+FFFD and control/format characters, splits on
+ * whitespace, lower-cases, strips accents (NFD, nonspacing marks dropped)
+ * and splits around every punctuation character and CJK ideograph.
  * Calls fn(word, nbytes, begin, end, ctx) for each word in order: word is the
  * normalised word (not NUL-terminated, nbytes long), [begin, end) its byte
- * range in utf8. Stops and returns fn's value when it is not 0. */
+ * range in utf8. Stops and returns fn's value when it is not 0 (so fn should
+ * return negative values to stop; positive ones are ibx_status codes). */
 typedef int (*ibx_word_fn)(const char *word, int nbytes, int begin, int end, void *ctx);
 int ibx_basic_tokenize(const char *utf8, ibx_word_fn fn, void *ctx);
 

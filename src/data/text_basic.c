@@ -1,20 +1,23 @@
-/* BERT's basic tokenizer (uncased), in C without a Unicode database.
+/* BERT's basic tokenizer (BasicTokenizer, do_lower_case=True), in C.
  *
- * Per character of the input: invalid UTF-8 bytes, NUL, U+FFFD, control and
- * format characters are dropped (BERT's _clean_text); whitespace ends a
- * word; a punctuation character or a CJK ideograph is a word of its own;
- * anything else is lower-cased, stripped of its accent and appended to the
- * current word. Lower-casing covers ASCII, Latin-1, Latin Extended-A, Greek
- * and Cyrillic; accent stripping covers the Latin letters of those blocks
- * (what NFD + dropping Mn does to them) and drops combining marks
- * (U+0300..U+036F); punctuation is ASCII's and the common Unicode
- * punctuation blocks' (General Punctuation, CJK, fullwidth forms, ...).
- * Letters of other scripts pass through unchanged. */
+ * Per character of the input, in BERT's order: invalid UTF-8 bytes, NUL,
+ * U+FFFD and control/format characters (Cc, Cf) are dropped (_clean_text;
+ * invalid bytes as Python's decode(errors="ignore") drops them); whitespace
+ * (space, tab, newline, carriage return, Zs, and U+2028/U+2029, where
+ * BERT's whitespace_tokenize, Python's str.split(), also splits) ends a word; a CJK ideograph is
+ * a word of its own; every other character is lower-cased and decomposed
+ * (NFD) with its nonspacing marks (Mn) dropped, and each resulting
+ * punctuation character (ASCII punctuation or General Category P*) is a word
+ * of its own. The Unicode tables (src/data/text_unicode_tables.h) are
+ * generated from Python's unicodedata by scripts/make_unicode_tables.py, so
+ * the output equals BERT's for that Unicode version, except that a word-final
+ * capital sigma becomes σ, not ς (Python's lower() is context-sensitive). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ibx/error.h"
 #include "text_internal.h"
+#include "text_unicode_tables.h"
 
 int ibxt_utf8_decode(const unsigned char *s, size_t n, int32_t *cp) {
   unsigned c = s[0];
@@ -78,42 +81,48 @@ int ibxt_utf8_encode(int32_t cp, char *out) {
 
 static int is_whitespace(int32_t c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == 0xa0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f ||
-         c == 0x205f || c == 0x3000;
+         (c >= 0x2000 && c <= 0x200a) || c == 0x202f || c == 0x205f || c == 0x3000 ||
+         c == 0x2028 || c == 0x2029; /* Zl, Zp: Python's str.split() splits there */
 }
 
-/* Control (Cc) and the common format (Cf) characters, NUL and U+FFFD. */
+/* Control (Cc) and format (Cf) characters, NUL and U+FFFD (Unicode 14's
+ * Cf list). */
 static int is_dropped(int32_t c) {
-  return c < 0 || (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f ||
-         (c >= 0x80 && c < 0xa0) || c == 0xad || (c >= 0x200b && c <= 0x200f) ||
-         (c >= 0x202a && c <= 0x202e) || (c >= 0x2060 && c <= 0x2064) || c == 0xfeff ||
-         c == 0xfffd;
+  if (c < 0 || (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f ||
+      (c >= 0x80 && c < 0xa0) || c == 0xad || c == 0xfffd)
+    return 1;
+  if (c < 0x600)
+    return 0;
+  return (c >= 0x600 && c <= 0x605) || c == 0x61c || c == 0x6dd || c == 0x70f || c == 0x890 ||
+         c == 0x891 || c == 0x8e2 || c == 0x180e || (c >= 0x200b && c <= 0x200f) ||
+         (c >= 0x202a && c <= 0x202e) || (c >= 0x2060 && c <= 0x2064) ||
+         (c >= 0x2066 && c <= 0x206f) || c == 0xfeff || (c >= 0xfff9 && c <= 0xfffb) ||
+         c == 0x110bd || c == 0x110cd || (c >= 0x13430 && c <= 0x13438) ||
+         (c >= 0x1bca0 && c <= 0x1bca3) || (c >= 0x1d173 && c <= 0x1d17a) || c == 0xe0001 ||
+         (c >= 0xe0020 && c <= 0xe007f);
 }
 
 static int in(int32_t c, int32_t lo, int32_t hi) { return c >= lo && c <= hi; }
 
+static int in_ranges(int32_t c, const ibxt_range *r, int n) {
+  int lo = 0, hi = n - 1;
+  while (lo <= hi) {
+    int mid = (lo + hi) / 2;
+    if (c < r[mid].lo)
+      hi = mid - 1;
+    else if (c > r[mid].hi)
+      lo = mid + 1;
+    else
+      return 1;
+  }
+  return 0;
+}
+
 static int is_punctuation(int32_t c) {
   if (in(c, 33, 47) || in(c, 58, 64) || in(c, 91, 96) || in(c, 123, 126))
     return 1;
-  if (c < 0xa1)
-    return 0;
-  return c == 0xa1 || c == 0xa7 || c == 0xab || c == 0xb6 || c == 0xb7 || c == 0xbb ||
-         c == 0xbf || c == 0x37e || c == 0x387 || in(c, 0x55a, 0x55f) || in(c, 0x589, 0x58a) ||
-         c == 0x5be || c == 0x5c0 || c == 0x5c3 || c == 0x5c6 || in(c, 0x5f3, 0x5f4) ||
-         in(c, 0x60c, 0x60d) || c == 0x61b || c == 0x61f || in(c, 0x66a, 0x66d) || c == 0x6d4 ||
-         in(c, 0x964, 0x965) || c == 0x970 || c == 0xe4f || in(c, 0xe5a, 0xe5b) ||
-         in(c, 0x2010, 0x2027) || in(c, 0x2030, 0x2043) || in(c, 0x2045, 0x2051) ||
-         in(c, 0x2053, 0x205e) || in(c, 0x207d, 0x207e) || in(c, 0x208d, 0x208e) ||
-         in(c, 0x2308, 0x230b) || in(c, 0x2329, 0x232a) || in(c, 0x2768, 0x2775) ||
-         in(c, 0x27c5, 0x27c6) || in(c, 0x27e6, 0x27ef) || in(c, 0x2983, 0x2998) ||
-         in(c, 0x29d8, 0x29db) || in(c, 0x29fc, 0x29fd) || in(c, 0x2e00, 0x2e4f) ||
-         in(c, 0x3001, 0x3003) || in(c, 0x3008, 0x3011) || in(c, 0x3014, 0x301f) ||
-         c == 0x3030 || c == 0x303d || c == 0x30a0 || c == 0x30fb || in(c, 0xfe10, 0xfe19) ||
-         in(c, 0xfe30, 0xfe52) || in(c, 0xfe54, 0xfe61) || c == 0xfe63 || c == 0xfe68 ||
-         in(c, 0xfe6a, 0xfe6b) || in(c, 0xff01, 0xff03) || in(c, 0xff05, 0xff0a) ||
-         in(c, 0xff0c, 0xff0f) || in(c, 0xff1a, 0xff1b) || in(c, 0xff1f, 0xff20) ||
-         in(c, 0xff3b, 0xff3d) || c == 0xff3f || c == 0xff5b || c == 0xff5d ||
-         in(c, 0xff5f, 0xff65);
+  return c > 0x7f &&
+         in_ranges(c, ibxt_punct, (int)(sizeof ibxt_punct / sizeof ibxt_punct[0]));
 }
 
 static int is_cjk(int32_t c) {
@@ -122,46 +131,42 @@ static int is_cjk(int32_t c) {
          in(c, 0xf900, 0xfaff) || in(c, 0x2f800, 0x2fa1f);
 }
 
-static int32_t to_lower(int32_t c) {
-  if (in(c, 'A', 'Z'))
-    return c + 32;
-  if (c < 0xc0)
-    return c;
-  if (in(c, 0xc0, 0xde) && c != 0xd7)
-    return c + 32;
-  if (c == 0x130)
-    return 'i';
-  if (c == 0x178)
-    return 0xff;
-  if ((in(c, 0x100, 0x137) || in(c, 0x14a, 0x177)) && (c & 1) == 0)
-    return c + 1;
-  if ((in(c, 0x139, 0x148) || in(c, 0x179, 0x17e)) && (c & 1) == 1)
-    return c + 1;
-  if (in(c, 0x391, 0x3a9) && c != 0x3a2)
-    return c + 32;
-  if (in(c, 0x410, 0x42f))
-    return c + 32;
-  if (in(c, 0x400, 0x40f))
-    return c + 80;
-  return c;
-}
-
-/* Base letters of U+00C0..U+017F after NFD minus marks ('?': no change). */
-static const char latin_base[] =
-    "aaaaaa?ceeeeiiii?nooooo??uuuuy??"  /* U+00C0 */
-    "aaaaaa?ceeeeiiii?nooooo??uuuuy?y"  /* U+00E0 */
-    "aaaaaaccccccccdd??eeeeeeeeeegggg"  /* U+0100 */
-    "gggghh??iiiiiiiii???jjkk?llllll?"  /* U+0120 */
-    "???nnnnnn???oooooo??rrrrrrssssss"  /* U+0140 */
-    "sstttt??uuuuuuuuuuuuwwyyyzzzzzz?"; /* U+0160 */
-
-/* -1: drop the character (a combining mark). */
-static int32_t strip_accent(int32_t c) {
-  if (in(c, 0x300, 0x36f))
-    return -1;
-  if (in(c, 0xc0, 0x17f) && latin_base[c - 0xc0] != '?')
-    return latin_base[c - 0xc0];
-  return c;
+/* The non-Mn characters of NFD(lower(c)) into out; returns their count
+ * (0..3). */
+static int fold(int32_t c, int32_t out[3]) {
+  if (c < 'A' || (c > 'Z' && c < 0xc0)) {
+    out[0] = c;
+    return 1;
+  }
+  if (in(c, 'A', 'Z')) {
+    out[0] = c + 32;
+    return 1;
+  }
+  if (in(c, 0xac00, 0xd7a3)) { /* Hangul syllable: L V [T] jamo */
+    int s = c - 0xac00;
+    out[0] = 0x1100 + s / 588;
+    out[1] = 0x1161 + (s % 588) / 28;
+    out[2] = 0x11a7 + s % 28;
+    return s % 28 ? 3 : 2;
+  }
+  if (in_ranges(c, ibxt_mn, (int)(sizeof ibxt_mn / sizeof ibxt_mn[0])))
+    return 0;
+  int lo = 0, hi = (int)(sizeof ibxt_fold / sizeof ibxt_fold[0]) - 1;
+  while (lo <= hi) {
+    int mid = (lo + hi) / 2;
+    if (c < ibxt_fold[mid].cp)
+      hi = mid - 1;
+    else if (c > ibxt_fold[mid].cp)
+      lo = mid + 1;
+    else {
+      int n = 0;
+      while (n < 3 && ibxt_fold[mid].out[n])
+        out[n] = ibxt_fold[mid].out[n], n++;
+      return n;
+    }
+  }
+  out[0] = c;
+  return 1;
 }
 
 typedef struct {
@@ -171,7 +176,7 @@ typedef struct {
 } word_buf;
 
 static int word_push(word_buf *w, int32_t cp, int begin, int end) {
-  if (w->n + 4 > w->cap) {
+  if (w->n + 12 > w->cap) {
     int cap = w->cap ? 2 * w->cap : 256;
     char *b = realloc(w->buf, (size_t)cap);
     if (b)
@@ -225,17 +230,26 @@ int ibxt_basic_tokenize_map(const char *utf8, ibxt_word_map_fn fn, void *ctx) {
       continue;
     if (is_whitespace(cp)) {
       rc = flush(&w, fn, ctx);
-    } else if (is_punctuation(cp) || is_cjk(cp)) {
-      rc = flush(&w, fn, ctx);
-      if (rc == 0)
-        rc = word_push(&w, cp, begin, end);
-      if (rc == 0)
-        rc = flush(&w, fn, ctx);
-    } else {
-      int32_t c = strip_accent(to_lower(cp));
-      if (c >= 0)
-        rc = word_push(&w, c, begin, end);
+      continue;
     }
+    int32_t out[3];
+    int nout = fold(cp, out);
+    const int cjk = is_cjk(cp);
+    if (cjk)
+      rc = flush(&w, fn, ctx);
+    for (int k = 0; k < nout && rc == 0; k++) {
+      if (is_punctuation(out[k])) {
+        rc = flush(&w, fn, ctx);
+        if (rc == 0)
+          rc = word_push(&w, out[k], begin, end);
+        if (rc == 0)
+          rc = flush(&w, fn, ctx);
+      } else {
+        rc = word_push(&w, out[k], begin, end);
+      }
+    }
+    if (cjk && rc == 0)
+      rc = flush(&w, fn, ctx);
   }
   if (rc == 0)
     rc = flush(&w, fn, ctx);

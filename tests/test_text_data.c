@@ -1,0 +1,513 @@
+/* Text datasets (src/data/text_dataset.c, text_sources.c, text_h5.c): the
+ * IMDB reader on a small aclImdb tree the test writes, the fortunes reader on
+ * a hand-made category directory (and on the Debian package when it is
+ * installed), the native HDF5 text format (round trip, ranges, checksums,
+ * corrupt files) and bad input: empty files, non-UTF-8 bytes, long texts,
+ * missing labels, empty vocabularies. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+
+#include "ibx/data.h"
+#include "ibx/text.h"
+#include "testutil.h"
+
+static void assert_one_line_error(int rc, int expect, const char *needle1, const char *needle2) {
+  const char *msg = ibx_errmsg();
+  if (rc != expect)
+    fail_msg("expected %s, got %s: %s", ibx_errname(expect), ibx_errname(rc), msg);
+  if (strchr(msg, '\n'))
+    fail_msg("error message is not one line: %s", msg);
+  if (needle1 && !strstr(msg, needle1))
+    fail_msg("error message lacks '%s': %s", needle1, msg);
+  if (needle2 && !strstr(msg, needle2))
+    fail_msg("error message lacks '%s': %s", needle2, msg);
+}
+
+static void tmp(char *buf, size_t cap, const char *name) {
+  snprintf(buf, cap, "%s/%s", IBX_TEST_TMP, name);
+}
+
+static void write_file(const char *path, const void *data, size_t n) {
+  FILE *f = fopen(path, "wb");
+  if (!f)
+    fail_msg("cannot write %s", path);
+  if (n)
+    assert_int_equal(fwrite(data, 1, n, f), n);
+  fclose(f);
+}
+
+static void mkdirs(const char *root, const char *sub) {
+  char p[4096];
+  snprintf(p, sizeof p, "%s/%s", root, sub);
+  mkdir(p, 0755);
+}
+
+static void write_review(const char *root, const char *sub, const char *name, const char *text) {
+  char p[4096];
+  snprintf(p, sizeof p, "%s/%s/%s", root, sub, name);
+  write_file(p, text, strlen(text));
+}
+
+static void rm_rf(const char *path) {
+  char cmd[8400];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* A small aclImdb tree: 3 neg + 3 pos train reviews, 2 + 2 test, plus the
+ * files a real download has that the reader must ignore. */
+static void make_imdb(const char *root) {
+  rm_rf(root);
+  mkdir(root, 0755);
+  const char *subs[] = {"train", "test", "train/pos", "train/neg", "test/pos", "test/neg",
+                        "train/unsup"};
+  for (int k = 0; k < 7; k++)
+    mkdirs(root, subs[k]);
+  write_review(root, "train/neg", "0_3.txt", "A terrible, boring film.<br /><br />Awful acting.");
+  write_review(root, "train/neg", "1_1.txt", "Boring and awful. I hated it.");
+  write_review(root, "train/neg", "10_2.txt", "The worst film; terrible plot, awful.");
+  write_review(root, "train/pos", "0_9.txt", "A wonderful, great film. I loved it!");
+  write_review(root, "train/pos", "1_10.txt", "Great acting, wonderful plot. Loved it.");
+  write_review(root, "train/pos", "2_8.txt", "The best film: great, great, great.");
+  write_review(root, "train/unsup", "0_0.txt", "unsupervised text that must be ignored");
+  write_review(root, "train", "urls_pos.txt", "http://www.imdb.com/title/tt0453418/usercomments");
+  write_review(root, "train", "labeledBow.feat", "9 0:9 1:1 2:4");
+  write_review(root, ".", "imdb.vocab", "the\nand\n");
+  write_review(root, "test/neg", "0_2.txt", "Awful. Zyzzyva quux is unseen in training.");
+  write_review(root, "test/neg", "1_4.txt", "Boring film, terrible.");
+  write_review(root, "test/pos", "0_10.txt", "Wonderful film, great plot!");
+  /* non-UTF-8 bytes (Latin-1 e-acute) are read as U+FFFD and dropped */
+  write_review(root, "test/pos", "1_7.txt", "Caf\xe9 scenes were great.");
+}
+
+static void test_imdb(void **state) {
+  (void)state;
+  char root[4096];
+  tmp(root, sizeof root, "aclImdb");
+  make_imdb(root);
+  ibx_text_options opt;
+  ibx_text_options_default(&opt);
+  opt.max_len = 16;
+  opt.vocab_size = 80;
+  opt.min_freq = 1;
+  ibx_text_dataset *tr = NULL, *te = NULL;
+  assert_ibx_ok(ibx_text_open_imdb(root, "train", &opt, &tr));
+  assert_int_equal(ibx_text_count(tr), 6);
+  assert_int_equal(ibx_text_num_classes(tr), 2);
+  assert_string_equal(ibx_text_class_name(tr, 0), "neg");
+  assert_string_equal(ibx_text_class_name(tr, 1), "pos");
+  assert_null(ibx_text_class_name(tr, 2));
+  assert_int_equal(ibx_text_max_len(tr), 16);
+  assert_string_equal(ibx_text_name(tr), "imdb train");
+  /* neg first, files in name order: 0_3, 10_2, 1_1 */
+  int32_t ids[16];
+  int len, label;
+  assert_ibx_ok(ibx_text_read(tr, 0, ids, &len, &label));
+  assert_int_equal(label, 0);
+  assert_string_equal(ibx_text_raw(tr, 0), "A terrible, boring film.\n\nAwful acting.");
+  assert_string_equal(ibx_text_raw(tr, 1), "The worst film; terrible plot, awful.");
+  assert_ibx_ok(ibx_text_read(tr, 5, ids, &len, &label));
+  assert_int_equal(label, 1);
+  assert_int_equal(ids[0], IBX_TOK_CLS);
+  assert_int_equal(ids[len - 1], IBX_TOK_SEP);
+  /* the reader's ids are exactly the tokenizer's */
+  const ibx_vocab *v = ibx_text_vocab(tr);
+  for (long i = 0; i < 6; i++) {
+    int32_t want[16];
+    int wl;
+    assert_ibx_ok(ibx_text_read(tr, i, ids, &len, NULL));
+    assert_ibx_ok(ibx_tokenize(v, ibx_text_raw(tr, i), 16, want, &wl));
+    assert_int_equal(len, wl);
+    assert_memory_equal(ids, want, sizeof want);
+  }
+  /* the test split uses the train split's vocabulary (learned from train) */
+  assert_ibx_ok(ibx_text_open_imdb(root, "test", &opt, &te));
+  assert_int_equal(ibx_text_count(te), 4);
+  const ibx_vocab *vt = ibx_text_vocab(te);
+  assert_int_equal(ibx_vocab_size(vt), ibx_vocab_size(v));
+  for (int k = 0; k < ibx_vocab_size(v); k++)
+    assert_string_equal(ibx_vocab_token(vt, k), ibx_vocab_token(v, k));
+  /* characters never seen in training ('z', 'q', 'x' are absent): [UNK] */
+  assert_ibx_ok(ibx_text_read(te, 0, ids, &len, &label));
+  int unk = 0;
+  for (int k = 0; k < len; k++)
+    unk += ids[k] == IBX_TOK_UNK;
+  assert_true(unk >= 2);
+  assert_string_equal(ibx_text_raw(te, 3), "Caf\xef\xbf\xbd scenes were great.");
+  /* long reviews are truncated to max_len, ending in [SEP] */
+  opt.max_len = 6;
+  ibx_text_dataset *short_ds = NULL;
+  assert_ibx_ok(ibx_text_open_imdb(root, "train", &opt, &short_ds));
+  assert_ibx_ok(ibx_text_read(short_ds, 0, ids, &len, NULL));
+  assert_int_equal(len, 6);
+  assert_int_equal(ids[5], IBX_TOK_SEP);
+  ibx_text_close(short_ds);
+  /* an explicit vocabulary is used as given */
+  opt.max_len = 16;
+  opt.vocab = v;
+  ibx_text_dataset *same = NULL;
+  assert_ibx_ok(ibx_text_open("imdb", root, "test", &opt, &same));
+  for (long i = 0; i < 4; i++) {
+    int32_t a[16], b[16];
+    assert_ibx_ok(ibx_text_read(te, i, a, NULL, NULL));
+    assert_ibx_ok(ibx_text_read(same, i, b, NULL, NULL));
+    assert_memory_equal(a, b, sizeof a);
+  }
+  ibx_text_close(same);
+  assert_int_equal(ibx_text_read(te, 4, ids, &len, &label), IBX_ERR_ARG);
+  ibx_text_close(tr);
+  ibx_text_close(te);
+}
+
+static void test_imdb_bad_input(void **state) {
+  (void)state;
+  char root[4096], p[4200];
+  tmp(root, sizeof root, "aclImdb-bad");
+  ibx_text_dataset *ds = NULL;
+  rm_rf(root);
+  assert_one_line_error(ibx_text_open_imdb(root, "train", NULL, &ds), IBX_ERR_IO, "aclImdb-bad",
+                        "train/neg");
+  assert_null(ds);
+  make_imdb(root);
+  /* an empty review file */
+  write_review(root, "train/pos", "5_9.txt", "");
+  assert_one_line_error(ibx_text_open_imdb(root, "train", NULL, &ds), IBX_ERR_FORMAT, "5_9.txt",
+                        "empty review");
+  write_review(root, "train/pos", "5_9.txt", " \n<br /> \t");
+  assert_one_line_error(ibx_text_open_imdb(root, "train", NULL, &ds), IBX_ERR_FORMAT, "5_9.txt",
+                        "empty review");
+  snprintf(p, sizeof p, "%s/train/pos/5_9.txt", root);
+  unlink(p);
+  /* a class directory without reviews: labels missing */
+  rm_rf(root);
+  make_imdb(root);
+  snprintf(p, sizeof p, "%s/train/pos", root);
+  rm_rf(p);
+  mkdir(p, 0755);
+  assert_one_line_error(ibx_text_open_imdb(root, "train", NULL, &ds), IBX_ERR_FORMAT, "train/pos",
+                        "missing labels");
+  rm_rf(p);
+  assert_one_line_error(ibx_text_open_imdb(root, "train", NULL, &ds), IBX_ERR_IO, "train/pos",
+                        NULL);
+  /* the test split needs the train split for its vocabulary */
+  assert_one_line_error(ibx_text_open_imdb(root, "test", NULL, &ds), IBX_ERR_IO, "train/pos",
+                        NULL);
+  assert_one_line_error(ibx_text_open_imdb(root, "unsup", NULL, &ds), IBX_ERR_ARG, "split", NULL);
+  /* texts without a single word: empty vocabulary */
+  rm_rf(root);
+  make_imdb(root);
+  const char *dirs[] = {"train/neg", "train/pos"};
+  for (int d = 0; d < 2; d++) {
+    snprintf(p, sizeof p, "%s/%s", root, dirs[d]);
+    rm_rf(p);
+    mkdir(p, 0755);
+    write_review(root, dirs[d], "0_1.txt", "\xff\xfe\x01");
+  }
+  assert_one_line_error(ibx_text_open_imdb(root, "train", NULL, &ds), IBX_ERR_ARG,
+                        "empty vocabulary", NULL);
+  assert_null(ds);
+  ibx_text_options opt;
+  ibx_text_options_default(&opt);
+  opt.max_len = 1;
+  assert_one_line_error(ibx_text_open("imdb", root, "train", &opt, &ds), IBX_ERR_ARG, "max_len",
+                        NULL);
+  assert_one_line_error(ibx_text_open_named("nope", root, "train", &ds), IBX_ERR_ARG, "nope",
+                        NULL);
+  rm_rf(root);
+}
+
+/* Four category files in a directory of the test's own. */
+static void make_fortunes(const char *dir) {
+  rm_rf(dir);
+  mkdir(dir, 0755);
+  const char *names[4] = {"computers", "politics", "science", "songs-poems"};
+  for (int k = 0; k < 4; k++) {
+    char path[4200], body[8192] = "";
+    snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+    for (int i = 0; i < 10; i++) {
+      char e[256];
+      snprintf(e, sizeof e, "%s fortune number %d about %s.\n\t-- Someone\n%%\n", names[k], i,
+               names[k]);
+      strcat(body, e);
+    }
+    strcat(body, "%\n\n%\n"); /* blank entries are skipped */
+    strcat(body, "A shared fortune.\n%\n");   /* in every file: dropped everywhere */
+    if (k == 0)
+      strcat(body, "Twice in computers.\n%\nTwice in computers.\n"); /* kept once */
+    write_file(path, body, strlen(body));
+  }
+}
+
+static void test_fortunes_files(void **state) {
+  (void)state;
+  char dir[4096];
+  tmp(dir, sizeof dir, "fortunes");
+  make_fortunes(dir);
+  ibx_text_options opt;
+  ibx_text_options_default(&opt);
+  opt.min_freq = 1;
+  ibx_text_dataset *tr = NULL, *te = NULL;
+  assert_ibx_ok(ibx_text_open_fortunes(dir, "train", &opt, &tr));
+  assert_ibx_ok(ibx_text_open_fortunes(dir, "test", &opt, &te));
+  /* 41 entries in computers (10 + the repeated one), 10 in the others;
+   * 20 % of each class (rounded) is test */
+  assert_int_equal(ibx_text_count(tr) + ibx_text_count(te), 41);
+  assert_int_equal(ibx_text_count(te), 2 + 2 + 2 + 2);
+  assert_int_equal(ibx_text_num_classes(tr), IBX_FORTUNES_NUM_CLASSES);
+  assert_string_equal(ibx_text_class_name(tr, 3), "songs-poems");
+  int seen_twice = 0;
+  for (long i = 0; i < ibx_text_count(tr); i++) {
+    const char *t = ibx_text_raw(tr, i);
+    assert_null(strstr(t, "shared fortune"));
+    assert_null(strchr(t, '%'));
+    seen_twice += strcmp(t, "Twice in computers.") == 0;
+    /* no training text is in the test split */
+    for (long j = 0; j < ibx_text_count(te); j++)
+      assert_string_not_equal(t, ibx_text_raw(te, j));
+    int label;
+    assert_ibx_ok(ibx_text_read(tr, i, NULL, NULL, &label));
+    char want[64];
+    snprintf(want, sizeof want, "%s fortune", ibx_text_class_name(tr, label));
+    if (strcmp(t, "Twice in computers.") != 0)
+      assert_true(strncmp(t, want, strlen(want)) == 0);
+  }
+  for (long j = 0; j < ibx_text_count(te); j++)
+    seen_twice += strcmp(ibx_text_raw(te, j), "Twice in computers.") == 0;
+  assert_int_equal(seen_twice, 1);
+  assert_string_equal(ibx_text_raw(tr, 0) + strlen(ibx_text_raw(tr, 0)) - 11, "\t-- Someone");
+  /* the split is fixed by the seed: same seed same split, another seed
+   * another split */
+  ibx_text_dataset *again = NULL, *other = NULL;
+  assert_ibx_ok(ibx_text_open_fortunes(dir, "test", &opt, &again));
+  opt.split_seed = 99;
+  assert_ibx_ok(ibx_text_open_fortunes(dir, "test", &opt, &other));
+  int same = 1, differs = 0;
+  for (long j = 0; j < ibx_text_count(te); j++) {
+    same &= strcmp(ibx_text_raw(te, j), ibx_text_raw(again, j)) == 0;
+    differs |= strcmp(ibx_text_raw(te, j), ibx_text_raw(other, j)) != 0;
+  }
+  assert_true(same);
+  assert_true(differs);
+  ibx_text_close(again);
+  ibx_text_close(other);
+  ibx_text_close(tr);
+  ibx_text_close(te);
+  /* a missing or empty category file */
+  char path[4200];
+  snprintf(path, sizeof path, "%s/politics", dir);
+  write_file(path, "%\n\n%\n", 5);
+  ibx_text_dataset *ds = NULL;
+  assert_one_line_error(ibx_text_open_fortunes(dir, "train", NULL, &ds), IBX_ERR_FORMAT,
+                        "politics", "no fortune");
+  unlink(path);
+  assert_one_line_error(ibx_text_open_fortunes(dir, "train", NULL, &ds), IBX_ERR_IO, "politics",
+                        "fortunes");
+  assert_null(ds);
+  rm_rf(dir);
+}
+
+/* The embedded default, from the Debian package (skipped when absent). */
+static void test_fortunes_package(void **state) {
+  (void)state;
+  char p[4096];
+  snprintf(p, sizeof p, "%s/%s", IBX_FORTUNES_DIR, ibx_fortunes_classes[0]);
+  if (access(p, R_OK) != 0)
+    skip();
+  ibx_text_dataset *tr = NULL, *te = NULL;
+  assert_ibx_ok(ibx_text_open_named("fortunes", NULL, "train", &tr));
+  assert_ibx_ok(ibx_text_open_named("fortunes", "", "test", &te));
+  const long ntr = ibx_text_count(tr), nte = ibx_text_count(te);
+  assert_true(ntr > 2000 && nte > 500);
+  assert_true(nte * 4 >= ntr - 8 && nte * 4 <= ntr + 8); /* 80 / 20 */
+  assert_int_equal(ibx_vocab_size(ibx_text_vocab(tr)), 4000);
+  long counts[IBX_FORTUNES_NUM_CLASSES] = {0};
+  for (long i = 0; i < ntr; i++) {
+    int label;
+    assert_ibx_ok(ibx_text_read(tr, i, NULL, NULL, &label));
+    counts[label]++;
+  }
+  for (int k = 0; k < IBX_FORTUNES_NUM_CLASSES; k++)
+    assert_true(counts[k] > 300);
+  ibx_text_close(tr);
+  ibx_text_close(te);
+}
+
+static void assert_same_text(const ibx_text_dataset *a, long a0, const ibx_text_dataset *b,
+                             long n) {
+  const int L = ibx_text_max_len(a);
+  assert_int_equal(L, ibx_text_max_len(b));
+  int32_t *x = malloc((size_t)L * sizeof *x), *y = malloc((size_t)L * sizeof *y);
+  for (long i = 0; i < n; i++) {
+    int la, lb, ca, cb;
+    assert_ibx_ok(ibx_text_read(a, a0 + i, x, &la, &ca));
+    assert_ibx_ok(ibx_text_read(b, i, y, &lb, &cb));
+    assert_int_equal(la, lb);
+    assert_int_equal(ca, cb);
+    assert_memory_equal(x, y, (size_t)L * sizeof *x);
+    assert_string_equal(ibx_text_raw(a, a0 + i), ibx_text_raw(b, i));
+  }
+  free(x);
+  free(y);
+}
+
+/* Overwrites one int32 element of /name (row, col) in an HDF5 file. */
+static void poke_i32(const char *path, const char *name, int rank, hsize_t row, hsize_t col,
+                     int32_t value) {
+  hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  assert_true(f >= 0);
+  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+  hid_t sp = H5Dget_space(d);
+  hsize_t start[2] = {row, col}, count[2] = {1, 1};
+  H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL);
+  hid_t m = H5Screate_simple(1, count, NULL);
+  assert_true(H5Dwrite(d, H5T_NATIVE_INT32, m, sp, H5P_DEFAULT, &value) >= 0);
+  (void)rank;
+  H5Sclose(m);
+  H5Sclose(sp);
+  H5Dclose(d);
+  H5Fclose(f);
+}
+
+static void copy_file(const char *from, const char *to) {
+  char cmd[8500];
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", from, to);
+  assert_int_equal(system(cmd), 0);
+}
+
+static void test_h5(void **state) {
+  (void)state;
+  char root[4096], dir[4096], train[4200], test[4200], bad[4200];
+  tmp(root, sizeof root, "aclImdb-h5");
+  make_imdb(root);
+  tmp(dir, sizeof dir, "text-h5");
+  rm_rf(dir);
+  mkdir(dir, 0755);
+  snprintf(train, sizeof train, "%s/train.h5", dir);
+  snprintf(test, sizeof test, "%s/test.h5", dir);
+  snprintf(bad, sizeof bad, "%s/bad.h5", dir);
+  ibx_text_options opt;
+  ibx_text_options_default(&opt);
+  opt.max_len = 12;
+  opt.vocab_size = 60;
+  opt.min_freq = 1;
+  ibx_text_dataset *src = NULL, *src_te = NULL, *ds = NULL;
+  assert_ibx_ok(ibx_text_open_imdb(root, "train", &opt, &src));
+  assert_ibx_ok(ibx_text_open_imdb(root, "test", &opt, &src_te));
+  assert_ibx_ok(ibx_text_write_h5(src, train, "test_text_data"));
+  assert_ibx_ok(ibx_text_write_h5(src_te, test, "test_text_data"));
+  assert_true(ibx_text_h5_is_text(train));
+  long n = 0;
+  assert_ibx_ok(ibx_text_h5_count(train, &n));
+  assert_int_equal(n, 6);
+  /* whole file */
+  assert_ibx_ok(ibx_text_open_h5(train, &ds));
+  assert_int_equal(ibx_text_count(ds), 6);
+  assert_string_equal(ibx_text_name(ds), "imdb train");
+  assert_int_equal(ibx_text_num_classes(ds), 2);
+  assert_string_equal(ibx_text_class_name(ds, 1), "pos");
+  const ibx_vocab *a = ibx_text_vocab(src), *b = ibx_text_vocab(ds);
+  assert_int_equal(ibx_vocab_size(a), ibx_vocab_size(b));
+  for (int k = 0; k < ibx_vocab_size(a); k++)
+    assert_string_equal(ibx_vocab_token(a, k), ibx_vocab_token(b, k));
+  assert_same_text(src, 0, ds, 6);
+  ibx_text_close(ds);
+  /* by name: path/<split>.h5 */
+  assert_ibx_ok(ibx_text_open_named("h5", dir, "test", &ds));
+  assert_same_text(src_te, 0, ds, 4);
+  ibx_text_close(ds);
+  /* ranges, as two ranks read them */
+  assert_ibx_ok(ibx_text_open_h5_range(train, 2, 3, &ds));
+  assert_int_equal(ibx_text_count(ds), 3);
+  assert_same_text(src, 2, ds, 3);
+  ibx_text_close(ds);
+  assert_ibx_ok(ibx_text_open_h5_range(train, 6, 0, &ds));
+  assert_int_equal(ibx_text_count(ds), 0);
+  ibx_text_close(ds);
+  ds = NULL;
+  assert_one_line_error(ibx_text_open_h5_range(train, 4, 3, &ds), IBX_ERR_ARG, "range", NULL);
+  /* an image dataset file is not a text file, and vice versa */
+  assert_false(ibx_text_h5_is_text(bad));
+  ibx_dataset *img = NULL;
+  assert_int_not_equal(ibx_dataset_open_h5(train, &img), IBX_OK);
+  assert_null(img);
+  /* corrupt ids (valid id, wrong value): checksum mismatch */
+  copy_file(train, bad);
+  poke_i32(bad, "ids", 2, 0, 1, 7);
+  assert_one_line_error(ibx_text_open_h5(bad, &ds), IBX_ERR_FORMAT, "ids_crc32", "bad.h5");
+  assert_null(ds);
+  /* ... but a range does not verify checksums */
+  assert_ibx_ok(ibx_text_open_h5_range(bad, 0, 1, &ds));
+  ibx_text_close(ds);
+  /* id outside the vocabulary, [SEP] missing, label out of range, length */
+  copy_file(train, bad);
+  poke_i32(bad, "ids", 2, 1, 2, 100000);
+  assert_one_line_error(ibx_text_open_h5_range(bad, 0, 6, &ds), IBX_ERR_FORMAT, "sequence 1",
+                        "vocabulary");
+  copy_file(train, bad);
+  poke_i32(bad, "ids", 2, 0, 0, 5);
+  assert_one_line_error(ibx_text_open_h5(bad, &ds), IBX_ERR_FORMAT, "[CLS]", NULL);
+  copy_file(train, bad);
+  poke_i32(bad, "labels", 1, 3, 0, 2);
+  assert_one_line_error(ibx_text_open_h5(bad, &ds), IBX_ERR_FORMAT, "label 2", NULL);
+  copy_file(train, bad);
+  poke_i32(bad, "lengths", 1, 3, 0, 40);
+  assert_one_line_error(ibx_text_open_h5(bad, &ds), IBX_ERR_FORMAT, "length 40", NULL);
+  /* truncated file */
+  FILE *f = fopen(train, "rb");
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *bytes = malloc((size_t)size);
+  assert_int_equal(fread(bytes, 1, (size_t)size, f), (size_t)size);
+  fclose(f);
+  write_file(bad, bytes, (size_t)size / 2);
+  assert_int_equal(ibx_text_open_h5(bad, &ds) != IBX_OK, 1);
+  assert_null(strchr(ibx_errmsg(), '\n'));
+  assert_non_null(strstr(ibx_errmsg(), "bad.h5"));
+  write_file(bad, "not hdf5 at all", 15);
+  assert_one_line_error(ibx_text_open_h5(bad, &ds), IBX_ERR_FORMAT, "not an HDF5 file", NULL);
+  free(bytes);
+  unlink(bad);
+  assert_one_line_error(ibx_text_open_h5(bad, &ds), IBX_ERR_IO, "bad.h5", NULL);
+  /* missing /vocab and /labels, an empty vocabulary, missing class names */
+  const char *drop[] = {"vocab", "labels", "class_names"};
+  for (int k = 0; k < 3; k++) {
+    copy_file(train, bad);
+    hid_t h = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(H5Ldelete(h, drop[k], H5P_DEFAULT) >= 0);
+    H5Fclose(h);
+    assert_one_line_error(ibx_text_open_h5(bad, &ds), IBX_ERR_FORMAT, drop[k], "bad.h5");
+  }
+  {
+    copy_file(train, bad);
+    hid_t h = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+    H5Ldelete(h, "vocab", H5P_DEFAULT);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, 8);
+    hsize_t d1[1] = {5};
+    hid_t sp = H5Screate_simple(1, d1, NULL);
+    hid_t d = H5Dcreate2(h, "vocab", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    char sp5[40] = "[PAD]\0\0\0[UNK]\0\0\0[CLS]\0\0\0[SEP]\0\0\0[MASK]\0\0";
+    H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, sp5);
+    H5Dclose(d), H5Sclose(sp), H5Tclose(t), H5Fclose(h);
+    assert_one_line_error(ibx_text_open_h5(bad, &ds), IBX_ERR_FORMAT, "empty vocabulary", NULL);
+  }
+  ibx_text_close(src);
+  ibx_text_close(src_te);
+  rm_rf(dir);
+  rm_rf(root);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_imdb),          cmocka_unit_test(test_imdb_bad_input),
+      cmocka_unit_test(test_fortunes_files), cmocka_unit_test(test_fortunes_package),
+      cmocka_unit_test(test_h5),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
