@@ -95,6 +95,16 @@ int ibx_transformer_set_intercept(ibx_transformer *t, int layer, ibx_transformer
  * any intercept rewrote them: [batch, T, d_model]. */
 int ibx_transformer_hidden(const ibx_transformer *t, int layer, ibx_tensor *out);
 
+/* Forward from hidden states: h [batch, T, d_model] stands for the states
+ * after layer `layer` (0..layers) and only the layers after it run (the
+ * per-sample bottleneck feeds its Z here; nothing before depends on it).
+ * lengths as in ibx_transformer_forward, each <= T. Then
+ * ibx_transformer_backward_hidden gives dL/dh [batch, T, d_model]. */
+int ibx_transformer_forward_from(ibx_transformer *t, int layer, const float *h, int T,
+                                 const int *lengths, int batch, int training,
+                                 uint64_t noise_seed, ibx_tensor *logits);
+int ibx_transformer_backward_hidden(ibx_transformer *t, const float *dlogits, float *dh);
+
 /* Attention of the last layer's [CLS] query over the keys, averaged over the
  * heads: out [batch, T] (padded keys 0). */
 int ibx_transformer_cls_attention(const ibx_transformer *t, float *out);

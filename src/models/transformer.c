@@ -36,6 +36,7 @@ struct ibx_transformer {
   /* last forward */
   int B, T, training;
   int ext_emb; /* the last forward was given token embeddings */
+  int from;    /* the last forward started after layer `from` (-1: at the ids) */
   uint64_t seed;
   int32_t *ids;
   int *len;
@@ -324,6 +325,8 @@ static const float *layer_input(const ibx_transformer *t, int l) {
   return t->icpt_layer == l && t->icpt_fwd ? t->hz : hidden(t, l);
 }
 
+static int run_from(ibx_transformer *t, int first, ibx_tensor *logits);
+
 int ibx_transformer_forward(ibx_transformer *t, const int32_t *ids, int stride,
                             const int *lengths, const float *tok_emb, int batch, int training,
                             uint64_t noise_seed, ibx_tensor *logits) {
@@ -344,6 +347,7 @@ int ibx_transformer_forward(ibx_transformer *t, const int32_t *ids, int stride,
   const int D = c->d_model, B = batch;
   t->B = B, t->T = T, t->training = training != 0, t->seed = noise_seed;
   t->ext_emb = tok_emb != NULL;
+  t->from = -1;
   for (int n = 0; n < B; n++) {
     t->len[n] = lengths[n];
     for (int i = 0; i < T; i++) {
@@ -365,7 +369,15 @@ int ibx_transformer_forward(ibx_transformer *t, const int32_t *ids, int stride,
   IBX_TRY(ibx_layernorm_forward(LN_EPS, &e0, &g, &b, &h0, t->em, t->es));
   ibx_dropout d = drop_site(t, -1, 0);
   IBX_TRY(ibx_dropout_forward(&d, t->training, &h0, &h0));
-  for (int l = 0; l <= c->layers; l++) {
+  return run_from(t, 0, logits);
+}
+
+/* Layers from `first` on (its input, hidden(first), is in place) and the
+ * classifier. */
+static int run_from(ibx_transformer *t, int first, ibx_tensor *logits) {
+  const ibx_transformer_config *c = &t->cfg;
+  const int D = c->d_model, B = t->B, T = t->T;
+  for (int l = first; l <= c->layers; l++) {
     if (t->icpt_layer == l && t->icpt_fwd) {
       memcpy(t->hz, hidden(t, l), (size_t)B * T * D * sizeof(float));
       ibx_tensor hz = ibx_t3(t->hz, B, T, D);
@@ -493,6 +505,11 @@ int ibx_transformer_backward(ibx_transformer *t, const float *dlogits, float *d_
       if (t->icpt_stop)
         return IBX_OK;
     }
+    if (l == t->from) {
+      if (d_tok_emb)
+        memcpy(d_tok_emb, t->dh, (size_t)B * T * D * sizeof(float));
+      return IBX_OK;
+    }
     if (l > 0)
       IBX_TRY(layer_backward(t, l - 1, layer_input(t, l - 1), t->dh));
   }
@@ -514,4 +531,36 @@ int ibx_transformer_backward(ibx_transformer *t, const float *dlogits, float *d_
     memcpy(d_tok_emb, t->dh, (size_t)B * T * D * sizeof(float));
   grads_done(t, 0);
   return IBX_OK;
+}
+
+int ibx_transformer_forward_from(ibx_transformer *t, int layer, const float *h, int T,
+                                 const int *lengths, int batch, int training,
+                                 uint64_t noise_seed, ibx_tensor *logits) {
+  const ibx_transformer_config *c = &t->cfg;
+  if (layer < 0 || layer > c->layers)
+    return ibx_fail(IBX_ERR_ARG, "transformer forward: layer %d outside 0..%d", layer, c->layers);
+  if (batch <= 0 || batch > t->max_batch || T < 1 || T > c->max_len || !h || !lengths)
+    return ibx_fail(IBX_ERR_ARG, "transformer forward: batch %d of %d positions does not fit "
+                    "1..%d x 1..%d", batch, T, t->max_batch, c->max_len);
+  for (int n = 0; n < batch; n++)
+    if (lengths[n] < 1 || lengths[n] > T)
+      return ibx_fail(IBX_ERR_ARG, "transformer forward: length %d of sample %d outside 1..%d",
+                      lengths[n], n, T);
+  const int D = c->d_model;
+  t->B = batch, t->T = T, t->training = training != 0, t->seed = noise_seed;
+  t->ext_emb = 1, t->from = layer;
+  for (int n = 0; n < batch; n++) {
+    t->len[n] = lengths[n];
+    for (int i = 0; i < T; i++)
+      t->pad[(size_t)n * T + i] = i >= lengths[n];
+  }
+  memcpy(hidden(t, layer), h, (size_t)batch * T * D * sizeof(float));
+  return run_from(t, layer, logits);
+}
+
+int ibx_transformer_backward_hidden(ibx_transformer *t, const float *dlogits, float *dh) {
+  if (t->from < 0)
+    return ibx_fail(IBX_ERR_ARG, "transformer backward: the last forward was not "
+                    "ibx_transformer_forward_from");
+  return ibx_transformer_backward(t, dlogits, dh);
 }
