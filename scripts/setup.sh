@@ -16,6 +16,8 @@ PACKAGES=(
   zlib1g-dev libpng-dev libjpeg62-turbo-dev
   libfftw3-dev libinih-dev libmatio-dev
   dataset-fashion-mnist
+  fortunes
+  chromium
   python3-h5py python3-numpy
   slurmctld slurmd slurm-client munge gnuplot-nox
 )

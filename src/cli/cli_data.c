@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_data_text.h"
 #include "ibx/data.h"
 #include "ibx/error.h"
 
@@ -24,7 +25,9 @@ static int usage(FILE *to, int status) {
           "  cub                      CUB_200_2011 directory; --size (224), --split train|test|all\n"
           "  cluttered-fashion-mnist  as fashion-mnist; canvas --size (64), --seed\n"
           "  h5                       a native file written by 'ibx data convert'\n"
-          "--split is train (default) or test.\n");
+          "--split is train (default) or test.\n"
+          "text datasets (fortunes, imdb, text-h5) and 'ibx data baseline': see\n"
+          "'ibx data info --format fortunes --help'.\n");
   return status;
 }
 
@@ -101,6 +104,8 @@ static void print_info(const ibx_dataset *ds) {
 int ibx_cmd_data(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
     return usage(argc < 2 ? stderr : stdout, argc < 2 ? 2 : 0);
+  if (ibx_cli_data_is_text(argc, argv))
+    return ibx_cmd_data_text(argc, argv);
   const char *action = argv[1];
   int convert = !strcmp(action, "convert");
   if (!convert && strcmp(action, "info") != 0)
