@@ -88,7 +88,10 @@ int ibx_eval_error(MPI_Comm comm, ibx_eval_run *run, const ibx_dataset *ds, long
                    ibx_eval_counts *out);
 
 /* ---- text runs ----------------------------------------------------------------
- * A text run's split (its own dataset; label "<dataset>-<split>"), and its
+ * *text = 1 when the run at path (as ibx_eval_open takes it) reads text;
+ * reads only the checkpoint's config. */
+int ibx_eval_run_is_text(const char *path, int *text);
+/* A text run's split (its own dataset; label "<dataset>-<split>"), and its
  * top-1 error counts as ibx_eval_error. */
 int ibx_eval_open_text_data(const ibx_eval_run *run, const char *split, ibx_text_dataset **out,
                             char *label, size_t len);

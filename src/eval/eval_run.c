@@ -268,3 +268,25 @@ int ibx_eval_open_text_data(const ibx_eval_run *run, const char *split, ibx_text
   *out = ds;
   return IBX_OK;
 }
+
+int ibx_eval_run_is_text(const char *path, int *text) {
+  *text = 0;
+  ibx_eval_run *run = calloc(1, sizeof *run);
+  if (!run)
+    return ibx_fail(IBX_ERR_NOMEM, "evaluation: out of memory");
+  char *ini = NULL;
+  int rc = locate(path, run);
+  if (!rc)
+    rc = ibx_checkpoint_read_config(run->ckpt, &ini);
+  if (!rc)
+    rc = ibx_config_init(&run->cfg);
+  if (!rc) {
+    rc = ibx_config_load_string(&run->cfg, ini, run->ckpt);
+    if (!rc)
+      *text = ibx_config_is_text(&run->cfg);
+    ibx_config_free(&run->cfg);
+  }
+  free(ini);
+  free(run);
+  return rc;
+}
