@@ -381,10 +381,12 @@ int ibx_mha_backward(const ibx_mha *L, int training, const ibx_tensor *x, const 
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dc, D, v, 3 * D, 0.0f, G,
                 T);
     if (drop) {
-      ibx_tensor g = ibx_t1(G, T * T);
-      ibx_dropout dl = L->attn_dropout;
-      dl.stream = L->attn_dropout.stream * 0x100000001b3ULL + (uint64_t)nh;
-      (void)ibx_dropout_backward(&dl, 1, &g, &g);
+      /* the mask from the saved weights instead of the generator: where
+       * P > 0, kept iff P_drop != 0; where P = 0 the softmax backward below
+       * multiplies by P, so the mask does not matter there */
+      const float keep_scale = 1.0f / (1.0f - L->attn_dropout.p);
+      for (size_t e = 0; e < (size_t)T * T; e++)
+        G[e] = Pu[e] != 0.0f ? G[e] * keep_scale : 0.0f;
     }
     /* softmax backward: dS = P (dP - sum_j P dP) */
     for (int i = 0; i < T; i++) {
