@@ -47,11 +47,11 @@ assert b.attrs["n_samples"] == 618 and b.attrs["dataset"] == "fortunes", dict(b.
 PY
 
 # ---- attribute: 1 rank == 2 ranks, layout, page, picture
-args=(--images 10 --stats 60 --html 3 --replace-with-mask --iba-betas 1 --quiet)
+args=(--images 10 --stats 60 --html 3 --replace-with-mask --iba-betas 1 --iba-layers 0 --quiet)
 "$ibx" attribute "$tmp/run" "${args[@]}" > "$tmp/a1.txt"
 cp "$tmp/run/results/attribution.h5" "$tmp/a1.h5"
 "${mpi[@]}" "$ibx" attribute "$tmp/run" "${args[@]}" > "$tmp/a2.txt"
-for m in random grad_x_embedding integrated_gradients occlusion cls_attention iba iba_beta1; do
+for m in random grad_x_embedding integrated_gradients occlusion cls_attention iba iba_l0_beta1; do
   grep -q "^$m " "$tmp/a2.txt" || { cat "$tmp/a2.txt"; fail "table lacks $m"; }
   grep -q "$m" "$tmp/run/results/attribution_text.html" || fail "page lacks $m"
 done
@@ -61,7 +61,7 @@ import sys, h5py, numpy as np
 a, b = (h5py.File(p, "r")["text_attribution"] for p in sys.argv[1:3])
 assert b.attrs["iba_layer"] == 1 and b.attrs["steps"] == 10, dict(b.attrs)
 methods = ["random", "grad_x_embedding", "integrated_gradients", "occlusion", "cls_attention",
-           "iba", "iba_beta1"]
+           "iba", "iba_l0_beta1"]
 for mode in ("delete", "mask"):
     for m in methods:
         g, h = a[mode][m], b[mode][m]

@@ -12,7 +12,8 @@
  *   cls_attention        the last layer's [CLS] attention, mean over heads
  *   iba                  per-sample IBA (ibx/iba_text.h) at the configured layer
  *                        and beta; iba_beta<B> (e.g. iba_beta0.001) the same
- *                        at beta B (the beta sweep)
+ *                        at beta B, iba_l<L> after layer L, iba_l<L>_beta<B>
+ *                        both (the beta x layer sweep)
  * [CLS] and [SEP] get heat 0 from occlusion (they are never removed). */
 #ifndef IBX_TEXT_ATTRIBUTION_H
 #define IBX_TEXT_ATTRIBUTION_H
@@ -26,6 +27,7 @@
 #include "ibx/text_degradation.h"
 
 #define IBX_TEXT_ATTR_NAME_MAX 48
+#define IBX_TEXT_ATTR_MAX_LAYERS 48
 
 typedef struct {
   int iba_layer;       /* bottleneck layer (0: ibx_iba_text_default_layer) */
@@ -48,6 +50,8 @@ ibx_iba_text *ibx_text_attributor_iba(ibx_text_attributor *a);
 int ibx_text_attr_check(const char *name);
 /* 1 when the method needs the IBA statistics. */
 int ibx_text_attr_needs_iba(const char *name);
+/* The bottleneck layer of an iba method, -1 for other methods. */
+int ibx_text_attr_iba_layer(const ibx_text_attributor *a, const char *name);
 /* The default methods, comma-separated. */
 extern const char ibx_text_attr_default_methods[];
 
@@ -62,9 +66,11 @@ int ibx_text_attr_classify(void *ctx, const int32_t *ids, const int *lengths, in
                            int max_len, float *probs);
 
 /* IBA statistics over the first n sequences of ds (sequence i on rank
- * i % world), Welford per rank, merged over comm in rank order. */
+ * i % world), Welford per rank, merged over comm in rank order, for the
+ * default layer and every layer that methods[0..n_methods) use. */
 int ibx_text_attr_estimate_stats(MPI_Comm comm, ibx_text_attributor *a,
-                                 const ibx_text_dataset *ds, long n);
+                                 const ibx_text_dataset *ds, long n, const char *const *methods,
+                                 int n_methods);
 
 /* ---- evaluation -------------------------------------------------------------- */
 typedef struct {

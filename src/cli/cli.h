@@ -25,7 +25,7 @@ int ibx_cli_resolve_config(int argc, char **argv, ibx_config *c);
 /* ibx attribute on a text run (cli_attribute_text.c). */
 #include <mpi.h>
 typedef struct {
-  const char *run, *methods, *betas;
+  const char *run, *methods, *betas, *layers;
   long sequences, stats, html;
   int layer, steps, with_mask, quiet;
   float beta;

@@ -46,7 +46,8 @@ static void usage(FILE *to) {
           "                          cls_attention,iba (default: all), iba_beta<B>\n"
           "    --layer L             IBA bottleneck after encoder layer L (default 2/3 depth)\n"
           "    --beta B              IBA beta (default 1e-5); --iba-betas a,b,..: a beta sweep\n"
-          "                          (adds iba_beta<a>, ...)\n"
+          "                          (adds iba_beta<a>, ...); --iba-layers 1,2,..: a layer\n"
+          "                          sweep (iba_l<L>; with --iba-betas the grid iba_l<L>_beta<B>)\n"
           "    --stats N             training sequences for the IBA statistics (default 2000)\n"
           "    --steps S             token-deletion steps (default 10)\n"
           "    --replace-with-mask   also the [MASK]-replacement variant of the degradation\n"
@@ -55,7 +56,7 @@ static void usage(FILE *to) {
 }
 
 typedef struct {
-  const char *iba_betas;
+  const char *iba_betas, *iba_layers;
   long stats_text, html;
   int layer, steps, with_mask, stats_given;
   float beta;
@@ -99,6 +100,8 @@ static int parse(int argc, char **argv, options *o) {
       o->beta = (float)atof(v);
     else if (OPT("--iba-betas"))
       o->iba_betas = v;
+    else if (OPT("--iba-layers"))
+      o->iba_layers = v;
     else if (OPT("--steps"))
       o->steps = atoi(v);
     else if (OPT("--html"))
@@ -315,7 +318,7 @@ static int run_command(MPI_Comm comm, const options *o) {
     if (o->png || o->list_layers)
       return ibx_fail(IBX_ERR_ARG, "--image/--png and --list-layers are for image runs; a text "
                       "run writes an HTML page (--html N)");
-    const ibx_text_attr_cli t = {o->run, o->methods, o->iba_betas, o->images,
+    const ibx_text_attr_cli t = {o->run, o->methods, o->iba_betas, o->iba_layers, o->images,
                                  o->stats_given ? o->stats : 2000, o->html, o->layer, o->steps,
                                  o->with_mask, o->quiet, o->beta, o->seed};
     return ibx_attribute_text(comm, &t);

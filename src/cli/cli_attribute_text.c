@@ -44,18 +44,40 @@ static int pick_methods(const ibx_text_attr_cli *o, method_list *l) {
   snprintf(buf, sizeof buf, "%s", o->methods ? o->methods : ibx_text_attr_default_methods);
   for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
     IBX_TRY(add_method(l, t));
+  /* the beta x layer grid: iba_l<L>_beta<B> (a missing list: the default) */
+  double betas[16];
+  long layers[16];
+  int nb = 0, nl = 0;
   if (o->betas) {
     snprintf(buf, sizeof buf, "%s", o->betas);
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
       char *end;
       const double b = strtod(t, &end);
-      if (*end || !(b >= 0.0))
-        return ibx_fail(IBX_ERR_ARG, "--iba-betas: '%s' is not a beta >= 0", t);
-      char name[IBX_TEXT_ATTR_NAME_MAX];
-      snprintf(name, sizeof name, "iba_beta%g", b);
-      IBX_TRY(add_method(l, name));
+      if (*end || !(b >= 0.0) || nb == 16)
+        return ibx_fail(IBX_ERR_ARG, "--iba-betas: '%s' is not a beta >= 0 (16 at most)", t);
+      betas[nb++] = b;
     }
   }
+  if (o->layers) {
+    snprintf(buf, sizeof buf, "%s", o->layers);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+      char *end;
+      const long v = strtol(t, &end, 10);
+      if (*end || v < 0 || nl == 16)
+        return ibx_fail(IBX_ERR_ARG, "--iba-layers: '%s' is not a layer >= 0 (16 at most)", t);
+      layers[nl++] = v;
+    }
+  }
+  for (int i = 0; i < (nl ? nl : 1) && (nb || nl); i++)
+    for (int j = 0; j < (nb ? nb : 1); j++) {
+      char name[IBX_TEXT_ATTR_NAME_MAX], lpart[24] = "", bpart[32] = "";
+      if (nl)
+        snprintf(lpart, sizeof lpart, "_l%ld", layers[i]);
+      if (nb)
+        snprintf(bpart, sizeof bpart, "_beta%g", betas[j]);
+      snprintf(name, sizeof name, "iba%s%s", lpart, bpart);
+      IBX_TRY(add_method(l, name));
+    }
   return l->n ? IBX_OK : ibx_fail(IBX_ERR_ARG, "--methods: empty list");
 }
 
@@ -289,7 +311,7 @@ int ibx_attribute_text(MPI_Comm comm, const ibx_text_attr_cli *o) {
   if (!rc && need_iba) {
     rc = ibx_text_open_for_config(&run.cfg, "train", &train);
     if (!rc)
-      rc = ibx_text_attr_estimate_stats(comm, a, train, o->stats);
+      rc = ibx_text_attr_estimate_stats(comm, a, train, o->stats, ml.ptr, ml.n);
     if (!rc && rank == 0 && !o->quiet)
       fprintf(stderr, "attribute: IBA statistics after encoder layer %d over %ld token "
               "positions\n", ibx_iba_text_layer(ibx_text_attributor_iba(a)),

@@ -155,6 +155,26 @@ static double capacity_dlambda(double lam, double om, double rn) {
   return 1.0 / om + lam * rn * rn - om;
 }
 
+/* Four N(0,1) draws per Philox call (both Box-Muller outputs of two uniform
+ * pairs, in double so the tails are not cut); draw i of step t is a pure
+ * function of (seed, t, i). */
+static void normals(float *out, size_t n, uint64_t seed, uint64_t first_block) {
+  const double two_pi = 6.283185307179586476925, scale = 1.0 / 4294967296.0;
+  for (size_t i = 0; i < n; i += 4) {
+    uint32_t r[4];
+    ibx_rng_u32x4(seed, IBA_TEXT_NOISE_STREAM, first_block + i / 4, r);
+    float z[4];
+    for (int h = 0; h < 2; h++) {
+      const double u1 = ((double)r[2 * h] + 0.5) * scale, u2 = ((double)r[2 * h + 1] + 0.5) * scale;
+      const double rad = sqrt(-2.0 * log(u1));
+      z[2 * h] = (float)(rad * cos(two_pi * u2));
+      z[2 * h + 1] = (float)(rad * sin(two_pi * u2));
+    }
+    for (size_t j = 0; j < 4 && i + j < n; j++)
+      out[i + j] = z[j];
+  }
+}
+
 /* d(mean CE over the batch)/dlogits for the target class. */
 static void ce_grad(const float *logits, int n, int classes, int target, float *d) {
   for (int s = 0; s < n; s++) {
@@ -195,8 +215,7 @@ int ibx_iba_text_heatmap(ibx_iba_text *b, const int32_t *ids, int length, int ta
     if (b->cfg.noise)
       memcpy(b->noise, b->cfg.noise + (size_t)step * B * k, (size_t)B * k * sizeof(float));
     else
-      ibx_rng_fill_normal(b->noise, (size_t)B * k, b->cfg.seed, IBA_TEXT_NOISE_STREAM,
-                          (uint64_t)step * B * k);
+      normals(b->noise, (size_t)B * k, b->cfg.seed, (uint64_t)step * (((size_t)B * k + 3) / 4));
     for (int s = 0; s < B; s++)
       for (size_t e = 0; e < k; e++) {
         const size_t i = (size_t)s * k + e;

@@ -23,7 +23,8 @@ struct ibx_text_attributor {
   ibx_transformer *t;
   ibx_text_attr_config cfg;
   int D, max_len, classes, chunk;
-  ibx_iba_text *iba;
+  int layers, def_layer;
+  ibx_iba_text *iba[IBX_TEXT_ATTR_MAX_LAYERS + 1]; /* per bottleneck layer, created on demand */
   float *emb, *demb, *acc, *dlogits, *probs; /* [chunk * max_len * D], ..., [chunk * classes] */
   int32_t *ids;                              /* [chunk * max_len] */
   int *len;                                  /* [chunk] */
@@ -50,8 +51,12 @@ int ibx_text_attributor_create(ibx_model *m, const ibx_text_attr_config *cfg,
   const ibx_transformer_config *tc = ibx_transformer_config_of(a->t);
   a->D = tc->d_model, a->max_len = tc->max_len, a->classes = tc->num_classes;
   a->chunk = cfg->iba.batch;
-  const int layer = cfg->iba_layer ? cfg->iba_layer : ibx_iba_text_default_layer(tc->layers);
-  int rc = ibx_iba_text_create(a->t, layer, &cfg->iba, &a->iba);
+  a->layers = tc->layers;
+  a->def_layer = cfg->iba_layer ? cfg->iba_layer : ibx_iba_text_default_layer(tc->layers);
+  int rc = tc->layers <= IBX_TEXT_ATTR_MAX_LAYERS
+               ? ibx_iba_text_create(a->t, a->def_layer, &cfg->iba, &a->iba[a->def_layer])
+               : ibx_fail(IBX_ERR_ARG, "text attribution: more than %d layers",
+                          IBX_TEXT_ATTR_MAX_LAYERS);
   const size_t e = (size_t)a->chunk * a->max_len * a->D;
   if (!rc) {
     a->emb = ibx_calloc((3 * e + 2 * (size_t)a->chunk * a->classes) * sizeof(float),
@@ -75,41 +80,63 @@ int ibx_text_attributor_create(ibx_model *m, const ibx_text_attr_config *cfg,
 void ibx_text_attributor_free(ibx_text_attributor *a) {
   if (!a)
     return;
-  ibx_iba_text_free(a->iba);
+  for (int l = 0; l <= IBX_TEXT_ATTR_MAX_LAYERS; l++)
+    ibx_iba_text_free(a->iba[l]);
   ibx_free(a->emb);
   free(a->ids), free(a->len);
   free(a);
 }
 
-ibx_iba_text *ibx_text_attributor_iba(ibx_text_attributor *a) { return a->iba; }
+ibx_iba_text *ibx_text_attributor_iba(ibx_text_attributor *a) { return a->iba[a->def_layer]; }
 
-/* iba_beta<B>: *beta = B; returns 1 when name has that form. */
-static int iba_beta(const char *name, float *beta) {
-  if (strncmp(name, "iba_beta", 8) || !name[8])
+/* iba, iba_beta<B>, iba_l<L>, iba_l<L>_beta<B>: *layer (-1: the default)
+ * and *beta (< 0: the default); returns 1 when name has one of the forms. */
+static int iba_name(const char *name, int *layer, float *beta) {
+  *layer = -1, *beta = -1.0f;
+  if (strncmp(name, "iba", 3))
     return 0;
+  const char *p = name + 3;
   char *end;
-  const double b = strtod(name + 8, &end);
-  if (*end || !(b >= 0.0) || !isfinite(b))
-    return 0;
-  *beta = (float)b;
-  return 1;
+  if (!strncmp(p, "_l", 2) && p[2] >= '0' && p[2] <= '9') {
+    const long l = strtol(p + 2, &end, 10);
+    if (l < 0 || l > IBX_TEXT_ATTR_MAX_LAYERS)
+      return 0;
+    *layer = (int)l, p = end;
+  }
+  if (!strncmp(p, "_beta", 5) && p[5]) {
+    const double b = strtod(p + 5, &end);
+    if (!(b >= 0.0) || !isfinite(b))
+      return 0;
+    *beta = (float)b, p = end;
+  }
+  return *p == 0;
 }
 
 int ibx_text_attr_check(const char *name) {
   static const char *const names[] = {"random", "grad_x_embedding", "integrated_gradients",
                                       "occlusion", "cls_attention", "iba"};
   float b;
+  int l;
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (!strcmp(name, names[i]))
       return IBX_OK;
-  if (iba_beta(name, &b))
+  if (iba_name(name, &l, &b))
     return IBX_OK;
   return ibx_fail(IBX_ERR_ARG, "unknown text attribution method '%s' (random, grad_x_embedding, "
-                  "integrated_gradients, occlusion, cls_attention, iba, iba_beta<B>)", name);
+                  "integrated_gradients, occlusion, cls_attention, iba, iba_beta<B>, "
+                  "iba_l<L>, iba_l<L>_beta<B>)", name);
 }
 
 int ibx_text_attr_needs_iba(const char *name) {
   return !strncmp(name, "iba", 3);
+}
+
+int ibx_text_attr_iba_layer(const ibx_text_attributor *a, const char *name) {
+  int l;
+  float b;
+  if (!iba_name(name, &l, &b))
+    return -1;
+  return l < 0 ? a->def_layer : l;
 }
 
 int ibx_text_attr_classify(void *ctx, const int32_t *ids, const int *lengths, int batch,
@@ -248,12 +275,17 @@ int ibx_text_attribute(ibx_text_attributor *a, const char *method, const int32_t
     IBX_TRY(ibx_transformer_forward(a->t, ids, length, a->len, NULL, 1, 0, 0, NULL));
     return ibx_transformer_cls_attention(a->t, heat);
   }
-  if (!strcmp(method, "iba"))
-    return ibx_iba_text_heatmap(a->iba, ids, length, target, heat, NULL);
-  if (iba_beta(method, &beta)) {
-    ibx_iba_text_set_beta(a->iba, beta);
-    const int rc = ibx_iba_text_heatmap(a->iba, ids, length, target, heat, NULL);
-    ibx_iba_text_set_beta(a->iba, a->cfg.iba.beta);
+  int layer;
+  if (iba_name(method, &layer, &beta)) {
+    if (layer < 0)
+      layer = a->def_layer;
+    if (layer > a->layers || !a->iba[layer])
+      return ibx_fail(IBX_ERR_ARG, "text attribution: %s: no statistics for layer %d (0..%d; "
+                      "ibx_text_attr_estimate_stats)", method, layer, a->layers);
+    ibx_iba_text *b = a->iba[layer];
+    ibx_iba_text_set_beta(b, beta >= 0.0f ? beta : a->cfg.iba.beta);
+    const int rc = ibx_iba_text_heatmap(b, ids, length, target, heat, NULL);
+    ibx_iba_text_set_beta(b, a->cfg.iba.beta);
     return rc;
   }
   return ibx_text_attr_check(method);
@@ -261,8 +293,34 @@ int ibx_text_attribute(ibx_text_attributor *a, const char *method, const int32_t
 
 /* ---- statistics over ranks ----------------------------------------------------- */
 
+static int estimate_layer(MPI_Comm comm, ibx_text_attributor *a, ibx_iba_text *iba,
+                          const ibx_text_dataset *ds, long n);
+
 int ibx_text_attr_estimate_stats(MPI_Comm comm, ibx_text_attributor *a,
-                                 const ibx_text_dataset *ds, long n) {
+                                 const ibx_text_dataset *ds, long n, const char *const *methods,
+                                 int n_methods) {
+  int want[IBX_TEXT_ATTR_MAX_LAYERS + 1] = {0};
+  want[a->def_layer] = 1;
+  for (int k = 0; k < n_methods; k++) {
+    const int l = ibx_text_attr_iba_layer(a, methods[k]);
+    if (l > a->layers)
+      return ibx_fail(IBX_ERR_ARG, "text attribution: %s: layer %d outside 0..%d", methods[k], l,
+                      a->layers);
+    if (l >= 0)
+      want[l] = 1;
+  }
+  for (int l = 0; l <= a->layers; l++) {
+    if (!want[l])
+      continue;
+    if (!a->iba[l])
+      IBX_TRY(ibx_iba_text_create(a->t, l, &a->cfg.iba, &a->iba[l]));
+    IBX_TRY(estimate_layer(comm, a, a->iba[l], ds, n));
+  }
+  return IBX_OK;
+}
+
+static int estimate_layer(MPI_Comm comm, ibx_text_attributor *a, ibx_iba_text *iba,
+                          const ibx_text_dataset *ds, long n) {
   int rank, world;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &world);
@@ -277,13 +335,13 @@ int ibx_text_attr_estimate_stats(MPI_Comm comm, ibx_text_attributor *a,
     for (; !rc && nb < B && i < n; nb++, i += world)
       rc = ibx_text_read(ds, i, a->ids + (size_t)nb * T, &a->len[nb], NULL);
     if (!rc)
-      rc = ibx_iba_text_add_samples(a->iba, a->ids, T, a->len, nb);
+      rc = ibx_iba_text_add_samples(iba, a->ids, T, a->len, nb);
   }
   int any = rc != IBX_OK, failed;
   MPI_Allreduce(&any, &failed, 1, MPI_INT, MPI_MAX, comm);
   if (failed)
     return rc ? rc : ibx_fail(IBX_ERR_MPI, "attribute: statistics failed on another rank");
-  ibx_welford *w = ibx_iba_text_welford(a->iba);
+  ibx_welford *w = ibx_iba_text_welford(iba);
   const int k = w->k;
   double *mine = malloc((2 * (size_t)k + 1) * sizeof *mine);
   double *all = malloc((size_t)world * (2 * (size_t)k + 1) * sizeof *all);
@@ -304,7 +362,7 @@ int ibx_text_attr_estimate_stats(MPI_Comm comm, ibx_text_attributor *a,
     ibx_welford_merge(w, (long)p[0], p + 1, p + 1 + k);
   }
   free(mine), free(all);
-  return ibx_iba_text_finish_stats(a->iba);
+  return ibx_iba_text_finish_stats(iba);
 }
 
 /* ---- evaluation ---------------------------------------------------------------- */
