@@ -6,6 +6,7 @@
 #  - ibx attribute on the run: every text method, token deletion and [MASK]
 #    replacement, a beta sweep; 1 rank == 2 ranks; /text_attribution layout
 #    (read back with h5py), the HTML page and the curve PNG exist;
+#  - ibx collect prints the text-IBA table;
 #  - bad input: a transformer on images, a CNN on text, a bad --layer and an
 #    unknown method are one-line errors with a non-zero status.
 set -euo pipefail
@@ -83,6 +84,12 @@ for m in methods:
 L = hm["lengths"][1]
 assert abs(hm["iba"][1, :L].min()) < 1e-6 and abs(hm["iba"][1, :L].max() - 1) < 1e-6
 PY
+
+# ---- ibx collect: the text-IBA table (method x MoRF/LeRF area, score, accuracy at 50 %)
+"$ibx" collect "$tmp" > "$tmp/collect.txt" 2> /dev/null || true
+grep -q "### Text IBA: token deletion" "$tmp/collect.txt" || { cat "$tmp/collect.txt"; fail "no text table"; }
+grep -q "^| iba_l0_beta1 | " "$tmp/collect.txt" || fail "text table lacks iba_l0_beta1"
+grep -q "transformer: acc 50% MoRF" "$tmp/collect.txt" || fail "text table lacks the accuracy column"
 
 # ---- bad input
 expect 1 "needs a text dataset" "$ibx" train model.backbone=transformer data.train_limit=64 \
