@@ -467,7 +467,11 @@ static void test_transformer_model(void **state) {
   c.emb = malloc(3 * 6 * 6 * sizeof(float));
   memcpy(c.emb, te.data, 3 * 6 * 6 * sizeof(float));
   c.use_emb = 1;
-  tu_check_grad("transformer: d token embeddings", tf_loss, &c, c.emb, demb, 3 * 6 * 6, EPS, RTOL,
+  /* eps 3e-3 here: the embedding LayerNorm over 6 features makes the loss
+   * strongly curved in e, and the O(eps^2) truncation error at 1e-2 exceeds
+   * atol for some dropout masks; float32 rounding over 2 eps = 6e-3 is
+   * still ~1e-5 of the loss, far below atol */
+  tu_check_grad("transformer: d token embeddings", tf_loss, &c, c.emb, demb, 3 * 6 * 6, 3e-3f, RTOL,
                 ATOL, 0);
   /* bad input: an id outside the vocabulary, a length past max_len */
   c.use_emb = 0;

@@ -1,5 +1,5 @@
 /* Inverted dropout with a counter-based mask: element i is kept iff its
- * uniform (word i % 4 of Philox(seed, stream, i / 4)) >= p, so backward
+ * uniform (16 bits of Philox(seed, stream, i / 8)) >= p, so backward
  * regenerates the mask. */
 #include <string.h>
 
@@ -21,20 +21,20 @@ static int apply(const ibx_dropout *L, int training, const ibx_tensor *in, ibx_t
       memcpy(out->data, in->data, (size_t)n * sizeof(float));
     return IBX_OK;
   }
-  /* Element i's uniform is word i % 4 of Philox(seed, stream, i / 4): one
-   * generator call per four elements (the mask was 45 % of a transformer
-   * step with one call per element). */
-  const int64_t blocks = (n + 3) / 4;
+  /* Element i's uniform comes from 16 bits of Philox(seed, stream, i / 8):
+   * half-word i % 8, u = (h + 0.5) / 65536, kept iff u >= p. One generator
+   * call per eight elements (one per element made the mask 45 % of a
+   * transformer step); p is thereby resolved to 1/65536. */
+  const int64_t blocks = (n + 7) / 8;
 #pragma omp parallel for schedule(static) if (n > 32768)
   for (int64_t blk = 0; blk < blocks; blk++) {
     uint32_t r[4];
     ibx_rng_u32x4(L->seed, L->stream, (uint64_t)blk, r);
-    for (int j = 0; j < 4; j++) {
-      const int64_t i = blk * 4 + j;
-      if (i >= n)
-        break;
-      const float u = ((float)(r[j] >> 9) + 0.5f) * (1.0f / 8388608.0f);
-      out->data[i] = u >= L->p ? in->data[i] * keep_scale : 0.0f;
+    const int64_t i0 = blk * 8, m = n - i0 < 8 ? n - i0 : 8;
+    for (int j = 0; j < m; j++) {
+      const uint32_t h = (r[j >> 1] >> ((j & 1) * 16)) & 0xffffu;
+      const float u = ((float)h + 0.5f) * (1.0f / 65536.0f);
+      out->data[i0 + j] = u >= L->p ? in->data[i0 + j] * keep_scale : 0.0f;
     }
   }
   return IBX_OK;

@@ -2,6 +2,7 @@
  * LayerNorm, GELU, masked multi-head self-attention, feed-forward. */
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ibx/error.h"
@@ -245,13 +246,28 @@ static void gemm_xwt_b_backward(int R, int In, int O, const float *x, const floa
                 In);
   if (dw)
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, In, R, 1.0f, dy, O, x, In, 1.0f, dw, In);
-  if (db)
-    for (int o = 0; o < O; o++) {
-      double acc = 0.0;
-      for (int r = 0; r < R; r++)
-        acc += dy[(size_t)r * O + o];
-      db[o] += (float)acc;
+  if (db) { /* row by row (contiguous), in double */
+    double stack[512], *acc = O <= 512 ? stack : calloc((size_t)O, sizeof *acc);
+    if (!acc) { /* out of memory: the strided order, same sums */
+      for (int o = 0; o < O; o++) {
+        double a = 0.0;
+        for (int r = 0; r < R; r++)
+          a += dy[(size_t)r * O + o];
+        db[o] += (float)a;
+      }
+      return;
     }
+    memset(acc, 0, (size_t)O * sizeof *acc);
+    for (int r = 0; r < R; r++) {
+      const float *row = dy + (size_t)r * O;
+      for (int o = 0; o < O; o++)
+        acc[o] += row[o];
+    }
+    for (int o = 0; o < O; o++)
+      db[o] += (float)acc[o];
+    if (acc != stack)
+      free(acc);
+  }
 }
 
 static float *data_or_null(const ibx_tensor *t) { return t && t->data ? t->data : NULL; }
