@@ -20,7 +20,8 @@ if [ ! -d /usr/share/games/fortunes ]; then echo "fortunes not installed: skippe
 tiny=(data.dataset=fortunes model.backbone=transformer model.layers=2 model.d_model=16
       model.heads=2 model.d_ff=32 model.max_len=32 model.vocab=300 data.train_limit=256
       data.test_limit=64 train.batch_size=32 train.epochs=2 train.optimizer=adamw train.lr=1e-3
-      train.schedule=linear train.warmup_epochs=0.5 train.log_every=4 eval.batch_size=32)
+      train.schedule=linear train.warmup_epochs=0.5 train.log_every=4 eval.batch_size=32
+      data.token_dropout=0.1)
 
 fail() { echo "FAIL: $*"; exit 1; }
 expect() {

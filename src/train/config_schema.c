@@ -18,6 +18,9 @@ const ibx_cfg_key ibx_config_schema[] = {
      "Random crop (zero padding 4) during training."},
     {"data", "flip", IBX_CFG_BOOL, "true", 0, 0, NULL,
      "Random horizontal flip during training (turn off for digits)."},
+    {"data", "token_dropout", IBX_CFG_FLOAT, "0", 0, 0.9, NULL,
+     "Text runs: word dropout, each content token of a training sequence becomes [MASK] with "
+     "this probability (per epoch and position; [CLS]/[SEP] kept)."},
     {"data", "train_limit", IBX_CFG_INT, "0", 0, BIG, NULL,
      "Use only the first N training samples (0: all). For smoke tests."},
     {"data", "test_limit", IBX_CFG_INT, "0", 0, BIG, NULL,

@@ -171,6 +171,25 @@ static int load_text_batch(trainer *t, const ibx_text_dataset *ds, long n) {
   return IBX_OK;
 }
 
+/* Word dropout (data.token_dropout): in training batches each content token
+ * (not [CLS]/[SEP]) becomes [MASK] with probability p, a pure function of
+ * (train.seed, epoch, sample, position), so resumed runs match. */
+#define TOKEN_DROPOUT_STREAM 0x544f4b44ULL /* "TOKD" */
+static void token_dropout(trainer *t, long n) {
+  const double p = ibx_config_float(&t->cfg, "data.token_dropout");
+  if (!(p > 0.0))
+    return;
+  const uint64_t seed = (uint64_t)ibx_config_int(&t->cfg, "train.seed");
+  for (long i = 0; i < n; i++) {
+    int32_t *ids = t->tokens + (size_t)i * t->max_len;
+    const uint64_t base = ((uint64_t)t->epoch * (uint64_t)t->n_train + (uint64_t)t->idx[i]) *
+                          (uint64_t)t->max_len;
+    for (int k = 1; k < t->lengths[i] - 1; k++)
+      if (ibx_rng_uniform(seed, TOKEN_DROPOUT_STREAM, base + (uint64_t)k) < p)
+        ids[k] = IBX_TOK_MASK;
+  }
+}
+
 /* The model input of the current batch. */
 static ibx_model_input batch_input(const trainer *t) {
   if (t->text)
@@ -349,11 +368,13 @@ static int checkpoint_all(trainer *t, int also_best) {
  * the step's agreement (run_epochs), backward + gradient allreduce + update. */
 static int step_load(trainer *t, long j, long *count) {
   IBX_TRY(ibx_sampler_local_batch(&t->sampler, j, t->global_batch, t->idx, count));
-  if (t->text)
+  if (t->text) {
     IBX_TRY(load_text_batch(t, t->ttrain, *count));
-  else
+    token_dropout(t, *count);
+  } else {
     IBX_TRY(ibx_augment_batch(&t->aug_train, t->train, t->idx, *count, (uint64_t)t->epoch, t->x,
                               t->labels));
+  }
   /* KL warm-up: a pure function of the step, so a resumed run matches */
   const double warm = ibx_config_float(&t->cfg, "model.beta_warmup_epochs") * t->steps_per_epoch;
   if (warm > 0.0) {
