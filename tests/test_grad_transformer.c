@@ -441,10 +441,10 @@ static void hook(void *ctx, size_t ready_from) {
   h->last = ready_from, h->calls++;
 }
 
-static void test_transformer_model(void **state) {
-  (void)state;
+static void run_transformer_model(int pool_mean) {
   ibx_transformer_config cfg;
   ibx_transformer_config_defaults(&cfg);
+  cfg.pool_mean = pool_mean;
   cfg.layers = 2, cfg.d_model = 6, cfg.heads = 3, cfg.d_ff = 7, cfg.max_len = 6, cfg.vocab = 11;
   cfg.num_classes = 3, cfg.dropout = 0.1f, cfg.seed = 5;
   tf_ctx c = {0};
@@ -509,6 +509,17 @@ static void test_transformer_model(void **state) {
   ibx_transformer_free(c.t);
 }
 
+static void test_transformer_model(void **state) {
+  (void)state;
+  run_transformer_model(0);
+}
+
+/* the mean-pooling ablation (model.pool = mean) */
+static void test_transformer_model_mean_pool(void **state) {
+  (void)state;
+  run_transformer_model(1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_embeddings),
@@ -519,6 +530,7 @@ int main(void) {
       cmocka_unit_test(test_mha_stability),
       cmocka_unit_test(test_ffn),
       cmocka_unit_test(test_transformer_model),
+      cmocka_unit_test(test_transformer_model_mean_pool),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,6 +46,7 @@ typedef struct {
    * come from the dataset the model reads. */
   int tf_layers, tf_d_model, tf_heads, tf_d_ff, tf_max_len, tf_vocab;
   float tf_dropout;
+  int tf_pool_mean; /* model.pool = mean */
 } ibx_model_config;
 
 /* Fills cfg with the defaults above for the given backbone and head: a

@@ -7,6 +7,7 @@
  *     u      = LayerNorm1(h_l + dropout(MHA(h_l, key_padding_mask)))
  *     h_l+1  = LayerNorm2(u + dropout(linear2(dropout(gelu(linear1(u))))))
  *   pooled = tanh(pooler(h_L[:, 0]))               BERT's pooler on [CLS]
+ *            (pool_mean: on the mean of h_L over the sequence instead)
  *   logits = classifier(dropout(pooled))
  *
  * Parameters live in one ibx_params store (one value buffer, one gradient
@@ -38,6 +39,8 @@ typedef struct {
   int vocab;       /* token ids are in [0, vocab) */
   int num_classes; /* >= 2 */
   float dropout;   /* hidden, attention and classifier dropout (0.1) */
+  int pool_mean;   /* 0: the pooler reads [CLS] (BERT); 1: the mean over the
+                      sequence's positions (an ablation) */
   uint64_t seed;   /* initialisation */
 } ibx_transformer_config;
 

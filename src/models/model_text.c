@@ -15,6 +15,7 @@ static void to_tf_config(const ibx_model_config *c, ibx_transformer_config *t) {
   t->layers = c->tf_layers, t->d_model = c->tf_d_model, t->heads = c->tf_heads;
   t->d_ff = c->tf_d_ff, t->max_len = c->tf_max_len, t->vocab = c->tf_vocab;
   t->num_classes = c->num_classes, t->dropout = c->tf_dropout, t->seed = c->seed;
+  t->pool_mean = c->tf_pool_mean;
 }
 
 int text_model_new(const ibx_model_config *cfg, int max_batch, ibx_model **out) {
@@ -82,9 +83,10 @@ int text_model_summary(const ibx_model *m, char *buf, size_t len) {
   size_t used = 0;
   int k = snprintf(buf, len,
                    "model: transformer (%d layers, d_model %d, %d heads, d_ff %d, max_len %d, "
-                   "vocab %d, dropout %g), [CLS] pooler, %d classes\n%-56s %-14s %12s\n",
+                   "vocab %d, dropout %g), %s pooler, %d classes\n%-56s %-14s %12s\n",
                    c->tf_layers, c->tf_d_model, c->tf_heads, c->tf_d_ff, c->tf_max_len,
-                   c->tf_vocab, (double)c->tf_dropout, c->num_classes, "parameter", "shape",
+                   c->tf_vocab, (double)c->tf_dropout, c->tf_pool_mean ? "mean" : "[CLS]",
+                   c->num_classes, "parameter", "shape",
                    "params");
   for (int i = 0; k >= 0 && (size_t)k < len - used && i <= P->count; i++) {
     used += (size_t)k;

@@ -388,7 +388,17 @@ static int run_from(ibx_transformer *t, int first, ibx_tensor *logits) {
   }
   const float *top = layer_input(t, c->layers);
   for (int n = 0; n < B; n++)
-    memcpy(t->cls + (size_t)n * D, top + (size_t)n * T * D, (size_t)D * sizeof(float));
+    if (!c->pool_mean) {
+      memcpy(t->cls + (size_t)n * D, top + (size_t)n * T * D, (size_t)D * sizeof(float));
+    } else { /* mean over the sequence's positions (the ablation) */
+      float *o = t->cls + (size_t)n * D;
+      memset(o, 0, (size_t)D * sizeof(float));
+      for (int p = 0; p < t->len[n]; p++)
+        for (int d = 0; d < D; d++)
+          o[d] += top[((size_t)n * T + p) * D + d];
+      for (int d = 0; d < D; d++)
+        o[d] /= (float)t->len[n];
+    }
   ibx_tensor cls = ibx_t2(t->cls, B, D), pool = ibx_t2(t->pool, B, D),
              poold = ibx_t2(t->poold, B, D), lg = ibx_t2(t->logits, B, c->num_classes);
   ibx_tensor pw = val(t, t->p_pool_w), pb = val(t, t->p_pool_b), cw = val(t, t->p_cls_w),
@@ -496,8 +506,16 @@ int ibx_transformer_backward(ibx_transformer *t, const float *dlogits, float *d_
   }
   grads_done(t, t->p_pool_w);
   memset(t->dh, 0, (size_t)B * T * D * sizeof(float));
-  for (int n = 0; n < B; n++)
-    memcpy(t->dh + (size_t)n * T * D, t->dtmp + (size_t)n * D, (size_t)D * sizeof(float));
+  for (int n = 0; n < B; n++) {
+    const float *g = t->dtmp + (size_t)n * D;
+    if (!c->pool_mean) {
+      memcpy(t->dh + (size_t)n * T * D, g, (size_t)D * sizeof(float));
+      continue;
+    }
+    for (int p = 0; p < t->len[n]; p++)
+      for (int d = 0; d < D; d++)
+        t->dh[((size_t)n * T + p) * D + d] = g[d] / (float)t->len[n];
+  }
   ibx_tensor dh = ibx_t3(t->dh, B, T, D);
   for (int l = c->layers; l >= 0; l--) {
     if (t->icpt_layer == l && t->icpt_bwd) {

@@ -55,6 +55,9 @@ const ibx_cfg_key ibx_config_schema[] = {
     {"model", "vocab", IBX_CFG_INT, "4000", 6, 1 << 24, NULL,
      "WordPiece vocabulary size (5 special tokens included) learned from a raw text source's "
      "training split; the model's embedding table has the dataset vocabulary's actual size."},
+    {"model", "pool", IBX_CFG_CHOICE, "cls", 0, 0, "cls|mean",
+     "Transformer classifier input: `cls` the [CLS] position's final state (BERT), `mean` the "
+     "mean over the sequence's positions (an ablation)."},
     {"model", "dropout", IBX_CFG_FLOAT, "0.1", 0, 0.99, NULL,
      "Transformer dropout (embeddings, attention weights, residual branches, classifier)."},
     /* ---- train ---- */

@@ -56,5 +56,6 @@ void ibx_model_config_from_text(const ibx_config *c, const ibx_text_dataset *tra
   mc->tf_max_len = ibx_text_max_len(train);
   mc->tf_vocab = ibx_vocab_size(ibx_text_vocab(train));
   mc->tf_dropout = (float)ibx_config_float(c, "model.dropout");
+  mc->tf_pool_mean = !strcmp(ibx_config_string(c, "model.pool"), "mean");
   mc->seed = (uint64_t)ibx_config_int(c, "train.seed");
 }
