@@ -7,11 +7,12 @@
 # corpus seeded from tests/fuzz/corpus/<reader> (the committed seeds are only
 # read) and prints, per reader, the executions, the corpus size and the
 # result. Environment:
-#   IBX_FUZZ_READERS  readers to run (default: idx cifar svhn stl10 cub h5)
+#   IBX_FUZZ_READERS  readers to run (default: idx cifar svhn stl10 cub h5 text
+#                     text_h5)
 #   IBX_FUZZ_JOBS     readers run at the same time, 1 or 2 (default 1)
 #   IBX_FUZZ_FORK     readers run in libFuzzer's fork mode, which goes on
 #                     after a crash (-fork=1 -ignore_crashes=1 ...) and keeps
-#                     every crashing input (default: h5, whose libhdf5 1.10.8
+#                     every crashing input (default: h5 and text_h5, whose libhdf5 1.10.8
 #                     crashes on some corrupt files, docs/fuzzing.md); each
 #                     crash is then replayed and its first stack frames shown
 # Output under build-fuzz/: fuzz-logs/<reader>.log (libFuzzer's output),
@@ -22,9 +23,9 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build-fuzz
 seconds=${1:-600}
-readers=${IBX_FUZZ_READERS:-"idx cifar svhn stl10 cub h5"}
+readers=${IBX_FUZZ_READERS:-"idx cifar svhn stl10 cub h5 text text_h5"}
 jobs=${IBX_FUZZ_JOBS:-1}
-fork_readers=" ${IBX_FUZZ_FORK-h5} "
+fork_readers=" ${IBX_FUZZ_FORK-h5 text_h5} "
 case $seconds in '' | *[!0-9]*) echo "fuzz.sh: SECONDS_PER_READER must be a number" >&2; exit 2 ;; esac
 case $jobs in 1 | 2) ;; *) echo "fuzz.sh: IBX_FUZZ_JOBS must be 1 or 2" >&2; exit 2 ;; esac
 

@@ -81,6 +81,31 @@ grep -q "test accuracy  1.0000" "$tmp/b1.txt" || fail "baseline on the easy fixt
 [ "$(grep 'test accuracy' "$tmp/b1.txt")" = "$(grep 'test accuracy' "$tmp/b2.txt")" ] ||
   fail "baseline differs between raw and converted data: $(cat "$tmp/b1.txt" "$tmp/b2.txt")"
 
+# ---- token deletion and the heatmap page with the bag-of-words model
+"$ibx" data baseline --format h5 --deletion --html "$tmp/bow.html" --html-sentences 3 \
+  --plot "$tmp/curves.png" "$tmp/h5" > "$tmp/b3.txt"
+[ -s "$tmp/curves.png" ] && [ -s "$tmp/curves.dat" ] || fail "no curves.png/.dat"
+grep -q "token deletion on imdb test (8 sequences, deleted, 10 steps)" "$tmp/b3.txt" ||
+  fail "deletion: $(cat "$tmp/b3.txt")"
+grep -q "wrote 3 sentences to $tmp/bow.html" "$tmp/b3.txt" || fail "html: $(cat "$tmp/b3.txt")"
+[ "$(grep -c 'class="sentence"' "$tmp/bow.html")" -eq 3 ] || fail "html sentences"
+! grep -q "://" "$tmp/bow.html" || fail "the page references a URL"
+# the model's own weights rank tokens better than random, random better than their reverse
+$py - "$tmp/b3.txt" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    parts = line.split()
+    if len(parts) >= 6 and parts[-5].replace(".", "").replace("-", "").isdigit():
+        rows[" ".join(parts[:-5])] = [float(x) for x in parts[-5:]]
+w, r, rev = rows["bow weight"], rows["random"], rows["reversed bow weight"]
+assert w[0] < r[0] < rev[0], (w, r, rev)       # MoRF area
+assert w[2] > 0 and abs(w[2] + rev[2]) < 1e-3   # score and its negation
+PY
+"$ibx" data baseline --format h5 --replace-with-mask "$tmp/h5" > "$tmp/b4.txt"
+grep -q "replaced by \[MASK\]" "$tmp/b4.txt" || fail "mask: $(cat "$tmp/b4.txt")"
+expect 2 "go with baseline" "$ibx" data info --format imdb --deletion "$imdb"
+
 # ---- the embedded default (Debian's fortunes package)
 if [ -r /usr/share/games/fortunes/computers ]; then
   "$ibx" data info --format fortunes --split test default > "$tmp/f.txt"

@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ibx/attrib_metrics.h"
+#include "ibx/png.h"
 #include "ibx/text.h"
 #include "ibx/text_baseline.h"
 #include "ibx/text_degradation.h"
@@ -392,11 +394,136 @@ static void test_bow(void **state) {
     free(texts[i]);
 }
 
+/* The objective the baseline documents (mean cross-entropy + l2/2 |W|^2)
+ * is what it minimises: after full-batch training to convergence, finite
+ * differences of that objective (through ibx_bow_evaluate) vanish at the
+ * trained weights, while they are large at the start. */
+static double objective(ibx_bow *m, const ibx_text_dataset *ds, float l2) {
+  double loss;
+  assert_ibx_ok(ibx_bow_evaluate(m, ds, NULL, &loss));
+  const float *w = ibx_bow_weights(m);
+  double reg = 0.0;
+  for (long i = 0; i < (long)ibx_bow_vocab_size(m) * ibx_bow_num_classes(m); i++)
+    reg += (double)w[i] * w[i];
+  return loss + 0.5 * l2 * reg;
+}
+
+static void test_bow_stationary(void **state) {
+  (void)state;
+  const char *texts[8] = {"good great film",  "great good fun",   "bad awful film", "awful bad",
+                          "good film",        "bad film",         "great fun fun",  "awful awful"};
+  const int32_t labels[8] = {1, 1, 0, 0, 1, 0, 1, 0};
+  const char *names[2] = {"neg", "pos"};
+  ibx_vocab *v = NULL;
+  ibx_text_dataset *ds = NULL;
+  assert_ibx_ok(ibx_wordpiece_train(texts, 8, 60, 1, &v));
+  assert_ibx_ok(ibx_text_dataset_from_texts(texts, labels, 8, names, 2, v, 8, "tiny", &ds));
+  ibx_bow_options o;
+  ibx_bow_options_default(&o);
+  o.l2 = 0.05f, o.batch = 8, o.epochs = 4000, o.lr = 0.01f;
+  ibx_bow *m = NULL, *m0 = NULL;
+  assert_ibx_ok(ibx_bow_train(ds, &o, &m));
+  o.epochs = 1, o.lr = 1e-30f; /* (almost) the initial zero weights */
+  assert_ibx_ok(ibx_bow_train(ds, &o, &m0));
+  const int ids[3] = {ibx_vocab_lookup(v, "good"), ibx_vocab_lookup(v, "awful"),
+                      ibx_vocab_lookup(v, "fun")};
+  for (int q = 0; q < 3; q++) {
+    assert_true(ids[q] >= IBX_TOK_NUM_SPECIAL);
+    for (int k = 0; k < 2; k++) {
+      double g[2];
+      ibx_bow *mm[2] = {m, m0};
+      for (int which = 0; which < 2; which++) {
+        float *w = (float *)ibx_bow_weights(mm[which]);
+        float *x = &w[ids[q] * 2 + k];
+        const float keep = *x, eps = 1e-3f;
+        *x = keep + eps;
+        const double up = objective(mm[which], ds, 0.05f);
+        *x = keep - eps;
+        const double down = objective(mm[which], ds, 0.05f);
+        *x = keep;
+        g[which] = (up - down) / (2.0 * eps);
+      }
+      if (!(fabs(g[1]) > 0.05 && fabs(g[0]) < 2e-3))
+        fail_msg("d objective / d w[%s][%d]: %g at the trained weights, %g at zero",
+                 ibx_vocab_token(v, ids[q]), k, g[0], g[1]);
+    }
+  }
+  ibx_bow_free(m);
+  ibx_bow_free(m0);
+  ibx_text_close(ds);
+  ibx_vocab_free(v);
+}
+
+/* The curves as a PNG (gnuplot): the file is drawn, has the documented
+ * size, shows both methods' colours, and the data file holds the curves. */
+static void test_plot(void **state) {
+  (void)state;
+  keyword_clf c;
+  memset(&c, 0, sizeof c);
+  for (int k = 0; k < 10; k++)
+    c.weight[10 + k] = -1.0f + 0.25f * (float)k;
+  const int32_t ids[12] = {IBX_TOK_CLS, 13, 19, 11, 16, 10, 18, 12, 17, 15, 14, IBX_TOK_SEP};
+  float heat[12], flat[12];
+  for (int p = 0; p < 12; p++)
+    heat[p] = p > 0 && p < 11 ? c.weight[ids[p]] : 0.0f, flat[p] = 0.0f;
+  ibx_tokdeg_result a, b;
+  assert_ibx_ok(ibx_tokdeg_init(&a, 10));
+  assert_ibx_ok(ibx_tokdeg_init(&b, 10));
+  assert_ibx_ok(ibx_tokdeg_add(&a, keyword_classify, &c, 2, ids, 12, 12, 1, heat, NULL));
+  assert_ibx_ok(ibx_tokdeg_add(&b, keyword_classify, &c, 2, ids, 12, 12, 1, flat, NULL));
+  assert_ibx_ok(ibx_tokdeg_finish(&a));
+  assert_ibx_ok(ibx_tokdeg_finish(&b));
+  char png[4096], dat[4096];
+  snprintf(png, sizeof png, "%s/tokdeg_curves.png", IBX_TEST_TMP);
+  snprintf(dat, sizeof dat, "%s/tokdeg_curves.dat", IBX_TEST_TMP);
+  unlink(png);
+  const char *names[2] = {"oracle", "flat 'quoted'"};
+  const ibx_tokdeg_result *rs[2] = {&a, &b};
+  assert_ibx_ok(ibx_tokdeg_plot(png, "token deletion (test)", 2, names, rs));
+  ibx_picture pic;
+  assert_ibx_ok(ibx_png_read(png, &pic));
+  assert_int_equal(pic.w, 1100);
+  assert_int_equal(pic.h, 480);
+  long red = 0, blue = 0;
+  for (long i = 0; i < (long)pic.w * pic.h; i++) {
+    const uint8_t *q = pic.rgb + 3 * i;
+    red += q[0] > 190 && q[1] < 60 && q[2] < 60;
+    blue += q[0] < 70 && q[1] > 100 && q[1] < 150 && q[2] > 160;
+  }
+  ibx_picture_free(&pic);
+  if (red < 300 || blue < 300)
+    fail_msg("%s: %ld red and %ld blue pixels: the curves are missing", png, red, blue);
+  FILE *f = fopen(dat, "r");
+  assert_non_null(f);
+  char line[256];
+  int rows = 0;
+  float x, mp, lp, ma, la;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "%f %f %f %f %f", &x, &mp, &lp, &ma, &la) == 5) {
+      if (rows == 5)
+        assert_float_equal(mp, a.morf_prob[5], 1e-5);
+      rows++;
+    }
+  fclose(f);
+  assert_int_equal(rows, 22);
+  /* bad arguments */
+  assert_int_equal(ibx_tokdeg_plot(dat, "x", 2, names, rs), IBX_ERR_ARG); /* not .png */
+  ibx_tokdeg_result unfinished;
+  assert_ibx_ok(ibx_tokdeg_init(&unfinished, 10));
+  const ibx_tokdeg_result *bad[2] = {&a, &unfinished};
+  assert_int_equal(ibx_tokdeg_plot(png, "x", 2, names, bad), IBX_ERR_ARG);
+  char nodir[4200];
+  snprintf(nodir, sizeof nodir, "%s/no/such/dir/x.png", IBX_TEST_TMP);
+  assert_int_equal(ibx_tokdeg_plot(nodir, "x", 2, names, rs), IBX_ERR_IO);
+  assert_null(strchr(ibx_errmsg(), '\n'));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_curves_known),    cmocka_unit_test(test_counts_and_ties),
       cmocka_unit_test(test_aggregate_score), cmocka_unit_test(test_bad_input),
-      cmocka_unit_test(test_bow),
+      cmocka_unit_test(test_bow),             cmocka_unit_test(test_bow_stationary),
+      cmocka_unit_test(test_plot),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

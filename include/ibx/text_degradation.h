@@ -76,4 +76,14 @@ int ibx_tokdeg_add(ibx_tokdeg_result *r, ibx_text_classify_fn fn, void *ctx, int
  * error. */
 int ibx_tokdeg_finish(ibx_tokdeg_result *r);
 
+/* The degradation curves of n finished results (one per method, same
+ * steps) as a PNG drawn by gnuplot (Debian gnuplot-nox): left the mean
+ * true-class probability, right the accuracy, against the removed fraction;
+ * MoRF solid, LeRF dashed, one colour per method. png_path must end in
+ * ".png"; the data and the gnuplot script are kept beside it (same name,
+ * ".dat" and ".gp"). IBX_ERR_IO naming gnuplot's complaint when it cannot
+ * draw (the .dat file is still there). */
+int ibx_tokdeg_plot(const char *png_path, const char *title, int n, const char *const *names,
+                    const ibx_tokdeg_result *const *results);
+
 #endif

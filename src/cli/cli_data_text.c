@@ -10,6 +10,8 @@
 #include "ibx/error.h"
 #include "ibx/text.h"
 #include "ibx/text_baseline.h"
+#include "ibx/text_degradation.h"
+#include "ibx/text_html.h"
 
 static int usage(FILE *to, int status) {
   fprintf(to,
@@ -38,7 +40,13 @@ static int usage(FILE *to, int status) {
           "  --split S       train (default) or test (info)\n"
           "bow options:\n"
           "  --epochs N (30)  --batch N (32)  --lr X (0.01)  --bow-seed N (1)\n"
-          "  --l2 X           L2 strength; default: chosen on 10%% of the train split\n");
+          "  --l2 X           L2 strength; default: chosen on 10%% of the train split\n"
+          "  --deletion       token-deletion degradation of the trained model on the test\n"
+          "                   split: its own weights as heatmap vs random vs reversed\n"
+          "  --replace-with-mask  remove tokens by [MASK] instead of deleting them\n"
+          "  --plot FILE.png  the deletion curves (gnuplot), with --deletion\n"
+          "  --html FILE      a heatmap page of the first --html-sentences N (8) test\n"
+          "                   sequences (bow weight, random)\n");
   return status;
 }
 
@@ -68,7 +76,8 @@ int ibx_cli_data_is_text(int argc, char **argv) {
     return 0;
   for (int i = 2; i < argc; i++) {
     if (argv[i][0] == '-' && argv[i][1] == '-') {
-      i++; /* every option takes a value */
+      if (strcmp(argv[i], "--deletion") && strcmp(argv[i], "--replace-with-mask"))
+        i++; /* the other options take a value */
       continue;
     }
     if (ibx_text_h5_is_text(argv[i]) || (is_dir(argv[i]) && dir_has_text_train(argv[i])))
@@ -194,8 +203,157 @@ static int convert(const char *fmt, const char *src, const char *dst, ibx_text_o
   return rc == IBX_OK ? 0 : 1;
 }
 
+typedef struct {
+  int deletion, mask, html_sentences;
+  const char *html, *plot;
+} eval_options;
+
+/* Heat of position p for the bag-of-words model: the weight of its id for
+ * the class minus the mean weight over classes (0 for specials). */
+static void bow_heat(const ibx_bow *m, const int32_t *ids, int len, int label, float *heat) {
+  const float *w = ibx_bow_weights(m);
+  const int K = ibx_bow_num_classes(m), V = ibx_bow_vocab_size(m);
+  for (int p = 0; p < len; p++) {
+    const int32_t t = ids[p];
+    heat[p] = 0.0f;
+    if (t == IBX_TOK_PAD || t == IBX_TOK_CLS || t == IBX_TOK_SEP || t < 0 || t >= V)
+      continue;
+    double mean = 0.0;
+    for (int k = 0; k < K; k++)
+      mean += w[(size_t)t * K + k];
+    heat[p] = (float)(w[(size_t)t * K + label] - mean / K);
+  }
+}
+
+static float rand_heat(uint64_t i, int p) {
+  uint64_t z = (i * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)p * 0xbf58476d1ce4e5b9ull) ^ 0x1234567ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return (float)((z >> 11) * (1.0 / 9007199254740992.0));
+}
+
+static int bow_deletion(ibx_bow *m, const ibx_text_dataset *test, const eval_options *eo) {
+  const int L = ibx_text_max_len(test), K = ibx_text_num_classes(test);
+  enum { WEIGHT, RANDOM, REVERSED, NM };
+  static const char *const names[NM] = {"bow weight", "random", "reversed bow weight"};
+  ibx_tokdeg_result r[NM];
+  ibx_tokdeg_options o;
+  ibx_tokdeg_options_default(&o);
+  o.replace_with_mask = eo->mask;
+  for (int k = 0; k < NM; k++)
+    IBX_TRY(ibx_tokdeg_init(&r[k], o.steps));
+  int32_t *ids = malloc((size_t)L * sizeof *ids);
+  float *heat = malloc(3 * (size_t)L * sizeof *heat);
+  int rc = ids && heat ? IBX_OK : ibx_fail(IBX_ERR_NOMEM, "deletion: out of memory");
+  for (long i = 0; rc == IBX_OK && i < ibx_text_count(test); i++) {
+    int len, label;
+    rc = ibx_text_read(test, i, ids, &len, &label);
+    if (rc != IBX_OK)
+      break;
+    bow_heat(m, ids, len, label, heat);
+    for (int p = 0; p < len; p++) {
+      heat[L + p] = rand_heat((uint64_t)i, p);
+      heat[2 * L + p] = -heat[p];
+    }
+    for (int k = 0; rc == IBX_OK && k < NM; k++)
+      rc = ibx_tokdeg_add(&r[k], ibx_bow_classify, m, K, ids, len, L, label,
+                          heat + (size_t)k * L, &o);
+  }
+  for (int k = 0; rc == IBX_OK && k < NM; k++)
+    rc = ibx_tokdeg_finish(&r[k]);
+  if (rc == IBX_OK) {
+    printf("token deletion on %s (%ld sequences, %s, %d steps), bag-of-words classifier:\n",
+           ibx_text_name(test), r[0].sequences, eo->mask ? "replaced by [MASK]" : "deleted",
+           o.steps);
+    printf("  %-20s %9s %9s %7s %11s %11s\n", "heatmap", "MoRF area", "LeRF area", "score",
+           "MoRF acc50", "LeRF acc50");
+    for (int k = 0; k < NM; k++)
+      printf("  %-20s %9.4f %9.4f %7.4f %11.4f %11.4f\n", names[k], r[k].morf_area,
+             r[k].lerf_area, r[k].score, r[k].morf_acc_50, r[k].lerf_acc_50);
+    printf("  mean true-class probability per step (MoRF, bow weight):");
+    for (int j = 0; j <= o.steps; j++)
+      printf(" %.3f", (double)r[0].morf_prob[j]);
+    printf("\n");
+  }
+  if (rc == IBX_OK && eo->plot) {
+    const ibx_tokdeg_result *rs[NM] = {&r[0], &r[1], &r[2]};
+    char title[400];
+    snprintf(title, sizeof title, "token deletion (%s), bag-of-words classifier, %s",
+             ibx_text_name(test), eo->mask ? "[MASK]" : "delete");
+    rc = ibx_tokdeg_plot(eo->plot, title, NM, names, rs);
+    if (rc == IBX_OK)
+      printf("wrote the curves to %s\n", eo->plot);
+  }
+  free(ids);
+  free(heat);
+  return rc;
+}
+
+static int bow_html(ibx_bow *m, const ibx_text_dataset *test, const eval_options *eo) {
+  const int L = ibx_text_max_len(test), K = ibx_text_num_classes(test);
+  const long n = ibx_text_count(test) < eo->html_sentences ? ibx_text_count(test)
+                                                            : eo->html_sentences;
+  ibx_html_sentence *sent = calloc((size_t)(n ? n : 1), sizeof *sent);
+  char **captions = calloc((size_t)(n ? n : 1), sizeof *captions);
+  float *heat = calloc((size_t)(n ? n : 1) * 2 * (size_t)L, sizeof *heat);
+  const float **rows = calloc((size_t)(n ? n : 1) * 2, sizeof *rows);
+  int32_t *ids = malloc((size_t)L * sizeof *ids);
+  float *probs = malloc((size_t)K * sizeof *probs);
+  int rc = sent && captions && heat && rows && ids && probs
+               ? IBX_OK
+               : ibx_fail(IBX_ERR_NOMEM, "html: out of memory");
+  for (long i = 0; rc == IBX_OK && i < n; i++) {
+    int len, label;
+    rc = ibx_text_read(test, i, ids, &len, &label);
+    char **tok = NULL;
+    unsigned char *join = NULL;
+    if (rc == IBX_OK)
+      rc = ibx_text_html_tokens(ibx_text_vocab(test), ids, len, &tok, &join);
+    if (rc == IBX_OK)
+      rc = ibx_bow_classify(m, ids, &len, 1, L, probs);
+    if (rc != IBX_OK)
+      break;
+    float *h = heat + (size_t)i * 2 * L;
+    bow_heat(m, ids, len, label, h);
+    for (int p = 0; p < len; p++)
+      h[L + p] = rand_heat((uint64_t)i, p);
+    int best = 0;
+    for (int k = 1; k < K; k++)
+      if (probs[k] > probs[best])
+        best = k;
+    char cap[512];
+    snprintf(cap, sizeof cap, "#%ld  true: %s, predicted: %s (%.2f)", i,
+             ibx_text_class_name(test, label), ibx_text_class_name(test, best),
+             (double)probs[best]);
+    captions[i] = strdup(cap);
+    rows[2 * i] = h, rows[2 * i + 1] = h + L;
+    sent[i] = (ibx_html_sentence){len, (const char *const *)tok, join, rows + 2 * i,
+                                  captions[i]};
+  }
+  if (rc == IBX_OK) {
+    const char *methods[2] = {"bow weight (true class)", "random"};
+    char title[400];
+    snprintf(title, sizeof title, "Bag-of-words token heatmaps: %s", ibx_text_name(test));
+    ibx_html_page page = {title,
+                          "Heat: the logistic-regression weight of each token for the true "
+                          "class minus its mean weight over classes.",
+                          2, methods, (int)n, sent};
+    rc = ibx_text_html_write(eo->html, &page);
+    if (rc == IBX_OK)
+      printf("wrote %ld sentences to %s\n", n, eo->html);
+  }
+  for (long i = 0; i < n && sent; i++) {
+    ibx_text_html_tokens_free((char **)sent[i].tokens, (unsigned char *)sent[i].joins,
+                              sent[i].length);
+    free(captions ? captions[i] : NULL);
+  }
+  free(sent), free(captions), free(heat), free(rows), free(ids), free(probs);
+  return rc;
+}
+
 static int baseline(const char *fmt, const char *src, const ibx_text_options *opt,
-                    const ibx_bow_options *bopt) {
+                    const ibx_bow_options *bopt, const eval_options *eo) {
   ibx_text_dataset *train = NULL, *test = NULL;
   ibx_text_options o = *opt;
   int rc = open_text(fmt, src, "train", &o, 0, &train);
@@ -221,9 +379,13 @@ static int baseline(const char *fmt, const char *src, const ibx_text_options *op
            bopt->batch, (double)bopt->lr);
     printf("  train accuracy %.4f\n", train_acc);
     printf("  test accuracy  %.4f (mean cross-entropy %.4f)\n", test_acc, test_loss);
-  } else {
-    fprintf(stderr, "ibx data baseline: %s\n", ibx_errmsg());
   }
+  if (rc == IBX_OK && eo->deletion)
+    rc = bow_deletion(m, test, eo);
+  if (rc == IBX_OK && eo->html)
+    rc = bow_html(m, test, eo);
+  if (rc != IBX_OK)
+    fprintf(stderr, "ibx data baseline: %s\n", ibx_errmsg());
   ibx_bow_free(m);
   ibx_text_close(train);
   ibx_text_close(test);
@@ -245,6 +407,7 @@ int ibx_cmd_data_text(int argc, char **argv) {
   ibx_bow_options_default(&bopt);
   const char *fmt = NULL, *split = "train", *pos[2] = {NULL, NULL};
   int npos = 0;
+  eval_options eo = {0, 0, 8, NULL, NULL};
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     const int has = i + 1 < argc;
@@ -255,6 +418,19 @@ int ibx_cmd_data_text(int argc, char **argv) {
       fmt = argv[++i];
     else if (!strcmp(a, "--split") && has)
       split = argv[++i];
+    else if (!strcmp(a, "--deletion"))
+      eo.deletion = 1;
+    else if (!strcmp(a, "--replace-with-mask"))
+      eo.mask = 1, eo.deletion = 1;
+    else if (!strcmp(a, "--html") && has)
+      eo.html = argv[++i];
+    else if (!strcmp(a, "--plot") && has)
+      eo.plot = argv[++i], eo.deletion = 1;
+    else if (!strcmp(a, "--html-sentences") && has) {
+      if (!parse_int(argv[++i], 1, 100000, "--html-sentences", &v))
+        return 2;
+      eo.html_sentences = (int)v;
+    }
     else if (!strcmp(a, "--max-len") && has) {
       if (!parse_int(argv[++i], 2, 1 << 20, "--max-len", &v))
         return 2;
@@ -313,7 +489,10 @@ int ibx_cmd_data_text(int argc, char **argv) {
     return convert(fmt, pos[0], pos[1], &opt, source);
   }
   if (is_baseline)
-    return baseline(fmt, pos[0], &opt, &bopt);
+    return baseline(fmt, pos[0], &opt, &bopt, &eo);
+  if (eo.deletion || eo.html)
+    return fprintf(stderr, "ibx data: --deletion, --replace-with-mask, --plot and --html go "
+                           "with baseline\n"), 2;
   ibx_text_dataset *ds = NULL;
   if (open_text(fmt, pos[0], split, &opt, 1, &ds) != IBX_OK) {
     fprintf(stderr, "ibx data info: %s\n", ibx_errmsg());

@@ -204,8 +204,11 @@ int ibxt_dataset_from_corpus(const ibxt_corpus *split, const ibxt_corpus *train,
   if (!vocab) {
     int rc = ibx_wordpiece_train((const char *const *)train->texts, train->n, opt->vocab_size,
                                  opt->min_freq, &learned);
-    if (rc != IBX_OK)
-      return ibx_fail(rc, "%s: %s", name, ibx_errmsg());
+    if (rc != IBX_OK) {
+      char why[512]; /* ibx_fail writes the buffer ibx_errmsg returns */
+      snprintf(why, sizeof why, "%s", ibx_errmsg());
+      return ibx_fail(rc, "%s: %s", name, why);
+    }
     vocab = learned;
   }
   int rc = ibx_text_dataset_from_texts((const char *const *)split->texts, split->labels, split->n,

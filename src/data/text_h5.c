@@ -477,8 +477,11 @@ static int open_text_h5(const char *path, long first, long count, int whole,
   }
   if (rc == IBX_OK) {
     rc = ibx_vocab_from_pieces((const char *const *)pieces, (int)dv[0], &ds->vocab);
-    if (rc != IBX_OK)
-      rc = ibx_fail(rc, "text h5: %s: /%s", path, ibx_errmsg());
+    if (rc != IBX_OK) {
+      char why[512]; /* ibx_fail writes the buffer ibx_errmsg returns */
+      snprintf(why, sizeof why, "%s", ibx_errmsg());
+      rc = ibx_fail(rc, "text h5: %s: /%s", path, why);
+    }
   }
   if (rc == IBX_OK)
     rc = ibxt_set_classes(ds, (const char *const *)classes, (int)dc[0]);

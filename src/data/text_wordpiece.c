@@ -368,21 +368,16 @@ static int merge(bpe *m, long p, int c, long stamp) {
 
 typedef struct {
   long count;
-  long id; /* index in the character table */
+  long id;           /* index in the character table */
+  const char *piece; /* its string */
 } char_rank;
 
-static int by_count_then_piece(const void *x, const void *y, void *keys);
-
-static char **g_sort_keys; /* qsort has no context argument in C11 */
+/* most frequent first, then by bytes */
 static int cmp_char_rank(const void *x, const void *y) {
-  return by_count_then_piece(x, y, g_sort_keys);
-}
-static int by_count_then_piece(const void *x, const void *y, void *keys) {
   const char_rank *p = x, *q = y;
   if (p->count != q->count)
     return p->count > q->count ? -1 : 1;
-  char **k = keys;
-  return strcmp(k[p->id], k[q->id]);
+  return strcmp(p->piece, q->piece);
 }
 
 /* Piece string of one character of word at bytes [i, i+len): "c" or "##c". */
@@ -469,8 +464,7 @@ int ibx_wordpiece_train(const char *const *texts, long n, int vocab_size, int mi
   if (rc == IBX_OK) {
     for (long k = 0; k < chars.n; k++)
       if (ccount[k] >= min_freq)
-        rank[nalpha++] = (char_rank){ccount[k], k};
-    g_sort_keys = chars.keys;
+        rank[nalpha++] = (char_rank){ccount[k], k, chars.keys[k]};
     qsort(rank, (size_t)nalpha, sizeof *rank, cmp_char_rank);
     if (nalpha > vocab_size - IBX_TOK_NUM_SPECIAL)
       nalpha = vocab_size - IBX_TOK_NUM_SPECIAL;

@@ -222,7 +222,7 @@ static int train_readout_here(const ibx_attr_run *run, ibx_readout *ro,
     for (long i = 0; i + batch <= n && !rc; i += batch) {
       for (int s = 0; s < batch && !rc; s++)
         rc = ibx_attr_run_input(run, run->train, i + s, x + s * in_n, &labels[s]);
-      float loss;
+      float loss = 0.0f;
       if (!rc)
         rc = ibx_readout_train_step(ro, x, labels, batch, o->lr, &loss);
       avg += loss, steps++;

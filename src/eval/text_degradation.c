@@ -1,5 +1,7 @@
 /* Token-deletion degradation (include/ibx/text_degradation.h). */
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -202,5 +204,93 @@ int ibx_tokdeg_finish(ibx_tokdeg_result *r) {
     r->score = NAN;
     ibx_clear_error();
   }
+  return IBX_OK;
+}
+
+/* Writes s into a gnuplot single-quoted string ('' escapes a quote). */
+static void gp_quoted(FILE *f, const char *s) {
+  fputc('\'', f);
+  for (; *s; s++) {
+    if (*s == '\'')
+      fputc('\'', f);
+    if ((unsigned char)*s >= 0x20)
+      fputc(*s, f);
+  }
+  fputc('\'', f);
+}
+
+int ibx_tokdeg_plot(const char *png_path, const char *title, int n, const char *const *names,
+                    const ibx_tokdeg_result *const *results) {
+  if (!png_path || n < 1 || !names || !results)
+    return ibx_fail(IBX_ERR_ARG, "degradation plot: needs a path and at least one result");
+  const size_t len = strlen(png_path);
+  if (len < 5 || strcmp(png_path + len - 4, ".png") != 0 || len > 4000)
+    return ibx_fail(IBX_ERR_ARG, "degradation plot: '%s' must end in .png", png_path);
+  const int steps = results[0]->steps;
+  for (int k = 0; k < n; k++)
+    if (!results[k] || !names[k] || results[k]->steps != steps || results[k]->sequences <= 0)
+      return ibx_fail(IBX_ERR_ARG,
+                      "degradation plot: result %d is missing, unfinished or has other steps", k);
+  char dat[4100], gp[4100];
+  snprintf(dat, sizeof dat, "%.*s.dat", (int)(len - 4), png_path);
+  snprintf(gp, sizeof gp, "%.*s.gp", (int)(len - 4), png_path);
+  FILE *f = fopen(dat, "w");
+  if (!f)
+    return ibx_fail(IBX_ERR_IO, "degradation plot: cannot write %s: %s", dat, strerror(errno));
+  for (int k = 0; k < n; k++) {
+    fprintf(f, "# %s: fraction removed, MoRF prob, LeRF prob, MoRF acc, LeRF acc\n", names[k]);
+    for (int j = 0; j <= steps; j++)
+      fprintf(f, "%.6f %.6f %.6f %.6f %.6f\n", (double)j / steps, (double)results[k]->morf_prob[j],
+              (double)results[k]->lerf_prob[j], (double)results[k]->morf_acc[j],
+              (double)results[k]->lerf_acc[j]);
+    fprintf(f, "\n\n");
+  }
+  if (fclose(f) != 0)
+    return ibx_fail(IBX_ERR_IO, "degradation plot: cannot write %s", dat);
+  f = fopen(gp, "w");
+  if (!f)
+    return ibx_fail(IBX_ERR_IO, "degradation plot: cannot write %s: %s", gp, strerror(errno));
+  static const char *const colours[] = {"#d7191c", "#2c7bb6", "#1a9641", "#7b3294", "#e66101",
+                                        "#636363", "#a6611a", "#f1b6da"};
+  fprintf(f, "set terminal pngcairo size 1100,480\nset output ");
+  gp_quoted(f, png_path);
+  fprintf(f, "\nset multiplot layout 1,2 title ");
+  gp_quoted(f, title ? title : "token deletion");
+  fprintf(f, " noenhanced\nset grid\nset xrange [0:1]\nset yrange [0:1]\n"
+             "set xlabel 'fraction of tokens removed'\nset key outside bottom center noenhanced\n");
+  for (int panel = 0; panel < 2; panel++) {
+    fprintf(f, "set ylabel '%s'\nplot ", panel ? "accuracy" : "mean true-class probability");
+    for (int k = 0; k < n; k++) {
+      for (int dir = 0; dir < 2; dir++) {
+        fprintf(f, "%s", k || dir ? ", " : "");
+        gp_quoted(f, dat);
+        fprintf(f, " index %d using 1:%d with linespoints lw 2 pt %d ps 0.6 dt %d lc rgb '%s' "
+                   "title ",
+                k, 2 + 2 * panel + dir, dir ? 6 : 7, dir ? 2 : 1, colours[k % 8]);
+        char t[300];
+        snprintf(t, sizeof t, "%s %s", names[k], dir ? "LeRF" : "MoRF");
+        gp_quoted(f, t);
+      }
+    }
+    fprintf(f, "\n");
+  }
+  fprintf(f, "unset multiplot\n");
+  if (fclose(f) != 0)
+    return ibx_fail(IBX_ERR_IO, "degradation plot: cannot write %s", gp);
+  char cmd[8400];
+  snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", gp); /* gp has no quote: checked below */
+  if (strchr(gp, '\''))
+    return ibx_fail(IBX_ERR_ARG, "degradation plot: path %s contains a quote", gp);
+  FILE *p = popen(cmd, "r");
+  char out[512] = "";
+  size_t got = p ? fread(out, 1, sizeof out - 1, p) : 0;
+  out[got] = '\0';
+  for (char *c = out; *c; c++)
+    if (*c == '\n' || *c == '\r')
+      *c = ' ';
+  const int status = p ? pclose(p) : -1;
+  if (status != 0)
+    return ibx_fail(IBX_ERR_IO, "degradation plot: gnuplot could not draw %s (%s); data in %s",
+                    png_path, out[0] ? out : "is gnuplot-nox installed?", dat);
   return IBX_OK;
 }

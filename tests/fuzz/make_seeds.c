@@ -1,6 +1,7 @@
 /* Writes the seed corpora of the fuzz harnesses: small valid inputs in each
  * harness's input format (see the comment at the top of each fuzz_*.c).
- *   make_seeds OUTDIR   -> OUTDIR/{idx,cifar,svhn,stl10,cub,h5}/...
+ *   make_seeds OUTDIR [READER...] -> OUTDIR/{idx,cifar,svhn,stl10,cub,h5,text,text_h5}/...
+ * (only the named readers' seeds when readers are given)
  * The committed seeds under tests/fuzz/corpus were made by this program;
  * .mat and HDF5 seeds embed creation times, so a rerun differs in those
  * bytes only. */
@@ -17,6 +18,7 @@
 
 #include "ibx/data.h"
 #include "ibx/error.h"
+#include "ibx/text.h"
 
 #define SEP "\n--IBXFUZZ--\n"
 
@@ -309,21 +311,93 @@ static void seeds_h5(void) {
   free(im.p), free(lb.p), free(cf.p);
 }
 
+/* ---- text (raw readers, tokenizer) and native text HDF5 ------------------ */
+
+static void text_seed(const char *name, unsigned mode, unsigned max_len, unsigned vocab,
+                      unsigned min_freq, const char *const *parts, int n) {
+  buf b = {0};
+  put_byte(&b, mode), put_byte(&b, max_len), put_byte(&b, vocab), put_byte(&b, min_freq);
+  for (int k = 0; k < n; k++) {
+    if (k)
+      put_sep(&b);
+    put_str(&b, parts[k]);
+  }
+  save("text", name, &b);
+}
+
+static void seeds_text(void) {
+  const char *imdb[] = {"A terrible, boring film.<br /><br />Awful acting.",
+                        "A wonderful film! Great acting.",
+                        "Boring. Awful plot.",
+                        "Great, wonderful plot; I loved it.",
+                        "The worst film, terrible and boring.",
+                        "Caf\xc3\xa9 cr\xc3\xa8me: the best film, great.",
+                        "Bad \xff\xfe bytes.",
+                        "Good."};
+  text_seed("imdb_8", 0, 14, 60, 0, imdb, 8);
+  const char *fortunes[] = {"Computers are fast.\n%\nA byte is eight bits.\n\t-- Someone\n%\n",
+                            "Politics is the art.\n%\nVote early.\n%\n%\n",
+                            "Science: e = mc^2.\n%\nAtoms are small.\n",
+                            "Roses are red,\nviolets are blue.\n%\nSing a song.\n"};
+  text_seed("fortunes_4", 1, 30, 80, 0, fortunes, 4);
+  const char *tok[] = {"Hello, World! \xe4\xb8\xad\xe6\x96\x87 na\xc3\xafve caf\xc3\xa9",
+                       "unaffable running runner \xed\x95\x9c\xea\xb5\xad\xec\x96\xb4",
+                       "e\xcc\x81 \x01\x7f tabs\tand\nnewlines \xe2\x80\xa8 end"};
+  text_seed("tokenizer_3", 2, 20, 40, 0, tok, 3);
+}
+
+static void seeds_text_h5(void) {
+  const char *texts[] = {"A great film.", "An awful film!", "Great, great acting.",
+                         "Awful: boring \xc3\xa9"};
+  const int32_t labels[] = {1, 0, 1, 0};
+  const char *classes[] = {"neg", "pos"};
+  ibx_vocab *v = NULL;
+  ibx_text_dataset *ds = NULL;
+  if (ibx_wordpiece_train(texts, 4, 40, 1, &v) != IBX_OK ||
+      ibx_text_dataset_from_texts(texts, labels, 4, classes, 2, v, 10, "seed", &ds) != IBX_OK ||
+      ibx_text_write_h5(ds, tmp("s.h5"), "make_seeds") != IBX_OK)
+    die("text h5");
+  buf b = {0};
+  put_file(&b, tmp("s.h5"));
+  save("text_h5", "imdb_like_4", &b);
+  ibx_text_close(ds);
+  ibx_vocab_free(v);
+}
+
+static int wanted(int argc, char **argv, const char *reader) {
+  if (argc <= 2)
+    return 1;
+  for (int i = 2; i < argc; i++)
+    if (!strcmp(argv[i], reader))
+      return 1;
+  return 0;
+}
+
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: make_seeds OUTDIR\n");
+  if (argc < 2) {
+    fprintf(stderr, "usage: make_seeds OUTDIR [READER...]\n");
     return 2;
   }
   snprintf(outdir, sizeof outdir, "%s", argv[1]);
   mkdir(outdir, 0755);
   snprintf(tmpdir, sizeof tmpdir, "%s/.make_seeds_tmp", outdir);
   mkdir(tmpdir, 0755);
-  seeds_idx();
-  seeds_cifar();
-  seeds_svhn();
-  seeds_stl10();
-  seeds_cub();
-  seeds_h5();
+  if (wanted(argc, argv, "idx"))
+    seeds_idx();
+  if (wanted(argc, argv, "cifar"))
+    seeds_cifar();
+  if (wanted(argc, argv, "svhn"))
+    seeds_svhn();
+  if (wanted(argc, argv, "stl10"))
+    seeds_stl10();
+  if (wanted(argc, argv, "cub"))
+    seeds_cub();
+  if (wanted(argc, argv, "h5"))
+    seeds_h5();
+  if (wanted(argc, argv, "text"))
+    seeds_text();
+  if (wanted(argc, argv, "text_h5"))
+    seeds_text_h5();
   const char *names[] = {"gz", "a.mat", "b.mat", "c.mat", "d.mat", "0.jpg", "1.jpg",
                          "s.h5", "i.idx", "l.idx", "c.bin"};
   for (size_t k = 0; k < sizeof names / sizeof *names; k++)
