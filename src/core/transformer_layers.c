@@ -367,9 +367,15 @@ int ibx_mha_forward(const ibx_mha *L, int training, const ibx_tensor *x, const u
     for (int i = 0; i < T; i++) {
       float *row = P + (size_t)i * T;
       float mx = -INFINITY;
-      for (int j = 0; j < T; j++)
-        if (!(pad && pad[j]) && row[j] > mx)
-          mx = row[j];
+      if (pad) {
+        for (int j = 0; j < T; j++) {
+          const float v = pad[j] ? -INFINITY : row[j];
+          mx = v > mx ? v : mx;
+        }
+      } else {
+        for (int j = 0; j < T; j++)
+          mx = row[j] > mx ? row[j] : mx;
+      }
       if (mx == -INFINITY) { /* every key padded */
         memset(row, 0, (size_t)T * sizeof(float));
         continue;
@@ -379,10 +385,10 @@ int ibx_mha_forward(const ibx_mha *L, int training, const ibx_tensor *x, const u
       if (pad)
         for (int j = 0; j < T; j++)
           row[j] = pad[j] ? 0.0f : row[j];
-      double sum = 0.0;
+      float sum = 0.0f; /* terms in (0, 1], the largest 1: float suffices */
       for (int j = 0; j < T; j++)
         sum += row[j];
-      const float inv = (float)(1.0 / sum);
+      const float inv = 1.0f / sum;
       for (int j = 0; j < T; j++)
         row[j] *= inv;
     }

@@ -294,6 +294,12 @@ static ibx_dropout drop_site(const ibx_transformer *t, int l, int k) {
 
 /* ---- forward ------------------------------------------------------------- */
 
+/* y += x (the residual adds) */
+static void add_into(float *y, const float *x, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    y[i] += x[i];
+}
+
 static int layer_forward(ibx_transformer *t, int l, const float *x) {
   layer_state *s = &t->ls[l];
   const int B = t->B, T = t->T, D = t->cfg.d_model, F = t->cfg.d_ff, R = B * T;
@@ -305,7 +311,7 @@ static int layer_forward(ibx_transformer *t, int l, const float *x) {
   IBX_TRY(ibx_mha_forward(&L, t->training, &xt, t->pad, &iw, &ib, &ow, &ob, &r1, &sv));
   ibx_dropout d1 = drop_site(t, l, 1);
   IBX_TRY(ibx_dropout_forward(&d1, t->training, &r1, &r1));
-  IBX_TRY(ibx_add_forward(&r1, &xt, &r1));
+  add_into(s->r1, x, (size_t)R * D);
   ibx_tensor g1 = val(t, s->p[N1_W]), b1 = val(t, s->p[N1_B]), u = ibx_t3(s->u, B, T, D);
   IBX_TRY(ibx_layernorm_forward(LN_EPS, &r1, &g1, &b1, &u, s->m1, s->s1));
   const ibx_ffn FL = {D, F, drop_site(t, l, 2)};
@@ -315,7 +321,7 @@ static int layer_forward(ibx_transformer *t, int l, const float *x) {
   IBX_TRY(ibx_ffn_forward(&FL, t->training, &u2, &w1, &bb1, &w2, &bb2, &r2, s->fh, s->fa));
   ibx_dropout d3 = drop_site(t, l, 3);
   IBX_TRY(ibx_dropout_forward(&d3, t->training, &r2, &r2));
-  IBX_TRY(ibx_add_forward(&r2, &u2, &r2));
+  add_into(s->r2, s->u, (size_t)R * D);
   ibx_tensor g2 = val(t, s->p[N2_W]), b2 = val(t, s->p[N2_B]), o = ibx_t2(s->out, R, D);
   return ibx_layernorm_forward(LN_EPS, &r2, &g2, &b2, &o, s->m2, s->s2);
 }
