@@ -46,7 +46,14 @@ import sys, h5py
 a, b = (h5py.File(p, "r")["error/fortunes-test"] for p in sys.argv[1:3])
 assert a.attrs["n_correct"] == b.attrs["n_correct"], (a.attrs["n_correct"], b.attrs["n_correct"])
 assert b.attrs["n_samples"] == 618 and b.attrs["dataset"] == "fortunes", dict(b.attrs)
+want = 100.0 * (1 - b.attrs["n_correct"] / b.attrs["n_samples"])  # percent, as image runs
+assert abs(b.attrs["top1_error"] - want) < 1e-9, (b.attrs["top1_error"], want)
 PY
+# --save-outputs is for image runs: a text run gets one clear line, exit 1
+if "$ibx" eval error --ckpt "$tmp/run" --save-outputs > "$tmp/so.txt" 2>&1; then
+  fail "--save-outputs on a text run succeeded"
+fi
+grep -q "a text run has none" "$tmp/so.txt" || fail "--save-outputs message: $(cat "$tmp/so.txt")"
 
 # ---- attribute: 1 rank == 2 ranks, layout, page, picture
 args=(--images 10 --stats 60 --html 3 --replace-with-mask --iba-betas 1 --iba-layers 0 --quiet)
