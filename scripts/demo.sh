@@ -7,7 +7,10 @@
 # `ibx collect`, which prints the tables and names the plots, and `ibx report`, which
 # writes results/fmnist_demo/report.html. Runs through Slurm when a
 # cluster answers (sinfo), else on this machine (ibx sweep run --local).
-# Finished runs are kept in results/fmnist_demo/ and not redone.
+# Then a small text run (jobs/sweeps/text_demo.ini: the transformer on the
+# embedded fortunes default, token attribution, the HTML page of token
+# heatmaps, the text-IBA table). Finished runs are kept in results/ and not
+# redone.
 #   bash scripts/demo.sh [--local]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,6 +40,23 @@ else
   echo "== running locally (ibx sweep run --local), one run of 2 ranks at a time =="
   OMP_NUM_THREADS=1 "$ibx" sweep run "$sweep" --local -j 1 || true
 fi
+# The text part: the transformer on the embedded fortunes default (issue 12).
+text_sweep=jobs/sweeps/text_demo.ini
+"$ibx" sweep plan "$text_sweep"
+if [ "${1:-}" != --local ] && command -v sbatch > /dev/null && sinfo -h > /dev/null 2>&1; then
+  "$ibx" sweep submit "$text_sweep"
+  while :; do
+    sleep 30
+    set +e
+    "$ibx" sweep status "$text_sweep" | tail -n 4
+    st=${PIPESTATUS[0]}
+    set -e
+    [ "$st" -ne 1 ] && break
+    [ -z "$(squeue -h -n ibx-text_demo-train,ibx-text_demo-collect 2> /dev/null)" ] && break
+  done
+else
+  OMP_NUM_THREADS=1 "$ibx" sweep run "$text_sweep" --local -j 1 || true
+fi
 echo "== results =="
 "$ibx" sweep status "$sweep" || true
 "$ibx" collect results/fmnist_demo || true
@@ -47,3 +67,9 @@ echo "tables: results/fmnist_demo/tables/*.md, *.csv, *.tex; every number with i
 echo "heatmaps (saliency, integrated gradients, Grad-CAM, IBA beta=10/k for test image 0): results/fmnist_demo/*/heatmaps.png"
 echo "attention maps (heads with one; test images 0-3, original and modified): results/fmnist_demo/*/attention.png"
 echo "interpretability and attribution results per run: results/fmnist_demo/*/results/{error,interpret,attribution}.h5"
+echo
+echo "== text (transformer on fortunes) =="
+"$ibx" sweep status "$text_sweep" || true
+"$ibx" collect results/text_demo || true
+echo "token heatmaps: results/text_demo/*/results/attribution_text.html (open in a browser);"
+echo "degradation curves: results/text_demo/*/results/degradation_text.png"

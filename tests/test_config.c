@@ -201,6 +201,22 @@ static void test_run_config_values(void **state) {
   assert_int_equal(rc.eval.every, 4);
   assert_string_equal(rc.output.dir, "out/run");
   assert_int_equal(rc.output.keep_last, 5);
+  /* the text run's keys (transformer, word dropout, the linear schedule) */
+  const char *text[] = {"data.dataset=fortunes", "data.token_dropout=0.25",
+                        "model.backbone=transformer", "model.layers=3", "model.d_model=96", "model.heads=6", "model.d_ff=200",
+                        "model.max_len=48", "model.vocab=1500", "model.pool=mean",
+                        "model.dropout=0.05", "train.schedule=linear"};
+  for (size_t i = 0; i < sizeof text / sizeof text[0]; i++)
+    assert_ibx_ok(ibx_config_override(&c, text[i]));
+  assert_ibx_ok(ibx_run_config_resolve(&c, &rc));
+  assert_true(rc.data.token_dropout == 0.25);
+  assert_string_equal(rc.model.backbone, "transformer");
+  assert_true(rc.model.layers == 3 && rc.model.d_model == 96 && rc.model.heads == 6 &&
+              rc.model.d_ff == 200 && rc.model.max_len == 48 && rc.model.vocab == 1500);
+  assert_string_equal(rc.model.pool, "mean");
+  assert_true(rc.model.dropout == ibx_config_float(&c, "model.dropout"));
+  assert_int_equal(rc.train.schedule, IBX_SCHED_LINEAR);
+  assert_true(ibx_run_is_text(&rc));
   ibx_config_free(&c);
 }
 

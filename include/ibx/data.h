@@ -198,6 +198,7 @@ typedef struct ibx_dataset_kind {
   int in_config;      /* a data.dataset choice (else `ibx data` only) */
   int needs_path;     /* no default location: an empty path is an error */
   int default_size;   /* ibx_dataset_options.size when that is <= 0 (0: none) */
+  int text;           /* token ids, read by ibx_text_open (ibx/text.h), not as images */
   int (*open)(const char *path, const char *split, const ibx_dataset_options *o,
               ibx_dataset **out);
 } ibx_dataset_kind;

@@ -20,6 +20,7 @@
 #include "ibx/interpret.h"
 #include "ibx/model.h"
 #include "ibx/run_config.h"
+#include "ibx/text.h"
 
 typedef struct {
   char ckpt[4096];    /* the checkpoint read */
@@ -33,6 +34,8 @@ typedef struct {
   float mean[4], std[4];  /* normalisation (training set statistics) */
   int attention_map;      /* which map of ibx_model_attention the score uses */
   float *x;               /* normalised input batch */
+  int text;               /* a text run (model.backbone = transformer): no images */
+  int max_len;            /* text: sequence capacity of the run's datasets */
 } ibx_eval_run;
 
 /* Opens a run: path is a run directory (best.h5, else the newest
@@ -113,6 +116,17 @@ void ibx_eval_outputs_free(ibx_eval_outputs *o);
 /* Normalises n canvases into run->x as the trainer does (the first step of
  * ibx_eval_forward). */
 void ibx_eval_normalise(ibx_eval_run *run, const float *canvas, int n);
+
+/* ---- text runs ----------------------------------------------------------------
+ * *text = 1 when the run at path (as ibx_eval_open takes it) reads text;
+ * reads only the checkpoint's config. */
+int ibx_eval_run_is_text(const char *path, int *text);
+/* A text run's split (its own dataset; label "<dataset>-<split>"), and its
+ * top-1 error counts as ibx_eval_error. */
+int ibx_eval_open_text_data(const ibx_eval_run *run, const char *split, ibx_text_dataset **out,
+                            char *label, size_t len);
+int ibx_eval_error_text(MPI_Comm comm, ibx_eval_run *run, const ibx_text_dataset *ds, long limit,
+                        ibx_eval_counts *out);
 
 /* ---- results files ----------------------------------------------------------- */
 

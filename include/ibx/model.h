@@ -59,6 +59,12 @@ typedef struct {
   float lambda_q, lambda_c; /* aib-qt loss weights (defaults 0.4, 0.1) */
   int attention_layer; /* backbone stage the attention reads (head-specific default if 0) */
   uint64_t seed;      /* initialisation */
+  /* backbone "transformer" (text; ibx/transformer.h): the head is ignored,
+   * the classifier is the [CLS] pooler; in_* are ignored. vocab and max_len
+   * come from the dataset the model reads. */
+  int tf_layers, tf_d_model, tf_heads, tf_d_ff, tf_max_len, tf_vocab;
+  float tf_dropout;
+  int tf_pool_mean; /* model.pool = mean */
 } ibx_model_config;
 
 /* Fills cfg with the defaults above for the given backbone and head: a
@@ -98,6 +104,32 @@ int ibx_model_forward(ibx_model *m, const float *x, const int *labels, int batch
 int ibx_model_forward_beta(ibx_model *m, const float *x, const int *labels, int batch,
                            int training, uint64_t noise_seed, float beta, ibx_loss_parts *loss,
                            ibx_tensor *logits);
+
+/* ---- inputs other than images ------------------------------------------
+ * A model input: images [batch, C, H, W] for the image backbones, or token
+ * ids [batch, stride] with lengths [batch] for the transformer
+ * (ibx/transformer.h: [CLS] first, positions past a length are padding). */
+typedef struct {
+  const float *images;
+  const int32_t *tokens;
+  const int *lengths;
+  int stride;
+} ibx_model_input;
+
+/* ibx_model_forward for any input kind (IBX_ERR_ARG when the input does not
+ * suit the model, e.g. images for a transformer). */
+int ibx_model_forward_input(ibx_model *m, const ibx_model_input *in, const int *labels, int batch,
+                            int training, uint64_t noise_seed, ibx_loss_parts *loss,
+                            ibx_tensor *logits);
+/* ibx_model_forward_input with the KL weight given, as ibx_model_forward_beta. */
+int ibx_model_forward_input_beta(ibx_model *m, const ibx_model_input *in, const int *labels,
+                                 int batch, int training, uint64_t noise_seed, float beta,
+                                 ibx_loss_parts *loss, ibx_tensor *logits);
+/* 1 for a model that reads token ids (backbone "transformer"). */
+int ibx_model_is_text(const ibx_model *m);
+/* The transformer of a text model (for attribution: intercepts, embedding
+ * gradients, [CLS] attention), NULL for image models. */
+struct ibx_transformer *ibx_model_transformer(ibx_model *m);
 
 /* Backward of the last forward's total loss (requires labels in forward).
  * Parameter gradients accumulate into the gradient buffer; dx (the input

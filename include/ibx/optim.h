@@ -37,7 +37,15 @@ typedef struct {
 int ibx_adam_step(const ibx_adam *o, float lr, float *param, const float *grad, float *m,
                   float *v, size_t n, long step);
 
-typedef enum { IBX_SCHED_CONSTANT = 0, IBX_SCHED_MULTISTEP, IBX_SCHED_COSINE } ibx_sched_kind;
+/* LINEAR: after warm-up, linear decay from base_lr to min_lr at total_steps
+ * (BERT fine-tuning's get_linear_schedule_with_warmup when warmup_start and
+ * min_lr are 0). */
+typedef enum {
+  IBX_SCHED_CONSTANT = 0,
+  IBX_SCHED_MULTISTEP,
+  IBX_SCHED_COSINE,
+  IBX_SCHED_LINEAR
+} ibx_sched_kind;
 
 #define IBX_SCHED_MAX_MILESTONES 16
 
@@ -50,7 +58,7 @@ typedef struct {
   long milestones[IBX_SCHED_MAX_MILESTONES];
   int n_milestones;
   float gamma;
-  /* cosine: from base_lr (after warm-up) to min_lr at total_steps */
+  /* cosine and linear: from base_lr (after warm-up) to min_lr at total_steps */
   long total_steps;
   float min_lr;
 } ibx_schedule;

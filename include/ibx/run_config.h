@@ -16,12 +16,14 @@
 #include "ibx/data.h"
 #include "ibx/model.h"
 #include "ibx/optim.h"
+#include "ibx/text.h"
 
 typedef struct {
   char dataset[64];              /* a dataset kind (ibx/data.h, "datasets by name") */
   char path[IBX_CFG_MAX_STRING]; /* "" : the kind's default location */
   int image_size;
   int augment, flip;
+  double token_dropout; /* text runs: word dropout probability */
   long train_limit, test_limit;
 } ibx_data_settings;
 
@@ -33,6 +35,10 @@ typedef struct {
   int Q;
   double lambda_q, lambda_c;
   int attention_layer;
+  /* the transformer (model.backbone = transformer, text datasets) */
+  int layers, d_model, heads, d_ff, max_len, vocab;
+  char pool[8]; /* "cls" or "mean" */
+  double dropout;
 } ibx_model_settings;
 
 typedef enum { IBX_OPTIMIZER_SGD, IBX_OPTIMIZER_ADAM, IBX_OPTIMIZER_ADAMW } ibx_optimizer_kind;
@@ -89,6 +95,23 @@ void ibx_run_model_config(const ibx_run_config *rc, const ibx_dataset *train,
 
 /* Opens split of the run's dataset (data.dataset, data.path, data.image_size). */
 int ibx_run_open_dataset(const ibx_run_config *rc, const char *split, ibx_dataset **out);
+
+/* ---- text runs (a text data.dataset, model.backbone = transformer) ---------
+ * src/config/run_text.c. 1 when data.dataset is a text source (fortunes,
+ * imdb) or h5 whose data.path/train.h5 holds token ids. */
+int ibx_run_is_text(const ibx_run_config *rc);
+/* IBX_ERR_ARG naming the keys when the dataset kind (text or images) and
+ * model.backbone (transformer or not) do not go together. */
+int ibx_run_check_data_model(const ibx_run_config *rc);
+/* The run's text split ("train" or "test"): raw sources are tokenized with
+ * model.max_len and a WordPiece vocabulary of model.vocab entries learned
+ * from their train split. */
+int ibx_run_open_text(const ibx_run_config *rc, const char *split, ibx_text_dataset **out);
+/* The transformer a text run config describes, with the class count,
+ * vocabulary size and sequence length of the training set (the text
+ * counterpart of ibx_run_model_config). */
+void ibx_run_model_config_text(const ibx_run_config *rc, const ibx_text_dataset *train,
+                               ibx_model_config *mc);
 
 /* The schema keys the resolver's table maps, for the test that they match
  * the schema: how many, and the i-th "section.key". */

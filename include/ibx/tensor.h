@@ -17,6 +17,7 @@ typedef struct {
 /* Views of given shapes. */
 ibx_tensor ibx_t1(float *data, int n0);
 ibx_tensor ibx_t2(float *data, int n0, int n1);
+ibx_tensor ibx_t3(float *data, int n0, int n1, int n2); /* sequences [N,T,D] */
 ibx_tensor ibx_t4(float *data, int n0, int n1, int n2, int n3);
 
 int64_t ibx_numel(const ibx_tensor *t);

@@ -26,6 +26,7 @@
 #include "ibx/config.h"
 #include "ibx/data.h"
 #include "ibx/model.h"
+#include "ibx/text.h"
 
 /* Exit statuses of ibx train. */
 enum {

@@ -23,4 +23,15 @@ int ibx_cmd_eval(int argc, char **argv);
 #include "ibx/config.h"
 int ibx_cli_resolve_config(int argc, char **argv, ibx_config *c);
 
+/* ibx attribute on a text run (cli_attribute_text.c). */
+#include <mpi.h>
+typedef struct {
+  const char *run, *methods, *betas, *layers;
+  long sequences, stats, html;
+  int layer, steps, with_mask, quiet;
+  float beta;
+  unsigned long long seed;
+} ibx_text_attr_cli;
+int ibx_attribute_text(MPI_Comm comm, const ibx_text_attr_cli *o);
+
 #endif

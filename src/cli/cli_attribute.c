@@ -15,6 +15,7 @@
 #include "ibx/checkpoint.h"
 #include "ibx/dist.h"
 #include "ibx/error.h"
+#include "ibx/eval.h"
 #include "ibx/memory.h"
 #include "ibx/png.h"
 
@@ -42,10 +43,26 @@ static void usage(FILE *to) {
           "    --image I --png OUT.png [--split test|train] [--target C] [--scale K]\n"
           "      one PNG: the input, then each method's heatmap (jet, min-max), in a grid\n"
           "  --list-layers           names and shapes of the layers a bottleneck can use\n"
+          "  text runs (model.backbone = transformer; docs/attribution.md, \"Text\"):\n"
+          "    --images N            test sequences (default 200; 0: all)\n"
+          "    --methods a,b,...     random,grad_x_embedding,integrated_gradients,occlusion,\n"
+          "                          cls_attention,iba (default: all), iba_beta<B>\n"
+          "    --layer L             IBA bottleneck after encoder layer L (default 2/3 depth)\n"
+          "    --beta B              IBA beta (default 1e-5); --iba-betas a,b,..: a beta sweep\n"
+          "                          (adds iba_beta<a>, ...); --iba-layers 1,2,..: a layer\n"
+          "                          sweep (iba_l<L>; with --iba-betas the grid iba_l<L>_beta<B>)\n"
+          "    --stats N             training sequences for the IBA statistics (default 2000)\n"
+          "    --steps S             token-deletion steps (default 10)\n"
+          "    --replace-with-mask   also the [MASK]-replacement variant of the degradation\n"
+          "    --html N              sentences on the HTML page (default 20)\n"
           "  --quiet                 no progress lines\n");
 }
 
 typedef struct {
+  const char *iba_betas, *iba_layers;
+  long stats_text, html;
+  int layer, steps, with_mask, stats_given;
+  float beta;
   const char *run, *methods, *iba_layer, *gradcam_layer, *png, *split, *readout_layers;
   long images, stats, image, readout_images;
   int readout_epochs;
@@ -60,6 +77,7 @@ static int parse(int argc, char **argv, options *o) {
   o->iba_layer = "features.22", o->gradcam_layer = "features.42", o->split = "test";
   o->readout_layers = "features.12,features.22,features.32,features.42";
   o->readout_images = 2000, o->readout_epochs = 2, o->readout_lr = 1e-3f, o->readout_beta = 1.0f;
+  o->html = 20, o->steps = 10, o->beta = 1e-5f;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define OPT(name) (!strcmp(a, name) && v && (i++, 1))
@@ -78,7 +96,21 @@ static int parse(int argc, char **argv, options *o) {
     else if (OPT("--points"))
       o->points = atoi(v);
     else if (OPT("--stats"))
-      o->stats = atol(v);
+      o->stats = atol(v), o->stats_given = 1;
+    else if (!strcmp(a, "--replace-with-mask"))
+      o->with_mask = 1;
+    else if (OPT("--layer"))
+      o->layer = atoi(v);
+    else if (OPT("--beta"))
+      o->beta = (float)atof(v);
+    else if (OPT("--iba-betas"))
+      o->iba_betas = v;
+    else if (OPT("--iba-layers"))
+      o->iba_layers = v;
+    else if (OPT("--steps"))
+      o->steps = atoi(v);
+    else if (OPT("--html"))
+      o->html = atol(v);
     else if (OPT("--iba-layer"))
       o->iba_layer = v;
     else if (OPT("--gradcam-layer"))
@@ -234,8 +266,18 @@ static int list_layers(const ibx_attr_run *run) {
 }
 
 static int run_command(MPI_Comm comm, const options *o) {
-  int rank;
+  int rank, text = 0;
   MPI_Comm_rank(comm, &rank);
+  IBX_TRY(ibx_eval_run_is_text(o->run, &text));
+  if (text) {
+    if (o->png || o->list_layers)
+      return ibx_fail(IBX_ERR_ARG, "--image/--png and --list-layers are for image runs; a text "
+                      "run writes an HTML page (--html N)");
+    const ibx_text_attr_cli t = {o->run, o->methods, o->iba_betas, o->iba_layers, o->images,
+                                 o->stats_given ? o->stats : 2000, o->html, o->layer, o->steps,
+                                 o->with_mask, o->quiet, o->beta, o->seed};
+    return ibx_attribute_text(comm, &t);
+  }
   int methods[64], n = 0;
   IBX_TRY(pick_methods(o->methods, methods, &n));
   ibx_attr_run run;

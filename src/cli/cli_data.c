@@ -17,6 +17,8 @@ static int usage(FILE *to, int status) {
               "formats (SRC):\n");
   for (int i = 0; i < ibx_dataset_kind_count(); i++) {
     const ibx_dataset_kind *k = ibx_dataset_kind_at(i);
+    if (k->text)
+      continue; /* listed below */
     char name[64];
     snprintf(name, sizeof name, k->alias ? "%s (%s)" : "%s", k->name, k->alias);
     fprintf(to, "  %-24s ", name);

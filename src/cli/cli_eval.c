@@ -39,6 +39,7 @@ static int cmd_error(MPI_Comm comm, const eval_opts *o) {
   MPI_Comm_rank(comm, &rank);
   ibx_eval_run run;
   ibx_dataset *ds = NULL;
+  ibx_text_dataset *tds = NULL;
   char label[128] = "";
   int rc = ibx_dist_agree(comm, ibx_eval_open(o->ckpt[0], o->batch, &run));
   if (!rc && o->only_trained_on &&
@@ -50,11 +51,24 @@ static int cmd_error(MPI_Comm comm, const eval_opts *o) {
     ibx_eval_close(&run);
     return IBX_OK;
   }
-  if (!rc)
+  if (!rc && run.text && o->data.name && *o->data.name &&
+      strcmp(o->data.name, run.settings.data.dataset))
+    rc = ibx_dist_agree(comm, ibx_fail(IBX_ERR_ARG, "--data %s: a text run evaluates on its own "
+                                       "dataset only", o->data.name));
+  if (!rc && run.text && o->save_outputs)
+    rc = ibx_dist_agree(comm, ibx_fail(IBX_ERR_ARG, "%s: --save-outputs saves image runs' "
+                                       "outputs and attention maps; a text run has none",
+                                       run.ckpt));
+  if (!rc && run.text)
+    rc = ibx_dist_agree(comm,
+                        ibx_eval_open_text_data(&run, o->data.split, &tds, label, sizeof label));
+  else if (!rc)
     rc = ibx_dist_agree(comm, ibx_eval_open_data(&run, &o->data, &ds, label, sizeof label));
   ibx_eval_counts counts = {0, 0};
   ibx_eval_outputs outputs = {0};
-  if (!rc)
+  if (!rc && run.text)
+    rc = ibx_eval_error_text(comm, &run, tds, o->limit, &counts);
+  else if (!rc)
     rc = o->save_outputs ? ibx_eval_outputs_collect(comm, &run, ds, o->limit, &outputs, &counts)
                          : ibx_eval_error(comm, &run, ds, o->limit, &counts);
   if (!rc && rank == 0) {
@@ -71,12 +85,14 @@ static int cmd_error(MPI_Comm comm, const eval_opts *o) {
     rc = ibx_results_update(path, replace, 1, write_error, &e);
     if (!rc)
       printf("%s: top-1 error %.2f%% (%ld of %ld wrong; %s)\nwritten %s %s\n", label, e.error,
-             counts.n_samples - counts.n_correct, counts.n_samples, ibx_dataset_name(ds), path,
+             counts.n_samples - counts.n_correct, counts.n_samples,
+             tds ? ibx_text_name(tds) : ibx_dataset_name(ds), path,
              group);
   }
   rc = ibx_dist_agree(comm, rc);
   ibx_eval_outputs_free(&outputs);
   ibx_dataset_close(ds);
+  ibx_text_close(tds);
   if (run.model)
     ibx_eval_close(&run);
   return rc;

@@ -8,8 +8,8 @@
 const ibx_cfg_key ibx_config_schema[] = {
     /* ---- data ---- */
     {"data", "dataset", IBX_CFG_CHOICE, "fashion-mnist", 0, 0,
-     "fashion-mnist|mnist|cifar10|cifar100|svhn|stl10|cub200|h5",
-     "Dataset reader. `h5` reads ibx's native HDF5 format: data.path is a directory holding train.h5 and test.h5 (`ibx data convert`)."},
+     "fashion-mnist|mnist|cifar10|cifar100|svhn|stl10|cub200|h5|fortunes|imdb",
+     "Dataset reader. `h5` reads ibx's native HDF5 format: data.path is a directory holding train.h5 and test.h5 (`ibx data convert`; images or token ids). Text: `fortunes` (the embedded default, Debian's fortune cookies by category) and `imdb` (data.path: the aclImdb directory) are tokenized at open (docs/data.md); text needs model.backbone = transformer."},
     {"data", "path", IBX_CFG_STRING, "", 0, 0, NULL,
      "Dataset directory or file; empty means the reader's default (Fashion-MNIST: "
      "/usr/share/datasets/fashion-mnist)."},
@@ -19,12 +19,17 @@ const ibx_cfg_key ibx_config_schema[] = {
      "Random crop (zero padding 4) during training."},
     {"data", "flip", IBX_CFG_BOOL, "true", 0, 0, NULL,
      "Random horizontal flip during training (turn off for digits)."},
+    {"data", "token_dropout", IBX_CFG_FLOAT, "0", 0, 0.9, NULL,
+     "Text runs: word dropout, each content token of a training sequence becomes [MASK] with "
+     "this probability (per epoch and position; [CLS]/[SEP] kept)."},
     {"data", "train_limit", IBX_CFG_INT, "0", 0, BIG, NULL,
      "Use only the first N training samples (0: all). For smoke tests."},
     {"data", "test_limit", IBX_CFG_INT, "0", 0, BIG, NULL,
      "Use only the first N test samples (0: all)."},
     /* ---- model ---- */
-    {"model", "backbone", IBX_CFG_CHOICE, "vgg16", 0, 0, "vgg16|wrn", "Backbone network."},
+    {"model", "backbone", IBX_CFG_CHOICE, "vgg16", 0, 0, "vgg16|wrn|transformer",
+     "Backbone network. `transformer`: the BERT-style post-LN text encoder with a [CLS] pooled "
+     "classifier (docs/models.md) for text datasets; model.head is then ignored."},
     {"model", "head", IBX_CFG_CHOICE, "aib", 0, 0, IBX_MODEL_HEAD_CHOICES,
      "Classifier head (see docs/models.md)."},
     {"model", "width", IBX_CFG_FLOAT, "1.0", 0.01, 16, NULL,
@@ -40,6 +45,22 @@ const ibx_cfg_key ibx_config_schema[] = {
     {"model", "lambda_c", IBX_CFG_FLOAT, "0.1", 0, BIG, NULL, "Commitment loss weight (aib-qt)."},
     {"model", "attention_layer", IBX_CFG_INT, "0", 0, 64, NULL,
      "Backbone stage the attention reads (0: the head's default)."},
+    {"model", "layers", IBX_CFG_INT, "2", 1, 48, NULL, "Transformer encoder layers."},
+    {"model", "d_model", IBX_CFG_INT, "128", 1, 8192, NULL, "Transformer hidden size."},
+    {"model", "heads", IBX_CFG_INT, "4", 1, 256, NULL,
+     "Transformer attention heads (must divide model.d_model)."},
+    {"model", "d_ff", IBX_CFG_INT, "512", 1, 65536, NULL, "Transformer feed-forward size."},
+    {"model", "max_len", IBX_CFG_INT, "128", 2, 8192, NULL,
+     "Longest token sequence, [CLS] and [SEP] included: raw text sources are truncated to it "
+     "(an h5 text dataset keeps the length it was converted with)."},
+    {"model", "vocab", IBX_CFG_INT, "4000", 6, 1 << 24, NULL,
+     "WordPiece vocabulary size (5 special tokens included) learned from a raw text source's "
+     "training split; the model's embedding table has the dataset vocabulary's actual size."},
+    {"model", "pool", IBX_CFG_CHOICE, "cls", 0, 0, "cls|mean",
+     "Transformer classifier input: `cls` the [CLS] position's final state (BERT), `mean` the "
+     "mean over the sequence's positions (an ablation)."},
+    {"model", "dropout", IBX_CFG_FLOAT, "0.1", 0, 0.99, NULL,
+     "Transformer dropout (embeddings, attention weights, residual branches, classifier)."},
     /* ---- train ---- */
     {"train", "epochs", IBX_CFG_INT, "15", 1, 100000, NULL, "Training epochs."},
     {"train", "batch_size", IBX_CFG_INT, "128", 1, 1 << 20, NULL,
@@ -49,8 +70,9 @@ const ibx_cfg_key ibx_config_schema[] = {
     {"train", "momentum", IBX_CFG_FLOAT, "0.9", 0, 0.9999, NULL, "SGD momentum."},
     {"train", "nesterov", IBX_CFG_BOOL, "true", 0, 0, NULL, "Nesterov momentum (SGD)."},
     {"train", "weight_decay", IBX_CFG_FLOAT, "5e-4", 0, 1, NULL, "L2 weight decay."},
-    {"train", "schedule", IBX_CFG_CHOICE, "cosine", 0, 0, "constant|multistep|cosine",
-     "Learning-rate schedule (per step)."},
+    {"train", "schedule", IBX_CFG_CHOICE, "cosine", 0, 0, "constant|multistep|cosine|linear",
+     "Learning-rate schedule (per step). `linear`: linear warm-up from 0 over "
+     "train.warmup_epochs, then linear decay to 0 at the end (BERT fine-tuning)."},
     {"train", "milestones", IBX_CFG_INT_LIST, "", 1, 100000, NULL,
      "Multistep: epochs at which the rate is multiplied by gamma (e.g. 150,225)."},
     {"train", "gamma", IBX_CFG_FLOAT, "0.1", 1e-6, 1, NULL, "Multistep decay factor."},

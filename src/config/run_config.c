@@ -35,6 +35,7 @@ static const field fields[] = {
     FIELD("data.image_size", data.image_size, F_INT),
     FIELD("data.augment", data.augment, F_BOOL),
     FIELD("data.flip", data.flip, F_BOOL),
+    FIELD("data.token_dropout", data.token_dropout, F_DOUBLE),
     FIELD("data.train_limit", data.train_limit, F_LONG),
     FIELD("data.test_limit", data.test_limit, F_LONG),
     FIELD("model.backbone", model.backbone, F_STRING),
@@ -49,6 +50,14 @@ static const field fields[] = {
     FIELD("model.lambda_q", model.lambda_q, F_DOUBLE),
     FIELD("model.lambda_c", model.lambda_c, F_DOUBLE),
     FIELD("model.attention_layer", model.attention_layer, F_INT),
+    FIELD("model.layers", model.layers, F_INT),
+    FIELD("model.d_model", model.d_model, F_INT),
+    FIELD("model.heads", model.heads, F_INT),
+    FIELD("model.d_ff", model.d_ff, F_INT),
+    FIELD("model.max_len", model.max_len, F_INT),
+    FIELD("model.vocab", model.vocab, F_INT),
+    FIELD("model.pool", model.pool, F_STRING),
+    FIELD("model.dropout", model.dropout, F_DOUBLE),
     FIELD("train.epochs", train.epochs, F_LONG),
     FIELD("train.batch_size", train.batch_size, F_INT),
     FIELD("train.optimizer", train.optimizer, F_OPTIMIZER),
@@ -163,12 +172,12 @@ static int resolve_field(const field *f, const ibx_cfg_value *v, ibx_run_config 
     return IBX_OK;
   }
   case F_SCHEDULE: {
-    static const char *const names[] = {"constant", "multistep", "cosine"};
+    static const char *const names[] = {"constant", "multistep", "cosine", "linear"};
+    static const ibx_sched_kind kinds[] = {IBX_SCHED_CONSTANT, IBX_SCHED_MULTISTEP,
+                                           IBX_SCHED_COSINE, IBX_SCHED_LINEAR};
     int k = 0;
-    IBX_TRY(choice(f->name, v->text, names, 3, &k));
-    const ibx_sched_kind x = k == 0   ? IBX_SCHED_CONSTANT
-                             : k == 1 ? IBX_SCHED_MULTISTEP
-                                      : IBX_SCHED_COSINE;
+    IBX_TRY(choice(f->name, v->text, names, 4, &k));
+    const ibx_sched_kind x = kinds[k];
     memcpy(at, &x, sizeof x);
     return IBX_OK;
   }

@@ -1,4 +1,4 @@
-/* Learning-rate schedules: constant, multi-step and cosine, each with an
+/* Learning-rate schedules: constant, multi-step, cosine and linear decay, each with an
  * optional linear warm-up over the first warmup_steps. */
 #include <math.h>
 
@@ -23,8 +23,10 @@ int ibx_schedule_check(const ibx_schedule *s) {
       return ibx_fail(IBX_ERR_ARG, "schedule: gamma must be > 0");
     return IBX_OK;
   case IBX_SCHED_COSINE:
+  case IBX_SCHED_LINEAR:
     if (s->total_steps <= s->warmup_steps)
-      return ibx_fail(IBX_ERR_ARG, "schedule: cosine needs total_steps > warmup_steps");
+      return ibx_fail(IBX_ERR_ARG, "schedule: %s needs total_steps > warmup_steps",
+                      s->kind == IBX_SCHED_COSINE ? "cosine" : "linear");
     if (s->min_lr < 0.0f || s->min_lr > s->base_lr)
       return ibx_fail(IBX_ERR_ARG, "schedule: min_lr must be in [0, base_lr]");
     return IBX_OK;
@@ -51,6 +53,12 @@ float ibx_schedule_lr(const ibx_schedule *s, long step) {
     if (t > 1.0)
       t = 1.0;
     return (float)(s->min_lr + 0.5 * (s->base_lr - s->min_lr) * (1.0 + cos(3.14159265358979323846 * t)));
+  }
+  case IBX_SCHED_LINEAR: {
+    double t = (double)(step - s->warmup_steps) / (double)(s->total_steps - s->warmup_steps);
+    if (t > 1.0)
+      t = 1.0;
+    return (float)(s->min_lr + (s->base_lr - s->min_lr) * (1.0 - t));
   }
   default:
     return s->base_lr;

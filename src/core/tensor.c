@@ -7,6 +7,9 @@
 
 ibx_tensor ibx_t1(float *data, int n0) { return (ibx_tensor){data, 1, {n0, 1, 1, 1}}; }
 ibx_tensor ibx_t2(float *data, int n0, int n1) { return (ibx_tensor){data, 2, {n0, n1, 1, 1}}; }
+ibx_tensor ibx_t3(float *data, int n0, int n1, int n2) {
+  return (ibx_tensor){data, 3, {n0, n1, n2, 1}};
+}
 ibx_tensor ibx_t4(float *data, int n0, int n1, int n2, int n3) {
   return (ibx_tensor){data, 4, {n0, n1, n2, n3}};
 }

@@ -93,6 +93,17 @@ static int open_h5(const char *path, const char *split, const ibx_dataset_option
   return ibx_dataset_open_h5(file, out);
 }
 
+/* Text sources are tokenized by ibx_text_open (ibx/text.h, a transformer
+ * run's data); as images they are an error naming the reader to use. */
+static int open_text_kind(const char *path, const char *split, const ibx_dataset_options *o,
+                          ibx_dataset **out) {
+  (void)path, (void)split, (void)o;
+  *out = NULL;
+  return ibx_fail(IBX_ERR_ARG, "a text dataset (fortunes, imdb) has no images: it is read as "
+                               "token ids (model.backbone = transformer, 'ibx data info "
+                               "--format fortunes')");
+}
+
 /* In the order the help texts list them. */
 static const ibx_dataset_kind kinds[] = {
     {.name = "fashion-mnist",
@@ -133,6 +144,17 @@ static const ibx_dataset_kind kinds[] = {
      .in_config = 1,
      .needs_path = 1,
      .open = open_h5},
+    {.name = "fortunes",
+     .source = "text: Debian's fortune cookies by category (embedded default)",
+     .in_config = 1,
+     .text = 1,
+     .open = open_text_kind},
+    {.name = "imdb",
+     .source = "text: the aclImdb directory",
+     .in_config = 1,
+     .needs_path = 1,
+     .text = 1,
+     .open = open_text_kind},
 };
 #define NKINDS ((int)(sizeof kinds / sizeof kinds[0]))
 

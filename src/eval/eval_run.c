@@ -38,6 +38,24 @@ static int locate(const char *path, ibx_eval_run *run) {
 }
 
 
+/* A text run: the model from the training set's vocabulary and classes. */
+static int open_text(ibx_eval_run *run, int max_batch) {
+  ibx_text_dataset *train = NULL;
+  int rc = ibx_run_open_text(&run->settings, "train", &train);
+  if (rc)
+    return ibx_fail(rc, "%s: the run's training set is needed for its vocabulary: %s", run->ckpt,
+                    ibx_errmsg());
+  ibx_model_config mc;
+  ibx_run_model_config_text(&run->settings, train, &mc);
+  run->max_len = ibx_text_max_len(train);
+  ibx_text_close(train);
+  run->text = 1;
+  run->max_batch = max_batch;
+  IBX_TRY(ibx_model_create(&mc, max_batch, &run->model));
+  return ibx_checkpoint_read(run->ckpt, ibx_model_params(run->model),
+                             ibx_model_buffers(run->model), NULL, NULL);
+}
+
 static int open_local(const char *path, int max_batch, ibx_eval_run *run) {
   IBX_TRY(locate(path, run));
   char *ini = NULL;
@@ -48,6 +66,8 @@ static int open_local(const char *path, int max_batch, ibx_eval_run *run) {
   free(ini);
   IBX_TRY(rc);
   IBX_TRY(ibx_run_config_resolve(&run->cfg, &run->settings));
+  if (ibx_run_is_text(&run->settings))
+    return open_text(run, max_batch);
   /* the training set gives the normalisation, channels, classes and size */
   ibx_dataset *train = NULL;
   rc = ibx_run_open_dataset(&run->settings, "train", &train);
@@ -227,4 +247,54 @@ int ibx_eval_attn_model(ibx_eval_run *run, ibx_attn_model *m) {
   IBX_TRY(ibx_eval_attention_size(run, &h, &w, &m->map_size));
   m->forward = attn_forward, m->ctx = run, m->max_batch = run->max_batch;
   return IBX_OK;
+}
+
+int ibx_eval_open_text_data(const ibx_eval_run *run, const char *split, ibx_text_dataset **out,
+                            char *label, size_t len) {
+  *out = NULL;
+  if (!run->text)
+    return ibx_fail(IBX_ERR_ARG, "%s: not a text run", run->ckpt);
+  split = split && *split ? split : "test";
+  ibx_text_dataset *ds = NULL;
+  IBX_TRY(ibx_run_open_text(&run->settings, split, &ds));
+  const int classes = ibx_model_config_of(run->model)->num_classes;
+  const int vocab = ibx_model_config_of(run->model)->tf_vocab;
+  int rc = IBX_OK;
+  if (ibx_text_num_classes(ds) != classes)
+    rc = ibx_fail(IBX_ERR_ARG, "%s: %d classes, the model (%s) predicts %d", ibx_text_name(ds),
+                  ibx_text_num_classes(ds), run->ckpt, classes);
+  else if (ibx_vocab_size(ibx_text_vocab(ds)) != vocab)
+    rc = ibx_fail(IBX_ERR_ARG, "%s: a vocabulary of %d pieces, the model (%s) has %d",
+                  ibx_text_name(ds), ibx_vocab_size(ibx_text_vocab(ds)), run->ckpt, vocab);
+  if (rc) {
+    ibx_text_close(ds);
+    return rc;
+  }
+  snprintf(label, len, "%s-%s", run->settings.data.dataset, split);
+  *out = ds;
+  return IBX_OK;
+}
+
+int ibx_eval_run_is_text(const char *path, int *text) {
+  *text = 0;
+  ibx_eval_run *run = calloc(1, sizeof *run);
+  if (!run)
+    return ibx_fail(IBX_ERR_NOMEM, "evaluation: out of memory");
+  char *ini = NULL;
+  int rc = locate(path, run);
+  if (!rc)
+    rc = ibx_checkpoint_read_config(run->ckpt, &ini);
+  if (!rc)
+    rc = ibx_config_init(&run->cfg);
+  if (!rc) {
+    rc = ibx_config_load_string(&run->cfg, ini, run->ckpt);
+    if (!rc)
+      rc = ibx_run_config_resolve(&run->cfg, &run->settings);
+    if (!rc)
+      *text = ibx_run_is_text(&run->settings);
+    ibx_config_free(&run->cfg);
+  }
+  free(ini);
+  free(run);
+  return rc;
 }

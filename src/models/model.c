@@ -33,6 +33,8 @@ void ibx_model_config_defaults(ibx_model_config *cfg) {
   cfg->lambda_q = 0.4f, cfg->lambda_c = 0.1f;
   cfg->attention_layer = 0;
   cfg->seed = 0;
+  cfg->tf_layers = 2, cfg->tf_d_model = 128, cfg->tf_heads = 4, cfg->tf_d_ff = 512;
+  cfg->tf_max_len = 128, cfg->tf_vocab = 4000, cfg->tf_dropout = 0.1f;
 }
 
 /* ---- the head registry (IBX_MODEL_HEADS in ibx/model.h) ------------------ */
@@ -84,7 +86,7 @@ int ibx_model_head_names(char *buf, size_t len, const char *sep, int with_attent
 static int validate(const ibx_model_config *c, const head_ops **hi_out, int *layer) {
   const int vgg = !strcmp(c->backbone, "vgg16"), wrn = !strcmp(c->backbone, "wrn");
   if (!vgg && !wrn)
-    return ibx_fail(IBX_ERR_ARG, "model.backbone: unknown backbone '%.16s' (vgg16|wrn)",
+    return ibx_fail(IBX_ERR_ARG, "model.backbone: unknown backbone '%.16s' (vgg16|wrn|transformer)",
                     c->backbone);
   const head_ops *hi = find_head(c->head);
   if (!hi)
@@ -266,6 +268,8 @@ float model_sigmoid(float x) {
 
 int ibx_model_create(const ibx_model_config *cfg, int max_batch, ibx_model **out) {
   *out = NULL;
+  if (!strcmp(cfg->backbone, "transformer"))
+    return text_model_new(cfg, max_batch, out);
   const head_ops *hi = NULL;
   int layer = 0;
   IBX_TRY(validate(cfg, &hi, &layer));
@@ -333,17 +337,19 @@ void ibx_model_free(ibx_model *m) {
     ibx_free(m->allocs[i]);
   ibx_params_free(&m->params);
   ibx_params_free(&m->buffers);
+  text_model_free(m);
   free(m->done);
   free(m->rows);
   free(m);
 }
 
-ibx_params *ibx_model_params(ibx_model *m) { return &m->params; }
+ibx_params *ibx_model_params(ibx_model *m) { return m->tf ? text_model_params(m) : &m->params; }
 ibx_params *ibx_model_buffers(ibx_model *m) { return &m->buffers; }
 const ibx_model_config *ibx_model_config_of(const ibx_model *m) { return &m->cfg; }
 
 void ibx_model_set_grad_hook(ibx_model *m, ibx_grad_ready_fn fn, void *ctx) {
   m->hook = fn, m->hook_ctx = ctx;
+  text_model_set_grad_hook(m, fn, ctx);
 }
 
 void ibx_model_set_bn_reduce(ibx_model *m, ibx_bn_reduce_fn fn, void *ctx) {
@@ -362,10 +368,26 @@ int ibx_model_forward(ibx_model *m, const float *x, const int *labels, int batch
 int ibx_model_forward_beta(ibx_model *m, const float *x, const int *labels, int batch,
                            int training, uint64_t noise_seed, float beta, ibx_loss_parts *loss,
                            ibx_tensor *logits) {
+  const ibx_model_input in = {.images = x};
+  return ibx_model_forward_input_beta(m, &in, labels, batch, training, noise_seed, beta, loss,
+                                      logits);
+}
+
+int ibx_model_forward_input(ibx_model *m, const ibx_model_input *in, const int *labels, int batch,
+                            int training, uint64_t noise_seed, ibx_loss_parts *loss,
+                            ibx_tensor *logits) {
+  return ibx_model_forward_input_beta(m, in, labels, batch, training, noise_seed, m->cfg.beta,
+                                      loss, logits);
+}
+
+int ibx_model_forward_input_beta(ibx_model *m, const ibx_model_input *in, const int *labels,
+                                 int batch, int training, uint64_t noise_seed, float beta,
+                                 ibx_loss_parts *loss, ibx_tensor *logits) {
   if (!(beta >= 0.0f) || !isfinite(beta))
     return ibx_fail(IBX_ERR_ARG, "model.beta = %g must be >= 0", (double)beta);
-  if (!x)
-    return ibx_fail(IBX_ERR_ARG, "model forward: input is NULL");
+  if (!in || (m->tf ? !in->tokens || !in->lengths : !in->images))
+    return ibx_fail(IBX_ERR_ARG, "model forward: input is NULL (the %s backbone reads %s)",
+                    m->cfg.backbone, m->tf ? "token ids and lengths" : "images");
   if (batch <= 0 || batch > m->max_batch)
     return ibx_fail(IBX_ERR_ARG, "model forward: batch %d outside 1..%d", batch, m->max_batch);
   if (labels)
@@ -380,7 +402,10 @@ int ibx_model_forward_beta(ibx_model *m, const float *x, const int *labels, int 
   memset(&m->loss, 0, sizeof m->loss);
   m->nmaps = 0;
   m->nnamed = 0;
-  IBX_TRY(m->ops->forward(m, x, labels, m->training, noise_seed));
+  if (m->tf)
+    IBX_TRY(text_model_forward(m, in, m->training, noise_seed));
+  else
+    IBX_TRY(m->ops->forward(m, in->images, labels, m->training, noise_seed));
   const ibx_tensor lg = ibx_t2(m->logits, batch, m->classes);
   if (labels) {
     ibx_tensor probs = ibx_t2(m->probs, batch, m->classes);
@@ -410,7 +435,10 @@ static void hook_begin(ibx_model *m) {
 static int run_backward(ibx_model *m, const float *dlogits, int with_aux, float *dx) {
   hook_begin(m);
   m->bwd_stopped = 0;
-  IBX_TRY(m->ops->backward(m, dlogits, with_aux, dx));
+  if (m->tf)
+    IBX_TRY(text_model_backward(m, dlogits, dx));
+  else
+    IBX_TRY(m->ops->backward(m, dlogits, with_aux, dx));
   model_grads_done(m, 0, m->params.count); /* parameters the path never reached */
   return IBX_OK;
 }
@@ -470,6 +498,8 @@ int ibx_model_summary(const ibx_model *mc, char *buf, size_t len) {
   ibx_model *m = (ibx_model *)mc;
   if (!buf || !len)
     return ibx_fail(IBX_ERR_ARG, "model summary: no buffer");
+  if (m->tf)
+    return text_model_summary(m, buf, len);
   out_buf o = {buf, len, 0, 0};
   buf[0] = 0;
   const ibx_model_config *c = &m->cfg;

@@ -144,6 +144,8 @@ struct ibx_model {
   int bwd_stopped;
   int reuse_stage; /* > 0: stages before it are not recomputed (reuse prefix) */
   size_t gtmp_n;
+
+  struct ibx_transformer *tf; /* backbone "transformer" (model_text.c), else NULL */
 };
 
 /* snprintf into a char array, failing (IBX_ERR_ARG) when it does not fit. */
@@ -193,6 +195,19 @@ int wrn_group_new(ibx_model *m, const char *prefix, int n, int cin, int cout, in
 int stage_forward(ibx_model *m, stage *st, const float *x, int batch, int training, uint64_t seed);
 int stage_backward(ibx_model *m, stage *st, const float *dy, float *dx);
 int stage_alloc(ibx_model *m, stage *st);
+
+/* ---- the text backbone (model_text.c) ------------------------------------ */
+/* A model struct around a transformer (ibx_model_create's path for backbone
+ * "transformer"); the other functions are no-ops on image models. */
+int text_model_new(const ibx_model_config *cfg, int max_batch, ibx_model **out);
+void text_model_free(ibx_model *m);
+ibx_params *text_model_params(ibx_model *m);
+void text_model_set_grad_hook(ibx_model *m, ibx_grad_ready_fn fn, void *ctx);
+int text_model_summary(const ibx_model *m, char *buf, size_t len);
+/* Fills m->logits from a token input. */
+int text_model_forward(ibx_model *m, const ibx_model_input *in, int training,
+                       uint64_t noise_seed);
+int text_model_backward(ibx_model *m, const float *dlogits, float *dx);
 
 /* ---- heads ------------------------------------------------------------- */
 #define HEAD_OPS_EXTERN_(id, name) extern const head_ops ibx_head_##id;

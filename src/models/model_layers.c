@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ibx/error.h"
+#include "ibx/transformer.h"
 #include "model_internal.h"
 
 /* Calls visit for every interceptable layer in forward (declaration) order
@@ -133,6 +134,8 @@ void ibx_model_set_conv_algo(ibx_model *m, int algo) {
 }
 
 void ibx_model_set_param_grads(ibx_model *m, int on) {
+  if (m->tf)
+    ibx_transformer_set_param_grads(m->tf, on);
   for (int k = 0; k < m->nunits; k++)
     ibx_seq_set_param_grads(m->units[k]->seq, on);
 }

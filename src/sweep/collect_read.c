@@ -172,7 +172,9 @@ static int read_attribution(ibx_collect_data *d, int r, FILE *report) {
   if (open_result(d, r, "attribution", &f, path, sizeof path, report) <= 0)
     return IBX_OK;
   name_list methods;
-  int rc = list_group(&f, "/attribution", &methods);
+  methods.n = 0;
+  /* a text run's file has /text_attribution only (read_text_attribution) */
+  int rc = ibx_h5_exists(&f, "/attribution") ? list_group(&f, "/attribution", &methods) : IBX_OK;
   for (int m = 0; !rc && m < methods.n; m++)
     for (int a = 0; !rc && a < 3; a++) {
       char obj[128], col[IBX_SWEEP_TEXT + 32];
@@ -183,6 +185,37 @@ static int read_attribution(ibx_collect_data *d, int r, FILE *report) {
         problem(d, report, "collect: %s: %s", path, ibx_errmsg());
       else
         rc = add_value(d, "iba_table1", methods.names[m], col, v, r, path);
+    }
+  if (rc == IBX_ERR_FORMAT)
+    problem(d, report, "collect: %s: %s", path, ibx_errmsg()), rc = IBX_OK;
+  ibx_h5_close(&f);
+  return rc;
+}
+
+/* Text runs (/text_attribution/delete/<method>): the text-IBA table, method
+ * x (MoRF area, LeRF area, score, accuracy after 50 % deleted) per run. */
+static int read_text_attribution(ibx_collect_data *d, int r, FILE *report) {
+  static const char *const attrs[] = {"morf_area", "lerf_area", "score", "morf_acc_50"};
+  static const char *const shown[] = {"MoRF area", "LeRF area", "score", "acc 50% MoRF"};
+  char path[IBX_SWEEP_TEXT + 64];
+  ibx_h5 f;
+  if (open_result(d, r, "attribution", &f, path, sizeof path, report) <= 0)
+    return IBX_OK;
+  name_list methods;
+  methods.n = 0;
+  int rc = ibx_h5_exists(&f, "/text_attribution/delete")
+               ? list_group(&f, "/text_attribution/delete", &methods)
+               : IBX_OK;
+  for (int m = 0; !rc && m < methods.n; m++)
+    for (int a = 0; !rc && a < 4; a++) {
+      char obj[128], col[IBX_SWEEP_TEXT + 32];
+      double v;
+      ibx_sw_fmt(obj, sizeof obj, "/text_attribution/delete/%s", methods.names[m]);
+      ibx_sw_fmt(col, sizeof col, "%s: %s", d->runs[r].label, shown[a]);
+      if (ibx_h5_read_attr_f64(&f, obj, attrs[a], &v))
+        problem(d, report, "collect: %s: %s", path, ibx_errmsg());
+      else
+        rc = add_value(d, "text_iba", methods.names[m], col, v, r, path);
     }
   if (rc == IBX_ERR_FORMAT)
     problem(d, report, "collect: %s: %s", path, ibx_errmsg()), rc = IBX_OK;
@@ -206,9 +239,10 @@ static void make_labels(ibx_collect_data *d) {
   const int n_keys = d->runs[0].config.count;
   for (int r = 0; r < d->n_runs; r++) {
     const ibx_config *c = &d->runs[r].config;
-    size_t used = (size_t)ibx_sw_fmt(d->runs[r].label, sizeof d->runs[r].label, "%s-%s",
-                                     d->runs[r].settings.model.backbone,
-                                     d->runs[r].settings.model.head);
+    const ibx_model_settings *ms = &d->runs[r].settings.model;
+    const int tf = !strcmp(ms->backbone, "transformer");
+    size_t used = (size_t)ibx_sw_fmt(d->runs[r].label, sizeof d->runs[r].label, "%s%s%s",
+                                     ms->backbone, tf ? "" : "-", tf ? "" : ms->head);
     for (int k = 0; k < n_keys; k++) {
       const ibx_cfg_key *key = c->values[k].key;
       if (!strcmp(key->section, "output") || !strcmp(key->section, "data") ||
@@ -326,6 +360,8 @@ int ibx_collect_read(const char *sweep_dir, FILE *report, ibx_collect_data *d) {
       rc = read_interpret(d, r, report);
     if (!rc)
       rc = read_attribution(d, r, report);
+    if (!rc)
+      rc = read_text_attribution(d, r, report);
   }
   return rc;
 }

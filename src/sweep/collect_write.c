@@ -18,6 +18,9 @@ static const table_kind kinds[] = {
     {"aib_table2", "AIB Table 2: interpretability score (%)", "model", "%.2f"},
     {"iba_table1", "IBA Table 1: degradation (LeRF - MoRF area) and bounding-box ratio",
      "method", "%.3f"},
+    {"text_iba", "Text IBA: token deletion (mean true-class probability areas, MoRF lower is "
+     "better; score = normalised LeRF - MoRF area) and accuracy after 50 % of the tokens deleted "
+     "most relevant first", "method", "%.3f"},
 };
 
 static void csv_field(FILE *f, const char *s) {

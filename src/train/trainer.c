@@ -25,6 +25,7 @@
 #include "ibx/rng.h"
 #include "ibx/run_config.h"
 #include "ibx/sampler.h"
+#include "ibx/text.h"
 #include "run_dir.h"
 #include "watchdog.h"
 
@@ -65,6 +66,12 @@ typedef struct {
   int claimed;        /* rank 0 holds the run directory: it may record its state */
   ibx_dataset *train, *test;
   long n_train, n_test;
+  /* text runs (ibx_run_is_text): token batches instead of images */
+  int text;
+  ibx_text_dataset *ttrain, *ttest;
+  int32_t *tokens; /* [max_batch, max_len] */
+  int *lengths;
+  int max_len;
   ibx_augment aug_train, aug_test;
   ibx_model *model;
   ibx_params *params, *buffers;
@@ -97,8 +104,77 @@ typedef struct {
 /* ---- setup ---------------------------------------------------------------- */
 
 
+/* Batch sizes and the sampler, shared by image and text runs. */
+static int setup_batches(trainer *t);
+
+static int setup_text_data(trainer *t) {
+  const ibx_run_config *c = &t->settings;
+  IBX_TRY(ibx_run_open_text(c, "train", &t->ttrain));
+  IBX_TRY(ibx_run_open_text(c, "test", &t->ttest));
+  long lim = c->data.train_limit;
+  t->n_train = ibx_text_count(t->ttrain);
+  if (lim && lim < t->n_train)
+    t->n_train = lim;
+  lim = c->data.test_limit;
+  t->n_test = ibx_text_count(t->ttest);
+  if (lim && lim < t->n_test)
+    t->n_test = lim;
+  t->max_len = ibx_text_max_len(t->ttrain);
+  if (ibx_text_max_len(t->ttest) != t->max_len)
+    return ibx_fail(IBX_ERR_FORMAT, "%s: sequences of %d tokens, the training set has %d",
+                    ibx_text_name(t->ttest), ibx_text_max_len(t->ttest), t->max_len);
+  IBX_TRY(setup_batches(t));
+  const int eval_batch = c->eval.batch_size;
+  const int max_batch = t->local_batch > eval_batch ? t->local_batch : eval_batch;
+  t->tokens = ibx_alloc((size_t)max_batch * t->max_len * sizeof(int32_t), "token batch");
+  t->lengths = ibx_alloc((size_t)max_batch * sizeof(int), "lengths");
+  t->labels = ibx_alloc((size_t)max_batch * sizeof(int), "labels");
+  t->idx = ibx_alloc((size_t)max_batch * sizeof(long), "sample indices");
+  if (!t->tokens || !t->lengths || !t->labels || !t->idx)
+    return IBX_ERR_NOMEM;
+  return IBX_OK;
+}
+
+/* Reads samples idx[0..n) of ds into the token batch. */
+static int load_text_batch(trainer *t, const ibx_text_dataset *ds, long n) {
+  for (long i = 0; i < n; i++)
+    IBX_TRY(ibx_text_read(ds, t->idx[i], t->tokens + (size_t)i * t->max_len, &t->lengths[i],
+                          &t->labels[i]));
+  return IBX_OK;
+}
+
+/* Word dropout (data.token_dropout): in training batches each content token
+ * (not [CLS]/[SEP]) becomes [MASK] with probability p, a pure function of
+ * (train.seed, epoch, sample, position), so resumed runs match. */
+#define TOKEN_DROPOUT_STREAM 0x544f4b44ULL /* "TOKD" */
+static void token_dropout(trainer *t, long n) {
+  const double p = t->settings.data.token_dropout;
+  if (!(p > 0.0))
+    return;
+  const uint64_t seed = (uint64_t)t->settings.train.seed;
+  for (long i = 0; i < n; i++) {
+    int32_t *ids = t->tokens + (size_t)i * t->max_len;
+    const uint64_t base = ((uint64_t)t->epoch * (uint64_t)t->n_train + (uint64_t)t->idx[i]) *
+                          (uint64_t)t->max_len;
+    for (int k = 1; k < t->lengths[i] - 1; k++)
+      if (ibx_rng_uniform(seed, TOKEN_DROPOUT_STREAM, base + (uint64_t)k) < p)
+        ids[k] = IBX_TOK_MASK;
+  }
+}
+
+/* The model input of the current batch. */
+static ibx_model_input batch_input(const trainer *t) {
+  if (t->text)
+    return (ibx_model_input){.tokens = t->tokens, .lengths = t->lengths, .stride = t->max_len};
+  return (ibx_model_input){.images = t->x};
+}
+
 static int setup_data(trainer *t) {
   const ibx_run_config *c = &t->settings;
+  IBX_TRY(ibx_run_check_data_model(c));
+  t->text = ibx_run_is_text(c);
+  if (t->text)
+    return setup_text_data(t);
   IBX_TRY(ibx_run_open_dataset(c, "train", &t->train));
   IBX_TRY(ibx_run_open_dataset(c, "test", &t->test));
   long lim = c->data.train_limit;
@@ -121,17 +197,7 @@ static int setup_data(trainer *t) {
   t->aug_train.crop_pad = c->data.augment ? 4 : 0;
   t->aug_train.hflip = c->data.flip;
   t->aug_train.seed = (uint64_t)c->train.seed;
-  t->global_batch = c->train.batch_size;
-  if (t->global_batch % t->world)
-    return ibx_fail(IBX_ERR_ARG, "train.batch_size: %d does not divide by the %d ranks",
-                    t->global_batch, t->world);
-  t->local_batch = t->global_batch / t->world;
-  t->steps_per_epoch = t->n_train / t->global_batch;
-  if (t->steps_per_epoch < 1)
-    return ibx_fail(IBX_ERR_ARG, "train.batch_size: %d is larger than the %ld training samples",
-                    t->global_batch, t->n_train);
-  IBX_TRY(ibx_sampler_init(&t->sampler, t->n_train, t->world, t->rank,
-                           (uint64_t)c->train.seed, 1));
+  IBX_TRY(setup_batches(t));
   const int eval_batch = c->eval.batch_size;
   const int max_batch = t->local_batch > eval_batch ? t->local_batch : eval_batch;
   const size_t img = (size_t)ch * size * size;
@@ -143,10 +209,28 @@ static int setup_data(trainer *t) {
   return IBX_OK;
 }
 
+static int setup_batches(trainer *t) {
+  const ibx_run_config *c = &t->settings;
+  t->global_batch = c->train.batch_size;
+  if (t->global_batch % t->world)
+    return ibx_fail(IBX_ERR_ARG, "train.batch_size: %d does not divide by the %d ranks",
+                    t->global_batch, t->world);
+  t->local_batch = t->global_batch / t->world;
+  t->steps_per_epoch = t->n_train / t->global_batch;
+  if (t->steps_per_epoch < 1)
+    return ibx_fail(IBX_ERR_ARG, "train.batch_size: %d is larger than the %ld training samples",
+                    t->global_batch, t->n_train);
+  return ibx_sampler_init(&t->sampler, t->n_train, t->world, t->rank,
+                          (uint64_t)c->train.seed, 1);
+}
+
 static int setup_model(trainer *t) {
   const ibx_run_config *c = &t->settings;
   ibx_model_config mc;
-  ibx_run_model_config(c, t->train, &mc);
+  if (t->text)
+    ibx_run_model_config_text(c, t->ttrain, &mc);
+  else
+    ibx_run_model_config(c, t->train, &mc);
   const int eval_batch = c->eval.batch_size;
   IBX_TRY(ibx_model_create(&mc, t->local_batch > eval_batch ? t->local_batch : eval_batch,
                            &t->model));
@@ -173,13 +257,14 @@ static int setup_model(trainer *t) {
   s->kind = c->train.schedule;
   s->base_lr = (float)c->train.lr;
   s->warmup_steps = (long)(c->train.warmup_epochs * t->steps_per_epoch);
-  s->warmup_start = 0.1f;
+  s->warmup_start = s->kind == IBX_SCHED_LINEAR ? 0.0f : 0.1f; /* linear: BERT's, from 0 */
   s->total_steps = c->train.epochs * t->steps_per_epoch;
   s->gamma = (float)c->train.gamma;
   s->n_milestones = c->train.n_milestones;
   for (int i = 0; i < s->n_milestones; i++)
     s->milestones[i] = c->train.milestones[i] * t->steps_per_epoch;
-  if (s->kind == IBX_SCHED_COSINE && s->total_steps <= s->warmup_steps)
+  if ((s->kind == IBX_SCHED_COSINE || s->kind == IBX_SCHED_LINEAR) &&
+      s->total_steps <= s->warmup_steps)
     return ibx_fail(IBX_ERR_ARG, "train.warmup_epochs: must be shorter than train.epochs");
   return ibx_schedule_check(s);
 }
@@ -251,8 +336,13 @@ static int checkpoint_all(trainer *t, int also_best) {
  * the step's agreement (run_epochs), backward + gradient allreduce + update. */
 static int step_load(trainer *t, long j, long *count) {
   IBX_TRY(ibx_sampler_local_batch(&t->sampler, j, t->global_batch, t->idx, count));
-  IBX_TRY(ibx_augment_batch(&t->aug_train, t->train, t->idx, *count, (uint64_t)t->epoch, t->x,
-                            t->labels));
+  if (t->text) {
+    IBX_TRY(load_text_batch(t, t->ttrain, *count));
+    token_dropout(t, *count);
+  } else {
+    IBX_TRY(ibx_augment_batch(&t->aug_train, t->train, t->idx, *count, (uint64_t)t->epoch, t->x,
+                              t->labels));
+  }
   return IBX_OK;
 }
 
@@ -266,8 +356,9 @@ static int step_forward(trainer *t, long n, ibx_loss_parts *parts, long *correct
   const ibx_model_settings *ms = &t->settings.model;
   const float beta = ibx_kl_warmup_beta(ms->beta, ms->beta_warmup_epochs * t->steps_per_epoch,
                                         t->step);
-  IBX_TRY(ibx_model_forward_beta(t->model, t->x, t->labels, (int)n, 1, noise_seed, beta, parts,
-                                 &logits));
+  const ibx_model_input in = batch_input(t);
+  IBX_TRY(ibx_model_forward_input_beta(t->model, &in, t->labels, (int)n, 1, noise_seed, beta,
+                                       parts, &logits));
   long right = 0;
   for (long i = 0; i < n; i++) {
     const float *row = logits.data + i * logits.dim[1];
@@ -328,9 +419,13 @@ static int evaluate_local(trainer *t, long *right_out, long *seen_out) {
     long n = 0;
     for (; n < B && start < t->n_test; n++, start += t->world)
       t->idx[n] = start;
-    IBX_TRY(ibx_augment_batch(&t->aug_test, t->test, t->idx, n, 0, t->x, t->labels));
+    if (t->text)
+      IBX_TRY(load_text_batch(t, t->ttest, n));
+    else
+      IBX_TRY(ibx_augment_batch(&t->aug_test, t->test, t->idx, n, 0, t->x, t->labels));
     ibx_tensor logits;
-    IBX_TRY(ibx_model_forward(t->model, t->x, NULL, (int)n, 0, 0, NULL, &logits));
+    const ibx_model_input in = batch_input(t);
+    IBX_TRY(ibx_model_forward_input(t->model, &in, NULL, (int)n, 0, 0, NULL, &logits));
     ibx_watchdog_beat(t->watchdog);
     for (long i = 0; i < n; i++) {
       const float *row = logits.data + i * logits.dim[1];
@@ -697,6 +792,9 @@ int ibx_train_run(const ibx_train_options *o) {
   ibx_sampler_free(&t.sampler);
   ibx_dataset_close(t.train);
   ibx_dataset_close(t.test);
+  ibx_text_close(t.ttrain);
+  ibx_text_close(t.ttest);
+  ibx_free(t.tokens), ibx_free(t.lengths);
   ibx_free(t.x), ibx_free(t.labels), ibx_free(t.idx);
   free(t.config_ini);
   ibx_config_free(&t.cfg);

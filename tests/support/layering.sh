@@ -8,14 +8,14 @@ set -euo pipefail
 root=$1
 declare -A layer_of=(
   [error]=core [memory]=core [tensor]=core [params]=core [rng]=core [layers]=core [optim]=core
-  [init]=core [precision]=core
+  [init]=core [precision]=core [transformer_layers]=core
   [data]=data [sampler]=data [augment]=data [text]=data
-  [sequential]=models [vgg]=models [model]=models [model_testing]=models [quantize]=models
+  [sequential]=models [vgg]=models [model]=models [model_testing]=models [quantize]=models [transformer]=models
   [h5io]=io [checkpoint]=io [metrics]=io [version]=io
   [config]=config [run_config]=config
   [dist]=train [trainer]=train [train_step]=train
   [eval]=eval [interpret]=eval [png]=eval [attribution]=eval [attribution_eval]=eval
-  [attrib_metrics]=eval [iba]=eval [text_baseline]=eval [text_degradation]=eval [text_html]=eval
+  [attrib_metrics]=eval [iba]=eval [text_baseline]=eval [text_degradation]=eval [text_html]=eval [iba_text]=eval [text_attribution]=eval
   [sweep]=sweep [collect]=sweep [report]=sweep)
 declare -A level=([core]=0 [data]=1 [models]=1 [io]=1 [config]=2 [train]=3 [eval]=4 [sweep]=5
   [cli]=6)
