@@ -23,6 +23,16 @@ int ibx_cmd_eval(int argc, char **argv);
 #include "ibx/config.h"
 int ibx_cli_resolve_config(int argc, char **argv, ibx_config *c);
 
+/* Parses argv (argv[0] the command name) as DIR [--out PATH] [--help]: sets
+ * *dir and writes into out_path (cap bytes) PATH, or DIR/default_name when
+ * --out is not given, and returns -1; otherwise prints usage (and for a bad
+ * argument "CMD: unexpected argument" to stderr) and returns the exit status:
+ * 0 after --help, 2 after bad usage. Defined in cli_args.c. */
+#include <stddef.h>
+#include <stdio.h>
+int ibx_cli_dir_and_out(int argc, char **argv, const char *cmd, void (*usage)(FILE *to),
+                        const char *default_name, const char **dir, char *out_path, size_t cap);
+
 /* ibx attribute on a text run (cli_attribute_text.c). */
 #include <mpi.h>
 typedef struct {

@@ -17,23 +17,12 @@ static void usage(FILE *to) {
 }
 
 int ibx_cmd_collect(int argc, char **argv) {
-  const char *dir = NULL, *out = NULL;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-      return usage(stdout), 0;
-    if (!strcmp(argv[i], "--out") && i + 1 < argc)
-      out = argv[++i];
-    else if (argv[i][0] == '-' || dir)
-      return fprintf(stderr, "ibx collect: unexpected argument '%s'\n", argv[i]), usage(stderr), 2;
-    else
-      dir = argv[i];
-  }
-  if (!dir)
-    return usage(stderr), 2;
+  const char *dir = NULL;
   char out_dir[4096];
-  snprintf(out_dir, sizeof out_dir, "%s", out ? out : dir);
-  if (!out && strlen(out_dir) + 8 < sizeof out_dir)
-    strcat(out_dir, "/tables");
+  const int status = ibx_cli_dir_and_out(argc, argv, "ibx collect", usage, "tables", &dir, out_dir,
+                                         sizeof out_dir);
+  if (status >= 0)
+    return status;
   ibx_collect_summary sum;
   if (ibx_collect(dir, out_dir, stdout, &sum))
     return fprintf(stderr, "ibx collect: %s\n", ibx_errmsg()), 2;

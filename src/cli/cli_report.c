@@ -18,23 +18,12 @@ static void usage(FILE *to) {
 }
 
 int ibx_cmd_report(int argc, char **argv) {
-  const char *dir = NULL, *out = NULL;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-      return usage(stdout), 0;
-    if (!strcmp(argv[i], "--out") && i + 1 < argc)
-      out = argv[++i];
-    else if (argv[i][0] == '-' || dir)
-      return fprintf(stderr, "ibx report: unexpected argument '%s'\n", argv[i]), usage(stderr), 2;
-    else
-      dir = argv[i];
-  }
-  if (!dir)
-    return usage(stderr), 2;
+  const char *dir = NULL;
   char path[4096];
-  snprintf(path, sizeof path, "%s", out ? out : dir);
-  if (!out && strlen(path) + 13 < sizeof path)
-    strcat(path, "/report.html");
+  const int status = ibx_cli_dir_and_out(argc, argv, "ibx report", usage, "report.html", &dir, path,
+                                         sizeof path);
+  if (status >= 0)
+    return status;
   ibx_report_summary sum;
   if (ibx_report_write(dir, path, stderr, &sum))
     return fprintf(stderr, "ibx report: %s\n", ibx_errmsg()), 2;

@@ -28,90 +28,16 @@
 #include <zlib.h>
 
 #include "dataset_internal.h"
+#include "h5_internal.h"
 #include "ibx/error.h"
 #include "ibx/memory.h"
 
 #define H5D_FORMAT "ibx-dataset"
 #define H5D_VERSION 1
 
-static void quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
-
 /* ---- writing ------------------------------------------------------------ */
 
-static int write_str_attr(hid_t obj, const char *name, const char *value, const char *path) {
-  hid_t t = H5Tcopy(H5T_C_S1);
-  H5Tset_size(t, strlen(value) + 1);
-  H5Tset_strpad(t, H5T_STR_NULLTERM);
-  hid_t sp = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t e = a < 0 ? -1 : H5Awrite(a, t, value);
-  if (a >= 0)
-    H5Aclose(a);
-  H5Sclose(sp);
-  H5Tclose(t);
-  return e < 0 ? ibx_fail(IBX_ERR_IO, "h5 dataset: %s: cannot write attribute %s", path, name)
-               : IBX_OK;
-}
-
-static int write_num_attr(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v,
-                          const char *path) {
-  hid_t sp = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t e = a < 0 ? -1 : H5Awrite(a, mtype, v);
-  if (a >= 0)
-    H5Aclose(a);
-  H5Sclose(sp);
-  return e < 0 ? ibx_fail(IBX_ERR_IO, "h5 dataset: %s: cannot write attribute %s", path, name)
-               : IBX_OK;
-}
-
-static int write_whole(hid_t file, const char *name, hid_t ftype, hid_t mtype, int rank,
-                       const hsize_t *dims, const void *data, const char *path) {
-  hid_t sp = H5Screate_simple(rank, dims, NULL);
-  hid_t d = H5Dcreate2(file, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t e = d < 0 ? -1 : H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
-  if (d >= 0)
-    H5Dclose(d);
-  H5Sclose(sp);
-  return e < 0 ? ibx_fail(IBX_ERR_IO, "h5 dataset: %s: cannot write /%s", path, name) : IBX_OK;
-}
-
-static int write_names(hid_t file, const char *name, char **names, int n, const char *path) {
-  size_t len = 1;
-  for (int k = 0; k < n; k++)
-    if (strlen(names[k]) + 1 > len)
-      len = strlen(names[k]) + 1;
-  char *buf = calloc((size_t)n, len);
-  if (!buf)
-    return ibx_fail(IBX_ERR_NOMEM, "h5 dataset: out of memory");
-  for (int k = 0; k < n; k++)
-    memcpy(buf + (size_t)k * len, names[k], strlen(names[k]));
-  hid_t t = H5Tcopy(H5T_C_S1);
-  H5Tset_size(t, len);
-  H5Tset_strpad(t, H5T_STR_NULLPAD);
-  hsize_t dims[1] = {(hsize_t)n};
-  int rc = write_whole(file, name, t, t, 1, dims, buf, path);
-  H5Tclose(t);
-  free(buf);
-  return rc;
-}
-
-static void le32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t labels_crc(const int32_t *labels, long n) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  uint8_t b[4 * 256];
-  for (long i = 0; i < n;) {
-    long m = n - i < 256 ? n - i : 256;
-    for (long k = 0; k < m; k++)
-      le32(b + 4 * k, (uint32_t)labels[i + k]);
-    crc = crc32(crc, b, (uInt)(4 * m));
-    i += m;
-  }
-  return (uint32_t)crc;
-}
+#define LABEL "h5 dataset"
 
 int ibx_dataset_write_h5(const ibx_dataset *ds, const char *path, const char *source) {
   if (!ds || !path)
@@ -120,7 +46,7 @@ int ibx_dataset_write_h5(const ibx_dataset *ds, const char *path, const char *so
   if (n <= 0)
     return ibx_fail(IBX_ERR_ARG, "h5 dataset: %s is empty, nothing to write to %s", ds->name,
                     path);
-  quiet_hdf5();
+  ibxh5_quiet();
   const size_t img = (size_t)ibx_dataset_image_size(ds);
   long chunk = (long)((1u << 20) / img);
   if (chunk < 1)
@@ -181,30 +107,38 @@ int ibx_dataset_write_h5(const ibx_dataset *ds, const char *path, const char *so
   H5Sclose(fsp);
   hsize_t n1[1] = {(hsize_t)n}, n4[2] = {(hsize_t)n, 4};
   if (rc == IBX_OK)
-    rc = write_whole(file, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, n1, labels, path);
+    rc = ibxh5_write_data(file, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, n1, labels, LABEL,
+                          path);
   if (rc == IBX_OK)
-    rc = write_names(file, "class_names", ds->class_names, ds->num_classes, path);
+    rc = ibxh5_write_strings(file, "class_names", ds->class_names, ds->num_classes, 1, LABEL, path);
   if (rc == IBX_OK && coarse)
-    rc = write_whole(file, "coarse_labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, n1, coarse, path);
+    rc = ibxh5_write_data(file, "coarse_labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, n1, coarse,
+                          LABEL, path);
   if (rc == IBX_OK && coarse)
-    rc = write_names(file, "coarse_class_names", ds->coarse_names, ds->num_coarse, path);
+    rc = ibxh5_write_strings(file, "coarse_class_names", ds->coarse_names, ds->num_coarse, 1,
+                             LABEL, path);
   if (rc == IBX_OK && boxes)
-    rc = write_whole(file, "boxes", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, n4, boxes, path);
+    rc = ibxh5_write_data(file, "boxes", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, n4, boxes, LABEL,
+                          path);
   const int32_t version = H5D_VERSION;
-  const uint32_t images_crc = (uint32_t)icrc, lab_crc = rc == IBX_OK ? labels_crc(labels, n) : 0;
+  const uint32_t c0 = (uint32_t)crc32(0L, Z_NULL, 0);
+  const uint32_t images_crc = (uint32_t)icrc,
+                 lab_crc = rc == IBX_OK ? ibxh5_crc_i32(c0, labels, (size_t)n) : 0;
   if (rc == IBX_OK)
-    rc = write_str_attr(file, "ibx_format", H5D_FORMAT, path);
+    rc = ibxh5_write_str_attr(file, "ibx_format", H5D_FORMAT, LABEL, path);
   if (rc == IBX_OK)
-    rc = write_num_attr(file, "ibx_format_version", H5T_STD_I32LE, H5T_NATIVE_INT32, &version,
-                        path);
+    rc = ibxh5_write_num_attr(file, "ibx_format_version", H5T_STD_I32LE, H5T_NATIVE_INT32,
+                              &version, LABEL, path);
   if (rc == IBX_OK)
-    rc = write_str_attr(file, "name", ds->name, path);
+    rc = ibxh5_write_str_attr(file, "name", ds->name, LABEL, path);
   if (rc == IBX_OK)
-    rc = write_str_attr(file, "source", source ? source : "", path);
+    rc = ibxh5_write_str_attr(file, "source", source ? source : "", LABEL, path);
   if (rc == IBX_OK)
-    rc = write_num_attr(file, "images_crc32", H5T_STD_U32LE, H5T_NATIVE_UINT32, &images_crc, path);
+    rc = ibxh5_write_num_attr(file, "images_crc32", H5T_STD_U32LE, H5T_NATIVE_UINT32, &images_crc,
+                              LABEL, path);
   if (rc == IBX_OK)
-    rc = write_num_attr(file, "labels_crc32", H5T_STD_U32LE, H5T_NATIVE_UINT32, &lab_crc, path);
+    rc = ibxh5_write_num_attr(file, "labels_crc32", H5T_STD_U32LE, H5T_NATIVE_UINT32, &lab_crc,
+                              LABEL, path);
   if (H5Fclose(file) < 0 && rc == IBX_OK)
     rc = ibx_fail(IBX_ERR_IO, "h5 dataset: cannot close %s", path);
   free(buf), free(labels), free(coarse), free(boxes);
@@ -214,39 +148,6 @@ int ibx_dataset_write_h5(const ibx_dataset *ds, const char *path, const char *so
 }
 
 /* ---- reading ------------------------------------------------------------ */
-
-static int read_str_attr(hid_t obj, const char *name, char *out, size_t cap) {
-  out[0] = '\0';
-  if (H5Aexists(obj, name) <= 0)
-    return 0;
-  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-  hid_t t = a < 0 ? -1 : H5Aget_type(a);
-  int ok = 0;
-  if (t >= 0 && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) <= 0) {
-    size_t len = H5Tget_size(t);
-    char *tmp = calloc(len + 1, 1);
-    if (tmp && H5Aread(a, t, tmp) >= 0) {
-      snprintf(out, cap, "%s", tmp);
-      ok = 1;
-    }
-    free(tmp);
-  }
-  if (t >= 0)
-    H5Tclose(t);
-  if (a >= 0)
-    H5Aclose(a);
-  return ok;
-}
-
-static int read_num_attr(hid_t obj, const char *name, hid_t mtype, void *v) {
-  if (H5Aexists(obj, name) <= 0)
-    return 0;
-  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-  int ok = a >= 0 && H5Aread(a, mtype, v) >= 0;
-  if (a >= 0)
-    H5Aclose(a);
-  return ok;
-}
 
 /* Shape of dataset `name`: rank and dims (up to 4); 0 when missing. */
 static int shape_of(hid_t file, const char *name, int *rank, hsize_t dims[4]) {
@@ -299,14 +200,7 @@ static int check_data(hid_t file, const char *name, H5T_class_t want1, H5T_class
     double limit = (double)file_size * (nfilters > 0 ? 1032.0 : 1.0);
     /* libhdf5 allocates one whole chunk to read any part of it, and a
      * chunk's dimensions are not bounded by the dataset's */
-    double chunk = 0;
-    if (H5Pget_layout(dcpl) == H5D_CHUNKED) {
-      hsize_t cd[H5S_MAX_RANK];
-      int cr = H5Pget_chunk(dcpl, H5S_MAX_RANK, cd);
-      chunk = cr > 0 ? (double)elem : -1;
-      for (int k = 0; k < cr; k++)
-        chunk *= (double)cd[k];
-    }
+    double chunk = ibxh5_chunk_bytes(dcpl, elem);
     if (bytes > limit)
       rc = ibx_fail(IBX_ERR_FORMAT,
                     "h5 dataset: %s: /%s declares %.0f bytes of data but the file has %zu bytes%s "
@@ -333,107 +227,23 @@ static int check_data(hid_t file, const char *name, H5T_class_t want1, H5T_class
   return rc;
 }
 
-/* Reads rows [first, first+count) of a dataset whose first dim is N. */
-static int read_rows(hid_t file, const char *name, hid_t mtype, long first, long count,
-                     void *out, const char *path) {
-  hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
-  if (d < 0)
-    return ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: cannot open /%s", path, name);
-  hid_t fsp = H5Dget_space(d);
-  int r = H5Sget_simple_extent_ndims(fsp);
-  hsize_t dims[4] = {0, 0, 0, 0}, start[4] = {0, 0, 0, 0};
-  H5Sget_simple_extent_dims(fsp, dims, NULL);
-  dims[0] = (hsize_t)count;
-  start[0] = (hsize_t)first;
-  H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, dims, NULL);
-  hid_t msp = H5Screate_simple(r, dims, NULL);
-  herr_t e = H5Dread(d, mtype, msp, fsp, H5P_DEFAULT, out);
-  H5Sclose(msp);
-  H5Sclose(fsp);
-  H5Dclose(d);
-  return e < 0 ? ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: cannot read /%s (truncated?)", path,
-                          name)
-               : IBX_OK;
-}
-
-static int read_names(hid_t file, const char *name, int expect, char ***out, const char *path) {
-  *out = NULL;
-  hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
-  if (d < 0)
-    return ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: no /%s", path, name);
-  hid_t t = H5Dget_type(d);
-  hid_t sp = H5Dget_space(d);
-  hsize_t n = 0;
-  int rc = IBX_OK;
-  if (H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) > 0 ||
-      H5Sget_simple_extent_ndims(sp) != 1)
-    rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: /%s must be fixed-length strings", path, name);
-  else {
-    H5Sget_simple_extent_dims(sp, &n, NULL);
-    if ((long)n != expect)
-      rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: /%s has %llu names, expected %d", path, name,
-                    (unsigned long long)n, expect);
-  }
-  size_t len = rc == IBX_OK ? H5Tget_size(t) : 0;
-  char *buf = rc == IBX_OK ? calloc((size_t)n, len) : NULL;
-  char **names = rc == IBX_OK ? calloc((size_t)n, sizeof *names) : NULL;
-  if (rc == IBX_OK && (!buf || !names))
-    rc = ibx_fail(IBX_ERR_NOMEM, "h5 dataset: out of memory");
-  if (rc == IBX_OK && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
-    rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: cannot read /%s", path, name);
-  for (hsize_t k = 0; rc == IBX_OK && k < n; k++) {
-    names[k] = calloc(len + 1, 1);
-    if (!names[k])
-      rc = ibx_fail(IBX_ERR_NOMEM, "h5 dataset: out of memory");
-    else
-      memcpy(names[k], buf + k * len, len);
-  }
-  free(buf);
-  H5Sclose(sp);
-  H5Tclose(t);
-  H5Dclose(d);
-  if (rc != IBX_OK) {
-    for (hsize_t k = 0; names && k < n; k++)
-      free(names[k]);
-    free(names);
-    return rc;
-  }
-  *out = names;
-  return IBX_OK;
-}
-
-static void free_name_list(char **names, int n) {
-  for (int k = 0; names && k < n; k++)
-    free(names[k]);
-  free(names);
-}
-
 static int open_h5(const char *path, long first, long count, int whole, ibx_dataset **out) {
   if (!out)
     return ibx_fail(IBX_ERR_ARG, "h5 dataset: NULL output pointer");
   *out = NULL;
   if (!path)
     return ibx_fail(IBX_ERR_ARG, "h5 dataset: NULL path");
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return ibx_fail(IBX_ERR_IO, "h5 dataset: cannot open %s: %s", path, strerror(errno));
-  struct stat st;
-  size_t file_size = fstat(fileno(f), &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0;
-  fclose(f);
-  quiet_hdf5();
-  if (H5Fis_hdf5(path) <= 0)
-    return ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s is not an HDF5 file (wrong magic or truncated)",
-                    path);
-  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (file < 0)
-    return ibx_fail(IBX_ERR_FORMAT, "h5 dataset: cannot open %s as HDF5 (truncated?)", path);
-  int rc = IBX_OK;
+  hid_t file = -1;
+  size_t file_size = 0;
+  int rc = ibxh5_open_read(path, LABEL, &file, &file_size);
+  if (rc != IBX_OK)
+    return rc;
   char fmt[64], name[256];
   int32_t version = 0;
-  if (!read_str_attr(file, "ibx_format", fmt, sizeof fmt) || strcmp(fmt, H5D_FORMAT) != 0)
+  if (!ibxh5_read_str_attr(file, "ibx_format", fmt, sizeof fmt) || strcmp(fmt, H5D_FORMAT) != 0)
     rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s is not an ibx dataset file (no ibx_format=%s)",
                   path, H5D_FORMAT);
-  else if (!read_num_attr(file, "ibx_format_version", H5T_NATIVE_INT32, &version) ||
+  else if (!ibxh5_read_num_attr(file, "ibx_format_version", H5T_NATIVE_INT32, &version) ||
            version != H5D_VERSION)
     rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: unsupported format version %d (expected %d)",
                   path, version, H5D_VERSION);
@@ -490,12 +300,12 @@ static int open_h5(const char *path, long first, long count, int whole, ibx_data
     rc = check_data(file, "coarse_class_names", H5T_STRING, H5T_STRING, 65536, file_size, path);
   char **names = NULL, **cnames = NULL;
   if (rc == IBX_OK)
-    rc = read_names(file, "class_names", nclasses, &names, path);
+    rc = ibxh5_read_strings(file, "class_names", (hsize_t)nclasses, &names, LABEL, path);
   if (rc == IBX_OK && has_coarse)
-    rc = read_names(file, "coarse_class_names", ncoarse, &cnames, path);
+    rc = ibxh5_read_strings(file, "coarse_class_names", (hsize_t)ncoarse, &cnames, LABEL, path);
   ibx_dataset *ds = NULL;
   if (rc == IBX_OK) {
-    read_str_attr(file, "name", name, sizeof name);
+    ibxh5_read_str_attr(file, "name", name, sizeof name);
     ds = whole ? ibxd_new("%s", name[0] ? name : path)
                : ibxd_new("%s [%ld, %ld)", name[0] ? name : path, first, first + count);
     rc = ds ? IBX_OK : IBX_ERR_NOMEM;
@@ -511,13 +321,17 @@ static int open_h5(const char *path, long first, long count, int whole, ibx_data
     rc = ds->boxes ? IBX_OK : IBX_ERR_NOMEM;
   }
   if (rc == IBX_OK && count > 0) {
-    rc = read_rows(file, "images", H5T_NATIVE_UINT8, first, count, ds->images, path);
+    rc = ibxh5_read_rows(file, "images", H5T_NATIVE_UINT8, (hsize_t)first, (hsize_t)count,
+                         ds->images, LABEL, path);
     if (rc == IBX_OK)
-      rc = read_rows(file, "labels", H5T_NATIVE_INT32, first, count, ds->labels, path);
+      rc = ibxh5_read_rows(file, "labels", H5T_NATIVE_INT32, (hsize_t)first, (hsize_t)count,
+                           ds->labels, LABEL, path);
     if (rc == IBX_OK && has_coarse)
-      rc = read_rows(file, "coarse_labels", H5T_NATIVE_INT32, first, count, ds->coarse, path);
+      rc = ibxh5_read_rows(file, "coarse_labels", H5T_NATIVE_INT32, (hsize_t)first, (hsize_t)count,
+                           ds->coarse, LABEL, path);
     if (rc == IBX_OK && has_boxes)
-      rc = read_rows(file, "boxes", H5T_NATIVE_FLOAT, first, count, ds->boxes, path);
+      rc = ibxh5_read_rows(file, "boxes", H5T_NATIVE_FLOAT, (hsize_t)first, (hsize_t)count,
+                           ds->boxes, LABEL, path);
   }
   for (long i = 0; rc == IBX_OK && i < count; i++) {
     if (ds->labels[i] < 0 || ds->labels[i] >= nclasses)
@@ -530,25 +344,22 @@ static int open_h5(const char *path, long first, long count, int whole, ibx_data
   }
   if (rc == IBX_OK && whole) {
     uint32_t want_i = 0, want_l = 0;
-    int have_i = read_num_attr(file, "images_crc32", H5T_NATIVE_UINT32, &want_i);
-    int have_l = read_num_attr(file, "labels_crc32", H5T_NATIVE_UINT32, &want_l);
+    int have_i = ibxh5_read_num_attr(file, "images_crc32", H5T_NATIVE_UINT32, &want_i);
+    int have_l = ibxh5_read_num_attr(file, "labels_crc32", H5T_NATIVE_UINT32, &want_l);
     size_t bytes = (size_t)count * (size_t)ibx_dataset_image_size(ds);
-    uLong crc = crc32(0L, Z_NULL, 0);
-    for (size_t off = 0; off < bytes; off += 1u << 30) {
-      size_t m = bytes - off < (1u << 30) ? bytes - off : (1u << 30);
-      crc = crc32(crc, ds->images + off, (uInt)m);
-    }
+    const uint32_t crc = ibxh5_crc_bytes(ds->images, bytes);
     if (!have_i || !have_l)
       rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: checksum attributes missing", path);
     else if ((uint32_t)crc != want_i)
       rc = ibx_fail(IBX_ERR_FORMAT,
                     "h5 dataset: %s: images checksum mismatch (crc32 %08x, file says %08x)", path,
                     (unsigned)crc, (unsigned)want_i);
-    else if (labels_crc(ds->labels, count) != want_l)
+    else if (ibxh5_crc_i32((uint32_t)crc32(0L, Z_NULL, 0), ds->labels, (size_t)count) !=
+             want_l)
       rc = ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s: labels checksum mismatch", path);
   }
-  free_name_list(names, nclasses);
-  free_name_list(cnames, ncoarse);
+  ibxh5_free_strings(names, (hsize_t)nclasses);
+  ibxh5_free_strings(cnames, (hsize_t)ncoarse);
   H5Fclose(file);
   if (rc != IBX_OK) {
     ibx_dataset_close(ds);
@@ -574,7 +385,7 @@ int ibx_dataset_h5_count(const char *path, long *count) {
   if (!f)
     return ibx_fail(IBX_ERR_IO, "h5 dataset: cannot open %s: %s", path, strerror(errno));
   fclose(f);
-  quiet_hdf5();
+  ibxh5_quiet();
   if (H5Fis_hdf5(path) <= 0)
     return ibx_fail(IBX_ERR_FORMAT, "h5 dataset: %s is not an HDF5 file", path);
   hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);

@@ -28,41 +28,15 @@
 #include <hdf5.h>
 #include <zlib.h>
 
+#include "h5_internal.h"
 #include "ibx/error.h"
 #include "text_internal.h"
 
 #define FORMAT "ibx-text-dataset"
 #define VERSION 1
-
-static void quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+#define LABEL "text h5"
 
 /* ---- checksums -------------------------------------------------------------- */
-
-static uint32_t crc_i32(uint32_t crc, const int32_t *v, size_t n) {
-  uint8_t b[4 * 256];
-  for (size_t i = 0; i < n;) {
-    size_t m = n - i < 256 ? n - i : 256;
-    for (size_t k = 0; k < m; k++) {
-      uint32_t x = (uint32_t)v[i + k];
-      b[4 * k] = (uint8_t)x, b[4 * k + 1] = (uint8_t)(x >> 8), b[4 * k + 2] = (uint8_t)(x >> 16),
-                 b[4 * k + 3] = (uint8_t)(x >> 24);
-    }
-    crc = (uint32_t)crc32(crc, b, (uInt)(4 * m));
-    i += m;
-  }
-  return crc;
-}
-
-static uint32_t crc_bytes(const void *p, size_t n) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  const uint8_t *b = p;
-  while (n > 0) {
-    uInt m = n > (1u << 30) ? (1u << 30) : (uInt)n;
-    crc = crc32(crc, b, m);
-    b += m, n -= m;
-  }
-  return (uint32_t)crc;
-}
 
 static uint32_t crc_vocab(const ibx_vocab *v) {
   uLong crc = crc32(0L, Z_NULL, 0);
@@ -76,70 +50,12 @@ static uint32_t crc_vocab(const ibx_vocab *v) {
 
 /* ---- writing ------------------------------------------------------------ */
 
-static int attr_str(hid_t obj, const char *name, const char *value, const char *path) {
-  hid_t t = H5Tcopy(H5T_C_S1);
-  H5Tset_size(t, strlen(value) + 1);
-  H5Tset_strpad(t, H5T_STR_NULLTERM);
-  hid_t sp = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t e = a < 0 ? -1 : H5Awrite(a, t, value);
-  if (a >= 0)
-    H5Aclose(a);
-  H5Sclose(sp);
-  H5Tclose(t);
-  return e < 0 ? ibx_fail(IBX_ERR_IO, "text h5: %s: cannot write attribute %s", path, name)
-               : IBX_OK;
-}
-
-static int attr_num(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v,
-                    const char *path) {
-  hid_t sp = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t e = a < 0 ? -1 : H5Awrite(a, mtype, v);
-  if (a >= 0)
-    H5Aclose(a);
-  H5Sclose(sp);
-  return e < 0 ? ibx_fail(IBX_ERR_IO, "text h5: %s: cannot write attribute %s", path, name)
-               : IBX_OK;
-}
-
-static int write_data(hid_t file, const char *name, hid_t ftype, hid_t mtype, int rank,
-                      const hsize_t *dims, const void *data, const char *path) {
-  hid_t sp = H5Screate_simple(rank, dims, NULL);
-  hid_t d = H5Dcreate2(file, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t e = d < 0 ? -1 : H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
-  if (d >= 0)
-    H5Dclose(d);
-  H5Sclose(sp);
-  return e < 0 ? ibx_fail(IBX_ERR_IO, "text h5: %s: cannot write /%s", path, name) : IBX_OK;
-}
-
-static int write_strings(hid_t file, const char *name, char *const *s, int n, const char *path) {
-  size_t len = 1;
-  for (int k = 0; k < n; k++)
-    if (strlen(s[k]) > len)
-      len = strlen(s[k]);
-  char *buf = calloc((size_t)n, len);
-  if (!buf)
-    return ibx_fail(IBX_ERR_NOMEM, "text h5: out of memory");
-  for (int k = 0; k < n; k++)
-    memcpy(buf + (size_t)k * len, s[k], strlen(s[k]));
-  hid_t t = H5Tcopy(H5T_C_S1);
-  H5Tset_size(t, len);
-  H5Tset_strpad(t, H5T_STR_NULLPAD);
-  hsize_t dims[1] = {(hsize_t)n};
-  int rc = write_data(file, name, t, t, 1, dims, buf, path);
-  H5Tclose(t);
-  free(buf);
-  return rc;
-}
-
 int ibx_text_write_h5(const ibx_text_dataset *ds, const char *path, const char *source) {
   if (!ds || !path)
     return ibx_fail(IBX_ERR_ARG, "text h5: NULL dataset or path");
   if (ds->count <= 0)
     return ibx_fail(IBX_ERR_ARG, "text h5: %s is empty, nothing to write to %s", ds->name, path);
-  quiet();
+  ibxh5_quiet();
   /* atomically: a temporary file, fsync, rename */
   char tmp[4200];
   if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp)
@@ -149,50 +65,61 @@ int ibx_text_write_h5(const ibx_text_dataset *ds, const char *path, const char *
     return ibx_fail(IBX_ERR_IO, "text h5: cannot create %s", tmp);
   const size_t n = (size_t)ds->count, L = (size_t)ds->max_len;
   hsize_t d2[2] = {n, L}, d1[1] = {n};
-  int rc = write_data(file, "ids", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, d2, ds->ids, path);
+  int rc = ibxh5_write_data(file, "ids", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, d2, ds->ids, LABEL,
+                            path);
   if (rc == IBX_OK)
-    rc = write_data(file, "lengths", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, d1, ds->lengths, path);
+    rc = ibxh5_write_data(file, "lengths", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, d1, ds->lengths,
+                          LABEL, path);
   if (rc == IBX_OK)
-    rc = write_data(file, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, d1, ds->labels, path);
+    rc = ibxh5_write_data(file, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, d1, ds->labels,
+                          LABEL, path);
   if (rc == IBX_OK)
-    rc = write_strings(file, "class_names", ds->class_names, ds->num_classes, path);
+    rc = ibxh5_write_strings(file, "class_names", ds->class_names, ds->num_classes, 0, LABEL, path);
   if (rc == IBX_OK)
-    rc = write_strings(file, "vocab", ds->vocab->pieces, ds->vocab->size, path);
+    rc = ibxh5_write_strings(file, "vocab", ds->vocab->pieces, ds->vocab->size, 0, LABEL, path);
   const int has_texts = ds->text_bytes && ds->text_offsets;
   uint32_t texts_crc = 0;
   if (rc == IBX_OK && has_texts) {
     hsize_t dt[1] = {(hsize_t)ds->text_offsets[n]}, dof[1] = {n + 1};
-    texts_crc = crc_bytes(ds->text_bytes, (size_t)ds->text_offsets[n]);
-    rc = write_data(file, "text_bytes", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, dt, ds->text_bytes,
-                    path);
+    texts_crc = ibxh5_crc_bytes(ds->text_bytes, (size_t)ds->text_offsets[n]);
+    rc = ibxh5_write_data(file, "text_bytes", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, dt,
+                          ds->text_bytes, LABEL, path);
     if (rc == IBX_OK)
-      rc = write_data(file, "text_offsets", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, dof,
-                      ds->text_offsets, path);
+      rc = ibxh5_write_data(file, "text_offsets", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, dof,
+                      ds->text_offsets, LABEL, path);
   }
   const int32_t version = VERSION, max_len = ds->max_len;
   const uint32_t c0 = (uint32_t)crc32(0L, Z_NULL, 0);
-  const uint32_t ids_crc = crc_i32(c0, ds->ids, n * L), len_crc = crc_i32(c0, ds->lengths, n),
-                 lab_crc = crc_i32(c0, ds->labels, n), voc_crc = crc_vocab(ds->vocab);
+  const uint32_t ids_crc = ibxh5_crc_i32(c0, ds->ids, n * L), len_crc = ibxh5_crc_i32(c0,
+                                         ds->lengths, n),
+                 lab_crc = ibxh5_crc_i32(c0, ds->labels, n), voc_crc = crc_vocab(ds->vocab);
   if (rc == IBX_OK)
-    rc = attr_str(file, "ibx_format", FORMAT, path);
+    rc = ibxh5_write_str_attr(file, "ibx_format", FORMAT, LABEL, path);
   if (rc == IBX_OK)
-    rc = attr_num(file, "ibx_format_version", H5T_STD_I32LE, H5T_NATIVE_INT32, &version, path);
+    rc = ibxh5_write_num_attr(file, "ibx_format_version", H5T_STD_I32LE, H5T_NATIVE_INT32,
+                              &version, LABEL, path);
   if (rc == IBX_OK)
-    rc = attr_str(file, "name", ds->name, path);
+    rc = ibxh5_write_str_attr(file, "name", ds->name, LABEL, path);
   if (rc == IBX_OK)
-    rc = attr_str(file, "source", source ? source : "", path);
+    rc = ibxh5_write_str_attr(file, "source", source ? source : "", LABEL, path);
   if (rc == IBX_OK)
-    rc = attr_num(file, "max_len", H5T_STD_I32LE, H5T_NATIVE_INT32, &max_len, path);
+    rc = ibxh5_write_num_attr(file, "max_len", H5T_STD_I32LE, H5T_NATIVE_INT32, &max_len, LABEL,
+                              path);
   if (rc == IBX_OK)
-    rc = attr_num(file, "ids_crc32", H5T_STD_U32LE, H5T_NATIVE_UINT32, &ids_crc, path);
+    rc = ibxh5_write_num_attr(file, "ids_crc32", H5T_STD_U32LE, H5T_NATIVE_UINT32, &ids_crc, LABEL,
+                              path);
   if (rc == IBX_OK)
-    rc = attr_num(file, "lengths_crc32", H5T_STD_U32LE, H5T_NATIVE_UINT32, &len_crc, path);
+    rc = ibxh5_write_num_attr(file, "lengths_crc32", H5T_STD_U32LE, H5T_NATIVE_UINT32, &len_crc,
+                              LABEL, path);
   if (rc == IBX_OK)
-    rc = attr_num(file, "labels_crc32", H5T_STD_U32LE, H5T_NATIVE_UINT32, &lab_crc, path);
+    rc = ibxh5_write_num_attr(file, "labels_crc32", H5T_STD_U32LE, H5T_NATIVE_UINT32, &lab_crc,
+                              LABEL, path);
   if (rc == IBX_OK)
-    rc = attr_num(file, "vocab_crc32", H5T_STD_U32LE, H5T_NATIVE_UINT32, &voc_crc, path);
+    rc = ibxh5_write_num_attr(file, "vocab_crc32", H5T_STD_U32LE, H5T_NATIVE_UINT32, &voc_crc,
+                              LABEL, path);
   if (rc == IBX_OK && has_texts)
-    rc = attr_num(file, "texts_crc32", H5T_STD_U32LE, H5T_NATIVE_UINT32, &texts_crc, path);
+    rc = ibxh5_write_num_attr(file, "texts_crc32", H5T_STD_U32LE, H5T_NATIVE_UINT32, &texts_crc,
+                              LABEL, path);
   if (rc == IBX_OK && H5Fflush(file, H5F_SCOPE_GLOBAL) < 0)
     rc = ibx_fail(IBX_ERR_IO, "text h5: cannot flush %s", tmp);
   if (H5Fclose(file) < 0 && rc == IBX_OK)
@@ -212,43 +139,6 @@ int ibx_text_write_h5(const ibx_text_dataset *ds, const char *path, const char *
 }
 
 /* ---- reading ------------------------------------------------------------ */
-
-static int get_str_attr(hid_t obj, const char *name, char *out, size_t cap) {
-  out[0] = '\0';
-  if (H5Aexists(obj, name) <= 0)
-    return 0;
-  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-  hid_t t = a < 0 ? -1 : H5Aget_type(a);
-  int ok = 0;
-  if (t >= 0 && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) <= 0) {
-    size_t len = H5Tget_size(t);
-    char *tmp = len < (1u << 20) ? calloc(len + 1, 1) : NULL;
-    if (tmp && H5Aread(a, t, tmp) >= 0) {
-      snprintf(out, cap, "%s", tmp);
-      ok = 1;
-    }
-    free(tmp);
-  }
-  if (t >= 0)
-    H5Tclose(t);
-  if (a >= 0)
-    H5Aclose(a);
-  return ok;
-}
-
-static int get_num_attr(hid_t obj, const char *name, hid_t mtype, void *v) {
-  if (H5Aexists(obj, name) <= 0)
-    return 0;
-  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-  hid_t sp = a < 0 ? -1 : H5Aget_space(a);
-  int ok = a >= 0 && sp >= 0 && H5Sget_simple_extent_npoints(sp) == 1 &&
-           H5Aread(a, mtype, v) >= 0;
-  if (sp >= 0)
-    H5Sclose(sp);
-  if (a >= 0)
-    H5Aclose(a);
-  return ok;
-}
 
 /* Opens dataset name and checks it before anything is allocated for it:
  * rank, dims (want_dims[k] == 0: any), type class, element size, and that
@@ -276,14 +166,7 @@ static int check(hid_t file, const char *name, int want_rank, H5T_class_t cls, s
     for (int k = 0; k < rank; k++)
       bytes *= (double)dims[k];
     double limit = (double)file_size * (H5Pget_nfilters(dcpl) > 0 ? 1032.0 : 1.0);
-    double chunk = 0;
-    if (H5Pget_layout(dcpl) == H5D_CHUNKED) {
-      hsize_t cd[H5S_MAX_RANK];
-      int cr = H5Pget_chunk(dcpl, H5S_MAX_RANK, cd);
-      chunk = cr > 0 ? (double)elem : -1;
-      for (int k = 0; k < cr; k++)
-        chunk *= (double)cd[k];
-    }
+    double chunk = ibxh5_chunk_bytes(dcpl, elem);
     if (bytes > limit || chunk < 0 || chunk > limit ||
         (double)H5Dget_storage_size(d) > limit)
       rc = ibx_fail(IBX_ERR_FORMAT,
@@ -298,68 +181,6 @@ static int check(hid_t file, const char *name, int want_rank, H5T_class_t cls, s
     H5Tclose(t);
   H5Dclose(d);
   return rc;
-}
-
-/* Reads elements [first, first + count) along dim 0 (all of dim 1). */
-static int read_part(hid_t file, const char *name, hid_t mtype, hsize_t first, hsize_t count,
-                     void *out, const char *path) {
-  if (count == 0)
-    return IBX_OK;
-  hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
-  if (d < 0)
-    return ibx_fail(IBX_ERR_FORMAT, "text h5: %s: cannot open /%s", path, name);
-  hid_t fsp = H5Dget_space(d);
-  int r = H5Sget_simple_extent_ndims(fsp);
-  hsize_t dims[2] = {0, 0}, start[2] = {first, 0};
-  H5Sget_simple_extent_dims(fsp, dims, NULL);
-  dims[0] = count;
-  H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, dims, NULL);
-  hid_t msp = H5Screate_simple(r, dims, NULL);
-  herr_t e = H5Dread(d, mtype, msp, fsp, H5P_DEFAULT, out);
-  H5Sclose(msp);
-  H5Sclose(fsp);
-  H5Dclose(d);
-  return e < 0 ? ibx_fail(IBX_ERR_FORMAT, "text h5: %s: cannot read /%s (truncated?)", path, name)
-               : IBX_OK;
-}
-
-static int read_strings(hid_t file, const char *name, hsize_t n, char ***out, const char *path) {
-  *out = NULL;
-  hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
-  if (d < 0)
-    return ibx_fail(IBX_ERR_FORMAT, "text h5: %s: cannot open /%s", path, name);
-  hid_t t = H5Dget_type(d);
-  size_t len = H5Tget_size(t);
-  char *buf = calloc((size_t)n, len);
-  char **s = calloc((size_t)n, sizeof *s);
-  int rc = IBX_OK;
-  if (!buf || !s)
-    rc = ibx_fail(IBX_ERR_NOMEM, "text h5: out of memory");
-  else if (H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
-    rc = ibx_fail(IBX_ERR_FORMAT, "text h5: %s: cannot read /%s", path, name);
-  for (hsize_t k = 0; rc == IBX_OK && k < n; k++) {
-    if (!(s[k] = calloc(len + 1, 1)))
-      rc = ibx_fail(IBX_ERR_NOMEM, "text h5: out of memory");
-    else
-      memcpy(s[k], buf + k * len, len);
-  }
-  free(buf);
-  H5Tclose(t);
-  H5Dclose(d);
-  if (rc != IBX_OK) {
-    for (hsize_t k = 0; s && k < n; k++)
-      free(s[k]);
-    free(s);
-    return rc;
-  }
-  *out = s;
-  return IBX_OK;
-}
-
-static void free_strings(char **s, hsize_t n) {
-  for (hsize_t k = 0; s && k < n; k++)
-    free(s[k]);
-  free(s);
 }
 
 /* Checks the rows' invariants: ids in the vocabulary, [CLS] first, [SEP] at
@@ -400,30 +221,21 @@ static int open_text_h5(const char *path, long first, long count, int whole,
   *out = NULL;
   if (!path)
     return ibx_fail(IBX_ERR_ARG, "text h5: NULL path");
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return ibx_fail(IBX_ERR_IO, "text h5: cannot open %s: %s", path, strerror(errno));
-  struct stat st;
-  size_t file_size = fstat(fileno(f), &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0;
-  fclose(f);
-  quiet();
-  if (H5Fis_hdf5(path) <= 0)
-    return ibx_fail(IBX_ERR_FORMAT, "text h5: %s is not an HDF5 file (wrong magic or truncated)",
-                    path);
-  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (file < 0)
-    return ibx_fail(IBX_ERR_FORMAT, "text h5: cannot open %s as HDF5 (truncated?)", path);
-  int rc = IBX_OK;
+  hid_t file = -1;
+  size_t file_size = 0;
+  int rc = ibxh5_open_read(path, LABEL, &file, &file_size);
+  if (rc != IBX_OK)
+    return rc;
   char fmt[64], name[256];
   int32_t version = 0, max_len = 0;
-  if (!get_str_attr(file, "ibx_format", fmt, sizeof fmt) || strcmp(fmt, FORMAT) != 0)
+  if (!ibxh5_read_str_attr(file, "ibx_format", fmt, sizeof fmt) || strcmp(fmt, FORMAT) != 0)
     rc = ibx_fail(IBX_ERR_FORMAT, "text h5: %s is not an ibx text dataset (no ibx_format=%s)",
                   path, FORMAT);
-  else if (!get_num_attr(file, "ibx_format_version", H5T_NATIVE_INT32, &version) ||
+  else if (!ibxh5_read_num_attr(file, "ibx_format_version", H5T_NATIVE_INT32, &version) ||
            version != VERSION)
     rc = ibx_fail(IBX_ERR_FORMAT, "text h5: %s: unsupported format version %d (expected %d)",
                   path, version, VERSION);
-  else if (!get_num_attr(file, "max_len", H5T_NATIVE_INT32, &max_len) || max_len < 2 ||
+  else if (!ibxh5_read_num_attr(file, "max_len", H5T_NATIVE_INT32, &max_len) || max_len < 2 ||
            max_len > (1 << 20))
     rc = ibx_fail(IBX_ERR_FORMAT, "text h5: %s: bad or missing max_len attribute (%d)", path,
                   max_len);
@@ -466,11 +278,11 @@ static int open_text_h5(const char *path, long first, long count, int whole,
   char **classes = NULL, **pieces = NULL;
   ibx_text_dataset *ds = NULL;
   if (rc == IBX_OK)
-    rc = read_strings(file, "class_names", dc[0], &classes, path);
+    rc = ibxh5_read_strings(file, "class_names", dc[0], &classes, LABEL, path);
   if (rc == IBX_OK)
-    rc = read_strings(file, "vocab", dv[0], &pieces, path);
+    rc = ibxh5_read_strings(file, "vocab", dv[0], &pieces, LABEL, path);
   if (rc == IBX_OK) {
-    get_str_attr(file, "name", name, sizeof name);
+    ibxh5_read_str_attr(file, "name", name, sizeof name);
     ds = whole ? ibxt_new("%s", name[0] ? name : path)
                : ibxt_new("%s [%ld, %ld)", name[0] ? name : path, first, first + count);
     rc = ds ? IBX_OK : IBX_ERR_NOMEM;
@@ -488,13 +300,14 @@ static int open_text_h5(const char *path, long first, long count, int whole,
   if (rc == IBX_OK)
     rc = ibxt_alloc(ds, count, max_len);
   if (rc == IBX_OK)
-    rc = read_part(file, "ids", H5T_NATIVE_INT32, (hsize_t)first, (hsize_t)count, ds->ids, path);
+    rc = ibxh5_read_rows(file, "ids", H5T_NATIVE_INT32, (hsize_t)first, (hsize_t)count, ds->ids,
+                         LABEL, path);
   if (rc == IBX_OK)
-    rc = read_part(file, "lengths", H5T_NATIVE_INT32, (hsize_t)first, (hsize_t)count,
-                   ds->lengths, path);
+    rc = ibxh5_read_rows(file, "lengths", H5T_NATIVE_INT32, (hsize_t)first, (hsize_t)count,
+                   ds->lengths, LABEL, path);
   if (rc == IBX_OK)
-    rc = read_part(file, "labels", H5T_NATIVE_INT32, (hsize_t)first, (hsize_t)count, ds->labels,
-                   path);
+    rc = ibxh5_read_rows(file, "labels", H5T_NATIVE_INT32, (hsize_t)first, (hsize_t)count,
+                         ds->labels, LABEL, path);
   if (rc == IBX_OK)
     rc = check_rows(ds, first, path);
   if (rc == IBX_OK && has_texts) {
@@ -502,8 +315,9 @@ static int open_text_h5(const char *path, long first, long count, int whole,
     if (!off)
       rc = ibx_fail(IBX_ERR_NOMEM, "text h5: out of memory");
     if (rc == IBX_OK)
-      rc = read_part(file, "text_offsets", H5T_NATIVE_INT64, (hsize_t)first, (hsize_t)count + 1,
-                     off, path);
+      rc = ibxh5_read_rows(file, "text_offsets", H5T_NATIVE_INT64, (hsize_t)first,
+                           (hsize_t)count + 1,
+                     off, LABEL, path);
     for (long i = 0; rc == IBX_OK && i < count; i++)
       if (off[i] < 0 || off[i + 1] <= off[i] || (hsize_t)off[i + 1] > dt[0] ||
           (whole && i == 0 && off[0] != 0) || (whole && i == count - 1 && (hsize_t)off[count] != dt[0]))
@@ -513,8 +327,8 @@ static int open_text_h5(const char *path, long first, long count, int whole,
     if (rc == IBX_OK && !(ds->text_bytes = malloc(nb ? nb : 1)))
       rc = ibx_fail(IBX_ERR_NOMEM, "text h5: out of memory");
     if (rc == IBX_OK)
-      rc = read_part(file, "text_bytes", H5T_NATIVE_UINT8, (hsize_t)off[0], nb, ds->text_bytes,
-                     path);
+      rc = ibxh5_read_rows(file, "text_bytes", H5T_NATIVE_UINT8, (hsize_t)off[0], nb,
+                           ds->text_bytes, LABEL, path);
     for (long i = 0; rc == IBX_OK && i < count; i++)
       if (ds->text_bytes[off[i + 1] - off[0] - 1] != '\0')
         rc = ibx_fail(IBX_ERR_FORMAT, "text h5: %s: text %ld is not NUL-terminated", path,
@@ -532,12 +346,13 @@ static int open_text_h5(const char *path, long first, long count, int whole,
     uint32_t want[5] = {0}, c0 = (uint32_t)crc32(0L, Z_NULL, 0);
     const char *names[5] = {"ids_crc32", "lengths_crc32", "labels_crc32", "vocab_crc32",
                             "texts_crc32"};
-    uint32_t got[5] = {crc_i32(c0, ds->ids, (size_t)count * (size_t)max_len),
-                       crc_i32(c0, ds->lengths, (size_t)count),
-                       crc_i32(c0, ds->labels, (size_t)count), crc_vocab(ds->vocab),
-                       has_texts ? crc_bytes(ds->text_bytes, (size_t)ds->text_offsets[count]) : 0};
+    uint32_t got[5] = {ibxh5_crc_i32(c0, ds->ids, (size_t)count * (size_t)max_len),
+                       ibxh5_crc_i32(c0, ds->lengths, (size_t)count),
+                       ibxh5_crc_i32(c0, ds->labels, (size_t)count), crc_vocab(ds->vocab),
+                       has_texts ? ibxh5_crc_bytes(ds->text_bytes,
+                                                   (size_t)ds->text_offsets[count]) : 0};
     for (int k = 0; rc == IBX_OK && k < (has_texts ? 5 : 4); k++) {
-      if (!get_num_attr(file, names[k], H5T_NATIVE_UINT32, &want[k]))
+      if (!ibxh5_read_num_attr(file, names[k], H5T_NATIVE_UINT32, &want[k]))
         rc = ibx_fail(IBX_ERR_FORMAT, "text h5: %s: missing checksum attribute %s", path,
                       names[k]);
       else if (want[k] != got[k])
@@ -545,8 +360,8 @@ static int open_text_h5(const char *path, long first, long count, int whole,
                       "file is corrupt", path, names[k], want[k], got[k]);
     }
   }
-  free_strings(classes, dc[0]);
-  free_strings(pieces, dv[0]);
+  ibxh5_free_strings(classes, dc[0]);
+  ibxh5_free_strings(pieces, dv[0]);
   H5Fclose(file);
   if (rc != IBX_OK) {
     ibx_text_close(ds);
@@ -568,7 +383,7 @@ int ibx_text_h5_count(const char *path, long *count) {
   if (!path || !count)
     return ibx_fail(IBX_ERR_ARG, "text h5: NULL path or count");
   *count = 0;
-  quiet();
+  ibxh5_quiet();
   if (!ibx_text_h5_is_text(path))
     return ibx_fail(IBX_ERR_FORMAT, "text h5: %s is not an ibx text dataset file", path);
   hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -598,14 +413,14 @@ int ibx_text_h5_is_text(const char *path) {
   if (!f)
     return 0;
   fclose(f);
-  quiet();
+  ibxh5_quiet();
   if (H5Fis_hdf5(path) <= 0)
     return 0;
   hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file < 0)
     return 0;
   char fmt[64];
-  int yes = get_str_attr(file, "ibx_format", fmt, sizeof fmt) && strcmp(fmt, FORMAT) == 0;
+  int yes = ibxh5_read_str_attr(file, "ibx_format", fmt, sizeof fmt) && strcmp(fmt, FORMAT) == 0;
   H5Fclose(file);
   return yes;
 }
