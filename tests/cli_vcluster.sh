@@ -154,19 +154,24 @@ INI
 vc "$ibx" sweep submit spread.ini > submit1.out || fail "submit spread"
 grep -q "4 runs, 4 to submit" submit1.out || fail "submit: $(cat submit1.out)"
 wait_idle 120
-set +e
-vc "$ibx" sweep status -v spread.ini > status1.out
-st=$?
-set -e
+# slurmdbd records a job asynchronously: right after the queue empties,
+# sacct may not know the last jobs yet (seen on a quiet machine), so ask
+# again until every run's accounting line is there (at most 30 s)
+failed_line='check +failed +failed: exit 1 +\[slurm [0-9]+_[0-9] FAILED 00:00:[0-9]{2} exit 1:0 on vn[1-3]\]'
+train_line='train +done +\[slurm [0-9]+_[0-3] COMPLETED 00:[0-9:]{5} exit 0:0 on vn[1-3]\]'
+for _ in $(seq 60); do
+  st=0
+  vc "$ibx" sweep status -v spread.ini > status1.out || st=$?
+  grep -qE "$failed_line" status1.out && [ "$(grep -cE "$train_line" status1.out)" = 4 ] && break
+  sleep 0.5
+done
 cat status1.out
 [ $st = 1 ] || fail "status with a failed run exited $st"
 grep -q "(Slurm states from sacct/squeue)" status1.out || fail "status did not use sacct"
 grep -q "train      4 done" status1.out || fail "train stages"
 grep -q "check      3 done 1 failed" status1.out || fail "check stages"
-grep -qE "check +failed +failed: exit 1 +\[slurm [0-9]+_[0-9] FAILED 00:00:[0-9]{2} exit 1:0 on vn[1-3]\]" \
-  status1.out || fail "the failed run's sacct line"
-grep -cE "train +done +\[slurm [0-9]+_[0-3] COMPLETED 00:[0-9:]{5} exit 0:0 on vn[1-3]\]" \
-  status1.out | grep -qx 4 || fail "sacct lines of the training runs"
+grep -qE "$failed_line" status1.out || fail "the failed run's sacct line"
+grep -cE "$train_line" status1.out | grep -qx 4 || fail "sacct lines of the training runs"
 nodes_used=$(grep -oE "train +done .* on vn[1-3]" status1.out | grep -oE "vn[1-3]$" | sort -u | wc -l)
 [ "$nodes_used" -ge 2 ] || fail "the runs did not spread over the nodes ($nodes_used node)"
 rm fail-once
@@ -267,9 +272,13 @@ first=$(sed -n 2p nf-sacct.txt) last=$(tail -1 nf-sacct.txt)
 [[ " $(hosts "$(cut -d'|' -f3 <<< "$first")")" == *" vn$victim "* ]] || fail "NODE_FAIL not on vn$victim"
 [ "$(cut -d'|' -f2 <<< "$last")" = COMPLETED ] || fail "the third attempt: $last"
 [[ " $(hosts "$(cut -d'|' -f3 <<< "$last")")" != *" vn$victim "* ]] || fail "ran on the dead node again"
-vc "$ibx" sweep status -v nf.ini > status-nf.out || fail "nf status: $(cat status-nf.out)"
-grep -qE "train +done +\[slurm $job COMPLETED .* on vn\[[0-9,-]+\]; requeued 2x, after NODE_FAIL\]" \
-  status-nf.out || fail "status does not show the requeue: $(cat status-nf.out)"
+nf_line="train +done +\[slurm $job COMPLETED .* on vn\[[0-9,-]+\]; requeued 2x, after NODE_FAIL\]"
+for _ in $(seq 60); do # until slurmdbd has recorded the last attempt (see status1 above)
+  vc "$ibx" sweep status -v nf.ini > status-nf.out || fail "nf status: $(cat status-nf.out)"
+  grep -qE "$nf_line" status-nf.out && break
+  sleep 0.5
+done
+grep -qE "$nf_line" status-nf.out || fail "status does not show the requeue: $(cat status-nf.out)"
 /usr/bin/python3 - "$run" << 'PY' || fail "metrics after the node failure"
 import sys, h5py, numpy as np
 m = h5py.File(sys.argv[1] + "/metrics.h5", "r")

@@ -179,6 +179,23 @@ int ibx_run_dir_lock_holder(const char *dir, char *who, size_t len) {
 
 /* ---- leftovers of killed writers ----------------------------------------------- */
 
+/* Whether process pid exists on this host and is not a zombie (a killed
+ * writer whose parent has not reaped it yet is gone for our purposes). */
+static int process_alive(long pid) {
+  if (kill((pid_t)pid, 0) && errno == ESRCH)
+    return 0;
+  char path[64], buf[256];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return 1; /* no /proc: trust kill() */
+  const size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *paren = strrchr(buf, ')'); /* "pid (comm) S ..." */
+  return !(paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'));
+}
+
 int ibx_run_dir_remove_stale_tmp(const char *dir) {
   DIR *d = opendir(dir);
   if (!d)
@@ -193,7 +210,7 @@ int ibx_run_dir_remove_stale_tmp(const char *dir) {
     const long pid = strtol(tmp + 5, &end, 10);
     if (*end || end == tmp + 5 || pid <= 0)
       continue;
-    if (pid == (long)getpid() || !kill((pid_t)pid, 0) || errno != ESRCH)
+    if (pid == (long)getpid() || process_alive(pid))
       continue; /* its writer may still be alive */
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
