@@ -164,59 +164,53 @@ static int read_interpret(ibx_collect_data *d, int r, FILE *report) {
   return rc;
 }
 
-static int read_attribution(ibx_collect_data *d, int r, FILE *report) {
-  static const char *const attrs[] = {"degradation_8", "degradation_14", "bbox_ratio"};
-  static const char *const shown[] = {"deg 8x8", "deg 14x14", "bbox"};
-  char path[IBX_SWEEP_TEXT + 64];
-  ibx_h5 f;
-  if (open_result(d, r, "attribution", &f, path, sizeof path, report) <= 0)
+/* The method tables of results/attribution.h5: for each method under
+ * group, its attributes attrs[] as columns "<run label>: shown[]" of table.
+ * Image runs fill IBA Table 1 from /attribution; text runs the text-IBA
+ * table from /text_attribution/delete (MoRF area, LeRF area, score,
+ * accuracy after 50 % deleted). */
+typedef struct {
+  const char *group, *table;
+  int n;
+  const char *attrs[4], *shown[4];
+} method_table;
+
+static const method_table attribution_tables[] = {
+    {"/attribution", "iba_table1", 3,
+     {"degradation_8", "degradation_14", "bbox_ratio"}, {"deg 8x8", "deg 14x14", "bbox"}},
+    {"/text_attribution/delete", "text_iba", 4,
+     {"morf_area", "lerf_area", "score", "morf_acc_50"},
+     {"MoRF area", "LeRF area", "score", "acc 50% MoRF"}}};
+
+static int read_method_table(ibx_collect_data *d, int r, FILE *report, ibx_h5 *f,
+                             const char *path, const method_table *t) {
+  if (!ibx_h5_exists(f, t->group))
     return IBX_OK;
   name_list methods;
   methods.n = 0;
-  /* a text run's file has /text_attribution only (read_text_attribution) */
-  int rc = ibx_h5_exists(&f, "/attribution") ? list_group(&f, "/attribution", &methods) : IBX_OK;
+  int rc = list_group(f, t->group, &methods);
   for (int m = 0; !rc && m < methods.n; m++)
-    for (int a = 0; !rc && a < 3; a++) {
+    for (int a = 0; !rc && a < t->n; a++) {
       char obj[128], col[IBX_SWEEP_TEXT + 32];
       double v;
-      ibx_sw_fmt(obj, sizeof obj, "/attribution/%s", methods.names[m]);
-      ibx_sw_fmt(col, sizeof col, "%s: %s", d->runs[r].label, shown[a]);
-      if (ibx_h5_read_attr_f64(&f, obj, attrs[a], &v))
+      ibx_sw_fmt(obj, sizeof obj, "%s/%s", t->group, methods.names[m]);
+      ibx_sw_fmt(col, sizeof col, "%s: %s", d->runs[r].label, t->shown[a]);
+      if (ibx_h5_read_attr_f64(f, obj, t->attrs[a], &v))
         problem(d, report, "collect: %s: %s", path, ibx_errmsg());
       else
-        rc = add_value(d, "iba_table1", methods.names[m], col, v, r, path);
+        rc = add_value(d, t->table, methods.names[m], col, v, r, path);
     }
-  if (rc == IBX_ERR_FORMAT)
-    problem(d, report, "collect: %s: %s", path, ibx_errmsg()), rc = IBX_OK;
-  ibx_h5_close(&f);
   return rc;
 }
 
-/* Text runs (/text_attribution/delete/<method>): the text-IBA table, method
- * x (MoRF area, LeRF area, score, accuracy after 50 % deleted) per run. */
-static int read_text_attribution(ibx_collect_data *d, int r, FILE *report) {
-  static const char *const attrs[] = {"morf_area", "lerf_area", "score", "morf_acc_50"};
-  static const char *const shown[] = {"MoRF area", "LeRF area", "score", "acc 50% MoRF"};
+static int read_attribution(ibx_collect_data *d, int r, FILE *report) {
   char path[IBX_SWEEP_TEXT + 64];
   ibx_h5 f;
   if (open_result(d, r, "attribution", &f, path, sizeof path, report) <= 0)
     return IBX_OK;
-  name_list methods;
-  methods.n = 0;
-  int rc = ibx_h5_exists(&f, "/text_attribution/delete")
-               ? list_group(&f, "/text_attribution/delete", &methods)
-               : IBX_OK;
-  for (int m = 0; !rc && m < methods.n; m++)
-    for (int a = 0; !rc && a < 4; a++) {
-      char obj[128], col[IBX_SWEEP_TEXT + 32];
-      double v;
-      ibx_sw_fmt(obj, sizeof obj, "/text_attribution/delete/%s", methods.names[m]);
-      ibx_sw_fmt(col, sizeof col, "%s: %s", d->runs[r].label, shown[a]);
-      if (ibx_h5_read_attr_f64(&f, obj, attrs[a], &v))
-        problem(d, report, "collect: %s: %s", path, ibx_errmsg());
-      else
-        rc = add_value(d, "text_iba", methods.names[m], col, v, r, path);
-    }
+  int rc = IBX_OK;
+  for (size_t t = 0; !rc && t < sizeof attribution_tables / sizeof attribution_tables[0]; t++)
+    rc = read_method_table(d, r, report, &f, path, &attribution_tables[t]);
   if (rc == IBX_ERR_FORMAT)
     problem(d, report, "collect: %s: %s", path, ibx_errmsg()), rc = IBX_OK;
   ibx_h5_close(&f);
@@ -360,8 +354,6 @@ int ibx_collect_read(const char *sweep_dir, FILE *report, ibx_collect_data *d) {
       rc = read_interpret(d, r, report);
     if (!rc)
       rc = read_attribution(d, r, report);
-    if (!rc)
-      rc = read_text_attribution(d, r, report);
   }
   return rc;
 }
