@@ -16,23 +16,7 @@
 
 #define FIXTURE "golden_transformer.h5"
 
-static ibx_h5 F;
-
-static int setup(void **state) {
-  (void)state;
-  char path[IBX_H5_PATH_MAX];
-  snprintf(path, sizeof path, "%s/%s", IBX_FIXTURE_DIR, FIXTURE);
-  if (ibx_h5_open(&F, path) != IBX_OK) {
-    fprintf(stderr, "%s\n", ibx_errmsg());
-    return -1;
-  }
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  return ibx_h5_close(&F) == IBX_OK ? 0 : -1;
-}
+G_FIXTURE(F, FIXTURE)
 
 static void check_ref(const char *grp, const char *name, const float *got, size_t n) {
   char what[256];
@@ -200,5 +184,5 @@ int main(void) {
       cmocka_unit_test(test_gelu),
       cmocka_unit_test(test_model),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, g_group_setup, g_group_teardown);
 }
