@@ -232,11 +232,18 @@ vc "$ibx" sweep status -v nf.ini > status-preempted.out || true
 cat status-preempted.out
 grep -qE "train +preempted +\[slurm $job (PENDING|REQUEUED|RUNNING|CONFIGURING)[^]]*; requeued 1x, after REQUEUED\]" \
   status-preempted.out || fail "status while preempted"
-wait_log "epoch 2/4 done" # the second attempt's (the first stopped in epoch 2)
+# the second attempt is up and running on its nodes (waiting for "epoch 2/4
+# done" matched the first attempt's line when its preemption landed after
+# epoch 2, on a quiet machine)
+wait_log "resumed from"
+for _ in $(seq 120); do
+  [ "$(vc squeue -h -n ibx-nf-train -o %T | head -1)" = RUNNING ] && break
+  sleep 0.5
+done
 read -r job nodes <<< "$(vc squeue -h -n ibx-nf-train -o '%i %N' | head -1)"
 [ -n "$job" ] || fail "nf finished before a node could fail"
 # the node that is not the batch host: vn[1-2] -> 2, vn[1,3] -> 3
-victim=$(grep -oE '[0-9]\]$' <<< "$nodes" | tr -d ']')
+victim=$(grep -oE '[0-9]\]$' <<< "$nodes" | tr -d ']' || true)
 [ -n "$victim" ] || fail "nf runs on '$nodes'"
 killed_at=$(date +%s)
 bash "$vcluster" kill-node "$cl" "$victim"
