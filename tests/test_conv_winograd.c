@@ -93,6 +93,66 @@ static void test_matches_im2col_larger(void **state) {
   compare_algo(IBX_CONV_AUTO, 3, 16, 8, 9, 10, 1, 120);
 }
 
+/* ---- AVX-512 transforms against the portable ones --------------------------
+ * conv2d_winograd_avx512.c computes the same expressions in the same order,
+ * so the results must be bit-identical; IBX_CPU_NO_AVX512=1 selects the
+ * portable kernels. (On a CPU without AVX-512 both runs are portable.) */
+
+/* y, dx, dw, db of one Winograd forward + backward, in one buffer. */
+static float *wino_outputs(int N, int C, int O, int H, int W, uint64_t seed, size_t *n) {
+  const size_t nx = (size_t)N * C * H * W, nw = (size_t)O * C * 9, ny = (size_t)N * O * H * W;
+  float *x = tu_alloc_randn(nx, 1.0f, seed), *w = tu_alloc_randn(nw, 0.3f, seed + 1);
+  float *b = tu_alloc_randn((size_t)O, 1.0f, seed + 2), *dy = tu_alloc_randn(ny, 1.0f, seed + 3);
+  *n = ny + nx + nw + (size_t)O;
+  float *out = tu_alloc_randn(*n, 1.0f, seed + 4); /* dw, db accumulate onto random values */
+  float *y = out, *dx = y + ny, *dw = dx + nx, *db = dw + nw;
+  ibx_scratch s = {0};
+  ibx_conv2d L = layer(C, O, IBX_CONV_WINOGRAD);
+  ibx_tensor tx = ibx_t4(x, N, C, H, W), tw = ibx_t4(w, O, C, 3, 3), tb = ibx_t1(b, O);
+  ibx_tensor tdy = ibx_t4(dy, N, O, H, W), ty = ibx_t4(y, N, O, H, W);
+  ibx_tensor tdx = ibx_t4(dx, N, C, H, W), tdw = ibx_t4(dw, O, C, 3, 3), tdb = ibx_t1(db, O);
+  assert_ibx_ok(ibx_conv2d_forward(&L, &tx, &tw, &tb, &ty, &s));
+  assert_ibx_ok(ibx_conv2d_backward(&L, &tx, &tw, &tdy, &tdx, &tdw, &tdb, &s));
+  free(x), free(w), free(b), free(dy);
+  ibx_scratch_free(&s);
+  return out;
+}
+
+static void test_avx512_kernels_match_portable(void **state) {
+  (void)state;
+  /* every tile-row width 1 .. 18 (masks, odd W), 33 (a 16-lane block plus
+   * tails), odd H, 1000+ filter pairs (several gather blocks with a tail) */
+  static const int shapes[][5] = {{2, 3, 5, 7, 1},    {1, 2, 3, 2, 2},    {3, 3, 5, 5, 3},
+                                  {2, 4, 4, 4, 4},    {1, 5, 3, 9, 7},    {2, 3, 2, 8, 8},
+                                  {1, 2, 5, 11, 15},  {2, 3, 4, 6, 16},   {1, 3, 3, 5, 17},
+                                  {1, 2, 2, 3, 31},   {1, 2, 3, 32, 32},  {1, 2, 2, 4, 35},
+                                  {1, 3, 2, 3, 66},   {2, 37, 29, 6, 6},  {1, 64, 40, 4, 4},
+                                  {1, 20, 30, 2, 2}};
+  for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+    const int *d = shapes[k];
+    size_t n = 0, n2 = 0;
+    assert_int_equal(unsetenv("IBX_CPU_NO_AVX512"), 0);
+    float *fast = wino_outputs(d[0], d[1], d[2], d[3], d[4], 300 + 10 * k, &n);
+    assert_int_equal(setenv("IBX_CPU_NO_AVX512", "1", 1), 0);
+    float *portable = wino_outputs(d[0], d[1], d[2], d[3], d[4], 300 + 10 * k, &n2);
+    assert_int_equal(unsetenv("IBX_CPU_NO_AVX512"), 0);
+    assert_int_equal(n, n2);
+    for (size_t i = 0; i < n; i++)
+      if (memcmp(&fast[i], &portable[i], sizeof(float)) != 0)
+        fail_msg("shape N%d C%d O%d H%d W%d: value %zu differs: %.9g (AVX-512) vs %.9g", d[0],
+                 d[1], d[2], d[3], d[4], i, (double)fast[i], (double)portable[i]);
+    free(fast), free(portable);
+  }
+}
+
+/* The im2col comparisons again with the portable transforms. */
+static void test_portable_kernels_match_im2col(void **state) {
+  assert_int_equal(setenv("IBX_CPU_NO_AVX512", "1", 1), 0);
+  test_matches_im2col_small(state);
+  test_matches_im2col_larger(state);
+  assert_int_equal(unsetenv("IBX_CPU_NO_AVX512"), 0);
+}
+
 /* ---- finite differences of the Winograd path ----------------------------- */
 
 typedef struct {
@@ -165,6 +225,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_matches_im2col_small),
       cmocka_unit_test(test_matches_im2col_larger),
+      cmocka_unit_test(test_avx512_kernels_match_portable),
+      cmocka_unit_test(test_portable_kernels_match_im2col),
       cmocka_unit_test(test_finite_difference),
       cmocka_unit_test(test_rejects_other_kernels),
   };

@@ -112,8 +112,34 @@ static void filter_tiles(const float *w, int C, int o, int c0, int nc, float *U,
   }
 }
 
+/* Pairs (o, c) per unit of the AVX-512 filter transforms' loops. */
+#define WINO_PAIR_BLOCK 1024
+
+/* The transform kernels in use: the portable ones below or the AVX-512 ones
+ * (conv2d_winograd_avx512.c: dy, output and filter transforms; the input
+ * transform is always the portable one), picked once per call of forward or
+ * backward. */
+typedef struct {
+  void (*input)(const float *P, int Wp, int TW, float *dst, size_t xs);
+  void (*dy)(const float *P, int Wp, int TW, float *dst, size_t xs);
+  void (*output)(const float *src, size_t xs, int TW, float *plane, int H, int W, int ty,
+                 float bias);
+  int avx512; /* filter transforms too */
+} wkernels;
+
 /* U[xi][o][c] = (G g G^T)[xi] for g = w[o][c]; xi planes xs apart. */
-static void filter_transform(const float *w, int O, int C, float *U, size_t xs) {
+static void filter_transform(const wkernels *kn, const float *w, int O, int C, float *U,
+                             size_t xs) {
+  if (kn->avx512) {
+    const long pairs = (long)O * C, units = (pairs + WINO_PAIR_BLOCK - 1) / WINO_PAIR_BLOCK;
+#pragma omp for schedule(static)
+    for (long u = 0; u < units; u++) {
+      const long p0 = u * WINO_PAIR_BLOCK;
+      ibx_wino_filter_avx512(w, p0, p0 + WINO_PAIR_BLOCK < pairs ? p0 + WINO_PAIR_BLOCK : pairs, U,
+                             xs);
+    }
+    return;
+  }
   const long units = (long)O * ((C + WINO_CB - 1) / WINO_CB);
 #pragma omp for schedule(static)
   for (long u = 0; u < units; u++) {
@@ -148,7 +174,18 @@ static void filter_grad_tiles(const float *dU, size_t xs, int C, int o, int c0, 
 }
 
 /* dw[o][c] += G^T dU[.][o][c] G (the adjoint of filter_transform). */
-static void filter_grad(const float *dU, size_t xs, int O, int C, float *dw) {
+static void filter_grad(const wkernels *kn, const float *dU, size_t xs, int O, int C,
+                        float *dw) {
+  if (kn->avx512) {
+    const long pairs = (long)O * C, units = (pairs + WINO_PAIR_BLOCK - 1) / WINO_PAIR_BLOCK;
+#pragma omp for schedule(static)
+    for (long u = 0; u < units; u++) {
+      const long p0 = u * WINO_PAIR_BLOCK;
+      ibx_wino_filter_grad_avx512(dU, xs, p0,
+                                  p0 + WINO_PAIR_BLOCK < pairs ? p0 + WINO_PAIR_BLOCK : pairs, dw);
+    }
+    return;
+  }
   const long units = (long)O * ((C + WINO_CB - 1) / WINO_CB);
 #pragma omp for schedule(static)
   for (long u = 0; u < units; u++) {
@@ -366,8 +403,8 @@ static wchunk make_chunk(const wgrid *g, long b0) {
  * the same plane into D when D is set (backward passes dy here, with C = O;
  * V is then the transformed dy for dx, or NULL). P is the thread's
  * padded-row buffer. */
-static void transform_block(const wgrid *g, const wchunk *ch, const float *x, int C, int c,
-                            long id, float *P, float *V, float *D) {
+static void transform_block(const wkernels *kn, const wgrid *g, const wchunk *ch, const float *x,
+                            int C, int c, long id, float *P, float *V, float *D) {
   const int n = (int)(id / g->nb), ty0 = (int)(id % g->nb) * g->RB, rows = block_rows(g, id);
   const size_t Tc = (size_t)ch->Tc, xs = xstride((size_t)C * Tc);
   const size_t t0 = (size_t)(block_row(g, id) - ch->row0) * g->TW;
@@ -376,22 +413,31 @@ static void transform_block(const wgrid *g, const wchunk *ch, const float *x, in
   for (int r = 0; r < rows; r++) {
     const size_t off = (size_t)c * Tc + t0 + (size_t)r * g->TW;
     if (V)
-      input_tiles(P + (size_t)(2 * r) * g->Wp, g->Wp, g->TW, V + off, xs);
+      kn->input(P + (size_t)(2 * r) * g->Wp, g->Wp, g->TW, V + off, xs);
     if (D)
-      dy_tiles(P + (size_t)(2 * r + 1) * g->Wp + 1, g->Wp, g->TW, D + off, xs);
+      kn->dy(P + (size_t)(2 * r + 1) * g->Wp + 1, g->Wp, g->TW, D + off, xs);
   }
 }
 
 /* Output transform of plane k of M[xi][k][t] into block id of y [N,K,H,W]. */
-static void output_block(const wgrid *g, const wchunk *ch, const float *M, int K, int k, long id,
-                         const float *bias, float *y) {
+static void output_block(const wkernels *kn, const wgrid *g, const wchunk *ch, const float *M,
+                         int K, int k, long id, const float *bias, float *y) {
   const int n = (int)(id / g->nb), ty0 = (int)(id % g->nb) * g->RB, rows = block_rows(g, id);
   const size_t Tc = (size_t)ch->Tc, xs = xstride((size_t)K * Tc);
   const size_t t0 = (size_t)(block_row(g, id) - ch->row0) * g->TW;
   float *plane = y + ((size_t)n * K + k) * g->H * g->W;
   for (int r = 0; r < rows; r++)
-    output_tiles(M + (size_t)k * Tc + t0 + (size_t)r * g->TW, xs, g->TW, plane, g->H, g->W,
+    kn->output(M + (size_t)k * Tc + t0 + (size_t)r * g->TW, xs, g->TW, plane, g->H, g->W,
                  ty0 + r, bias ? bias[k] : 0.0f);
+}
+
+static wkernels pick_kernels(void) {
+  wkernels k = {input_tiles, dy_tiles, output_tiles, 0};
+  if (ibx_wino_use_avx512()) {
+    k.dy = ibx_wino_dy_tiles_avx512;
+    k.output = ibx_wino_output_tiles_avx512, k.avx512 = 1;
+  }
+  return k;
 }
 
 static int threads_for(void) {
@@ -438,15 +484,15 @@ static int pick_mode(int N, int H, int W, int O, int C, size_t floats_per_tile, 
 }
 
 /* Units u0 .. u1-1 of a chunk's transforms: u = channel * nblk + block. */
-static void input_units(const wgrid *g, const wchunk *ch, const float *x, int C, long u0, long u1,
-                        float *P, float *V, float *D) {
+static void input_units(const wkernels *kn, const wgrid *g, const wchunk *ch, const float *x,
+                        int C, long u0, long u1, float *P, float *V, float *D) {
   for (long u = u0; u < u1; u++)
-    transform_block(g, ch, x, C, (int)(u / ch->nblk), ch->b0 + u % ch->nblk, P, V, D);
+    transform_block(kn, g, ch, x, C, (int)(u / ch->nblk), ch->b0 + u % ch->nblk, P, V, D);
 }
-static void output_units(const wgrid *g, const wchunk *ch, const float *M, int K, long u0, long u1,
-                         const float *bias, float *y) {
+static void output_units(const wkernels *kn, const wgrid *g, const wchunk *ch, const float *M,
+                         int K, long u0, long u1, const float *bias, float *y) {
   for (long u = u0; u < u1; u++)
-    output_block(g, ch, M, K, (int)(u / ch->nblk), ch->b0 + u % ch->nblk, bias, y);
+    output_block(kn, g, ch, M, K, (int)(u / ch->nblk), ch->b0 + u % ch->nblk, bias, y);
 }
 
 /* ---- forward -------------------------------------------------------------- */
@@ -457,6 +503,7 @@ int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
   const int O = y->dim[1];
   (void)L;
   const int threads = threads_for(), parts = gemm_parts(threads);
+  const wkernels kn = pick_kernels();
   wgrid g;
   const int priv = pick_mode(N, H, W, O, C, (size_t)C + O, threads, 0, &g);
   const size_t xsU = xstride((size_t)O * C), nU = 16 * xsU;
@@ -473,17 +520,17 @@ int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
   {
     float *P = Tall + (size_t)omp_get_thread_num() * per_thread;
     float *V = priv ? P + g.pad_floats : Sh, *M = V + nV;
-    filter_transform(w->data, O, C, U, xsU);
+    filter_transform(&kn, w->data, O, C, U, xsU);
     if (priv) {
 #pragma omp for schedule(dynamic, 1)
       for (long ci = 0; ci < g.chunks; ci++) {
         const wchunk ch = make_chunk(&g, ci * g.chunk_blocks);
         const size_t xsV = xstride((size_t)C * ch.Tc), xsM = xstride((size_t)O * ch.Tc);
-        input_units(&g, &ch, x->data, C, 0, (long)C * ch.nblk, P, V, NULL);
+        input_units(&kn, &g, &ch, x->data, C, 0, (long)C * ch.nblk, P, V, NULL);
         for (int xi = 0; xi < 16; xi++)
           ibx_gemm(0, 0, O, ch.Tc, C, 1.0f,
                       U + xi * xsU, C, V + xi * xsV, ch.Tc, 0.0f, M + xi * xsM, ch.Tc);
-        output_units(&g, &ch, M, O, 0, (long)O * ch.nblk, bias, y->data);
+        output_units(&kn, &g, &ch, M, O, 0, (long)O * ch.nblk, bias, y->data);
       }
     } else {
       for (long ci = 0; ci < g.chunks; ci++) {
@@ -491,7 +538,7 @@ int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
         const size_t xsV = xstride((size_t)C * ch.Tc), xsM = xstride((size_t)O * ch.Tc);
 #pragma omp for schedule(static)
         for (long u = 0; u < (long)C * ch.nblk; u++)
-          input_units(&g, &ch, x->data, C, u, u + 1, P, V, NULL);
+          input_units(&kn, &g, &ch, x->data, C, u, u + 1, P, V, NULL);
         /* M[xi] (O x Tc) = U[xi] (O x C) . V[xi] (C x Tc), in column slices. */
 #pragma omp for schedule(static)
         for (int it = 0; it < 16 * parts; it++) {
@@ -504,7 +551,7 @@ int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
         }
 #pragma omp for schedule(static)
         for (long u = 0; u < (long)O * ch.nblk; u++)
-          output_units(&g, &ch, M, O, u, u + 1, bias, y->data);
+          output_units(&kn, &g, &ch, M, O, u, u + 1, bias, y->data);
       }
     }
   }
@@ -546,6 +593,7 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
   if (threads > WINO_MAX_THREADS)
     threads = WINO_MAX_THREADS;
   const int parts = gemm_parts(threads);
+  const wkernels kn = pick_kernels();
   /* Per tile: V (C) and dM (O), plus the transformed dy E (O) for dx; the dx
    * GEMM writes its result over V. */
   wgrid g;
@@ -570,20 +618,20 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
     float *dU = priv ? P + g.pad_floats : Sh;
     float *V = dU + nF, *D = V + nV, *E = want_dx ? D + nD : NULL;
     if (want_dx)
-      filter_transform(w->data, O, C, U, xsF);
+      filter_transform(&kn, w->data, O, C, U, xsF);
     if (priv) {
       int first = 1;
 #pragma omp for schedule(dynamic, 1) nowait
       for (long ci = 0; ci < g.chunks; ci++) {
         const wchunk ch = make_chunk(&g, ci * g.chunk_blocks);
         const size_t xsV = xstride((size_t)C * ch.Tc), xsD = xstride((size_t)O * ch.Tc);
-        input_units(&g, &ch, x->data, C, 0, (long)C * ch.nblk, P, V, NULL);
-        input_units(&g, &ch, dy->data, O, 0, (long)O * ch.nblk, P, E, D);
+        input_units(&kn, &g, &ch, x->data, C, 0, (long)C * ch.nblk, P, V, NULL);
+        input_units(&kn, &g, &ch, dy->data, O, 0, (long)O * ch.nblk, P, E, D);
         for (int xi = 0; xi < 16; xi++)
           backward_gemms(xi, O, C, ch.Tc, D, xsD, V, xsV, E, U, dU, xsF, first ? 0.0f : 1.0f);
         first = 0;
         if (want_dx)
-          output_units(&g, &ch, V, C, 0, (long)C * ch.nblk, NULL, dx->data);
+          output_units(&kn, &g, &ch, V, C, 0, (long)C * ch.nblk, NULL, dx->data);
       }
       used[t] = (unsigned char)!first;
 #pragma omp barrier
@@ -607,7 +655,7 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
           have = 1;
         }
       }
-      filter_grad(dU0, xsF, O, C, dw->data);
+      filter_grad(&kn, dU0, xsF, O, C, dw->data);
     } else {
       for (long ci = 0; ci < g.chunks; ci++) {
         const wchunk ch = make_chunk(&g, ci * g.chunk_blocks);
@@ -618,9 +666,9 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
 #pragma omp for schedule(static)
         for (long u = 0; u < units; u++) {
           if (u < cunits)
-            input_units(&g, &ch, x->data, C, u, u + 1, P, V, NULL);
+            input_units(&kn, &g, &ch, x->data, C, u, u + 1, P, V, NULL);
           else
-            input_units(&g, &ch, dy->data, O, u - cunits, u - cunits + 1, P, E, D);
+            input_units(&kn, &g, &ch, dy->data, O, u - cunits, u - cunits + 1, P, E, D);
         }
         if (parts == 1) {
 #pragma omp for schedule(static)
@@ -653,10 +701,10 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
         if (want_dx) {
 #pragma omp for schedule(static)
           for (long u = 0; u < cunits; u++)
-            output_units(&g, &ch, V, C, u, u + 1, NULL, dx->data);
+            output_units(&kn, &g, &ch, V, C, u, u + 1, NULL, dx->data);
         }
       }
-      filter_grad(dU, xsF, O, C, dw->data);
+      filter_grad(&kn, dU, xsF, O, C, dw->data);
     }
   }
   if (db && db->data)
