@@ -105,7 +105,7 @@ const ibx_cfg_key ibx_config_schema[] = {
      "training stops at start with an error. See docs/performance.md."},
     {"train", "log_every", IBX_CFG_INT, "50", 1, BIG, NULL, "Progress line every N steps (rank 0)."},
     /* ---- eval ---- */
-    {"eval", "batch_size", IBX_CFG_INT, "256", 1, 1 << 20, NULL, "Evaluation batch size per rank."},
+    {"eval", "batch_size", IBX_CFG_INT, "256", 1, 1 << 20, NULL, "Evaluation batch size per rank (ibx eval, attribution); during ibx train at most the per-rank training batch, so that evaluation adds no activation memory."},
     {"eval", "every", IBX_CFG_INT, "1", 0, 100000, NULL, "Evaluate on the test set every N epochs (0: only at the end)."},
     /* ---- output ---- */
     {"output", "dir", IBX_CFG_STRING, "results/run", 0, 0, NULL, "Run directory (checkpoints, metrics, state)."},

@@ -82,6 +82,7 @@ typedef struct {
   ibx_grad_sync *sync;
   ibx_metrics *metrics;
   int global_batch, local_batch;
+  int eval_batch; /* eval.batch_size, at most local_batch: see setup_batches */
   long steps_per_epoch;
   float *x;
   int *labels;
@@ -124,8 +125,7 @@ static int setup_text_data(trainer *t) {
     return ibx_fail(IBX_ERR_FORMAT, "%s: sequences of %d tokens, the training set has %d",
                     ibx_text_name(t->ttest), ibx_text_max_len(t->ttest), t->max_len);
   IBX_TRY(setup_batches(t));
-  const int eval_batch = c->eval.batch_size;
-  const int max_batch = t->local_batch > eval_batch ? t->local_batch : eval_batch;
+  const int max_batch = t->local_batch;
   t->tokens = ibx_alloc((size_t)max_batch * t->max_len * sizeof(int32_t), "token batch");
   t->lengths = ibx_alloc((size_t)max_batch * sizeof(int), "lengths");
   t->labels = ibx_alloc((size_t)max_batch * sizeof(int), "labels");
@@ -198,8 +198,7 @@ static int setup_data(trainer *t) {
   t->aug_train.hflip = c->data.flip;
   t->aug_train.seed = (uint64_t)c->train.seed;
   IBX_TRY(setup_batches(t));
-  const int eval_batch = c->eval.batch_size;
-  const int max_batch = t->local_batch > eval_batch ? t->local_batch : eval_batch;
+  const int max_batch = t->local_batch;
   const size_t img = (size_t)ch * size * size;
   t->x = ibx_alloc((size_t)max_batch * img * sizeof(float), "input batch");
   t->labels = ibx_alloc((size_t)max_batch * sizeof(int), "labels");
@@ -216,6 +215,11 @@ static int setup_batches(trainer *t) {
     return ibx_fail(IBX_ERR_ARG, "train.batch_size: %d does not divide by the %d ranks",
                     t->global_batch, t->world);
   t->local_batch = t->global_batch / t->world;
+  /* The model's activations (kept for backward) are sized for its largest
+   * batch, so evaluating in bigger batches than training would double the
+   * peak memory (full-width VGG-16: 1.5 GB instead of 0.9 GB at batch 128
+   * vs eval 256) for no gain in speed; outputs do not depend on the batch. */
+  t->eval_batch = c->eval.batch_size < t->local_batch ? c->eval.batch_size : t->local_batch;
   t->steps_per_epoch = t->n_train / t->global_batch;
   if (t->steps_per_epoch < 1)
     return ibx_fail(IBX_ERR_ARG, "train.batch_size: %d is larger than the %ld training samples",
@@ -231,9 +235,7 @@ static int setup_model(trainer *t) {
     ibx_run_model_config_text(c, t->ttrain, &mc);
   else
     ibx_run_model_config(c, t->train, &mc);
-  const int eval_batch = c->eval.batch_size;
-  IBX_TRY(ibx_model_create(&mc, t->local_batch > eval_batch ? t->local_batch : eval_batch,
-                           &t->model));
+  IBX_TRY(ibx_model_create(&mc, t->local_batch, &t->model));
   t->params = ibx_model_params(t->model);
   t->buffers = ibx_model_buffers(t->model);
 
@@ -413,7 +415,7 @@ static int failed_inside_collectives(trainer *t, int rc) {
 /* Test error over the whole test set, sharded over ranks (sample i on rank
  * i % world), reduced. */
 static int evaluate_local(trainer *t, long *right_out, long *seen_out) {
-  const int B = t->settings.eval.batch_size;
+  const int B = t->eval_batch;
   long right = 0, seen = 0;
   for (long start = t->rank; start < t->n_test;) {
     long n = 0;
