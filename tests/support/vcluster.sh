@@ -37,7 +37,9 @@
 # node's namespace, the daemon holds each packet DELAY in user space), its
 # pid and log in DIR/run/netdelay-vnI.pid and DIR/log/netdelay-vnI.log. The
 # daemon is found as $IBX_NETDELAY, on PATH, or in build/ of this checkout;
-# it adds its own cost to DELAY (tens of microseconds: docs/performance.md).
+# it adds its own cost to DELAY (tens of microseconds: docs/performance.md);
+# $IBX_NETDELAY_OPTS adds options (e.g. "--spin-us 30": busy-wait the last
+# 30 us of every hold, more exact, costs CPU).
 # `link` again, or `down`, stops the daemons (they remove their rules).
 set -eEuo pipefail
 
@@ -366,8 +368,9 @@ link() {
       for j in $(seq 1 "$n"); do [ "$j" = "$i" ] || to+=(--to "$SUBNET.$((10 + j))"); done
       [ ${#to[@]} -gt 0 ] || continue
       rm -f "$pidf"
+      # shellcheck disable=SC2086 # IBX_NETDELAY_OPTS: extra options, e.g. "--spin-us 30"
       nsenter --net="/run/netns/$(ns_node "$i")" "$netdelay" --delay "$delay" --dev vc0 "${to[@]}" \
-        --pidfile "$pidf" >> "$log" 2>&1 < /dev/null &
+        --pidfile "$pidf" ${IBX_NETDELAY_OPTS:-} >> "$log" 2>&1 < /dev/null &
       local pid=$! ok=0
       for _ in $(seq 100); do # the pid file appears once its queue and rules are in place
         [ -f "$pidf" ] && { ok=1; break; }
