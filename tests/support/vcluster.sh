@@ -339,7 +339,7 @@ link() {
   [ "$(id -u)" -eq 0 ] || die "must run as root (tc and iptables in the nodes' namespaces)"
   n=$(nodes_of)
   [ "$n" -gt 0 ] || die "no cluster in $dir"
-  local rate=${spec%% *} delay= netdelay=
+  local rate=${spec%% *} delay='' netdelay=''
   [ "$spec" != "$rate" ] && delay=${spec#* }
   if [ -n "$delay" ]; then
     netdelay=$(tool ibx-netdelay "${IBX_NETDELAY:-}") ||
