@@ -404,16 +404,17 @@ int main(int argc, char **argv) {
     nfq_close(h);
     return 1;
   }
+  int rc = 0;
   if (o.pidfile && write_pidfile(o.pidfile)) {
     logmsg("cannot write %s: %s", o.pidfile, strerror(errno));
     g_stop = 1;
+    rc = 1;
   }
   logmsg("queue %u: delaying packets out of %s to %d address(es) by %.3f us%s", o.queue, o.dev,
          o.n_dest, o.delay_ns / 1e3, o.fail_open ? " (fail-open on overflow)" : "");
 
   char buf[65536] __attribute__((aligned));
   uint64_t enobufs = 0;
-  int rc = 0;
   while (!g_stop) {
     int64_t t = now_ns();
     if (release_due(qh, &s, t)) {
@@ -441,7 +442,9 @@ int main(int argc, char **argv) {
       break;
     }
     if (n == 0 || !(pfd.revents & POLLIN)) continue;
-    for (;;) {
+    /* at most 256 notifications, then release what is due (a steady stream
+     * of arrivals must not hold back the releases) */
+    for (int k = 0; k < 256; k++) {
       ssize_t len = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
       if (len < 0) {
         if (errno == ENOBUFS) { /* notifications lost; those packets go with the next verdict */
