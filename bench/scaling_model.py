@@ -9,7 +9,8 @@ prediction next to every measurement, then the extrapolation to many nodes.
 Model, per step, N ranks (one per node), gradient S bytes in n_b buckets,
 link bandwidth B and per-message latency alpha:
   ring allreduce   T_ar(N) = n_b * 2(N-1) * alpha + 2(N-1)/N * S / B   (+ T_host(N))
-  Open MPI default T_ar(N) = 2(N-1) * S / B + T_host(N): what Open MPI 4.1.4
+  Open MPI default T_ar(N) = n_b * 2 * alpha + 2(N-1) * S / B + T_host(N):
+                     what Open MPI 4.1.4
                      chose for a 14.7 MB allreduce on 2-3 ranks over TCP costs
                      like a linear reduce + broadcast (measured, link-bound at
                      100 Mbit/s: within 1-8 %); force the ring with
@@ -25,6 +26,13 @@ link bandwidth B and per-message latency alpha:
                      hosts have cores to spare T_host is small against S/B and
                      the band narrows to the link term; on this 2-core shared
                      host it is not small.
+  alpha            = the link's one-way latency as measured, not as set: half
+                     the median UDP round trip vn1 -> vn2 over the link
+                     minus the same over the unshaped veth (the "rtt" lines
+                     of bench/vcluster_scaling.sh; links with a delay, e.g.
+                     1gbit:50us, are emulated by ibx-netdelay, which adds its
+                     own cost). The hosts' own latency is inside T_host.
+                     Without rtt lines (older runs) alpha = 0.
   no overlap       T_step = T_c + T_ar
   overlap          T_step = T_c + max(T_ar / n_b, T_ar - f_b * T_c)
                    (the last bucket is reduced after backward ends; the others
@@ -45,17 +53,36 @@ F_BACKWARD = 2.0 / 3.0
 
 
 def parse(path):
-    rows = []
+    """The bench_dist lines, and the median round trip (us) of every link."""
+    rows, rtt = [], {}
     for line in open(path):
+        if line.startswith("rtt "):
+            kv = dict(re.findall(r"(\w+)=([^\s]+)", line))
+            rtt[kv["link"]] = float(kv["p50"])
+            continue
         if line.startswith("#") or "step_ms=" not in line:
             continue
         kv = dict(re.findall(r"(\w+)=([^\s]+)", line))
         rows.append(kv)
-    return rows
+    return rows, rtt
 
 
 def rate_bytes(link):
-    return {"10gbit": 10e9 / 8, "1gbit": 1e9 / 8, "100mbit": 100e6 / 8}.get(link, float("inf"))
+    """LINK is RATE or RATE:DELAY (bench/vcluster_scaling.sh's LINKS)."""
+    rate = link.split(":")[0]
+    return {"10gbit": 10e9 / 8, "1gbit": 1e9 / 8, "100mbit": 100e6 / 8}.get(rate, float("inf"))
+
+
+def alpha_of(link, rtt):
+    """Measured one-way latency the link adds (s): half the round-trip growth."""
+    if link not in rtt or "off" not in rtt:
+        return 0.0
+    return max(0.0, (rtt[link] - rtt["off"]) / 2 * 1e-6)
+
+
+def latency_steps(alg, n):
+    """Messages in sequence per bucket: ring 2(N-1); the default's reduce + bcast 2."""
+    return 2 * (n - 1) if alg == "4" else 2
 
 
 def t_allreduce(n, s_bytes, n_buckets, alpha, b_eff):
@@ -76,7 +103,7 @@ def volume(alg, n):
 
 
 def main():
-    rows = parse(sys.argv[1])
+    rows, rtt = parse(sys.argv[1])
     for r in rows:
         r.setdefault("alg", "default")
     get = lambda link, n: next(
@@ -88,19 +115,24 @@ def main():
     print("Inputs: gradient S = %.1f MB (%s parameters), T_host = %s\n"
           % (s / 1e6, one["params"],
              ", ".join("%.0f ms on %d nodes" % (t * 1e3, n) for n, t in sorted(host.items()))))
-    print("| link | nodes | allreduce | bucket MB | link term ms | predicted ms (band) | measured ms "
+    if rtt:
+        print("Measured UDP round trip vn1 -> vn2, median: %s\n" % ", ".join(
+            "%s %.0f us (alpha %.0f us)" % (k, v, alpha_of(k, rtt) * 1e6) for k, v in rtt.items()))
+    print("| link | nodes | allreduce | bucket MB | alpha us | link term ms | predicted ms (band) | measured ms "
           "| error to the band | exposed wait ms: predicted | measured | step ms | compute ms (same run) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         n = int(r["nodes"])
         alg = "ring" if r["alg"] == "4" else "default"
         if n == 1:
-            print("| %s | 1 | - | %s | - | - | - | - | - | - | %.0f | %.0f |"
+            print("| %s | 1 | - | %s | - | - | - | - | - | - | - | %.0f | %.0f |"
                   % (r["link"], r["bucket_mb"], float(r["step_ms"]), float(r["step_ms"])))
             continue
         bucket = float(r["bucket_mb"]) * (1 << 20)
         nb = max(1, math.ceil(s / bucket))
-        link_term = volume(r["alg"], n) * s / rate_bytes(r["link"])  # alpha: inside T_host
+        alpha = alpha_of(r["link"], rtt)  # what the link adds; the hosts' own: inside T_host
+        link_term = volume(r["alg"], n) * s / rate_bytes(r["link"]) \
+            + nb * latency_steps(r["alg"], n) * alpha
         lo, hi = max(link_term, host[n]), link_term + host[n]
         pred = hi
         meas = float(r["allreduce_ms"]) / 1e3
@@ -108,8 +140,8 @@ def main():
         wait = float(r["exposed_wait_ms"]) / 1e3
         t_c = float(r["step_ms"]) / 1e3 - wait
         exposed = t_step(t_c, pred, nb, True) - t_c
-        print("| %s | %d | %s | %s | %.0f | %.0f-%.0f | %.0f | %s | %.0f | %.0f | %.0f | %.0f |"
-              % (r["link"], n, alg, r["bucket_mb"], link_term * 1e3, lo * 1e3, hi * 1e3,
+        print("| %s | %d | %s | %s | %.0f | %.0f | %.0f-%.0f | %.0f | %s | %.0f | %.0f | %.0f | %.0f |"
+              % (r["link"], n, alg, r["bucket_mb"], alpha * 1e6, link_term * 1e3, lo * 1e3, hi * 1e3,
                  meas * 1e3, "inside" if err == 0 else "%+.0f %%" % (100 * err), exposed * 1e3,
                  wait * 1e3, float(r["step_ms"]), t_c * 1e3))
     # extrapolation: full-width VGG-16-BN (59 MB gradient), the quiet-machine

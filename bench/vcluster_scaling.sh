@@ -9,7 +9,12 @@
 # step time, the blocking allreduce of the whole gradient, the time still
 # waited for after backward, and a one-float allreduce (latency). Then the
 # bucket size at 1 Gbit/s on 2 and 3 nodes (BUCKETS=0: not). LINKS="off 100mbit"
-# picks other links (any tbf rate); ALG=4 forces Open MPI's ring allreduce
+# picks other links: RATE or RATE:DELAY, e.g. LINKS="off 10gbit:20us 1gbit:50us"
+# (rate: any tbf rate, or "unlimited"; delay: one way, per packet, emulated by
+# ibx-netdelay since this kernel has no netem: vcluster.sh link). For every
+# link the UDP round trip vn1 -> vn2 is measured first (a line "rtt link=...",
+# 200 pings: what the link really adds, which bench/scaling_model.py uses as
+# its per-message latency). ALG=4 forces Open MPI's ring allreduce
 # (default: Open MPI's own choice). Every configuration runs REPEAT
 # times (default 2) and the fastest is kept: the host is shared, and the
 # fastest run is the one least disturbed by other work.
@@ -25,6 +30,7 @@ repeat=${REPEAT:-2}
 cl=$(mktemp -d /tmp/ibx-vcbench.XXXXXX)
 trap 'bash "$vcluster" down "$cl"; rm -rf "$cl"' EXIT
 bash "$vcluster" up "$cl" 3 1 > /dev/null
+export IBX_NETDELAY=$build/ibx-netdelay IBX_UDPPING=$build/ibx-udpping
 export OMPI_MCA_pml=ob1 OMPI_MCA_btl=tcp,self,vader OMPI_MCA_btl_tcp_if_include=10.214.14.0/24
 export OMP_NUM_THREADS=1
 alg=default
@@ -46,7 +52,8 @@ best() { # LINK NODES BUCKET_MB: the fastest of $repeat runs (by step time)
 {
   echo "# bench/vcluster_scaling.sh $(date -u +%Y-%m-%dT%H:%M:%SZ), $(getconf _NPROCESSORS_ONLN) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
   for link in ${LINKS:-off 10gbit 1gbit}; do
-    bash "$vcluster" link "$cl" "$link" 2> /dev/null
+    bash "$vcluster" link "$cl" "${link/:/ }" 2> /dev/null
+    echo "rtt link=$link nodes=1-2 $(bash "$vcluster" ping "$cl" 1 2 200 2000)"
     for n in 1 2 3; do
       [ "$link" != off ] && [ $n = 1 ] && continue # one node: no link in use
       best "$link" $n 25

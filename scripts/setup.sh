@@ -5,7 +5,9 @@
 #
 #   scripts/setup.sh          build + test + run dependencies
 #   scripts/setup.sh --dev    also python3-torch, -pandas, -matplotlib (golden
-#                             fixtures, benchmarks, analysis/ and its tests)
+#                             fixtures, benchmarks, analysis/ and its tests),
+#                             libnetfilter-queue-dev and iptables (ibx-netdelay:
+#                             latency on the virtual cluster's links)
 set -euo pipefail
 
 PACKAGES=(
@@ -24,13 +26,15 @@ PACKAGES=(
   slurmdbd mariadb-server iproute2
   procps  # pgrep in the fault tests (tests/cli_run_*.sh, cli_*_interrupt.sh)
 )
-DEV_PACKAGES=(python3-torch python3-pandas python3-matplotlib time bc) # analysis/ tests; bench/: reference scripts, /usr/bin/time, ratios
+# analysis/ tests; bench/: reference scripts, /usr/bin/time, ratios; the virtual
+# cluster's latency emulation (ibx-netdelay: NFQUEUE through iptables)
+DEV_PACKAGES=(python3-torch python3-pandas python3-matplotlib time bc libnetfilter-queue-dev iptables)
 
 want=("${PACKAGES[@]}")
 for arg in "$@"; do
   case "$arg" in
     --dev) want+=("${DEV_PACKAGES[@]}") ;;
-    -h|--help) sed -n 2,9p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,10p "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done

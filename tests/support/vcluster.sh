@@ -5,6 +5,8 @@
 # one slurmd per node; munged on the host with a private key and socket.
 #
 #   vcluster.sh up DIR [NODES=3] [CPUS=2]   start (DIR holds config, state, logs)
+#   vcluster.sh up-net DIR [NODES=2]        the network alone (namespaces, bridge,
+#                                           veths; no daemons): for `link`/`ping`
 #   vcluster.sh down DIR                    stop everything, remove the network
 #   vcluster.sh check DIR                   can a cluster start here (root, namespaces)?
 #   vcluster.sh status DIR                  sinfo + what is running
@@ -13,7 +15,10 @@
 #   vcluster.sh node DIR N CMD...           run CMD on node N (its netns + hostname)
 #   vcluster.sh kill-node DIR N             simulate a node crash: cut its link,
 #                                           then SIGKILL slurmd and its job's ranks
-#   vcluster.sh link DIR SPEC               shape every node's link with tc (see below)
+#   vcluster.sh link DIR SPEC               shape every node's link (see below)
+#   vcluster.sh ping DIR I J [COUNT=200] [INTERVAL_US=10000]
+#                                           UDP round trips node I -> node J
+#                                           (ibx-udpping: n, lost, min/p50/p90/p99 us)
 #
 # Addresses: 10.214.14.0/24 exists only on the bridge this script creates and in
 # its namespaces (vctl = .1, node i = .(10+i)); the host gets no address on it,
@@ -24,14 +29,23 @@
 # ends only what this cluster started.
 #
 # Link shaping (SPEC for `link`): "off", or "RATE" or "RATE DELAY" such as
-# "10gbit" / "1gbit 20us". The rate is a tbf qdisc on both ends of every node's
-# veth. A delay needs the netem qdisc; kernels without CONFIG_NET_SCH_NETEM (like
-# the CI's) refuse it, and the script says so instead of pretending.
+# "10gbit" / "1gbit 20us" / "unlimited 1ms" (a delay alone). The rate is a tbf
+# qdisc on both ends of every node's veth. The delay is one way, added to every
+# packet a node sends to another node (so a round trip between two nodes grows
+# by twice DELAY): this kernel has no netem qdisc, so each node runs
+# ibx-netdelay (tests/support/netdelay.c: an iptables NFQUEUE rule in the
+# node's namespace, the daemon holds each packet DELAY in user space), its
+# pid and log in DIR/run/netdelay-vnI.pid and DIR/log/netdelay-vnI.log. The
+# daemon is found as $IBX_NETDELAY, on PATH, or in build/ of this checkout;
+# it adds its own cost to DELAY (tens of microseconds: docs/performance.md);
+# $IBX_NETDELAY_OPTS adds options (e.g. "--spin-us 30": busy-wait the last
+# 30 us of every hold, more exact, costs CPU).
+# `link` again, or `down`, stops the daemons (they remove their rules).
 set -eEuo pipefail
 
 SUBNET=10.214.14
 die() { echo "vcluster: $*" >&2; exit 1; }
-usage() { sed -n 8,19p "$0" >&2; exit 2; }
+usage() { sed -n 7,21p "$0" >&2; exit 2; }
 
 [ $# -ge 2 ] || usage
 action=$1 dir=$(realpath -m "$2")
@@ -42,6 +56,23 @@ ns_ctl=$tag-ctl
 ns_node() { echo "$tag-n$1"; }
 veth_host() { echo "${tag}h$1"; } # host side of node i's link (i=0: vctl)
 conf=$dir/etc/slurm.conf
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# a tool built with the project (ibx-netdelay, ibx-udpping): $2 (an env
+# override), PATH, or the build/ folder of this checkout
+tool() {
+  local name=$1 override=${2:-}
+  if [ -n "$override" ]; then
+    [ -x "$override" ] || die "$override (from the environment) is not an executable"
+    echo "$override"
+  elif command -v "$name" > /dev/null; then
+    command -v "$name"
+  elif [ -x "$here/../../build/$name" ]; then
+    echo "$here/../../build/$name"
+  else
+    return 1
+  fi
+}
 
 preflight() {
   [ "$(id -u)" -eq 0 ] || die "must run as root (it creates network namespaces and starts slurmctld/slurmd/slurmdbd/mariadbd)"
@@ -59,10 +90,25 @@ preflight() {
 
 nodes_of() { cat "$dir/nodes" 2> /dev/null || echo 0; }
 
+# The delay daemons first (SIGTERM: they remove their rules and release what
+# they hold), by pid file; bounded, then SIGKILL.
+stop_netdelay() {
+  local f pid
+  for f in "$dir"/run/netdelay-vn*.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    kill "$pid" 2> /dev/null || { rm -f "$f"; continue; }
+    for _ in $(seq 50); do kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2> /dev/null || true
+    rm -f "$f"
+  done
+}
+
 # Every process in one of our namespaces, then the host-side daemons by pid file.
 stop_all() {
   local n ns pids
   n=$(nodes_of)
+  stop_netdelay
   for sig in TERM KILL; do
     for ns in $(for i in $(seq 1 "$n"); do ns_node "$i"; done) "$ns_ctl"; do
       ip netns list 2> /dev/null | grep -qw "^$ns" || continue
@@ -139,13 +185,18 @@ network_up() {
   done
 }
 
-write_configs() {
-  local n=$1 cpus=$2 i
+write_hosts() {
+  local n=$1 i
   {
     echo "127.0.0.1 localhost"
     echo "$SUBNET.1 vctl"
     for i in $(seq 1 "$n"); do echo "$SUBNET.$((10 + i)) vn$i"; done
   } > "$dir/etc/hosts"
+}
+
+write_configs() {
+  local n=$1 cpus=$2 i
+  write_hosts "$n"
   cat > "$conf" << CONF
 # virtual cluster $tag (tests/support/vcluster.sh): written at every \`up\`
 ClusterName=ibxvc
@@ -261,16 +312,41 @@ up() {
   echo "$conf"
 }
 
+up_net() {
+  local n=${1:-2}
+  [[ $n =~ ^[1-9]$ ]] || die "NODES must be 1..9, not '$n'"
+  preflight
+  trap 'echo "vcluster: up-net failed; tearing down" >&2; stop_all' ERR
+  if [ -f "$dir/nodes" ]; then
+    stop_all
+  fi
+  rm -rf "$dir"
+  mkdir -p "$dir"/{etc,log,run}
+  chmod 700 "$dir"
+  echo "$n" > "$dir/nodes"
+  write_hosts "$n"
+  network_up "$n"
+  trap - ERR
+  echo "vcluster: network of $n node(s) up (tag $tag, $SUBNET.0/24, no daemons)" >&2
+}
+
 all_idle() {
   [ "$(in_ns "$ns_ctl" vctl timeout 5 sinfo -h -N -o '%N %T' | grep -cE ' (idle|mixed|allocated)$')" -eq "$1" ]
 }
 
 link() {
-  local spec=$1 n i dev ns
+  local spec=$1 n i j dev ns side q
+  [ "$(id -u)" -eq 0 ] || die "must run as root (tc and iptables in the nodes' namespaces)"
   n=$(nodes_of)
   [ "$n" -gt 0 ] || die "no cluster in $dir"
-  local rate=${spec%% *} delay=
+  local rate=${spec%% *} delay='' netdelay=''
   [ "$spec" != "$rate" ] && delay=${spec#* }
+  if [ -n "$delay" ]; then
+    netdelay=$(tool ibx-netdelay "${IBX_NETDELAY:-}") ||
+      die "a delay needs ibx-netdelay (this kernel has no netem qdisc), which is not built: install libnetfilter-queue-dev (scripts/setup.sh --dev) and build, or set IBX_NETDELAY"
+    command -v iptables > /dev/null || die "a delay needs iptables (scripts/setup.sh --dev installs it)"
+  fi
+  stop_netdelay
   for i in $(seq 1 "$n"); do
     ns=$(ns_node "$i")
     for side in host node; do
@@ -280,21 +356,55 @@ link() {
         dev=vc0 q=(ip netns exec "$ns" tc)
       fi
       "${q[@]}" qdisc del dev "$dev" root 2> /dev/null || true
-      [ "$spec" = off ] && continue
-      if [ -n "$delay" ]; then
-        "${q[@]}" qdisc add dev "$dev" root netem delay "$delay" rate "$rate" 2> /dev/null ||
-          die "tc netem is not available in this kernel (CONFIG_NET_SCH_NETEM): cannot add a delay of $delay"
-      else
-        # burst: enough for one 64 KB TSO segment at every rate; latency bounds the queue
-        "${q[@]}" qdisc add dev "$dev" root tbf rate "$rate" burst 256kb latency 5ms
-      fi
+      [ "$spec" = off ] || [ "$rate" = unlimited ] && continue
+      # burst: enough for one 64 KB TSO segment at every rate; latency bounds the queue
+      "${q[@]}" qdisc add dev "$dev" root tbf rate "$rate" burst 256kb latency 5ms
     done
   done
+  if [ -n "$delay" ]; then
+    mkdir -p "$dir/run" "$dir/log"
+    for i in $(seq 1 "$n"); do
+      local to=() pidf=$dir/run/netdelay-vn$i.pid log=$dir/log/netdelay-vn$i.log
+      for j in $(seq 1 "$n"); do [ "$j" = "$i" ] || to+=(--to "$SUBNET.$((10 + j))"); done
+      [ ${#to[@]} -gt 0 ] || continue
+      rm -f "$pidf"
+      # shellcheck disable=SC2086 # IBX_NETDELAY_OPTS: extra options, e.g. "--spin-us 30"
+      nsenter --net="/run/netns/$(ns_node "$i")" "$netdelay" --delay "$delay" --dev vc0 "${to[@]}" \
+        --pidfile "$pidf" ${IBX_NETDELAY_OPTS:-} >> "$log" 2>&1 < /dev/null &
+      local pid=$! ok=0
+      for _ in $(seq 100); do # the pid file appears once its queue and rules are in place
+        [ -f "$pidf" ] && { ok=1; break; }
+        kill -0 "$pid" 2> /dev/null || break
+        sleep 0.05
+      done
+      if [ $ok = 0 ]; then
+        kill "$pid" 2> /dev/null || true
+        stop_netdelay
+        tail -n 5 "$log" >&2
+        die "ibx-netdelay did not start on vn$i (log: $log)"
+      fi
+    done
+  fi
   echo "vcluster: links of $n node(s): $spec" >&2
+}
+
+# I J [COUNT] [INTERVAL_US]: UDP round trips from node I to node J
+ping_nodes() {
+  local i=$1 j=$2 count=${3:-200} interval=${4:-10000} udpping spid rc=0
+  [ -f "$dir/nodes" ] || die "no cluster in $dir"
+  udpping=$(tool ibx-udpping "${IBX_UDPPING:-}") || die "ibx-udpping is not built (or set IBX_UDPPING)"
+  nsenter --net="/run/netns/$(ns_node "$j")" "$udpping" serve "$SUBNET.$((10 + j))" 7477 &
+  spid=$!
+  sleep 0.2
+  nsenter --net="/run/netns/$(ns_node "$i")" "$udpping" ping "$SUBNET.$((10 + j))" 7477 "$count" "$interval" || rc=$?
+  kill "$spid" 2> /dev/null || true
+  wait "$spid" 2> /dev/null || true
+  return $rc
 }
 
 case $action in
   up) up "$@" ;;
+  up-net) up_net "$@" ;;
   check) preflight ;;
   down)
     stop_all
@@ -325,5 +435,6 @@ case $action in
     echo "vcluster: node vn$i crashed (link down, slurmd and its processes killed)" >&2
     ;;
   link) link "$*" ;;
+  ping) ping_nodes "$@" ;;
   *) usage ;;
 esac
