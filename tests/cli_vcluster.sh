@@ -27,14 +27,7 @@ set -euo pipefail
 ibx=$(realpath "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 vcluster=$here/support/vcluster.sh
-if [ "$(id -u)" -ne 0 ]; then
-  echo "SKIP: the virtual cluster creates network namespaces and starts Slurm daemons: needs root"
-  exit 77
-fi
-if ! why=$(bash "$vcluster" check /tmp 2>&1); then
-  echo "SKIP: $why"
-  exit 77
-fi
+. "$here/support/vcluster_require.sh"
 work=$(pwd)/vcluster-test.$$
 rm -rf "$work"
 mkdir -p "$work"

@@ -17,14 +17,7 @@ set -euo pipefail
 bin=$(dirname "$(realpath "$1")")
 here=$(cd "$(dirname "$0")" && pwd)
 vcluster=$here/support/vcluster.sh
-if [ "$(id -u)" -ne 0 ]; then
-  echo "SKIP: the virtual cluster creates network namespaces: needs root"
-  exit 77
-fi
-if ! why=$(bash "$vcluster" check /tmp 2>&1); then
-  echo "SKIP: $why"
-  exit 77
-fi
+. "$here/support/vcluster_require.sh"
 if [ ! -x "$bin/ibx-netdelay" ] || ! command -v iptables > /dev/null; then
   echo "SKIP: ibx-netdelay not built or iptables missing (scripts/setup.sh --dev: libnetfilter-queue-dev, iptables)"
   exit 77

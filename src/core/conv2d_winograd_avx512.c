@@ -90,10 +90,21 @@ AVX512 void ibx_wino_dy_tiles_avx512(const float *P, int Wp, int TW, float *dst,
   }
 }
 
-AVX512 void ibx_wino_output_tiles_avx512(const float *src, size_t xs, int TW, float *plane, int H,
-                                         int W, int ty, float bias) {
+/* One output row pair of 16 tiles, y0 = s0 + s1 + s2 + bias and
+ * y1 = s1 - s2 - s3 + bias (the rows of A^T M A), interleaved into the
+ * columns y0[0] y1[0] y0[1] y1[1] ... of `row`, masked to its valid columns. */
+AVX512 static inline void store_output_row(float *row, __m512 s0, __m512 s1, __m512 s2, __m512 s3,
+                                           __m512 bias, __mmask16 mlo, __mmask16 mhi) {
   const __m512i il = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   const __m512i ih = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+  const __m512 y0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), s2), bias);
+  const __m512 y1 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s1, s2), s3), bias);
+  _mm512_mask_storeu_ps(row, mlo, _mm512_permutex2var_ps(y0, il, y1));
+  _mm512_mask_storeu_ps(row + 16, mhi, _mm512_permutex2var_ps(y0, ih, y1));
+}
+
+AVX512 void ibx_wino_output_tiles_avx512(const float *src, size_t xs, int TW, float *plane, int H,
+                                         int W, int ty, float bias) {
   const __m512 bv = _mm512_set1_ps(bias);
   float *row0 = plane + (size_t)(2 * ty) * W, *row1 = row0 + W;
   const int two_rows = 2 * ty + 1 < H;
@@ -102,27 +113,19 @@ AVX512 void ibx_wino_output_tiles_avx512(const float *src, size_t xs, int TW, fl
     __m512 v[16];
     for (int xi = 0; xi < 16; xi++)
       v[xi] = _mm512_maskz_loadu_ps(m, src + (size_t)xi * xs + k0);
-    const __m512 s0 = _mm512_add_ps(_mm512_add_ps(v[0], v[4]), v[8]);
-    const __m512 s1 = _mm512_add_ps(_mm512_add_ps(v[1], v[5]), v[9]);
-    const __m512 s2 = _mm512_add_ps(_mm512_add_ps(v[2], v[6]), v[10]);
-    const __m512 s3 = _mm512_add_ps(_mm512_add_ps(v[3], v[7]), v[11]);
-    const __m512 y00 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), s2), bv);
-    const __m512 y01 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s1, s2), s3), bv);
     /* columns 2k0 .. 2k0+31 of the output rows that lie inside the plane */
     const long cols = (long)W - 2L * k0 < 2L * (TW - k0) ? (long)W - 2L * k0 : 2L * (TW - k0);
     const __mmask16 mlo = lanes(cols), mhi = lanes(cols - 16);
-    _mm512_mask_storeu_ps(row0 + 2 * k0, mlo, _mm512_permutex2var_ps(y00, il, y01));
-    _mm512_mask_storeu_ps(row0 + 2 * k0 + 16, mhi, _mm512_permutex2var_ps(y00, ih, y01));
-    if (two_rows) {
-      const __m512 e0 = _mm512_sub_ps(_mm512_sub_ps(v[4], v[8]), v[12]);
-      const __m512 e1 = _mm512_sub_ps(_mm512_sub_ps(v[5], v[9]), v[13]);
-      const __m512 e2 = _mm512_sub_ps(_mm512_sub_ps(v[6], v[10]), v[14]);
-      const __m512 e3 = _mm512_sub_ps(_mm512_sub_ps(v[7], v[11]), v[15]);
-      const __m512 y10 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(e0, e1), e2), bv);
-      const __m512 y11 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(e1, e2), e3), bv);
-      _mm512_mask_storeu_ps(row1 + 2 * k0, mlo, _mm512_permutex2var_ps(y10, il, y11));
-      _mm512_mask_storeu_ps(row1 + 2 * k0 + 16, mhi, _mm512_permutex2var_ps(y10, ih, y11));
-    }
+    /* (A^T M) row 0: M rows 0 + 1 + 2; row 1: M rows 1 - 2 - 3 */
+    store_output_row(row0 + 2 * k0, _mm512_add_ps(_mm512_add_ps(v[0], v[4]), v[8]),
+                     _mm512_add_ps(_mm512_add_ps(v[1], v[5]), v[9]),
+                     _mm512_add_ps(_mm512_add_ps(v[2], v[6]), v[10]),
+                     _mm512_add_ps(_mm512_add_ps(v[3], v[7]), v[11]), bv, mlo, mhi);
+    if (two_rows)
+      store_output_row(row1 + 2 * k0, _mm512_sub_ps(_mm512_sub_ps(v[4], v[8]), v[12]),
+                       _mm512_sub_ps(_mm512_sub_ps(v[5], v[9]), v[13]),
+                       _mm512_sub_ps(_mm512_sub_ps(v[6], v[10]), v[14]),
+                       _mm512_sub_ps(_mm512_sub_ps(v[7], v[11]), v[15]), bv, mlo, mhi);
   }
 }
 
