@@ -25,6 +25,7 @@ typedef struct {
   int augment, flip;
   double token_dropout; /* text runs: word dropout probability */
   char vocab_from[64];  /* text runs: "" or the raw source whose vocabulary is used */
+  int validation;       /* fortunes: evaluate on 20 % of the train split */
   long train_limit, test_limit;
 } ibx_data_settings;
 

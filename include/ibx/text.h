@@ -130,6 +130,10 @@ typedef struct {
   int vocab_size;      /* WordPiece vocabulary size, specials included (4000) */
   int min_freq;        /* minimum count of a character or merged pair (2) */
   uint64_t split_seed; /* the fortunes train/test split (12) */
+  /* fortunes only: 1 = tuning without the test split: "train" is 80 % of
+   * the train split and "test" the other 20 % (stratified, fixed by
+   * split_seed); the real test split is not read into the dataset (0) */
+  int validation;
   /* NULL: learn the vocabulary from the source's train split (also when
    * opening its test split); else use this one (copied). */
   const ibx_vocab *vocab;

@@ -27,6 +27,9 @@ const ibx_cfg_key ibx_config_schema[] = {
      "raw source (e.g. `fortunes-corpus`, read from data.path too) learns from its train split, "
      "instead of learning one from data.dataset's train split. Pre-training and fine-tuning then "
      "share one vocabulary (docs/text.md). Empty: the dataset's own."},
+    {"data", "validation", IBX_CFG_BOOL, "false", 0, 0, NULL,
+     "Text dataset `fortunes`: for tuning without the test split, train on a stratified 80 % of "
+     "the train split and evaluate (the run's test error) on the other 20 %."},
     {"data", "train_limit", IBX_CFG_INT, "0", 0, BIG, NULL,
      "Use only the first N training samples (0: all). For smoke tests."},
     {"data", "test_limit", IBX_CFG_INT, "0", 0, BIG, NULL,

@@ -37,6 +37,7 @@ static const field fields[] = {
     FIELD("data.flip", data.flip, F_BOOL),
     FIELD("data.token_dropout", data.token_dropout, F_DOUBLE),
     FIELD("data.vocab_from", data.vocab_from, F_STRING),
+    FIELD("data.validation", data.validation, F_BOOL),
     FIELD("data.train_limit", data.train_limit, F_LONG),
     FIELD("data.test_limit", data.test_limit, F_LONG),
     FIELD("model.backbone", model.backbone, F_STRING),

@@ -60,6 +60,10 @@ int ibx_run_open_text_vocab(const ibx_run_config *rc, const char *split, const i
   opt.max_len = rc->model.max_len;
   opt.vocab_size = rc->model.vocab;
   opt.vocab = vocab;
+  opt.validation = rc->data.validation;
+  if (opt.validation && strcmp(rc->data.dataset, "fortunes"))
+    return ibx_fail(IBX_ERR_ARG, "data.validation: only the fortunes dataset has it, not '%s'",
+                    rc->data.dataset);
   return ibx_text_open(rc->data.dataset, rc->data.path, split, &opt, out);
 }
 

@@ -102,6 +102,7 @@ void ibx_text_options_default(ibx_text_options *opt) {
   opt->vocab_size = 4000;
   opt->min_freq = 2;
   opt->split_seed = 12;
+  opt->validation = 0;
   opt->vocab = NULL;
 }
 

@@ -356,8 +356,17 @@ int ibx_text_open_fortunes(const char *dir, const char *split, const ibx_text_op
     opt = &def;
   ibxt_corpus train = {0}, test = {0};
   int rc = fortunes_labelled(dir, opt->split_seed, &train, &test);
+  if (rc == IBX_OK && opt->validation) { /* train -> 80 % train + 20 % validation */
+    ibxt_corpus_free(&test);
+    ibxt_corpus all = train;
+    memset(&train, 0, sizeof train);
+    rc = fortunes_split(&all, opt->split_seed * 31 + 0x56414cULL, &train, &test);
+    ibxt_corpus_free(&all);
+  }
   char name[300];
-  snprintf(name, sizeof name, "fortunes %s", split);
+  snprintf(name, sizeof name, "fortunes %s", opt->validation && !strcmp(split, "test")
+                                                 ? "validation (20 % of the train split)"
+                                                 : opt->validation ? "train (80 %)" : split);
   if (rc == IBX_OK)
     rc = ibxt_dataset_from_corpus(strcmp(split, "test") ? &train : &test, &train,
                                   ibx_fortunes_classes, IBX_FORTUNES_NUM_CLASSES, opt, name, out);
