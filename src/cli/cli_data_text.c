@@ -42,6 +42,8 @@ static int usage(FILE *to, int status) {
           "  --seed N        the fortunes train/test split (12)\n"
           "  --vocab-from NAME  use the vocabulary raw source NAME (e.g. fortunes-corpus)\n"
           "                  learns from its train split in SRC, instead of SRC's own\n"
+          "  --validation    fortunes: 80 %% of the train split as train, the other 20 %%\n"
+          "                  as test (tuning without the test split)\n"
           "  --split S       train (default) or test (info)\n"
           "bow options:\n"
           "  --epochs N (30)  --batch N (32)  --lr X (0.01)  --bow-seed N (1)\n"
@@ -82,7 +84,8 @@ int ibx_cli_data_is_text(int argc, char **argv) {
     return 0;
   for (int i = 2; i < argc; i++) {
     if (argv[i][0] == '-' && argv[i][1] == '-') {
-      if (strcmp(argv[i], "--deletion") && strcmp(argv[i], "--replace-with-mask"))
+      if (strcmp(argv[i], "--deletion") && strcmp(argv[i], "--replace-with-mask") &&
+          strcmp(argv[i], "--validation"))
         i++; /* the other options take a value */
       continue;
     }
@@ -430,6 +433,8 @@ int ibx_cmd_data_text(int argc, char **argv) {
       split = argv[++i];
     else if (!strcmp(a, "--vocab-from") && has)
       vocab_from = argv[++i];
+    else if (!strcmp(a, "--validation"))
+      opt.validation = 1;
     else if (!strcmp(a, "--deletion"))
       eo.deletion = 1;
     else if (!strcmp(a, "--replace-with-mask"))
