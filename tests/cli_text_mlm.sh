@@ -42,10 +42,10 @@ with h5py.File(d + "/best.h5", "r") as f:
     assert "mlm.decoder.bias" in m and "mlm.dense.weight" in m and "pooler.weight" not in m, list(m)
     assert m["mlm.decoder.bias"].shape == m["embedding.token.weight"].shape[:1]
 with h5py.File(d + "/metrics.h5", "r") as f:
-    e = f["epochs"][...]
+    e = f["epoch/test_error"][...]
     assert len(e) == 2, e
     # the test error is the masked-token error on held-out text, in percent
-    assert all(50.0 < r[2] <= 100.0 for r in e), e
+    assert all(50.0 < x <= 100.0 for x in e), e
 PY
 
 # ---- the labelled set with the corpus's vocabulary

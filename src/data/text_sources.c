@@ -582,7 +582,8 @@ int ibx_text_open_fortunes_corpus(const char *dir, const char *split,
     rc = ibx_fail(IBX_ERR_FORMAT, "fortunes-corpus: %s: no %s text left", dir,
                   train.n ? "held-out" : "training");
   char name[300];
-  snprintf(name, sizeof name, "fortunes-corpus %s", split);
+  snprintf(name, sizeof name, "fortunes-corpus %s (%ld entries equal to fortunes test texts left "
+           "out)", split, excluded);
   if (rc == IBX_OK)
     rc = ibxt_dataset_from_corpus(strcmp(split, "test") ? &train : &test, &train,
                                   ibx_fortunes_corpus_classes, 1, opt, name, out);
