@@ -26,6 +26,12 @@ Needs Debian's python3-torch and python3-h5py. Groups:
              (d loss / d token embeddings), cls_attention (last layer's [CLS]
              attention weights averaged over heads), hidden1 (the states
              after encoder layer 1).
+  mlm        the masked-language model (cfg.mlm): the same encoder with
+             BERT's LM head (mlm.dense, GELU, mlm.norm, decoder tied to
+             embedding.token.weight plus mlm.decoder.bias); ids [3,7] with
+             [MASK], random and kept positions, targets (-1: not predicted),
+             lengths, params/<name>, loss (cross_entropy, ignore_index=-1),
+             grads/<name>.
 
 Conventions (as make_golden.py): inputs and parameters are float32 draws;
 the references are computed in float64 from those exact values and rounded
@@ -193,6 +199,78 @@ def model_case(f):
     put(grp, "hidden1", hidden[1])
 
 
+class MLMHead(nn.Module):
+    """BERT's LM head: dense + GELU + LayerNorm, decoder tied to the token
+    embedding plus its own bias (include/ibx/transformer.h, cfg.mlm)."""
+
+    def __init__(self, d, vocab):
+        super().__init__()
+        self.dense = nn.Linear(d, d)
+        self.norm = nn.LayerNorm(d)
+        self.decoder = nn.Module()
+        self.decoder.bias = nn.Parameter(torch.zeros(vocab))
+
+
+class MaskedLM(nn.Module):
+    def __init__(self, layers, d, heads, d_ff, max_len, vocab):
+        super().__init__()
+        self.embedding = Embedding(vocab, max_len, d)
+        layer = nn.TransformerEncoderLayer(d, heads, d_ff, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=False)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.mlm = MLMHead(d, vocab)
+
+    def forward(self, ids, lengths):
+        T = ids.shape[1]
+        pad = torch.arange(T)[None, :] >= lengths[:, None]
+        h = self.embedding.norm(self.embedding.token(ids) + self.embedding.position.weight[:T][None])
+        for layer in self.encoder.layers:
+            h = layer(h, src_key_padding_mask=pad)
+        y = self.mlm.norm(nn.functional.gelu(self.mlm.dense(h)))
+        return y @ self.embedding.token.weight.t() + self.mlm.decoder.bias
+
+
+def mlm_case(f):
+    g = torch.Generator().manual_seed(9)
+    cfg = dict(layers=2, d=8, heads=2, d_ff=12, max_len=7, vocab=13)
+    m = MaskedLM(**cfg).to(DT)
+    m.train()
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if name.endswith("norm.weight") or ".norm1.weight" in name or ".norm2.weight" in name:
+                p.copy_(f32(g, *p.shape, scale=0.2, shift=1.0))
+            else:
+                p.copy_(f32(g, *p.shape, scale=0.3))
+    lengths = torch.tensor([7, 5, 3])
+    ids = torch.randint(5, cfg["vocab"], (3, 7), generator=g)
+    ids[:, 0] = 2
+    targets = torch.full((3, 7), -1, dtype=torch.long)
+    for n, L in enumerate(lengths.tolist()):
+        ids[n, L - 1] = 3
+        ids[n, L:] = 0
+    # masked (id 4), a random token and a kept one are all predicted
+    targets[0, 1], ids[0, 1] = 9, 4
+    targets[0, 3] = int(ids[0, 3])
+    targets[0, 5], ids[0, 5] = 12, 6
+    targets[1, 2], ids[1, 2] = 7, 4
+    targets[2, 1], ids[2, 1] = 11, 4
+    logits = m(ids, lengths)
+    loss = nn.functional.cross_entropy(logits.reshape(-1, cfg["vocab"]), targets.reshape(-1),
+                                       ignore_index=-1)
+    loss.backward()
+    grp = f.create_group("mlm")
+    for k, v in cfg.items():
+        grp.attrs[k] = v
+    grp.attrs["n_params"] = len(list(m.parameters()))
+    grp.create_dataset("ids", data=ids.numpy().astype(np.int32))
+    grp.create_dataset("lengths", data=lengths.numpy().astype(np.int32))
+    grp.create_dataset("targets", data=targets.numpy().astype(np.int32))
+    for name, p in m.named_parameters():
+        put(grp, "params/" + name, p)
+        put(grp, "grads/" + name, p.grad)
+    put(grp, "loss", loss.reshape(1))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests",
@@ -205,6 +283,7 @@ def main():
         layernorm_case(f)
         gelu_case(f)
         model_case(f)
+        mlm_case(f)
     print("wrote", path)
 
 

@@ -121,7 +121,7 @@ expect 1 "99_9.txt: empty review" "$ibx" data info --format imdb "$tmp/empty_rev
 rm -rf "$tmp/empty_review/train/pos"
 expect 1 "train/pos" "$ibx" data convert --format imdb "$tmp/empty_review" "$tmp/h5x"
 expect 2 "bad --max-len" "$ibx" data info --format imdb --max-len 1 "$imdb"
-expect 2 "convert reads fortunes or imdb" "$ibx" data convert --format text-h5 "$tmp/h5" "$tmp/h5y"
+expect 2 "convert reads fortunes, fortunes-corpus or imdb" "$ibx" data convert --format text-h5 "$tmp/h5" "$tmp/h5y"
 cp "$tmp/h5/train.h5" "$tmp/corrupt.h5"
 $py - "$tmp/corrupt.h5" <<'PY'
 import sys, h5py

@@ -5,7 +5,9 @@
  * a 1e3 offset, GELU, and a 2-layer post-LN nn.TransformerEncoder with
  * BERT embeddings and a [CLS] pooled classifier (logits, loss, every
  * parameter gradient, the token-embedding gradient, the last layer's [CLS]
- * attention, the hidden states after layer 1). Tolerance: golden.h's
+ * attention, the hidden states after layer 1), and the masked-language
+ * model (BERT's LM head tied to the token embedding: loss and every
+ * parameter gradient). Tolerance: golden.h's
  * default, 1e-5 relative plus 1e-5 of the tensor's scale. */
 #include "testutil.h"
 
@@ -177,12 +179,59 @@ static void test_model(void **state) {
   ibx_transformer_free(t);
 }
 
+/* The masked-language model: BERT's LM head with the decoder tied to the
+ * token embedding, loss over the predicted positions only (PyTorch's
+ * cross_entropy with ignore_index = -1). */
+static void test_mlm(void **state) {
+  (void)state;
+  const char *grp = "mlm";
+  ibx_transformer_config c;
+  ibx_transformer_config_defaults(&c);
+  c.layers = (int)g_attr_i(&F, grp, "layers");
+  c.d_model = (int)g_attr_i(&F, grp, "d");
+  c.heads = (int)g_attr_i(&F, grp, "heads");
+  c.d_ff = (int)g_attr_i(&F, grp, "d_ff");
+  c.max_len = (int)g_attr_i(&F, grp, "max_len");
+  c.vocab = (int)g_attr_i(&F, grp, "vocab");
+  c.num_classes = 0, c.mlm = 1, c.dropout = 0.0f;
+  const int N = 3, T = c.max_len;
+  ibx_transformer *t;
+  assert_ibx_ok(ibx_transformer_create(&c, N, &t));
+  ibx_params *P = ibx_transformer_params(t);
+  assert_int_equal(P->count, g_attr_i(&F, grp, "n_params"));
+  char p[160];
+  for (int i = 0; i < P->count; i++) {
+    ibx_tensor v = ibx_params_value(P, i);
+    snprintf(p, sizeof p, "%s/params/%s", grp, P->info[i].name);
+    if (!ibx_h5_exists(&F, p))
+      fail_msg("fixture has no %s", p);
+    assert_ibx_ok(ibx_h5_read_tensor(&F, p, &v));
+  }
+  int32_t ids[64], lengths[3], targets[64];
+  assert_ibx_ok(ibx_h5_read_i32(&F, "mlm/ids", ids, (size_t)N * T));
+  assert_ibx_ok(ibx_h5_read_i32(&F, "mlm/lengths", lengths, N));
+  assert_ibx_ok(ibx_h5_read_i32(&F, "mlm/targets", targets, (size_t)N * T));
+  ibx_mlm_stats st;
+  assert_ibx_ok(ibx_transformer_forward_mlm(t, ids, T, lengths, targets, N, 1, 7, &st));
+  assert_int_equal(st.count, 5);
+  check_ref(grp, "loss", &st.loss, 1);
+  ibx_params_zero_grads(P);
+  assert_ibx_ok(ibx_transformer_backward_mlm(t));
+  for (int i = 0; i < P->count; i++) {
+    ibx_tensor gr = ibx_params_grad(P, i);
+    snprintf(p, sizeof p, "grads/%s", P->info[i].name);
+    check_ref(grp, p, gr.data, g_numel(&gr));
+  }
+  ibx_transformer_free(t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mha),
       cmocka_unit_test(test_layernorm),
       cmocka_unit_test(test_gelu),
       cmocka_unit_test(test_model),
+      cmocka_unit_test(test_mlm),
   };
   return cmocka_run_group_tests(tests, g_group_setup, g_group_teardown);
 }

@@ -7,6 +7,9 @@
  * attention logits, a fully padded sample, LayerNorm of rows with a large
  * common offset.
  *
+ * The masked-language model (encoder + BERT's LM head with the decoder tied
+ * to the token embedding) is checked end to end on its own loss.
+ *
  * Method and tolerance as tests/test_grad_pointwise.c: L = sum(y .* G) for a
  * fixed random G, summed in double; central differences with eps = 1e-2;
  * |fd - an| <= 1e-3 + 1e-2 * max(|fd|, |an|). The forward passes run in
@@ -509,6 +512,108 @@ static void run_transformer_model(int pool_mean) {
   ibx_transformer_free(c.t);
 }
 
+/* ---- the masked-language model: encoder + BERT's LM head (tied decoder) -- */
+
+typedef struct {
+  ibx_transformer *t;
+  int32_t ids[3 * 7], tgt[3 * 7];
+  int len[3];
+} mlm_ctx;
+
+static double mlm_loss(void *p) {
+  mlm_ctx *c = p;
+  ibx_mlm_stats st;
+  assert_ibx_ok(ibx_transformer_forward_mlm(c->t, c->ids, 7, c->len, c->tgt, 3, 1, 99, &st));
+  return st.loss;
+}
+
+static void test_transformer_mlm(void **state) {
+  (void)state;
+  ibx_transformer_config cfg;
+  ibx_transformer_config_defaults(&cfg);
+  cfg.layers = 2, cfg.d_model = 6, cfg.heads = 3, cfg.d_ff = 7, cfg.max_len = 7, cfg.vocab = 13;
+  cfg.num_classes = 0, cfg.dropout = 0.1f, cfg.seed = 8, cfg.mlm = 1;
+  mlm_ctx c = {0};
+  assert_ibx_ok(ibx_transformer_create(&cfg, 3, &c.t));
+  ibx_params *P = ibx_transformer_params(c.t);
+  int has_head = 0, has_pooler = 0;
+  for (int i = 0; i < P->count; i++) {
+    has_head += !strcmp(P->info[i].name, "mlm.decoder.bias");
+    has_pooler += !strncmp(P->info[i].name, "pooler", 6);
+  }
+  assert_int_equal(has_head, 1);
+  assert_int_equal(has_pooler, 0);
+  tu_randn(P->values, P->total, 0.4f, 71);
+  for (int i = 0; i < P->count; i++)
+    if (strstr(P->info[i].name, "norm"))
+      if (!strcmp(strrchr(P->info[i].name, '.'), ".weight"))
+        for (size_t k = 0; k < P->info[i].numel; k++)
+          P->values[P->info[i].offset + k] += 1.0f;
+  /* odd lengths, padding, a sample without any target, targets at padding
+   * positions past the length are ignored */
+  const int len[3] = {7, 5, 2};
+  for (int n = 0; n < 3; n++) {
+    c.len[n] = len[n];
+    for (int i = 0; i < 7; i++) {
+      c.ids[n * 7 + i] = i < len[n] ? (int32_t)(5 + (n * 5 + i * 3) % 8) : 0;
+      c.tgt[n * 7 + i] = -1;
+    }
+    c.ids[n * 7] = 2;
+    c.ids[n * 7 + len[n] - 1] = 3;
+  }
+  c.tgt[1] = 9, c.ids[1] = 4;  /* [MASK] */
+  c.tgt[4] = 12;               /* kept token */
+  c.tgt[5] = 6, c.ids[5] = 11; /* random token */
+  c.tgt[7 + 2] = 5, c.ids[7 + 2] = 4;
+  c.tgt[7 + 6] = 7; /* padding: ignored */
+  hook_log hl = {0};
+  ibx_transformer_set_grad_hook(c.t, hook, &hl);
+  ibx_mlm_stats st;
+  assert_ibx_ok(ibx_transformer_forward_mlm(c.t, c.ids, 7, c.len, c.tgt, 3, 1, 99, &st));
+  assert_int_equal(st.count, 4);
+  assert_true(st.loss > 0.0f && st.correct >= 0 && st.correct <= 4);
+  ibx_params_zero_grads(P);
+  assert_ibx_ok(ibx_transformer_backward_mlm(c.t));
+  assert_true(hl.calls >= 3 && !hl.bad && hl.last == 0);
+  for (int i = 0; i < P->count; i++) {
+    char what[160];
+    snprintf(what, sizeof what, "mlm transformer: %s", P->info[i].name);
+    float *g = malloc(P->info[i].numel * sizeof(float));
+    memcpy(g, P->grads + P->info[i].offset, P->info[i].numel * sizeof(float));
+    tu_check_grad(what, mlm_loss, &c, P->values + P->info[i].offset, g, P->info[i].numel, EPS,
+                  RTOL, ATOL, 12);
+    free(g);
+  }
+  /* the tied decoder: the embedding rows of target ids get gradient even
+   * when those ids never appear in the input */
+  const ibx_param_info *emb = &P->info[0];
+  assert_string_equal(emb->name, "embedding.token.weight");
+  double g12 = 0.0;
+  for (int d = 0; d < 6; d++)
+    g12 += fabs(P->grads[emb->offset + 12 * 6 + d]);
+  assert_true(g12 > 0.0);
+  /* bad input: a target outside the vocabulary; the classifier calls */
+  c.tgt[1] = 13;
+  assert_int_equal(ibx_transformer_forward_mlm(c.t, c.ids, 7, c.len, c.tgt, 3, 0, 0, &st),
+                   IBX_ERR_ARG);
+  ibx_tensor lg;
+  assert_int_equal(ibx_transformer_forward(c.t, c.ids, 7, c.len, NULL, 3, 0, 0, &lg), IBX_ERR_ARG);
+  assert_non_null(strstr(ibx_errmsg(), "masked-language"));
+  /* no target at all: loss 0, backward still runs (every rank joins) */
+  for (int i = 0; i < 21; i++)
+    c.tgt[i] = -1;
+  assert_ibx_ok(ibx_transformer_forward_mlm(c.t, c.ids, 7, c.len, c.tgt, 3, 1, 99, &st));
+  assert_int_equal(st.count, 0);
+  assert_true(st.loss == 0.0f);
+  ibx_params_zero_grads(P);
+  assert_ibx_ok(ibx_transformer_backward_mlm(c.t));
+  double gsum = 0.0;
+  for (size_t k = 0; k < P->total; k++)
+    gsum += fabs(P->grads[k]);
+  assert_true(gsum == 0.0);
+  ibx_transformer_free(c.t);
+}
+
 static void test_transformer_model(void **state) {
   (void)state;
   run_transformer_model(0);
@@ -531,6 +636,7 @@ int main(void) {
       cmocka_unit_test(test_ffn),
       cmocka_unit_test(test_transformer_model),
       cmocka_unit_test(test_transformer_model_mean_pool),
+      cmocka_unit_test(test_transformer_mlm),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

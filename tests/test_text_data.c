@@ -1,7 +1,8 @@
 /* Text datasets (src/data/text_dataset.c, text_sources.c, text_h5.c): the
  * IMDB reader on a small aclImdb tree the test writes, the fortunes reader on
  * a hand-made category directory (and on the Debian package when it is
- * installed), the native HDF5 text format (round trip, ranges, checksums,
+ * installed), the pre-training corpus (fortunes-corpus: no text of the
+ * labelled test split, held-out text, one shared vocabulary), the native HDF5 text format (round trip, ranges, checksums,
  * corrupt files) and bad input: empty files, non-UTF-8 bytes, long texts,
  * missing labels, empty vocabularies. */
 #include <stdio.h>
@@ -42,13 +43,13 @@ static void write_file(const char *path, const void *data, size_t n) {
 }
 
 static void mkdirs(const char *root, const char *sub) {
-  char p[4096];
+  char p[8300];
   snprintf(p, sizeof p, "%s/%s", root, sub);
   mkdir(p, 0755);
 }
 
 static void write_review(const char *root, const char *sub, const char *name, const char *text) {
-  char p[4096];
+  char p[12400];
   snprintf(p, sizeof p, "%s/%s/%s", root, sub, name);
   write_file(p, text, strlen(text));
 }
@@ -311,6 +312,167 @@ static void test_fortunes_files(void **state) {
   rm_rf(dir);
 }
 
+static int cmp_cstr_ptr(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* 1 when some text of a has the normalised key of some text of b. */
+static int key_overlap(const ibx_text_dataset *a, const ibx_text_dataset *b, long *count) {
+  long hits = 0;
+  for (long i = 0; i < ibx_text_count(b); i++) {
+    char *kb = ibx_text_normalized_key(ibx_text_raw(b, i));
+    assert_non_null(kb);
+    for (long j = 0; j < ibx_text_count(a); j++) {
+      char *ka = ibx_text_normalized_key(ibx_text_raw(a, j));
+      assert_non_null(ka);
+      hits += strcmp(ka, kb) == 0;
+      free(ka);
+    }
+    free(kb);
+  }
+  if (count)
+    *count = hits;
+  return hits > 0;
+}
+
+/* The pre-training corpus: every fortune file, no labelled test text (not
+ * even a copy in another file that differs in case and white space), index
+ * files and subdirectories (off/) ignored, held-out text for the MLM
+ * evaluation, one shared vocabulary; the validation split of fortunes. */
+static void test_fortunes_corpus(void **state) {
+  (void)state;
+  char dir[4096], path[4200];
+  tmp(dir, sizeof dir, "fortunes_corpus");
+  make_fortunes(dir);
+  ibx_text_options opt;
+  ibx_text_options_default(&opt);
+  opt.min_freq = 1;
+  opt.vocab_size = 200;
+  ibx_text_dataset *ltr = NULL, *lte = NULL;
+  assert_ibx_ok(ibx_text_open_fortunes(dir, "train", &opt, &ltr));
+  assert_ibx_ok(ibx_text_open_fortunes(dir, "test", &opt, &lte));
+  /* another file: every labelled text again, upper-cased with other white
+   * space, and 200 unlabelled texts */
+  static char body[65536];
+  body[0] = '\0';
+  for (int s = 0; s < 2; s++) {
+    const ibx_text_dataset *d = s ? lte : ltr;
+    for (long i = 0; i < ibx_text_count(d); i++) {
+      char e[512];
+      snprintf(e, sizeof e, "  %s  \n%%\n", ibx_text_raw(d, i));
+      for (char *c = e; *c; c++)
+        *c = *c == '\t' ? ' ' : (*c >= 'a' && *c <= 'z') ? (char)(*c - 32) : *c;
+      strcat(body, e);
+    }
+  }
+  for (int i = 0; i < 200; i++) {
+    char e[128];
+    snprintf(e, sizeof e, "Unlabelled saying %d of the other file.\n%%\n", i);
+    strcat(body, e);
+  }
+  snprintf(path, sizeof path, "%s/other", dir);
+  write_file(path, body, strlen(body));
+  snprintf(path, sizeof path, "%s/other.dat", dir);
+  write_file(path, "Indexfile text\n%\n", 17);
+  snprintf(path, sizeof path, "%s/off", dir);
+  mkdir(path, 0755);
+  snprintf(path, sizeof path, "%s/off/rude", dir);
+  write_file(path, "Offensive text\n%\n", 17);
+  ibx_text_dataset *ctr = NULL, *cte = NULL;
+  assert_ibx_ok(ibx_text_open("fortunes-corpus", dir, "train", &opt, &ctr));
+  assert_ibx_ok(ibx_text_open("fortunes-corpus", dir, "test", &opt, &cte));
+  assert_int_equal(ibx_text_num_classes(ctr), 1);
+  /* no labelled test text in either split */
+  assert_false(key_overlap(ctr, lte, NULL));
+  assert_false(key_overlap(cte, lte, NULL));
+  /* every labelled train text is pre-training text, exactly once */
+  long hits = 0;
+  key_overlap(ctr, ltr, &hits);
+  assert_int_equal(hits, ibx_text_count(ltr));
+  assert_false(key_overlap(cte, ltr, NULL));
+  /* the held-out split: some unlabelled text, none of it in train */
+  assert_true(ibx_text_count(cte) > 0 && ibx_text_count(cte) < 40);
+  assert_false(key_overlap(ctr, cte, NULL));
+  /* 200 unlabelled + the shared fortune (dropped from the labelled set, not
+   * a test text) + the labelled train texts, each once */
+  assert_int_equal(ibx_text_count(ctr) + ibx_text_count(cte), 200 + 1 + ibx_text_count(ltr));
+  for (long i = 0; i < ibx_text_count(ctr); i++) {
+    assert_null(strstr(ibx_text_raw(ctr, i), "Indexfile"));
+    assert_null(strstr(ibx_text_raw(ctr, i), "Offensive"));
+  }
+  /* one shared vocabulary: the corpus's, learned from its train split */
+  ibx_vocab *v = NULL;
+  assert_ibx_ok(ibx_text_learn_vocab("fortunes-corpus", dir, &opt, &v));
+  const ibx_vocab *cv = ibx_text_vocab(ctr);
+  assert_int_equal(ibx_vocab_size(v), ibx_vocab_size(cv));
+  for (int i = 0; i < ibx_vocab_size(v); i++)
+    assert_string_equal(ibx_vocab_token(v, i), ibx_vocab_token(cv, i));
+  ibx_text_options fo = opt;
+  fo.vocab = v;
+  ibx_text_dataset *shared = NULL;
+  assert_ibx_ok(ibx_text_open("fortunes", dir, "test", &fo, &shared));
+  assert_ptr_not_equal(ibx_text_vocab(shared), v); /* copied */
+  assert_string_equal(ibx_vocab_token(ibx_text_vocab(shared), 40), ibx_vocab_token(v, 40));
+  ibx_text_close(shared);
+  ibx_vocab_free(v);
+  assert_one_line_error(ibx_text_learn_vocab("h5", dir, &opt, &v), IBX_ERR_ARG, "h5",
+                        "raw text source");
+  /* the validation split: 80 / 20 of the labelled train split, no test text */
+  ibx_text_options vo = opt;
+  vo.validation = 1;
+  ibx_text_dataset *vtr = NULL, *vva = NULL;
+  assert_ibx_ok(ibx_text_open_fortunes(dir, "train", &vo, &vtr));
+  assert_ibx_ok(ibx_text_open_fortunes(dir, "test", &vo, &vva));
+  assert_int_equal(ibx_text_count(vtr) + ibx_text_count(vva), ibx_text_count(ltr));
+  assert_true(ibx_text_count(vva) > 0);
+  assert_false(key_overlap(vtr, lte, NULL));
+  assert_false(key_overlap(vva, lte, NULL));
+  assert_false(key_overlap(vtr, vva, NULL));
+  ibx_text_close(vtr), ibx_text_close(vva);
+  ibx_text_close(ctr), ibx_text_close(cte), ibx_text_close(ltr), ibx_text_close(lte);
+  assert_one_line_error(ibx_text_open("fortunes-corpus", "/nonexistent/fortunes", "train", &opt,
+                                      &ctr),
+                        IBX_ERR_IO, "/nonexistent/fortunes", NULL);
+  rm_rf(dir);
+}
+
+/* The same no-leak rule on the Debian package (skipped when absent). */
+static void test_fortunes_corpus_package(void **state) {
+  (void)state;
+  char p[4096];
+  snprintf(p, sizeof p, "%s/%s", IBX_FORTUNES_DIR, ibx_fortunes_classes[0]);
+  if (access(p, R_OK) != 0)
+    skip();
+  ibx_text_options opt;
+  ibx_text_options_default(&opt);
+  opt.vocab_size = 100; /* the texts are what is checked, not the vocabulary */
+  opt.max_len = 8;
+  ibx_text_dataset *lte = NULL, *ctr = NULL, *cte = NULL;
+  assert_ibx_ok(ibx_text_open("fortunes", NULL, "test", &opt, &lte));
+  assert_ibx_ok(ibx_text_open("fortunes-corpus", NULL, "train", &opt, &ctr));
+  assert_ibx_ok(ibx_text_open("fortunes-corpus", NULL, "test", &opt, &cte));
+  assert_true(ibx_text_count(ctr) > 10000 && ibx_text_count(cte) > 300);
+  /* sorted keys of the test split, then a binary search per corpus text */
+  const long nt = ibx_text_count(lte);
+  char **keys = malloc((size_t)nt * sizeof *keys);
+  for (long i = 0; i < nt; i++)
+    assert_non_null(keys[i] = ibx_text_normalized_key(ibx_text_raw(lte, i)));
+  qsort(keys, (size_t)nt, sizeof *keys, cmp_cstr_ptr);
+  for (int s = 0; s < 2; s++) {
+    const ibx_text_dataset *d = s ? cte : ctr;
+    for (long i = 0; i < ibx_text_count(d); i++) {
+      char *k = ibx_text_normalized_key(ibx_text_raw(d, i));
+      if (bsearch(&k, keys, (size_t)nt, sizeof *keys, cmp_cstr_ptr))
+        fail_msg("corpus %s text %ld is a test-split text: %s", s ? "test" : "train", i, k);
+      free(k);
+    }
+  }
+  for (long i = 0; i < nt; i++)
+    free(keys[i]);
+  free(keys);
+  ibx_text_close(lte), ibx_text_close(ctr), ibx_text_close(cte);
+}
+
 /* The embedded default, from the Debian package (skipped when absent). */
 static void test_fortunes_package(void **state) {
   (void)state;
@@ -507,6 +669,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_imdb),          cmocka_unit_test(test_imdb_bad_input),
       cmocka_unit_test(test_fortunes_files), cmocka_unit_test(test_fortunes_package),
+      cmocka_unit_test(test_fortunes_corpus), cmocka_unit_test(test_fortunes_corpus_package),
       cmocka_unit_test(test_h5),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

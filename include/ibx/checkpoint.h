@@ -59,6 +59,12 @@ int ibx_checkpoint_write(const char *path, const ibx_params *params, const ibx_p
 int ibx_checkpoint_read(const char *path, ibx_params *params, ibx_params *buffers,
                         ibx_opt_state *opt, ibx_ckpt_meta *meta);
 
+/* Fine-tuning from another model's checkpoint: reads every parameter of
+ * params whose name is in path's /model group (checksum checked); the others
+ * are left as they are. *loaded (may be NULL) counts the parameters read. A
+ * same-named tensor of another shape is IBX_ERR_FORMAT naming the file, the
+ * parameter and both shapes; file problems as ibx_checkpoint_read. */
+int ibx_checkpoint_read_matching(const char *path, ibx_params *params, int *loaded);
 /* The resolved config stored in a checkpoint, into a fresh malloc'ed string
  * (checked against the metadata checksum). */
 int ibx_checkpoint_read_config(const char *path, char **config_ini);

@@ -15,6 +15,7 @@
 #include "ibx/params.h"
 #include "ibx/sequential.h"
 #include "ibx/tensor.h"
+#include "ibx/transformer.h"
 
 /* The loss and its parts, each already multiplied by its weight
  * (total = ce + kl + vq + commit + aux; parts a model lacks are 0). */
@@ -65,6 +66,8 @@ typedef struct {
   int tf_layers, tf_d_model, tf_heads, tf_d_ff, tf_max_len, tf_vocab;
   float tf_dropout;
   int tf_pool_mean; /* model.pool = mean */
+  int tf_mlm;       /* model.objective = mlm: the masked-language-model head
+                       instead of the classifier (pre-training) */
 } ibx_model_config;
 
 /* Fills cfg with the defaults above for the given backbone and head: a
@@ -130,6 +133,18 @@ int ibx_model_is_text(const ibx_model *m);
 /* The transformer of a text model (for attribution: intercepts, embedding
  * gradients, [CLS] attention), NULL for image models. */
 struct ibx_transformer *ibx_model_transformer(ibx_model *m);
+
+/* ---- masked-language models (model.objective = mlm, a transformer) -------
+ * 1 when m predicts masked tokens instead of classes. */
+int ibx_model_is_mlm(const ibx_model *m);
+/* Forward on in's token ids (already masked) predicting targets [batch,
+ * in->stride] (the original id at a masked position, -1 elsewhere;
+ * ibx_transformer_forward_mlm): loss->ce = loss->total = the mean
+ * cross-entropy over the predicted positions; *stats (may be NULL) the
+ * counts. ibx_model_backward then runs that loss's backward. */
+int ibx_model_forward_mlm(ibx_model *m, const ibx_model_input *in, const int32_t *targets,
+                          int batch, int training, uint64_t noise_seed, ibx_loss_parts *loss,
+                          ibx_mlm_stats *stats);
 
 /* Backward of the last forward's total loss (requires labels in forward).
  * Parameter gradients accumulate into the gradient buffer; dx (the input

@@ -24,6 +24,8 @@ typedef struct {
   int image_size;
   int augment, flip;
   double token_dropout; /* text runs: word dropout probability */
+  char vocab_from[64];  /* text runs: "" or the raw source whose vocabulary is used */
+  int validation;       /* fortunes: evaluate on 20 % of the train split */
   long train_limit, test_limit;
 } ibx_data_settings;
 
@@ -38,6 +40,7 @@ typedef struct {
   /* the transformer (model.backbone = transformer, text datasets) */
   int layers, d_model, heads, d_ff, max_len, vocab;
   char pool[8]; /* "cls" or "mean" */
+  char objective[16]; /* "classify" or "mlm" */
   double dropout;
 } ibx_model_settings;
 
@@ -60,6 +63,8 @@ typedef struct {
   int threads;
   char precision[8]; /* "fp32" | "bf16" (ibx/precision.h) */
   long log_every;
+  double mask_prob;                  /* model.objective = mlm */
+  char init_from[IBX_CFG_MAX_STRING]; /* "" or a run directory / checkpoint */
 } ibx_train_settings;
 
 typedef struct {
@@ -107,6 +112,13 @@ int ibx_run_check_data_model(const ibx_run_config *rc);
  * model.max_len and a WordPiece vocabulary of model.vocab entries learned
  * from their train split. */
 int ibx_run_open_text(const ibx_run_config *rc, const char *split, ibx_text_dataset **out);
+/* The vocabulary data.vocab_from names (learned at model.vocab from that raw
+ * source's train split in data.path), or *out = NULL when data.vocab_from is
+ * empty. */
+int ibx_run_text_vocab(const ibx_run_config *rc, ibx_vocab **out);
+/* ibx_run_open_text with the vocabulary given (NULL: the dataset's own). */
+int ibx_run_open_text_vocab(const ibx_run_config *rc, const char *split, const ibx_vocab *vocab,
+                            ibx_text_dataset **out);
 /* The transformer a text run config describes, with the class count,
  * vocabulary size and sequence length of the training set (the text
  * counterpart of ibx_run_model_config). */

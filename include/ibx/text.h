@@ -130,6 +130,10 @@ typedef struct {
   int vocab_size;      /* WordPiece vocabulary size, specials included (4000) */
   int min_freq;        /* minimum count of a character or merged pair (2) */
   uint64_t split_seed; /* the fortunes train/test split (12) */
+  /* fortunes only: 1 = tuning without the test split: "train" is 80 % of
+   * the train split and "test" the other 20 % (stratified, fixed by
+   * split_seed); the real test split is not read into the dataset (0) */
+  int validation;
   /* NULL: learn the vocabulary from the source's train split (also when
    * opening its test split); else use this one (copied). */
   const ibx_vocab *vocab;
@@ -160,6 +164,27 @@ extern const char *const ibx_fortunes_classes[IBX_FORTUNES_NUM_CLASSES];
 int ibx_text_open_fortunes(const char *dir, const char *split, const ibx_text_options *opt,
                            ibx_text_dataset **out);
 
+/* The pre-training corpus (masked-language-model pre-training, BERT's
+ * recipe): every fortune file of dir (regular files without a dot in their
+ * name, in name order: not the *.dat indexes, *.u8 links or subdirectories
+ * such as off/), one unlabelled text per entry (class "text"), one copy of
+ * each normalised text (ibx_text_normalized_key). No leak into the labelled
+ * test split: every entry whose normalised text equals a text of
+ * ibx_text_open_fortunes's test split at the same opt->split_seed is left
+ * out, wherever it appears. Split "test" is held-out text for the MLM
+ * evaluation: 1 in 20 of the entries that are not in the labelled train
+ * split (by a hash of the normalised text); "train" is the rest, labelled
+ * train texts included. The vocabulary is learned from "train" unless
+ * opt->vocab is given. dir NULL or "": IBX_FORTUNES_DIR. */
+extern const char *const ibx_fortunes_corpus_classes[1];
+int ibx_text_open_fortunes_corpus(const char *dir, const char *split,
+                                  const ibx_text_options *opt, ibx_text_dataset **out);
+/* The text as the tokenizer sees it: the basic tokenizer's words joined by
+ * single spaces (lower-cased, accents stripped, punctuation split). Two
+ * texts that differ only in case, accents or white space have the same key.
+ * malloc'ed; NULL on NOMEM. */
+char *ibx_text_normalized_key(const char *utf8);
+
 /* Native format: one HDF5 file per split (layout in src/data/text_h5.c and
  * docs/data.md): token ids, lengths, labels, class names, vocabulary,
  * optional raw texts, crc32 checksums verified on open. */
@@ -171,8 +196,8 @@ int ibx_text_open_h5_range(const char *path, long first, long count, ibx_text_da
 /* Number of sequences in the file without reading them. */
 int ibx_text_h5_count(const char *path, long *count);
 
-/* A text dataset by name: "fortunes" (path NULL or "": the Debian
- * location), "imdb" (path: the aclImdb directory) or "h5" (path/<split>.h5),
+/* A text dataset by name: "fortunes" or "fortunes-corpus" (path NULL or
+ * "": the Debian location), "imdb" (path: the aclImdb directory) or "h5" (path/<split>.h5),
  * split train or test, with default options (ibx_text_options_default). */
 int ibx_text_open_named(const char *name, const char *path, const char *split,
                         ibx_text_dataset **out);
@@ -180,7 +205,13 @@ int ibx_text_open_named(const char *name, const char *path, const char *split,
  * NULL there). */
 int ibx_text_open(const char *name, const char *path, const char *split,
                   const ibx_text_options *opt, ibx_text_dataset **out);
-/* 1 when name is a text dataset name (fortunes, imdb) that
+/* The WordPiece vocabulary the raw source `name` (fortunes, fortunes-corpus,
+ * imdb) learns from its train split at path with opt's vocab_size, min_freq
+ * and split_seed (opt->vocab and max_len are ignored): one vocabulary shared
+ * by pre-training (fortunes-corpus) and fine-tuning (fortunes). */
+int ibx_text_learn_vocab(const char *name, const char *path, const ibx_text_options *opt,
+                         ibx_vocab **out);
+/* 1 when name is a text dataset name (fortunes, fortunes-corpus, imdb) that
  * ibx_text_open_named understands; h5 files may be images or text: see
  * ibx_text_h5_is_text. */
 int ibx_text_is_text_name(const char *name);

@@ -15,7 +15,8 @@
  * embedding.position.weight, embedding.norm.{weight,bias},
  * encoder.layers.<l>.self_attn.{in_proj_weight,in_proj_bias,out_proj.weight,
  * out_proj.bias}, encoder.layers.<l>.{linear1,linear2,norm1,norm2}.{weight,
- * bias}, pooler.{weight,bias}, classifier.{weight,bias}
+ * bias}, pooler.{weight,bias}, classifier.{weight,bias} (with cfg.mlm instead:
+ * mlm.dense.{weight,bias}, mlm.norm.{weight,bias}, mlm.decoder.bias)
  * (scripts/make_golden_transformer.py builds the same module in PyTorch).
  *
  * A batch is ids [batch, stride] (row n's first lengths[n] entries are the
@@ -42,6 +43,10 @@ typedef struct {
   int pool_mean;   /* 0: the pooler reads [CLS] (BERT); 1: the mean over the
                       sequence's positions (an ablation) */
   uint64_t seed;   /* initialisation */
+  int mlm;         /* 1: a masked-language model (pre-training): BERT's LM head
+                      (mlm.dense, mlm.norm, mlm.decoder.bias; the decoder
+                      weight is embedding.token.weight) instead of the pooler
+                      and classifier; num_classes is then ignored */
 } ibx_transformer_config;
 
 void ibx_transformer_config_defaults(ibx_transformer_config *c);
@@ -107,6 +112,26 @@ int ibx_transformer_forward_from(ibx_transformer *t, int layer, const float *h, 
                                  const int *lengths, int batch, int training,
                                  uint64_t noise_seed, ibx_tensor *logits);
 int ibx_transformer_backward_hidden(ibx_transformer *t, const float *dlogits, float *dh);
+
+/* ---- masked-language model (cfg.mlm) ------------------------------------
+ * targets [batch, stride]: at position p < lengths[n] the id to predict
+ * there (the original token of a masked position), or -1 for none. The
+ * encoder runs on ids (already masked by the caller) as in
+ * ibx_transformer_forward; the head runs on the M positions with a target:
+ *   y = LayerNorm(gelu(mlm.dense(h_L))), logits = y E^T + mlm.decoder.bias
+ * (E = embedding.token.weight, tied) and the loss is the mean cross-entropy
+ * over those M positions (0 when M = 0). Backward (ibx_transformer_backward_mlm)
+ * is that loss's; parameter gradients accumulate, the grad hook fires as for
+ * the classifier. */
+typedef struct {
+  float loss;    /* mean cross-entropy over the predicted positions */
+  long correct;  /* positions whose arg-max is the target */
+  long count;    /* predicted positions (M) */
+} ibx_mlm_stats;
+int ibx_transformer_forward_mlm(ibx_transformer *t, const int32_t *ids, int stride,
+                                const int *lengths, const int32_t *targets, int batch,
+                                int training, uint64_t noise_seed, ibx_mlm_stats *stats);
+int ibx_transformer_backward_mlm(ibx_transformer *t);
 
 /* Attention of the last layer's [CLS] query over the keys, averaged over the
  * heads: out [batch, T] (padded keys 0). */

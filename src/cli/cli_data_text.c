@@ -16,13 +16,16 @@
 static int usage(FILE *to, int status) {
   fprintf(to,
           "usage: ibx data info     --format FMT [--split S] [TEXT OPTIONS] SRC\n"
-          "       ibx data convert  --format fortunes|imdb [TEXT OPTIONS] SRC DSTDIR\n"
+          "       ibx data convert  --format fortunes|fortunes-corpus|imdb [TEXT OPTIONS] SRC DSTDIR\n"
           "       ibx data baseline --format FMT [TEXT OPTIONS] [BOW OPTIONS] SRC\n"
           "\n"
           "text formats (SRC):\n"
           "  fortunes   the embedded default: category files of Debian's fortunes package\n"
           "             ('default' or a directory; classes computers, politics, science,\n"
           "             songs-poems; a fixed 80/20 split by --seed)\n"
+          "  fortunes-corpus  unlabelled pre-training text: every fortune file of the same\n"
+          "             directory, without any text of the fortunes test split (by --seed);\n"
+          "             test: 1 in 20 unlabelled texts held out for the MLM evaluation\n"
           "  imdb       the aclImdb directory (train|test/pos|neg/NAME.txt)\n"
           "  text-h5    a native text file written by 'ibx data convert' (info), or the\n"
           "             directory holding its train.h5 and test.h5 (baseline); --format h5\n"
@@ -37,6 +40,10 @@ static int usage(FILE *to, int status) {
           "  --vocab-size N  WordPiece vocabulary size with the 5 specials (4000)\n"
           "  --min-freq N    minimum count of a character or merged pair (2)\n"
           "  --seed N        the fortunes train/test split (12)\n"
+          "  --vocab-from NAME  use the vocabulary raw source NAME (e.g. fortunes-corpus)\n"
+          "                  learns from its train split in SRC, instead of SRC's own\n"
+          "  --validation    fortunes: 80 %% of the train split as train, the other 20 %%\n"
+          "                  as test (tuning without the test split)\n"
           "  --split S       train (default) or test (info)\n"
           "bow options:\n"
           "  --epochs N (30)  --batch N (32)  --lr X (0.01)  --bow-seed N (1)\n"
@@ -70,13 +77,15 @@ int ibx_cli_data_is_text(int argc, char **argv) {
       fmt = argv[i + 1];
   if (!fmt)
     return 0;
-  if (!strcmp(fmt, "fortunes") || !strcmp(fmt, "imdb") || !strcmp(fmt, "text-h5"))
+  if (!strcmp(fmt, "fortunes") || !strcmp(fmt, "fortunes-corpus") || !strcmp(fmt, "imdb") ||
+      !strcmp(fmt, "text-h5"))
     return 1;
   if (strcmp(fmt, "h5") != 0)
     return 0;
   for (int i = 2; i < argc; i++) {
     if (argv[i][0] == '-' && argv[i][1] == '-') {
-      if (strcmp(argv[i], "--deletion") && strcmp(argv[i], "--replace-with-mask"))
+      if (strcmp(argv[i], "--deletion") && strcmp(argv[i], "--replace-with-mask") &&
+          strcmp(argv[i], "--validation"))
         i++; /* the other options take a value */
       continue;
     }
@@ -118,7 +127,7 @@ static int open_text(const char *fmt, const char *src, const char *split,
       return ibx_text_open_h5(src, ds);
     return ibx_text_open_named("h5", src, split, ds);
   }
-  const char *path = !strcmp(fmt, "fortunes") && !strcmp(src, "default") ? NULL : src;
+  const char *path = !strncmp(fmt, "fortunes", 8) && !strcmp(src, "default") ? NULL : src;
   return ibx_text_open(fmt, path, split, opt, ds);
 }
 
@@ -171,9 +180,9 @@ static void print_info(const ibx_text_dataset *ds) {
 
 static int convert(const char *fmt, const char *src, const char *dst, ibx_text_options *opt,
                    const char *source) {
-  if (strcmp(fmt, "fortunes") && strcmp(fmt, "imdb")) {
-    fprintf(stderr, "ibx data convert: --format %s is already native; convert reads fortunes or "
-                    "imdb\n", fmt);
+  if (strcmp(fmt, "fortunes") && strcmp(fmt, "fortunes-corpus") && strcmp(fmt, "imdb")) {
+    fprintf(stderr, "ibx data convert: --format %s is already native; convert reads fortunes, "
+                    "fortunes-corpus or imdb\n", fmt);
     return 2;
   }
   if (mkdir(dst, 0777) != 0 && errno != EEXIST) {
@@ -392,6 +401,10 @@ static int baseline(const char *fmt, const char *src, const ibx_text_options *op
   return rc == IBX_OK ? 0 : 1;
 }
 
+static int run_text_action(int is_convert, int is_baseline, const char *fmt, const char *split,
+                           const char *const *pos, int argc, char **argv, ibx_text_options *opt,
+                           const ibx_bow_options *bopt, const eval_options *eo);
+
 int ibx_cmd_data_text(int argc, char **argv) {
   if (argc < 2)
     return usage(stderr, 2);
@@ -405,7 +418,7 @@ int ibx_cmd_data_text(int argc, char **argv) {
   ibx_text_options_default(&opt);
   ibx_bow_options bopt;
   ibx_bow_options_default(&bopt);
-  const char *fmt = NULL, *split = "train", *pos[2] = {NULL, NULL};
+  const char *fmt = NULL, *split = "train", *pos[2] = {NULL, NULL}, *vocab_from = NULL;
   int npos = 0;
   eval_options eo = {0, 0, 8, NULL, NULL};
   for (int i = 2; i < argc; i++) {
@@ -418,6 +431,10 @@ int ibx_cmd_data_text(int argc, char **argv) {
       fmt = argv[++i];
     else if (!strcmp(a, "--split") && has)
       split = argv[++i];
+    else if (!strcmp(a, "--vocab-from") && has)
+      vocab_from = argv[++i];
+    else if (!strcmp(a, "--validation"))
+      opt.validation = 1;
     else if (!strcmp(a, "--deletion"))
       eo.deletion = 1;
     else if (!strcmp(a, "--replace-with-mask"))
@@ -476,25 +493,47 @@ int ibx_cmd_data_text(int argc, char **argv) {
     return usage(stderr, 2);
   if (strcmp(split, "train") && strcmp(split, "test"))
     return fprintf(stderr, "ibx data: --split must be train or test, got '%s'\n", split), 2;
-  if (strcmp(fmt, "fortunes") && strcmp(fmt, "imdb") && strcmp(fmt, "text-h5") &&
-      strcmp(fmt, "h5"))
-    return fprintf(stderr, "ibx data: '%s' is not a text format (fortunes, imdb, text-h5)\n", fmt),
+  if (strcmp(fmt, "fortunes") && strcmp(fmt, "fortunes-corpus") && strcmp(fmt, "imdb") &&
+      strcmp(fmt, "text-h5") && strcmp(fmt, "h5"))
+    return fprintf(stderr, "ibx data: '%s' is not a text format (fortunes, fortunes-corpus, imdb, "
+                           "text-h5)\n", fmt),
            2;
+  ibx_vocab *shared = NULL; /* --vocab-from */
+  if (vocab_from) {
+    if (!strcmp(fmt, "h5") || !strcmp(fmt, "text-h5"))
+      return fprintf(stderr, "ibx data: --vocab-from goes with a raw format; a text h5 file "
+                             "carries its vocabulary\n"), 2;
+    const char *vpath = !strcmp(pos[0], "default") ? NULL : pos[0];
+    if (ibx_text_learn_vocab(vocab_from, vpath, &opt, &shared) != IBX_OK) {
+      fprintf(stderr, "ibx data: --vocab-from %s: %s\n", vocab_from, ibx_errmsg());
+      return 1;
+    }
+    opt.vocab = shared;
+  }
+  const int status = run_text_action(is_convert, is_baseline, fmt, split, pos, argc, argv, &opt,
+                                     &bopt, &eo);
+  ibx_vocab_free(shared);
+  return status;
+}
+
+static int run_text_action(int is_convert, int is_baseline, const char *fmt, const char *split,
+                           const char *const *pos, int argc, char **argv, ibx_text_options *opt,
+                           const ibx_bow_options *bopt, const eval_options *eo) {
   if (is_convert) {
     char source[1024] = "ibx data convert";
     for (int i = 2; i < argc; i++) {
       size_t len = strlen(source);
       snprintf(source + len, sizeof source - len, " %s", argv[i]);
     }
-    return convert(fmt, pos[0], pos[1], &opt, source);
+    return convert(fmt, pos[0], pos[1], opt, source);
   }
   if (is_baseline)
-    return baseline(fmt, pos[0], &opt, &bopt, &eo);
-  if (eo.deletion || eo.html)
+    return baseline(fmt, pos[0], opt, bopt, eo);
+  if (eo->deletion || eo->html)
     return fprintf(stderr, "ibx data: --deletion, --replace-with-mask, --plot and --html go "
                            "with baseline\n"), 2;
   ibx_text_dataset *ds = NULL;
-  if (open_text(fmt, pos[0], split, &opt, 1, &ds) != IBX_OK) {
+  if (open_text(fmt, pos[0], split, opt, 1, &ds) != IBX_OK) {
     fprintf(stderr, "ibx data info: %s\n", ibx_errmsg());
     return 1;
   }

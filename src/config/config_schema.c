@@ -8,8 +8,8 @@
 const ibx_cfg_key ibx_config_schema[] = {
     /* ---- data ---- */
     {"data", "dataset", IBX_CFG_CHOICE, "fashion-mnist", 0, 0,
-     "fashion-mnist|mnist|cifar10|cifar100|svhn|stl10|cub200|h5|fortunes|imdb",
-     "Dataset reader. `h5` reads ibx's native HDF5 format: data.path is a directory holding train.h5 and test.h5 (`ibx data convert`; images or token ids). Text: `fortunes` (the embedded default, Debian's fortune cookies by category) and `imdb` (data.path: the aclImdb directory) are tokenized at open (docs/data.md); text needs model.backbone = transformer."},
+     "fashion-mnist|mnist|cifar10|cifar100|svhn|stl10|cub200|h5|fortunes|fortunes-corpus|imdb",
+     "Dataset reader. `h5` reads ibx's native HDF5 format: data.path is a directory holding train.h5 and test.h5 (`ibx data convert`; images or token ids). Text: `fortunes` (the embedded default, Debian's fortune cookies by category), `fortunes-corpus` (unlabelled text of every fortune file, without the fortunes test split: masked-language-model pre-training) and `imdb` (data.path: the aclImdb directory) are tokenized at open (docs/data.md); text needs model.backbone = transformer."},
     {"data", "path", IBX_CFG_STRING, "", 0, 0, NULL,
      "Dataset directory or file; empty means the reader's default (Fashion-MNIST: "
      "/usr/share/datasets/fashion-mnist)."},
@@ -22,6 +22,14 @@ const ibx_cfg_key ibx_config_schema[] = {
     {"data", "token_dropout", IBX_CFG_FLOAT, "0", 0, 0.9, NULL,
      "Text runs: word dropout, each content token of a training sequence becomes [MASK] with "
      "this probability (per epoch and position; [CLS]/[SEP] kept)."},
+    {"data", "vocab_from", IBX_CFG_STRING, "", 0, 0, NULL,
+     "Text runs on a raw source: take the WordPiece vocabulary (model.vocab entries) that this "
+     "raw source (e.g. `fortunes-corpus`, read from data.path too) learns from its train split, "
+     "instead of learning one from data.dataset's train split. Pre-training and fine-tuning then "
+     "share one vocabulary (docs/text.md). Empty: the dataset's own."},
+    {"data", "validation", IBX_CFG_BOOL, "false", 0, 0, NULL,
+     "Text dataset `fortunes`: for tuning without the test split, train on a stratified 80 % of "
+     "the train split and evaluate (the run's test error) on the other 20 %."},
     {"data", "train_limit", IBX_CFG_INT, "0", 0, BIG, NULL,
      "Use only the first N training samples (0: all). For smoke tests."},
     {"data", "test_limit", IBX_CFG_INT, "0", 0, BIG, NULL,
@@ -61,6 +69,12 @@ const ibx_cfg_key ibx_config_schema[] = {
      "mean over the sequence's positions (an ablation)."},
     {"model", "dropout", IBX_CFG_FLOAT, "0.1", 0, 0.99, NULL,
      "Transformer dropout (embeddings, attention weights, residual branches, classifier)."},
+    {"model", "objective", IBX_CFG_CHOICE, "classify", 0, 0, "classify|mlm",
+     "Transformer training objective. `classify`: the [CLS] pooled classifier on the labels. "
+     "`mlm`: masked-language-model pre-training (BERT): train.mask_prob of the content tokens "
+     "are chosen (80 % become [MASK], 10 % a random token, 10 % stay) and predicted by an MLM "
+     "head tied to the token embedding; the test error is the masked-token error on the "
+     "held-out split (docs/text.md)."},
     /* ---- train ---- */
     {"train", "epochs", IBX_CFG_INT, "15", 1, 100000, NULL, "Training epochs."},
     {"train", "batch_size", IBX_CFG_INT, "128", 1, 1 << 20, NULL,
@@ -103,6 +117,15 @@ const ibx_cfg_key ibx_config_schema[] = {
      "losses, KL terms and reductions stay fp32, and checkpoints are the same either way. Needs a "
      "CPU with avx512_bf16 (Intel Cooper Lake/Sapphire Rapids, AMD Zen 4 or later): elsewhere "
      "training stops at start with an error. See docs/performance.md."},
+    {"train", "mask_prob", IBX_CFG_FLOAT, "0.15", 0.01, 0.9, NULL,
+     "model.objective = mlm: the fraction of content tokens ([CLS]/[SEP]/[PAD] never) chosen for "
+     "prediction in each training sequence (BERT: 0.15); fresh per epoch."},
+    {"train", "init_from", IBX_CFG_STRING, "", 0, 0, NULL,
+     "Start from a trained run's parameters (fine-tuning): a run directory (its best.h5, else "
+     "its newest checkpoint) or a checkpoint file. Every parameter of this model whose name and "
+     "shape are in that checkpoint is loaded (the encoder and embeddings of an MLM run); the "
+     "others (pooler, classifier) are initialised as usual. A same-named parameter of another "
+     "shape is an error. Not used when resuming."},
     {"train", "log_every", IBX_CFG_INT, "50", 1, BIG, NULL, "Progress line every N steps (rank 0)."},
     /* ---- eval ---- */
     {"eval", "batch_size", IBX_CFG_INT, "256", 1, 1 << 20, NULL, "Evaluation batch size per rank (ibx eval, attribution); during ibx train at most the per-rank training batch, so that evaluation adds no activation memory."},

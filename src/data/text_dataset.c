@@ -102,6 +102,7 @@ void ibx_text_options_default(ibx_text_options *opt) {
   opt->vocab_size = 4000;
   opt->min_freq = 2;
   opt->split_seed = 12;
+  opt->validation = 0;
   opt->vocab = NULL;
 }
 
@@ -229,7 +230,8 @@ static int check_options(const ibx_text_options *opt) {
 }
 
 int ibx_text_is_text_name(const char *name) {
-  return name && (!strcmp(name, "fortunes") || !strcmp(name, "imdb"));
+  return name && (!strcmp(name, "fortunes") || !strcmp(name, "fortunes-corpus") ||
+                  !strcmp(name, "imdb"));
 }
 
 int ibx_text_open(const char *name, const char *path, const char *split,
@@ -259,12 +261,35 @@ int ibx_text_open(const char *name, const char *path, const char *split,
   IBX_TRY(check_options(opt));
   if (!strcmp(name, "fortunes"))
     return ibx_text_open_fortunes(path, split, opt, out);
+  if (!strcmp(name, "fortunes-corpus"))
+    return ibx_text_open_fortunes_corpus(path, split, opt, out);
   if (!strcmp(name, "imdb")) {
     if (!path || !*path)
       return ibx_fail(IBX_ERR_ARG, "text dataset imdb: needs the aclImdb directory");
     return ibx_text_open_imdb(path, split, opt, out);
   }
-  return ibx_fail(IBX_ERR_ARG, "unknown text dataset '%s' (fortunes, imdb, h5)", name);
+  return ibx_fail(IBX_ERR_ARG, "unknown text dataset '%s' (fortunes, fortunes-corpus, imdb, h5)", name);
+}
+
+int ibx_text_learn_vocab(const char *name, const char *path, const ibx_text_options *opt,
+                         ibx_vocab **out) {
+  if (!out)
+    return ibx_fail(IBX_ERR_ARG, "text vocabulary: NULL output");
+  *out = NULL;
+  if (!name || !ibx_text_is_text_name(name))
+    return ibx_fail(IBX_ERR_ARG, "text vocabulary: '%s' is not a raw text source (fortunes, "
+                    "fortunes-corpus, imdb)", name ? name : "(null)");
+  ibx_text_options o;
+  ibx_text_options_default(&o);
+  if (opt)
+    o = *opt;
+  o.vocab = NULL;
+  o.max_len = 2; /* only the vocabulary is wanted: tokenize nothing */
+  ibx_text_dataset *train = NULL;
+  IBX_TRY(ibx_text_open(name, path, "train", &o, &train));
+  int rc = ibx_vocab_copy(ibx_text_vocab(train), out);
+  ibx_text_close(train);
+  return rc;
 }
 
 int ibx_text_open_named(const char *name, const char *path, const char *split,

@@ -181,9 +181,9 @@ const char *const ibx_fortunes_classes[IBX_FORTUNES_NUM_CLASSES] = {"computers",
 
 /* Splits one fortune file into entries (separated by lines that are "%"),
  * trimmed; blank entries are skipped. */
-static int fortunes_read_file(const char *dir, int label, ibxt_corpus *c) {
+static int fortunes_read_named(const char *dir, const char *file, int label, ibxt_corpus *c) {
   char path[4096];
-  IBX_TRY(ibxd_join(path, sizeof path, dir, ibx_fortunes_classes[label]));
+  IBX_TRY(ibxd_join(path, sizeof path, dir, file));
   uint8_t *data;
   size_t size;
   IBX_TRY(ibxd_load_file(path, "fortunes", "(Debian package fortunes)", &data, &size));
@@ -235,6 +235,10 @@ static int fortunes_read_file(const char *dir, int label, ibxt_corpus *c) {
   if (rc == IBX_OK && c->n == before)
     rc = ibx_fail(IBX_ERR_FORMAT, "fortunes: %s holds no fortune (empty file)", path);
   return rc;
+}
+
+static int fortunes_read_file(const char *dir, int label, ibxt_corpus *c) {
+  return fortunes_read_named(dir, ibx_fortunes_classes[label], label, c);
 }
 
 typedef struct {
@@ -322,6 +326,20 @@ static int fortunes_split(ibxt_corpus *all, uint64_t seed, ibxt_corpus *train, i
   return rc;
 }
 
+/* The labelled dataset's two splits (the 4 category files, deduplicated,
+ * stratified 80/20 by seed). */
+static int fortunes_labelled(const char *dir, uint64_t seed, ibxt_corpus *train,
+                             ibxt_corpus *test) {
+  ibxt_corpus all = {0};
+  int rc = IBX_OK;
+  for (int k = 0; k < IBX_FORTUNES_NUM_CLASSES && rc == IBX_OK; k++)
+    rc = fortunes_read_file(dir, k, &all);
+  if (rc == IBX_OK)
+    rc = fortunes_split(&all, seed, train, test);
+  ibxt_corpus_free(&all);
+  return rc;
+}
+
 int ibx_text_open_fortunes(const char *dir, const char *split, const ibx_text_options *opt,
                            ibx_text_dataset **out) {
   if (!out)
@@ -336,19 +354,242 @@ int ibx_text_open_fortunes(const char *dir, const char *split, const ibx_text_op
   ibx_text_options_default(&def);
   if (!opt)
     opt = &def;
-  ibxt_corpus all = {0}, train = {0}, test = {0};
-  int rc = IBX_OK;
-  for (int k = 0; k < IBX_FORTUNES_NUM_CLASSES && rc == IBX_OK; k++)
-    rc = fortunes_read_file(dir, k, &all);
-  if (rc == IBX_OK)
-    rc = fortunes_split(&all, opt->split_seed, &train, &test);
+  ibxt_corpus train = {0}, test = {0};
+  int rc = fortunes_labelled(dir, opt->split_seed, &train, &test);
+  if (rc == IBX_OK && opt->validation) { /* train -> 80 % train + 20 % validation */
+    ibxt_corpus_free(&test);
+    ibxt_corpus all = train;
+    memset(&train, 0, sizeof train);
+    rc = fortunes_split(&all, opt->split_seed * 31 + 0x56414cULL, &train, &test);
+    ibxt_corpus_free(&all);
+  }
   char name[300];
-  snprintf(name, sizeof name, "fortunes %s", split);
+  snprintf(name, sizeof name, "fortunes %s", opt->validation && !strcmp(split, "test")
+                                                 ? "validation (20 % of the train split)"
+                                                 : opt->validation ? "train (80 %)" : split);
   if (rc == IBX_OK)
     rc = ibxt_dataset_from_corpus(strcmp(split, "test") ? &train : &test, &train,
                                   ibx_fortunes_classes, IBX_FORTUNES_NUM_CLASSES, opt, name, out);
-  ibxt_corpus_free(&all);
   ibxt_corpus_free(&train);
   ibxt_corpus_free(&test);
+  return rc;
+}
+
+/* ---- the pre-training corpus (fortunes-corpus) ------------------------------ */
+
+const char *const ibx_fortunes_corpus_classes[1] = {"text"};
+
+typedef struct {
+  char *buf;
+  size_t n, cap;
+} key_buf;
+
+static int key_word(const char *word, int nbytes, int begin, int end, void *ctx) {
+  (void)begin, (void)end;
+  key_buf *k = ctx;
+  if (k->n + (size_t)nbytes + 2 > k->cap) {
+    size_t cap = 2 * k->cap + (size_t)nbytes + 64;
+    char *b = realloc(k->buf, cap);
+    if (!b)
+      return IBX_ERR_NOMEM;
+    k->buf = b, k->cap = cap;
+  }
+  if (k->n)
+    k->buf[k->n++] = ' ';
+  memcpy(k->buf + k->n, word, (size_t)nbytes);
+  k->n += (size_t)nbytes;
+  k->buf[k->n] = '\0';
+  return 0;
+}
+
+char *ibx_text_normalized_key(const char *utf8) {
+  key_buf k = {calloc(1, 64), 0, 64};
+  if (!k.buf)
+    return NULL;
+  if (ibx_basic_tokenize(utf8, key_word, &k) != 0) {
+    free(k.buf);
+    return NULL;
+  }
+  return k.buf;
+}
+
+typedef struct {
+  char *key;
+  long index; /* position in the pool */
+} key_ref;
+
+static int cmp_key_ref(const void *a, const void *b) {
+  const key_ref *x = a, *y = b;
+  int c = strcmp(x->key, y->key);
+  return c ? c : (x->index < y->index ? -1 : x->index > y->index);
+}
+
+static int cmp_cstr(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The normalised keys of a corpus, sorted (for bsearch); NULL on NOMEM. */
+static char **sorted_keys(const ibxt_corpus *c) {
+  char **k = calloc((size_t)(c->n ? c->n : 1), sizeof *k);
+  for (long i = 0; k && i < c->n; i++)
+    if (!(k[i] = ibx_text_normalized_key(c->texts[i]))) {
+      for (long j = 0; j < i; j++)
+        free(k[j]);
+      free(k);
+      return NULL;
+    }
+  if (k)
+    qsort(k, (size_t)c->n, sizeof *k, cmp_cstr);
+  return k;
+}
+
+static void free_keys(char **k, long n) {
+  for (long i = 0; k && i < n; i++)
+    free(k[i]);
+  free(k);
+}
+
+static int has_key(char **sorted, long n, const char *key) {
+  return n > 0 && bsearch(&key, sorted, (size_t)n, sizeof *sorted, cmp_cstr) != NULL;
+}
+
+/* Every fortune file of dir (regular files without a dot in their name:
+ * not the *.dat indexes, not the *.u8 links, not subdirectories such as
+ * off/), in name order, into pool. */
+static int corpus_read_all(const char *dir, ibxt_corpus *pool) {
+  DIR *d = opendir(dir);
+  if (!d)
+    return ibx_fail(IBX_ERR_IO, "fortunes-corpus: cannot open %s: %s (Debian package fortunes)",
+                    dir, strerror(errno));
+  char **names = NULL;
+  long n = 0, cap = 0;
+  int rc = IBX_OK;
+  struct dirent *e;
+  while (rc == IBX_OK && (e = readdir(d))) {
+    if (strchr(e->d_name, '.'))
+      continue;
+    char path[4096];
+    struct stat st;
+    if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
+        stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+      continue;
+    if (n == cap) {
+      cap = cap ? 2 * cap : 64;
+      char **nn = realloc(names, (size_t)cap * sizeof *nn);
+      if (!nn) {
+        rc = ibx_fail(IBX_ERR_NOMEM, "fortunes-corpus: out of memory listing %s", dir);
+        break;
+      }
+      names = nn;
+    }
+    if (!(names[n] = strdup(e->d_name)))
+      rc = ibx_fail(IBX_ERR_NOMEM, "fortunes-corpus: out of memory listing %s", dir);
+    else
+      n++;
+  }
+  closedir(d);
+  if (rc == IBX_OK)
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+  for (long k = 0; k < n && rc == IBX_OK; k++)
+    rc = fortunes_read_named(dir, names[k], 0, pool);
+  for (long k = 0; k < n; k++)
+    free(names[k]);
+  free(names);
+  return rc;
+}
+
+/* Held out for the masked-language-model evaluation: 1 in 20 of the
+ * unlabelled texts, by a hash of the normalised text and the seed. */
+static int corpus_held_out(const char *key, uint64_t seed) {
+  uint64_t s = ibxt_hash(key, strlen(key)) ^ (seed * 0x9e3779b97f4a7c15ull);
+  return splitmix64(&s) % 20 == 0;
+}
+
+/* pool -> train/test of the corpus: one copy of each normalised text, none
+ * equal to a labelled test text; labelled train texts always train. */
+static int corpus_split(ibxt_corpus *pool, char **ltest, long n_ltest, char **ltrain,
+                        long n_ltrain, uint64_t seed, ibxt_corpus *train, ibxt_corpus *test,
+                        long *excluded) {
+  key_ref *r = calloc((size_t)(pool->n ? pool->n : 1), sizeof *r);
+  unsigned char *keep = calloc((size_t)(pool->n ? pool->n : 1), 1);
+  unsigned char *held = calloc((size_t)(pool->n ? pool->n : 1), 1);
+  int rc = r && keep && held ? IBX_OK : ibx_fail(IBX_ERR_NOMEM, "fortunes-corpus: out of memory");
+  for (long i = 0; i < pool->n && rc == IBX_OK; i++) {
+    r[i].index = i;
+    if (!(r[i].key = ibx_text_normalized_key(pool->texts[i])))
+      rc = ibx_fail(IBX_ERR_NOMEM, "fortunes-corpus: out of memory");
+  }
+  if (rc == IBX_OK)
+    qsort(r, (size_t)pool->n, sizeof *r, cmp_key_ref);
+  *excluded = 0;
+  for (long i = 0; i < pool->n && rc == IBX_OK;) {
+    long j = i + 1;
+    while (j < pool->n && !strcmp(r[j].key, r[i].key))
+      j++;
+    if (!r[i].key[0]) {
+      /* nothing a tokenizer would see */
+    } else if (has_key(ltest, n_ltest, r[i].key)) {
+      *excluded += j - i;
+    } else {
+      keep[r[i].index] = 1;
+      held[r[i].index] =
+          !has_key(ltrain, n_ltrain, r[i].key) && corpus_held_out(r[i].key, seed);
+    }
+    i = j;
+  }
+  for (long i = 0; i < pool->n && rc == IBX_OK; i++) {
+    if (keep[i]) {
+      rc = ibxt_corpus_add(held[i] ? test : train, pool->texts[i], 0);
+      pool->texts[i] = NULL;
+    }
+  }
+  for (long i = 0; r && i < pool->n; i++)
+    free(r[i].key);
+  free(r), free(keep), free(held);
+  return rc;
+}
+
+int ibx_text_open_fortunes_corpus(const char *dir, const char *split,
+                                  const ibx_text_options *opt, ibx_text_dataset **out) {
+  if (!out)
+    return ibx_fail(IBX_ERR_ARG, "fortunes-corpus: NULL output");
+  *out = NULL;
+  if (!split || (strcmp(split, "train") && strcmp(split, "test")))
+    return ibx_fail(IBX_ERR_ARG, "fortunes-corpus: split must be train or test, got '%s'",
+                    split ? split : "(null)");
+  if (!dir || !*dir)
+    dir = IBX_FORTUNES_DIR;
+  ibx_text_options def;
+  ibx_text_options_default(&def);
+  if (!opt)
+    opt = &def;
+  ibxt_corpus ltrain = {0}, ltest = {0}, pool = {0}, train = {0}, test = {0};
+  char **ktest = NULL, **ktrain = NULL;
+  long excluded = 0;
+  int rc = fortunes_labelled(dir, opt->split_seed, &ltrain, &ltest);
+  if (rc == IBX_OK) {
+    ktest = sorted_keys(&ltest);
+    ktrain = sorted_keys(&ltrain);
+    if (!ktest || !ktrain)
+      rc = ibx_fail(IBX_ERR_NOMEM, "fortunes-corpus: out of memory");
+  }
+  if (rc == IBX_OK)
+    rc = corpus_read_all(dir, &pool);
+  if (rc == IBX_OK)
+    rc = corpus_split(&pool, ktest, ltest.n, ktrain, ltrain.n, opt->split_seed, &train, &test,
+                      &excluded);
+  if (rc == IBX_OK && (train.n == 0 || test.n == 0))
+    rc = ibx_fail(IBX_ERR_FORMAT, "fortunes-corpus: %s: no %s text left", dir,
+                  train.n ? "held-out" : "training");
+  char name[300];
+  snprintf(name, sizeof name, "fortunes-corpus %s (%ld entries equal to fortunes test texts left "
+           "out)", split, excluded);
+  if (rc == IBX_OK)
+    rc = ibxt_dataset_from_corpus(strcmp(split, "test") ? &train : &test, &train,
+                                  ibx_fortunes_corpus_classes, 1, opt, name, out);
+  free_keys(ktest, ltest.n);
+  free_keys(ktrain, ltrain.n);
+  ibxt_corpus_free(&ltrain), ibxt_corpus_free(&ltest), ibxt_corpus_free(&pool);
+  ibxt_corpus_free(&train), ibxt_corpus_free(&test);
   return rc;
 }

@@ -293,6 +293,52 @@ int ibx_checkpoint_read(const char *path, ibx_params *params, ibx_params *buffer
   return rc;
 }
 
+static int read_matching(const ibx_h5 *f, int version, ibx_params *p, int *loaded) {
+  char name[IBX_PARAM_NAME_MAX + 128];
+  *loaded = 0;
+  for (int i = 0; i < p->count; i++) {
+    const ibx_param_info *pi = &p->info[i];
+    snprintf(name, sizeof name, "model/%s", pi->name);
+    if (!ibx_h5_exists(f, name))
+      continue;
+    int nd = 0;
+    int64_t dims[IBX_H5_MAX_DIMS];
+    IBX_TRY(ibx_h5_shape(f, name, &nd, dims));
+    int same = nd == pi->ndim;
+    for (int d = 0; same && d < nd; d++)
+      same = dims[d] == pi->dim[d];
+    if (!same) {
+      char have[64] = "", want[64] = "";
+      for (int d = 0; d < nd; d++)
+        snprintf(have + strlen(have), sizeof have - strlen(have), "%s%lld", d ? "x" : "",
+                 (long long)dims[d]);
+      for (int d = 0; d < pi->ndim; d++)
+        snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", d ? "x" : "",
+                 pi->dim[d]);
+      return ibx_fail(IBX_ERR_FORMAT, "%s: parameter '%s' has shape %s there, this model's is %s "
+                      "(another model.* size or vocabulary?)", f->path, pi->name, have, want);
+    }
+    ibx_tensor t = {p->values + pi->offset, pi->ndim, {1, 1, 1, 1}};
+    for (int d = 0; d < pi->ndim; d++)
+      t.dim[d] = pi->dim[d];
+    IBX_TRY(ibx_h5_read_tensor(f, name, &t));
+    IBX_TRY(check_tensor_crc(f, version, name, t.data, pi->numel));
+    ++*loaded;
+  }
+  return IBX_OK;
+}
+
+int ibx_checkpoint_read_matching(const char *path, ibx_params *params, int *loaded) {
+  ibx_h5 f;
+  int version, n = 0;
+  IBX_TRY(open_checked(&f, path, &version));
+  int rc = read_matching(&f, version, params, &n);
+  ibx_h5_close(&f);
+  if (loaded)
+    *loaded = n;
+  return rc;
+}
+
 int ibx_checkpoint_read_config(const char *path, char **config_ini) {
   ibx_h5 f;
   int version;

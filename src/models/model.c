@@ -444,6 +444,12 @@ static int run_backward(ibx_model *m, const float *dlogits, int with_aux, float 
 }
 
 int ibx_model_backward(ibx_model *m, float *dx) {
+  if (ibx_model_is_mlm(m)) {
+    hook_begin(m);
+    IBX_TRY(text_model_backward_mlm(m));
+    model_grads_done(m, 0, m->params.count);
+    return IBX_OK;
+  }
   if (!m->has_loss)
     return ibx_fail(IBX_ERR_ARG, "model backward: the last forward had no labels (no loss)");
   ibx_tensor probs = ibx_t2(m->probs, m->batch, m->classes);

@@ -208,6 +208,7 @@ int text_model_summary(const ibx_model *m, char *buf, size_t len);
 int text_model_forward(ibx_model *m, const ibx_model_input *in, int training,
                        uint64_t noise_seed);
 int text_model_backward(ibx_model *m, const float *dlogits, float *dx);
+int text_model_backward_mlm(ibx_model *m);
 
 /* ---- heads ------------------------------------------------------------- */
 #define HEAD_OPS_EXTERN_(id, name) extern const head_ops ibx_head_##id;

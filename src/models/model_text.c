@@ -2,6 +2,7 @@
  * backbone "transformer" wraps an ibx_transformer (ibx/transformer.h), whose
  * parameter store is the model's; the loss and the logits buffers are the
  * model's, so ibx_model_forward_input / _backward work as for images. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@ static void to_tf_config(const ibx_model_config *c, ibx_transformer_config *t) {
   t->d_ff = c->tf_d_ff, t->max_len = c->tf_max_len, t->vocab = c->tf_vocab;
   t->num_classes = c->num_classes, t->dropout = c->tf_dropout, t->seed = c->seed;
   t->pool_mean = c->tf_pool_mean;
+  t->mlm = c->tf_mlm;
 }
 
 int text_model_new(const ibx_model_config *cfg, int max_batch, ibx_model **out) {
@@ -37,6 +39,8 @@ int text_model_new(const ibx_model_config *cfg, int max_batch, ibx_model **out) 
   ibx_params_init(&m->buffers, 0);
   const size_t B = (size_t)max_batch;
   int rc = ibx_transformer_create(&tc, max_batch, &m->tf);
+  if (!rc && cfg->tf_mlm && cfg->num_classes < 1)
+    m->classes = 1; /* no classifier: a logits buffer of one column */
   if (!rc) {
     m->logits = model_alloc(m, 3 * B * m->classes, "logits");
     m->done = calloc(1, 1);
@@ -73,6 +77,42 @@ int text_model_forward(ibx_model *m, const ibx_model_input *in, int training,
   return IBX_OK;
 }
 
+int ibx_model_is_mlm(const ibx_model *m) { return m->tf && m->cfg.tf_mlm; }
+
+int ibx_model_forward_mlm(ibx_model *m, const ibx_model_input *in, const int32_t *targets,
+                          int batch, int training, uint64_t noise_seed, ibx_loss_parts *loss,
+                          ibx_mlm_stats *stats) {
+  if (!ibx_model_is_mlm(m))
+    return ibx_fail(IBX_ERR_ARG, "model forward: not a masked-language model "
+                    "(model.objective = mlm)");
+  if (!in || !in->tokens || !in->lengths || !targets)
+    return ibx_fail(IBX_ERR_ARG, "model forward: token ids, lengths or MLM targets missing");
+  if (batch <= 0 || batch > m->max_batch)
+    return ibx_fail(IBX_ERR_ARG, "model forward: batch %d outside 1..%d", batch, m->max_batch);
+  m->batch = batch, m->training = training != 0;
+  m->labels = NULL;
+  m->has_loss = 0;
+  memset(&m->loss, 0, sizeof m->loss);
+  ibx_mlm_stats st;
+  IBX_TRY(ibx_transformer_forward_mlm(m->tf, in->tokens, in->stride, in->lengths, targets, batch,
+                                      m->training, noise_seed, &st));
+  if (!isfinite(st.loss))
+    return ibx_fail(IBX_ERR_NUMERIC, "model forward: MLM loss is %g", (double)st.loss);
+  m->loss.ce = m->loss.total = st.loss;
+  m->has_loss = 1;
+  if (loss)
+    *loss = m->loss;
+  if (stats)
+    *stats = st;
+  return IBX_OK;
+}
+
+int text_model_backward_mlm(ibx_model *m) {
+  if (!m->has_loss)
+    return ibx_fail(IBX_ERR_ARG, "model backward: no masked-language-model forward yet");
+  return ibx_transformer_backward_mlm(m->tf);
+}
+
 int text_model_backward(ibx_model *m, const float *dlogits, float *dx) {
   return ibx_transformer_backward(m->tf, dlogits, dx);
 }
@@ -83,9 +123,9 @@ int text_model_summary(const ibx_model *m, char *buf, size_t len) {
   size_t used = 0;
   int k = snprintf(buf, len,
                    "model: transformer (%d layers, d_model %d, %d heads, d_ff %d, max_len %d, "
-                   "vocab %d, dropout %g), %s pooler, %d classes\n%-56s %-14s %12s\n",
+                   "vocab %d, dropout %g), %s, %d classes\n%-56s %-14s %12s\n",
                    c->tf_layers, c->tf_d_model, c->tf_heads, c->tf_d_ff, c->tf_max_len,
-                   c->tf_vocab, (double)c->tf_dropout, c->tf_pool_mean ? "mean" : "[CLS]",
+                   c->tf_vocab, (double)c->tf_dropout, c->tf_mlm ? "MLM head" : c->tf_pool_mean ? "mean pooler" : "[CLS] pooler",
                    c->num_classes, "parameter", "shape",
                    "params");
   for (int i = 0; k >= 0 && (size_t)k < len - used && i <= P->count; i++) {

@@ -31,6 +31,11 @@ struct ibx_transformer {
   ibx_params params;
   int max_batch;
   int p_tok, p_pos, p_eln_w, p_eln_b, p_pool_w, p_pool_b, p_cls_w, p_cls_b;
+  int p_mlm_w, p_mlm_b, p_mlm_nw, p_mlm_nb, p_mlm_db; /* cfg.mlm */
+  /* the MLM head's last forward: M predicted positions (rows n * T + t) */
+  int mlm_m, mlm_cap;
+  int *mlm_rows, *mlm_tgt;
+  float *mlm_x, *mlm_a, *mlm_g, *mlm_y, *mlm_rstd, *mlm_logits, *mlm_dy; /* grown to mlm_cap */
   layer_state *ls;
 
   /* last forward */
@@ -79,7 +84,7 @@ int ibx_transformer_config_check(const ibx_transformer_config *c) {
     return ibx_fail(IBX_ERR_ARG,
                     "model.vocab = %d must be in 5..16777216 (5 special tokens at least)",
                     c->vocab);
-  if (c->num_classes < 2)
+  if (!c->mlm && c->num_classes < 2)
     return ibx_fail(IBX_ERR_ARG, "model.num_classes = %d must be >= 2", c->num_classes);
   if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
     return ibx_fail(IBX_ERR_ARG, "model.dropout = %g must be in [0, 1)", (double)c->dropout);
@@ -118,6 +123,14 @@ static int build(ibx_transformer *t) {
       snprintf(name, sizeof name, "encoder.layers.%d.%s", l, names[k]);
       IBX_TRY(declare(t, name, d0[k], d1[k], &t->ls[l].p[k]));
     }
+  if (c->mlm) { /* BERT's LM head; the decoder's weight is embedding.token.weight */
+    IBX_TRY(declare(t, "mlm.dense.weight", D, D, &t->p_mlm_w));
+    IBX_TRY(declare(t, "mlm.dense.bias", D, 0, &t->p_mlm_b));
+    IBX_TRY(declare(t, "mlm.norm.weight", D, 0, &t->p_mlm_nw));
+    IBX_TRY(declare(t, "mlm.norm.bias", D, 0, &t->p_mlm_nb));
+    IBX_TRY(declare(t, "mlm.decoder.bias", c->vocab, 0, &t->p_mlm_db));
+    return ibx_params_allocate(&t->params);
+  }
   IBX_TRY(declare(t, "pooler.weight", D, D, &t->p_pool_w));
   IBX_TRY(declare(t, "pooler.bias", D, 0, &t->p_pool_b));
   IBX_TRY(declare(t, "classifier.weight", c->num_classes, D, &t->p_cls_w));
@@ -225,6 +238,7 @@ void ibx_transformer_free(ibx_transformer *t) {
   ibx_scratch_free(&t->scratch);
   ibx_params_free(&t->params);
   free(t->ls), free(t->ids), free(t->len), free(t->pad);
+  free(t->mlm_rows), free(t->mlm_tgt), free(t->mlm_x);
   free(t);
 }
 
@@ -332,10 +346,22 @@ static const float *layer_input(const ibx_transformer *t, int l) {
 }
 
 static int run_from(ibx_transformer *t, int first, ibx_tensor *logits);
+static int embed(ibx_transformer *t, const int32_t *ids, int stride, const int *lengths,
+                 const float *tok_emb, int batch, int training, uint64_t noise_seed);
+static int run_layers(ibx_transformer *t, int first);
 
 int ibx_transformer_forward(ibx_transformer *t, const int32_t *ids, int stride,
                             const int *lengths, const float *tok_emb, int batch, int training,
                             uint64_t noise_seed, ibx_tensor *logits) {
+  if (t->cfg.mlm)
+    return ibx_fail(IBX_ERR_ARG, "transformer forward: a masked-language model has no "
+                    "classifier (ibx_transformer_forward_mlm)");
+  IBX_TRY(embed(t, ids, stride, lengths, tok_emb, batch, training, noise_seed));
+  return run_from(t, 0, logits);
+}
+
+static int embed(ibx_transformer *t, const int32_t *ids, int stride, const int *lengths,
+                 const float *tok_emb, int batch, int training, uint64_t noise_seed) {
   const ibx_transformer_config *c = &t->cfg;
   if (batch <= 0 || batch > t->max_batch)
     return ibx_fail(IBX_ERR_ARG, "transformer forward: batch %d outside 1..%d", batch,
@@ -374,13 +400,11 @@ int ibx_transformer_forward(ibx_transformer *t, const int32_t *ids, int stride,
   ibx_tensor g = val(t, t->p_eln_w), b = val(t, t->p_eln_b);
   IBX_TRY(ibx_layernorm_forward(LN_EPS, &e0, &g, &b, &h0, t->em, t->es));
   ibx_dropout d = drop_site(t, -1, 0);
-  IBX_TRY(ibx_dropout_forward(&d, t->training, &h0, &h0));
-  return run_from(t, 0, logits);
+  return ibx_dropout_forward(&d, t->training, &h0, &h0);
 }
 
-/* Layers from `first` on (its input, hidden(first), is in place) and the
- * classifier. */
-static int run_from(ibx_transformer *t, int first, ibx_tensor *logits) {
+/* Layers from `first` on (its input, hidden(first), is in place). */
+static int run_layers(ibx_transformer *t, int first) {
   const ibx_transformer_config *c = &t->cfg;
   const int D = c->d_model, B = t->B, T = t->T;
   for (int l = first; l <= c->layers; l++) {
@@ -392,6 +416,14 @@ static int run_from(ibx_transformer *t, int first, ibx_tensor *logits) {
     if (l < c->layers)
       IBX_TRY(layer_forward(t, l, layer_input(t, l)));
   }
+  return IBX_OK;
+}
+
+/* Layers from `first` on and the classifier. */
+static int run_from(ibx_transformer *t, int first, ibx_tensor *logits) {
+  const ibx_transformer_config *c = &t->cfg;
+  const int D = c->d_model, B = t->B, T = t->T;
+  IBX_TRY(run_layers(t, first));
   const float *top = layer_input(t, c->layers);
   for (int n = 0; n < B; n++)
     if (!c->pool_mean) {
@@ -472,7 +504,12 @@ static int layer_backward(ibx_transformer *t, int l, const float *x, float *dh) 
   return IBX_OK;
 }
 
+static int backward_encoder(ibx_transformer *t, float *d_tok_emb);
+
 int ibx_transformer_backward(ibx_transformer *t, const float *dlogits, float *d_tok_emb) {
+  if (t->cfg.mlm)
+    return ibx_fail(IBX_ERR_ARG, "transformer backward: a masked-language model has no "
+                    "classifier (ibx_transformer_backward_mlm)");
   if (!t->B)
     return ibx_fail(IBX_ERR_ARG, "transformer backward: no forward yet");
   if (!dlogits)
@@ -522,6 +559,13 @@ int ibx_transformer_backward(ibx_transformer *t, const float *dlogits, float *d_
       for (int d = 0; d < D; d++)
         t->dh[((size_t)n * T + p) * D + d] = g[d] / (float)t->len[n];
   }
+  return backward_encoder(t, d_tok_emb);
+}
+
+/* From dL/d(top hidden states) in t->dh through the layers and embeddings. */
+static int backward_encoder(ibx_transformer *t, float *d_tok_emb) {
+  const ibx_transformer_config *c = &t->cfg;
+  const int B = t->B, T = t->T, D = c->d_model;
   ibx_tensor dh = ibx_t3(t->dh, B, T, D);
   for (int l = c->layers; l >= 0; l--) {
     if (t->icpt_layer == l && t->icpt_bwd) {
@@ -561,6 +605,9 @@ int ibx_transformer_forward_from(ibx_transformer *t, int layer, const float *h, 
                                  const int *lengths, int batch, int training,
                                  uint64_t noise_seed, ibx_tensor *logits) {
   const ibx_transformer_config *c = &t->cfg;
+  if (c->mlm)
+    return ibx_fail(IBX_ERR_ARG, "transformer forward: a masked-language model has no "
+                    "classifier");
   if (layer < 0 || layer > c->layers)
     return ibx_fail(IBX_ERR_ARG, "transformer forward: layer %d outside 0..%d", layer, c->layers);
   if (batch <= 0 || batch > t->max_batch || T < 1 || T > c->max_len || !h || !lengths)
@@ -587,4 +634,131 @@ int ibx_transformer_backward_hidden(ibx_transformer *t, const float *dlogits, fl
     return ibx_fail(IBX_ERR_ARG, "transformer backward: the last forward was not "
                     "ibx_transformer_forward_from");
   return ibx_transformer_backward(t, dlogits, dh);
+}
+
+/* ---- the masked-language-model head (cfg.mlm) -------------------------------
+ *   x      = h_L at the M positions with a target
+ *   y      = LayerNorm(gelu(mlm.dense(x)))           BERT's transform
+ *   logits = y embedding.token.weight^T + mlm.decoder.bias   (tied decoder)
+ *   loss   = mean over the M positions of -log softmax(logits)[target] */
+
+static int mlm_reserve(ibx_transformer *t, int m) {
+  if (m <= t->mlm_cap)
+    return IBX_OK;
+  const size_t D = (size_t)t->cfg.d_model, V = (size_t)t->cfg.vocab, M = (size_t)m;
+  free(t->mlm_rows), free(t->mlm_tgt), free(t->mlm_x);
+  t->mlm_cap = 0;
+  t->mlm_rows = malloc(M * sizeof(int));
+  t->mlm_tgt = malloc(M * sizeof(int));
+  t->mlm_x = malloc((5 * M * D + M + M * V) * sizeof(float));
+  if (!t->mlm_rows || !t->mlm_tgt || !t->mlm_x)
+    return ibx_fail(IBX_ERR_NOMEM, "transformer: out of memory for %d masked positions", m);
+  t->mlm_a = t->mlm_x + M * D;
+  t->mlm_g = t->mlm_a + M * D;
+  t->mlm_y = t->mlm_g + M * D;
+  t->mlm_dy = t->mlm_y + M * D;
+  t->mlm_rstd = t->mlm_dy + M * D;
+  t->mlm_logits = t->mlm_rstd + M;
+  t->mlm_cap = m;
+  return IBX_OK;
+}
+
+int ibx_transformer_forward_mlm(ibx_transformer *t, const int32_t *ids, int stride,
+                                const int *lengths, const int32_t *targets, int batch,
+                                int training, uint64_t noise_seed, ibx_mlm_stats *stats) {
+  const ibx_transformer_config *c = &t->cfg;
+  if (!c->mlm)
+    return ibx_fail(IBX_ERR_ARG, "transformer forward: no masked-language-model head "
+                    "(model.objective = mlm)");
+  if (!targets || !ids)
+    return ibx_fail(IBX_ERR_ARG, "transformer forward: token ids or MLM targets missing");
+  IBX_TRY(embed(t, ids, stride, lengths, NULL, batch, training, noise_seed));
+  IBX_TRY(run_layers(t, 0));
+  const int B = t->B, T = t->T, D = c->d_model, V = c->vocab;
+  int m = 0;
+  for (int n = 0; n < B; n++)
+    for (int p = 0; p < lengths[n]; p++) {
+      const int32_t y = targets[(size_t)n * stride + p];
+      if (y >= V)
+        return ibx_fail(IBX_ERR_ARG, "transformer forward: MLM target %d of sample %d outside "
+                        "0..%d", (int)y, n, V - 1);
+      m += y >= 0;
+    }
+  IBX_TRY(mlm_reserve(t, m > 0 ? m : 1));
+  t->mlm_m = m;
+  const float *top = layer_input(t, c->layers);
+  int k = 0;
+  for (int n = 0; n < B; n++)
+    for (int p = 0; p < lengths[n]; p++) {
+      const int32_t y = targets[(size_t)n * stride + p];
+      if (y < 0)
+        continue;
+      t->mlm_rows[k] = n * T + p, t->mlm_tgt[k] = y;
+      memcpy(t->mlm_x + (size_t)k * D, top + ((size_t)n * T + p) * D, (size_t)D * sizeof(float));
+      k++;
+    }
+  ibx_mlm_stats st = {0.0f, 0, m};
+  if (m > 0) {
+    ibx_tensor x = ibx_t2(t->mlm_x, m, D), a = ibx_t2(t->mlm_a, m, D), g = ibx_t2(t->mlm_g, m, D),
+               y = ibx_t2(t->mlm_y, m, D), lg = ibx_t2(t->mlm_logits, m, V);
+    ibx_tensor w = val(t, t->p_mlm_w), b = val(t, t->p_mlm_b), nw = val(t, t->p_mlm_nw),
+               nb = val(t, t->p_mlm_nb), emb = val(t, t->p_tok), db = val(t, t->p_mlm_db);
+    IBX_TRY(ibx_linear_forward(&x, &w, &b, &a));
+    IBX_TRY(ibx_gelu_forward(&a, &g));
+    IBX_TRY(ibx_layernorm_forward(LN_EPS, &g, &nw, &nb, &y, NULL, t->mlm_rstd));
+    IBX_TRY(ibx_linear_forward(&y, &emb, &db, &lg));
+    double loss = 0.0;
+    for (int i = 0; i < m; i++) { /* stable softmax in place: logits -> probabilities */
+      float *r = t->mlm_logits + (size_t)i * V;
+      int best = 0;
+      for (int v = 1; v < V; v++)
+        best = r[v] > r[best] ? v : best;
+      const float mx = r[best];
+      double sum = 0.0;
+      for (int v = 0; v < V; v++)
+        sum += exp((double)(r[v] - mx));
+      loss += log(sum) - (double)(r[t->mlm_tgt[i]] - mx);
+      for (int v = 0; v < V; v++)
+        r[v] = (float)(exp((double)(r[v] - mx)) / sum);
+      st.correct += best == t->mlm_tgt[i];
+    }
+    st.loss = (float)(loss / m);
+  }
+  if (stats)
+    *stats = st;
+  return IBX_OK;
+}
+
+int ibx_transformer_backward_mlm(ibx_transformer *t) {
+  const ibx_transformer_config *c = &t->cfg;
+  if (!c->mlm || !t->B)
+    return ibx_fail(IBX_ERR_ARG, "transformer backward: no masked-language-model forward yet");
+  if (!t->param_grads)
+    return ibx_fail(IBX_ERR_ARG, "transformer backward: the MLM head needs parameter gradients");
+  const int m = t->mlm_m, D = c->d_model, V = c->vocab, B = t->B, T = t->T;
+  memset(t->dh, 0, (size_t)B * T * D * sizeof(float));
+  if (m > 0) {
+    for (int i = 0; i < m; i++) { /* dlogits = (softmax - onehot) / M, in place */
+      float *r = t->mlm_logits + (size_t)i * V;
+      r[t->mlm_tgt[i]] -= 1.0f;
+      for (int v = 0; v < V; v++)
+        r[v] /= (float)m;
+    }
+    ibx_tensor x = ibx_t2(t->mlm_x, m, D), a = ibx_t2(t->mlm_a, m, D), g = ibx_t2(t->mlm_g, m, D),
+               y = ibx_t2(t->mlm_y, m, D), dy = ibx_t2(t->mlm_dy, m, D),
+               dlg = ibx_t2(t->mlm_logits, m, V);
+    ibx_tensor emb = val(t, t->p_tok), demb = grad(t, t->p_tok), ddb = grad(t, t->p_mlm_db);
+    IBX_TRY(ibx_linear_backward(&y, &emb, &dlg, &dy, &demb, &ddb));
+    ibx_tensor nw = val(t, t->p_mlm_nw), dnw = grad(t, t->p_mlm_nw), dnb = grad(t, t->p_mlm_nb);
+    IBX_TRY(ibx_layernorm_backward(&g, &nw, t->mlm_rstd, &dy, &dy, &dnw, &dnb));
+    IBX_TRY(ibx_gelu_backward(&a, &dy, &dy));
+    ibx_tensor w = val(t, t->p_mlm_w), dw = grad(t, t->p_mlm_w), db = grad(t, t->p_mlm_b);
+    ibx_tensor dx = ibx_t2(t->mlm_g, m, D); /* g is no longer needed */
+    IBX_TRY(ibx_linear_backward(&x, &w, &dy, &dx, &dw, &db));
+    for (int i = 0; i < m; i++)
+      memcpy(t->dh + (size_t)t->mlm_rows[i] * D, t->mlm_g + (size_t)i * D,
+             (size_t)D * sizeof(float));
+  }
+  grads_done(t, t->p_mlm_w);
+  return backward_encoder(t, NULL);
 }

@@ -72,6 +72,9 @@ typedef struct {
   int32_t *tokens; /* [max_batch, max_len] */
   int *lengths;
   int max_len;
+  int mlm;          /* model.objective = mlm: masked-language-model pre-training */
+  int32_t *targets; /* [max_batch, max_len]: the ids to predict, -1 elsewhere */
+  int vocab_size;
   ibx_augment aug_train, aug_test;
   ibx_model *model;
   ibx_params *params, *buffers;
@@ -110,8 +113,17 @@ static int setup_batches(trainer *t);
 
 static int setup_text_data(trainer *t) {
   const ibx_run_config *c = &t->settings;
-  IBX_TRY(ibx_run_open_text(c, "train", &t->ttrain));
-  IBX_TRY(ibx_run_open_text(c, "test", &t->ttest));
+  ibx_vocab *shared = NULL; /* data.vocab_from */
+  IBX_TRY(ibx_run_text_vocab(c, &shared));
+  int rc = ibx_run_open_text_vocab(c, "train", shared, &t->ttrain);
+  ibx_vocab_free(shared);
+  IBX_TRY(rc);
+  /* a raw source's test split with the train split's vocabulary (learned once) */
+  IBX_TRY(ibx_run_open_text_vocab(c, "test",
+                                  strcmp(c->data.dataset, "h5") ? ibx_text_vocab(t->ttrain) : NULL,
+                                  &t->ttest));
+  t->mlm = !strcmp(c->model.objective, "mlm");
+  t->vocab_size = ibx_vocab_size(ibx_text_vocab(t->ttrain));
   long lim = c->data.train_limit;
   t->n_train = ibx_text_count(t->ttrain);
   if (lim && lim < t->n_train)
@@ -130,7 +142,8 @@ static int setup_text_data(trainer *t) {
   t->lengths = ibx_alloc((size_t)max_batch * sizeof(int), "lengths");
   t->labels = ibx_alloc((size_t)max_batch * sizeof(int), "labels");
   t->idx = ibx_alloc((size_t)max_batch * sizeof(long), "sample indices");
-  if (!t->tokens || !t->lengths || !t->labels || !t->idx)
+  t->targets = ibx_alloc((size_t)max_batch * t->max_len * sizeof(int32_t), "MLM targets");
+  if (!t->tokens || !t->lengths || !t->labels || !t->idx || !t->targets)
     return IBX_ERR_NOMEM;
   return IBX_OK;
 }
@@ -159,6 +172,44 @@ static void token_dropout(trainer *t, long n) {
     for (int k = 1; k < t->lengths[i] - 1; k++)
       if (ibx_rng_uniform(seed, TOKEN_DROPOUT_STREAM, base + (uint64_t)k) < p)
         ids[k] = IBX_TOK_MASK;
+  }
+}
+
+/* BERT's masking (model.objective = mlm): each content token (not
+ * [CLS]/[SEP]/[PAD]) is chosen with probability train.mask_prob; a chosen
+ * token becomes [MASK] (80 %), a random non-special token (10 %) or stays
+ * (10 %), and is the target there. A pure function of (seed, round, sample,
+ * position): training draws fresh masks every epoch (round = epoch), the
+ * evaluation the same masks every time (round = EVAL_ROUND). */
+#define MLM_STREAM 0x4d4c4d31ULL      /* "MLM1": chosen or not */
+#define MLM_KIND_STREAM 0x4d4c4d32ULL /* "MLM2": [MASK], random or kept */
+#define MLM_RAND_STREAM 0x4d4c4d33ULL /* "MLM3": the random token */
+#define MLM_EVAL_ROUND 0xffffffffULL
+static void mlm_mask(trainer *t, long n, uint64_t round, long n_samples) {
+  const double p = t->settings.train.mask_prob;
+  const uint64_t seed = (uint64_t)t->settings.train.seed;
+  const int V = t->vocab_size;
+  for (long i = 0; i < n; i++) {
+    int32_t *ids = t->tokens + (size_t)i * t->max_len, *tg = t->targets + (size_t)i * t->max_len;
+    const uint64_t base = (round * (uint64_t)n_samples + (uint64_t)t->idx[i]) * (uint64_t)t->max_len;
+    for (int k = 0; k < t->max_len; k++)
+      tg[k] = -1;
+    for (int k = 1; k < t->lengths[i] - 1; k++) {
+      if (ids[k] < IBX_TOK_NUM_SPECIAL && ids[k] != IBX_TOK_UNK)
+        continue; /* [PAD]/[CLS]/[SEP]/[MASK] are never predicted */
+      const uint64_t at = base + (uint64_t)k;
+      if (!(ibx_rng_uniform(seed, MLM_STREAM, at) < p))
+        continue;
+      tg[k] = ids[k];
+      const double kind = ibx_rng_uniform(seed, MLM_KIND_STREAM, at);
+      if (kind < 0.8)
+        ids[k] = IBX_TOK_MASK;
+      else if (kind < 0.9 && V > IBX_TOK_NUM_SPECIAL) {
+        const int r = (int)(ibx_rng_uniform(seed, MLM_RAND_STREAM, at) *
+                            (double)(V - IBX_TOK_NUM_SPECIAL));
+        ids[k] = IBX_TOK_NUM_SPECIAL + (r < V - IBX_TOK_NUM_SPECIAL ? r : V - 1 - IBX_TOK_NUM_SPECIAL);
+      }
+    }
   }
 }
 
@@ -340,7 +391,10 @@ static int step_load(trainer *t, long j, long *count) {
   IBX_TRY(ibx_sampler_local_batch(&t->sampler, j, t->global_batch, t->idx, count));
   if (t->text) {
     IBX_TRY(load_text_batch(t, t->ttrain, *count));
-    token_dropout(t, *count);
+    if (t->mlm)
+      mlm_mask(t, *count, (uint64_t)t->epoch, t->n_train);
+    else
+      token_dropout(t, *count);
   } else {
     IBX_TRY(ibx_augment_batch(&t->aug_train, t->train, t->idx, *count, (uint64_t)t->epoch, t->x,
                               t->labels));
@@ -348,7 +402,9 @@ static int step_load(trainer *t, long j, long *count) {
   return IBX_OK;
 }
 
-static int step_forward(trainer *t, long n, ibx_loss_parts *parts, long *correct) {
+/* *correct right predictions out of *scored (the batch's samples; for an
+ * MLM its masked positions). */
+static int step_forward(trainer *t, long n, ibx_loss_parts *parts, long *correct, long *scored) {
   uint32_t r[4];
   ibx_rng_u32x4((uint64_t)t->settings.train.seed, NOISE_STREAM,
                 (uint64_t)t->step * (uint64_t)t->world + (uint64_t)t->rank, r);
@@ -359,6 +415,13 @@ static int step_forward(trainer *t, long n, ibx_loss_parts *parts, long *correct
   const float beta = ibx_kl_warmup_beta(ms->beta, ms->beta_warmup_epochs * t->steps_per_epoch,
                                         t->step);
   const ibx_model_input in = batch_input(t);
+  if (t->mlm) {
+    ibx_mlm_stats st;
+    IBX_TRY(ibx_model_forward_mlm(t->model, &in, t->targets, (int)n, 1, noise_seed, parts, &st));
+    *correct = st.correct, *scored = st.count;
+    return IBX_OK;
+  }
+  *scored = n;
   IBX_TRY(ibx_model_forward_input_beta(t->model, &in, t->labels, (int)n, 1, noise_seed, beta,
                                        parts, &logits));
   long right = 0;
@@ -414,9 +477,10 @@ static int failed_inside_collectives(trainer *t, int rc) {
 
 /* Test error over the whole test set, sharded over ranks (sample i on rank
  * i % world), reduced. */
-static int evaluate_local(trainer *t, long *right_out, long *seen_out) {
+static int evaluate_local(trainer *t, long *right_out, long *seen_out, double *loss_out) {
   const int B = t->eval_batch;
   long right = 0, seen = 0;
+  double loss = 0.0;
   for (long start = t->rank; start < t->n_test;) {
     long n = 0;
     for (; n < B && start < t->n_test; n++, start += t->world)
@@ -427,6 +491,14 @@ static int evaluate_local(trainer *t, long *right_out, long *seen_out) {
       IBX_TRY(ibx_augment_batch(&t->aug_test, t->test, t->idx, n, 0, t->x, t->labels));
     ibx_tensor logits;
     const ibx_model_input in = batch_input(t);
+    if (t->mlm) { /* masked-token accuracy and loss, the same masks every time */
+      mlm_mask(t, n, MLM_EVAL_ROUND, t->n_test);
+      ibx_mlm_stats st;
+      IBX_TRY(ibx_model_forward_mlm(t->model, &in, t->targets, (int)n, 0, 0, NULL, &st));
+      ibx_watchdog_beat(t->watchdog);
+      right += st.correct, seen += st.count, loss += (double)st.loss * (double)st.count;
+      continue;
+    }
     IBX_TRY(ibx_model_forward_input(t->model, &in, NULL, (int)n, 0, 0, NULL, &logits));
     ibx_watchdog_beat(t->watchdog);
     for (long i = 0; i < n; i++) {
@@ -438,21 +510,27 @@ static int evaluate_local(trainer *t, long *right_out, long *seen_out) {
     }
     seen += n;
   }
-  *right_out = right, *seen_out = seen;
+  *right_out = right, *seen_out = seen, *loss_out = loss;
   return IBX_OK;
 }
 
-static int evaluate(trainer *t, double *error) {
+/* *error: test error in percent (an MLM: masked-token error on the held-out
+ * split); *mlm_loss: an MLM's mean held-out cross-entropy (else NAN). */
+static int evaluate(trainer *t, double *error, double *mlm_loss) {
   long right = 0, seen = 0;
+  double loss = 0.0;
   /* Without sync BN every rank keeps its own running statistics; the
    * checkpoint holds rank 0's, so every rank evaluates with those (as DDP's
    * broadcast_buffers does), and the logged test error equals what
    * `ibx eval error` finds in the checkpoint. */
   if (t->world > 1)
     MPI_Bcast(t->buffers->values, (int)t->buffers->total, MPI_FLOAT, 0, t->comm);
-  IBX_TRY(ibx_dist_agree(t->comm, evaluate_local(t, &right, &seen)));
+  IBX_TRY(ibx_dist_agree(t->comm, evaluate_local(t, &right, &seen, &loss)));
   long local[2] = {right, seen}, total[2];
   MPI_Allreduce(local, total, 2, MPI_LONG, MPI_SUM, t->comm);
+  double loss_sum = 0.0;
+  MPI_Allreduce(&loss, &loss_sum, 1, MPI_DOUBLE, MPI_SUM, t->comm);
+  *mlm_loss = t->mlm && total[1] ? loss_sum / (double)total[1] : NAN;
   /* percent, the one unit of every stored error (docs/checkpoint-format.md) */
   *error = total[1] ? 100.0 * (1.0 - (double)total[0] / (double)total[1]) : 100.0;
   return IBX_OK;
@@ -460,12 +538,15 @@ static int evaluate(trainer *t, double *error) {
 
 /* ---- the loop ------------------------------------------------------------- */
 
-enum { ACC_CE, ACC_KL, ACC_VQ, ACC_COMMIT, ACC_TOTAL, ACC_RIGHT, ACC_SEEN, ACC_AUX, ACC_N };
+enum { ACC_CE, ACC_KL, ACC_VQ, ACC_COMMIT, ACC_TOTAL, ACC_RIGHT, ACC_SEEN, ACC_AUX, ACC_SCORED,
+       ACC_N };
 
-static void add_parts(double *acc, const ibx_loss_parts *p, long right, long n) {
+/* Losses are weighted by the n samples, accuracy counts right of scored. */
+static void add_parts(double *acc, const ibx_loss_parts *p, long right, long n, long scored) {
   acc[ACC_CE] += p->ce * n, acc[ACC_KL] += p->kl * n, acc[ACC_VQ] += p->vq * n;
   acc[ACC_COMMIT] += p->commit * n, acc[ACC_TOTAL] += p->total * n;
   acc[ACC_RIGHT] += right, acc[ACC_SEEN] += n, acc[ACC_AUX] += p->aux * n;
+  acc[ACC_SCORED] += scored;
 }
 
 static int run_epochs(trainer *t) {
@@ -487,13 +568,13 @@ static int run_epochs(trainer *t) {
     double t_win = t_epoch;
     for (long j = t->step - t->epoch * t->steps_per_epoch; j < t->steps_per_epoch; j++) {
       ibx_loss_parts parts = {0};
-      long right = 0, n = 0;
+      long right = 0, n = 0, scored = 0;
       const float lr = ibx_schedule_lr(&t->sched, t->step);
       int rc = step_load(t, j, &n);
       if (t->sync_bn) /* a rank without its batch must not enter the BN reductions */
         IBX_TRY(ibx_dist_agree(t->comm, rc));
       if (!rc) {
-        rc = step_forward(t, n, &parts, &right);
+        rc = step_forward(t, n, &parts, &right, &scored);
         if (rc && t->sync_bn)
           return failed_inside_collectives(t, rc);
       }
@@ -517,8 +598,8 @@ static int run_epochs(trainer *t) {
         return failed_inside_collectives(t, rc);
       ibx_watchdog_beat(t->watchdog);
       t->step++;
-      add_parts(acc, &parts, right, n);
-      add_parts(win, &parts, right, n);
+      add_parts(acc, &parts, right, n, scored);
+      add_parts(win, &parts, right, n, scored);
       if (t->step % log_every == 0 || j + 1 == t->steps_per_epoch) {
         double g[ACC_N];
         MPI_Allreduce(win, g, ACC_N, MPI_DOUBLE, MPI_SUM, t->comm);
@@ -540,7 +621,7 @@ static int run_epochs(trainer *t) {
                     "epoch %ld/%ld step %ld/%ld  loss %.4f (ce %.4f kl %.3g vq %.3g commit %.3g%s)"
                     "  train err %.2f%%  lr %.4g  |g| %.3g  %.0f img/s  ETA %.0fs\n",
                     t->epoch + 1, epochs, j + 1, t->steps_per_epoch, row[2], row[3], row[4], row[5],
-                    row[6], aux, 100.0 * (1.0 - g[ACC_RIGHT] / g[ACC_SEEN]), (double)lr,
+                    row[6], aux, 100.0 * (1.0 - g[ACC_RIGHT] / (g[ACC_SCORED] > 0 ? g[ACC_SCORED] : 1)), (double)lr,
                     t->grad_norm_max, rate, eta);
             fflush(t->out);
           }
@@ -555,9 +636,9 @@ static int run_epochs(trainer *t) {
       }
     }
     t->epoch++;
-    double test_error = NAN;
+    double test_error = NAN, test_mlm_loss = NAN;
     if ((eval_every && t->epoch % eval_every == 0) || t->epoch == epochs)
-      IBX_TRY(evaluate(t, &test_error));
+      IBX_TRY(evaluate(t, &test_error, &test_mlm_loss));
     double g[ACC_N];
     MPI_Allreduce(acc, g, ACC_N, MPI_DOUBLE, MPI_SUM, t->comm);
     const int improved = !isnan(test_error) && test_error < t->best_error;
@@ -565,7 +646,8 @@ static int run_epochs(trainer *t) {
       t->best_error = test_error;
     if (t->rank == 0) {
       const double row[IBX_EPOCH_COLUMNS] = {
-          (double)t->epoch, 100.0 * (1.0 - g[ACC_RIGHT] / g[ACC_SEEN]), test_error,
+          (double)t->epoch, 100.0 * (1.0 - g[ACC_RIGHT] / (g[ACC_SCORED] > 0 ? g[ACC_SCORED] : 1)),
+          test_error,
           g[ACC_TOTAL] / g[ACC_SEEN], g[ACC_CE] / g[ACC_SEEN], g[ACC_KL] / g[ACC_SEEN],
           g[ACC_VQ] / g[ACC_SEEN], g[ACC_COMMIT] / g[ACC_SEEN], now() - t_epoch};
       t->io_rc = ibx_metrics_append_epoch(t->metrics, row);
@@ -575,6 +657,9 @@ static int run_epochs(trainer *t) {
         fprintf(t->out, "epoch %ld/%ld done: train err %.2f%%", t->epoch, epochs, row[1]);
         if (!isnan(test_error))
           fprintf(t->out, "  test err %.2f%% (acc %.2f%%)", test_error, 100.0 - test_error);
+        if (!isnan(test_mlm_loss))
+          fprintf(t->out, "  held-out MLM loss %.4f (masked-token acc %.2f%%)", test_mlm_loss,
+                  100.0 - test_error);
         fprintf(t->out, "  %.1f s\n", row[8]);
         fflush(t->out);
       }
@@ -662,6 +747,39 @@ static int load_resume(trainer *t, const char *ckpt) {
   return rc;
 }
 
+/* train.init_from: a run directory (best.h5, else its newest checkpoint) or
+ * a checkpoint file; the parameters it has by name are loaded. */
+static int init_from(trainer *t) {
+  const char *from = t->settings.train.init_from;
+  char path[4200];
+  struct stat st;
+  if (stat(from, &st))
+    return ibx_fail(IBX_ERR_IO, "train.init_from = %s: no such run directory or checkpoint", from);
+  if (S_ISDIR(st.st_mode)) {
+    snprintf(path, sizeof path, "%s/best.h5", from);
+    if (stat(path, &st) && ibx_run_dir_latest(from, path, sizeof path))
+      return ibx_fail(IBX_ERR_IO, "train.init_from = %s: the directory holds no checkpoint "
+                      "(best.h5 or ckpt-*.h5)", from);
+  } else {
+    snprintf(path, sizeof path, "%s", from);
+  }
+  int loaded = 0;
+  if (ibx_checkpoint_read_matching(path, t->params, &loaded)) {
+    char why[600];
+    snprintf(why, sizeof why, "%s", ibx_errmsg());
+    return ibx_fail(IBX_ERR_FORMAT, "train.init_from: %s", why);
+  }
+  if (loaded == 0)
+    return ibx_fail(IBX_ERR_FORMAT, "train.init_from: %s has no parameter of this model (a "
+                    "different kind of model?)", path);
+  if (t->rank == 0 && t->out) {
+    fprintf(t->out, "initialised %d of %d parameter tensors from %s\n", loaded, t->params->count,
+            path);
+    fflush(t->out);
+  }
+  return IBX_OK;
+}
+
 /* Local set-up (no collectives): config, run directory, data, model. */
 static int start_local(trainer *t, const ibx_train_options *o, char *ckpt) {
   if (o->resume)
@@ -691,7 +809,10 @@ static int start_local(trainer *t, const ibx_train_options *o, char *ckpt) {
   if (ibx_precision_set(precision))
     return ibx_fail(IBX_ERR_ARG, "train.precision: %s", ibx_errmsg());
   IBX_TRY(setup_data(t));
-  return setup_model(t);
+  IBX_TRY(setup_model(t));
+  if (!o->resume && t->settings.train.init_from[0])
+    IBX_TRY(init_from(t));
+  return IBX_OK;
 }
 
 static int start(trainer *t, const ibx_train_options *o, char *ckpt) {
@@ -796,7 +917,7 @@ int ibx_train_run(const ibx_train_options *o) {
   ibx_dataset_close(t.test);
   ibx_text_close(t.ttrain);
   ibx_text_close(t.ttest);
-  ibx_free(t.tokens), ibx_free(t.lengths);
+  ibx_free(t.tokens), ibx_free(t.lengths), ibx_free(t.targets);
   ibx_free(t.x), ibx_free(t.labels), ibx_free(t.idx);
   free(t.config_ini);
   ibx_config_free(&t.cfg);
