@@ -31,12 +31,12 @@ base = $here/../jobs/fmnist_plain.ini
 results = $tmp/$2
 [set]
 model.width = 0.0625
-data.train_limit = 1024
+data.train_limit = 4096
 data.test_limit = 100
 train.batch_size = 32
 train.warmup_epochs = 0
 train.log_every = 8
-# 6 epochs: after a Ctrl-C and a SIGTERM, each past one more epoch, run 0
+# 6 epochs of 4096 images: after a Ctrl-C and a SIGTERM, each past one more epoch, run 0
 # still has epochs left on a fast machine, so both land mid-run
 train.epochs = 6
 [grid]

@@ -71,6 +71,23 @@ static void imdb_breaks(char *s) {
   *w = '\0';
 }
 
+/* Appends a copy of name to the growing array *names (*n used, *cap
+ * allocated); `what` and `dir` name the listing in the error. */
+static int push_name(char ***names, long *n, long *cap, const char *name, const char *what,
+                     const char *dir) {
+  if (*n == *cap) {
+    const long grown = *cap ? 2 * *cap : 64;
+    char **nn = realloc(*names, (size_t)grown * sizeof *nn);
+    if (!nn)
+      return ibx_fail(IBX_ERR_NOMEM, "%s: out of memory listing %s", what, dir);
+    *names = nn, *cap = grown;
+  }
+  if (!((*names)[*n] = strdup(name)))
+    return ibx_fail(IBX_ERR_NOMEM, "%s: out of memory listing %s", what, dir);
+  (*n)++;
+  return IBX_OK;
+}
+
 static int imdb_read_class(const char *dir, const char *split, int label, ibxt_corpus *c) {
   char sub[4096];
   if (snprintf(sub, sizeof sub, "%s/%s/%s", dir, split, imdb_classes[label]) >= (int)sizeof sub)
@@ -87,19 +104,7 @@ static int imdb_read_class(const char *dir, const char *split, int label, ibxt_c
     size_t len = strlen(e->d_name);
     if (len < 5 || strcmp(e->d_name + len - 4, ".txt") || e->d_name[0] == '.')
       continue;
-    if (n == cap) {
-      cap = cap ? 2 * cap : 1024;
-      char **nn = realloc(names, (size_t)cap * sizeof *nn);
-      if (!nn) {
-        rc = ibx_fail(IBX_ERR_NOMEM, "imdb: out of memory listing %s", sub);
-        break;
-      }
-      names = nn;
-    }
-    if (!(names[n] = strdup(e->d_name)))
-      rc = ibx_fail(IBX_ERR_NOMEM, "imdb: out of memory listing %s", sub);
-    else
-      n++;
+    rc = push_name(&names, &n, &cap, e->d_name, "imdb", sub);
   }
   closedir(d);
   if (rc == IBX_OK && n == 0)
@@ -473,19 +478,7 @@ static int corpus_read_all(const char *dir, ibxt_corpus *pool) {
     if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
         stat(path, &st) != 0 || !S_ISREG(st.st_mode))
       continue;
-    if (n == cap) {
-      cap = cap ? 2 * cap : 64;
-      char **nn = realloc(names, (size_t)cap * sizeof *nn);
-      if (!nn) {
-        rc = ibx_fail(IBX_ERR_NOMEM, "fortunes-corpus: out of memory listing %s", dir);
-        break;
-      }
-      names = nn;
-    }
-    if (!(names[n] = strdup(e->d_name)))
-      rc = ibx_fail(IBX_ERR_NOMEM, "fortunes-corpus: out of memory listing %s", dir);
-    else
-      n++;
+    rc = push_name(&names, &n, &cap, e->d_name, "fortunes-corpus", dir);
   }
   closedir(d);
   if (rc == IBX_OK)
