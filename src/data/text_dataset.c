@@ -234,6 +234,13 @@ int ibx_text_is_text_name(const char *name) {
                   !strcmp(name, "imdb"));
 }
 
+int ibxt_check_split(const char *what, const char *split) {
+  if (!split || (strcmp(split, "train") && strcmp(split, "test")))
+    return ibx_fail(IBX_ERR_ARG, "%s: split must be train or test, got '%s'", what,
+                    split ? split : "(null)");
+  return IBX_OK;
+}
+
 int ibx_text_open(const char *name, const char *path, const char *split,
                   const ibx_text_options *opt, ibx_text_dataset **out) {
   if (!out)
@@ -241,9 +248,9 @@ int ibx_text_open(const char *name, const char *path, const char *split,
   *out = NULL;
   if (!name)
     return ibx_fail(IBX_ERR_ARG, "text dataset: no name");
-  if (!split || (strcmp(split, "train") && strcmp(split, "test")))
-    return ibx_fail(IBX_ERR_ARG, "text dataset %s: split must be train or test, got '%s'", name,
-                    split ? split : "(null)");
+  char what[256];
+  snprintf(what, sizeof what, "text dataset %s", name);
+  IBX_TRY(ibxt_check_split(what, split));
   ibx_text_options def;
   ibx_text_options_default(&def);
   if (!opt)

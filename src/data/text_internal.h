@@ -49,6 +49,10 @@ int ibxt_alloc(ibx_text_dataset *ds, long count, int max_len);
 /* Copies n class names. */
 int ibxt_set_classes(ibx_text_dataset *ds, const char *const *names, int n);
 
+/* IBX_OK when split is "train" or "test", else a one-line error
+ * "<what>: split must be train or test, got '<split>'". */
+int ibxt_check_split(const char *what, const char *split);
+
 /* A growable list of texts and labels read from a raw source. */
 typedef struct {
   char **texts;

@@ -157,9 +157,7 @@ int ibx_text_open_imdb(const char *dir, const char *split, const ibx_text_option
   *out = NULL;
   if (!dir || !*dir)
     return ibx_fail(IBX_ERR_ARG, "imdb: no directory given");
-  if (!split || (strcmp(split, "train") && strcmp(split, "test")))
-    return ibx_fail(IBX_ERR_ARG, "imdb: split must be train or test, got '%s'",
-                    split ? split : "(null)");
+  IBX_TRY(ibxt_check_split("imdb", split));
   ibx_text_options def;
   ibx_text_options_default(&def);
   if (!opt)
@@ -350,9 +348,7 @@ int ibx_text_open_fortunes(const char *dir, const char *split, const ibx_text_op
   if (!out)
     return ibx_fail(IBX_ERR_ARG, "fortunes: NULL output");
   *out = NULL;
-  if (!split || (strcmp(split, "train") && strcmp(split, "test")))
-    return ibx_fail(IBX_ERR_ARG, "fortunes: split must be train or test, got '%s'",
-                    split ? split : "(null)");
+  IBX_TRY(ibxt_check_split("fortunes", split));
   if (!dir || !*dir)
     dir = IBX_FORTUNES_DIR;
   ibx_text_options def;
@@ -547,9 +543,7 @@ int ibx_text_open_fortunes_corpus(const char *dir, const char *split,
   if (!out)
     return ibx_fail(IBX_ERR_ARG, "fortunes-corpus: NULL output");
   *out = NULL;
-  if (!split || (strcmp(split, "train") && strcmp(split, "test")))
-    return ibx_fail(IBX_ERR_ARG, "fortunes-corpus: split must be train or test, got '%s'",
-                    split ? split : "(null)");
+  IBX_TRY(ibxt_check_split("fortunes-corpus", split));
   if (!dir || !*dir)
     dir = IBX_FORTUNES_DIR;
   ibx_text_options def;
