@@ -15,7 +15,9 @@
 # link the UDP round trip vn1 -> vn2 is measured first (a line "rtt link=...",
 # 200 pings: what the link really adds, which bench/scaling_model.py uses as
 # its per-message latency). ALG=4 forces Open MPI's ring allreduce
-# (default: Open MPI's own choice). Every configuration runs REPEAT
+# (default: Open MPI's own choice); NBALG=1 the ring for the overlapped
+# buckets' MPI_Iallreduce (libnbc; default: its binomial tree, which it always
+# takes for in-place buffers or fewer than 4 ranks). Every configuration runs REPEAT
 # times (default 2) and the fastest is kept: the host is shared, and the
 # fastest run is the one least disturbed by other work.
 # The output (one bench_dist line per configuration, prefixed with the link)
@@ -38,6 +40,11 @@ if [ -n "${ALG:-}" ]; then # Open MPI's allreduce algorithm: 4 = ring, 1 = linea
   export OMPI_MCA_coll_tuned_use_dynamic_rules=1 OMPI_MCA_coll_tuned_allreduce_algorithm=$ALG
   alg=$ALG
 fi
+nbalg=default
+if [ -n "${NBALG:-}" ]; then # libnbc's MPI_Iallreduce (the buckets sent during backward): 1 = ring
+  export OMPI_MCA_coll_libnbc_iallreduce_algorithm=$NBALG
+  nbalg=$NBALG
+fi
 width=0.5 per_rank=16 steps=4
 best() { # LINK NODES BUCKET_MB: the fastest of $repeat runs (by step time)
   local link=$1 n=$2 bucket=$3 line best_line= best_ms=
@@ -47,7 +54,7 @@ best() { # LINK NODES BUCKET_MB: the fastest of $repeat runs (by step time)
     ms=$(grep -oE 'step_ms=[0-9.]+' <<< "$line" | cut -d= -f2)
     if [ -z "$best_ms" ] || awk "BEGIN{exit !($ms < $best_ms)}"; then best_ms=$ms best_line=$line; fi
   done
-  echo "link=$link nodes=$n alg=$alg $best_line"
+  echo "link=$link nodes=$n alg=$alg nbalg=$nbalg $best_line"
 }
 {
   echo "# bench/vcluster_scaling.sh $(date -u +%Y-%m-%dT%H:%M:%SZ), $(getconf _NPROCESSORS_ONLN) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"

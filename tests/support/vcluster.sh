@@ -41,6 +41,9 @@
 # $IBX_NETDELAY_OPTS adds options (e.g. "--spin-us 30": busy-wait the last
 # 30 us of every hold, more exact, costs CPU).
 # `link` again, or `down`, stops the daemons (they remove their rules).
+# TCP between the nodes uses cubic, Linux's default congestion control, set on
+# each namespace's subnet route (VCLUSTER_TCP_CC=bbr|reno|... for another),
+# whatever the host's default is.
 set -eEuo pipefail
 
 SUBNET=10.214.14
@@ -175,13 +178,18 @@ network_up() {
     ip link add "$(veth_host "$i")" type veth peer name vc0 netns "$ns"
     ip link set "$(veth_host "$i")" master "$br"
     ip link set "$(veth_host "$i")" up
-    if [ "$i" = 0 ]; then
-      ip -n "$ns" addr add "$SUBNET.1/24" dev vc0
-    else
-      ip -n "$ns" addr add "$SUBNET.$((10 + i))/24" dev vc0
-    fi
+    local addr=$SUBNET.$((10 + i))
+    [ "$i" = 0 ] && addr=$SUBNET.1
+    ip -n "$ns" addr add "$addr/24" dev vc0
     ip -n "$ns" link set vc0 up
     ip -n "$ns" link set lo up
+    # TCP congestion control of the cluster network: Linux's default, cubic,
+    # unless VCLUSTER_TCP_CC says otherwise. A new namespace inherits the
+    # host's default (bbr on some VMs), and only the host may change a
+    # namespace's default to an algorithm outside its allowed list, so it is
+    # set on the subnet's route instead.
+    ip -n "$ns" route replace "$SUBNET.0/24" dev vc0 proto kernel scope link src "$addr" \
+      congctl "${VCLUSTER_TCP_CC:-cubic}"
   done
 }
 
