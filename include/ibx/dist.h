@@ -12,6 +12,15 @@
 
 typedef struct ibx_grad_sync ibx_grad_sync;
 
+/* Call before MPI_Init: makes Open MPI's non-blocking allreduce (libnbc),
+ * which carries the buckets sent during backward, use its ring unless the
+ * user set coll_libnbc_iallreduce_algorithm. Its default for fewer than 4
+ * ranks or an in-place buffer (ours) is a binomial tree, a reduce then a
+ * broadcast, which moves twice the ring's bytes: with it, smaller buckets
+ * made a step wait longer, not shorter (docs/performance.md, runs 7-10).
+ * Other MPI libraries ignore the variable. */
+void ibx_dist_prefer_ring_buckets(void);
+
 int ibx_grad_sync_create(MPI_Comm comm, float *grads, size_t n, size_t bucket_bytes,
                          ibx_grad_sync **out);
 void ibx_grad_sync_free(ibx_grad_sync *g);

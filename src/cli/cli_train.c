@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "ibx/config.h"
+#include "ibx/dist.h"
 #include "ibx/error.h"
 #include "ibx/trainer.h"
 
@@ -47,6 +48,7 @@ int ibx_cmd_train(int argc, char **argv) {
     return fprintf(stderr, "ibx train: --resume takes the config stored in the checkpoint; "
                            "no config file or overrides\n"), 2;
   int provided, rank;
+  ibx_dist_prefer_ring_buckets();
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   ibx_train_install_signal_handlers();

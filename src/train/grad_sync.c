@@ -19,6 +19,10 @@ struct ibx_grad_sync {
   int early;
 };
 
+void ibx_dist_prefer_ring_buckets(void) {
+  setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", 0); /* 0: the user's setting wins */
+}
+
 int ibx_grad_sync_create(MPI_Comm comm, float *grads, size_t n, size_t bucket_bytes,
                          ibx_grad_sync **out) {
   if (!grads || n == 0 || bucket_bytes < sizeof(float))
