@@ -5,6 +5,10 @@
  *
  *   bench_transformer [--batch 32] [--len 128] [--layers 2] [--d 128] [--heads 4]
  *                     [--ff 512] [--vocab 4000] [--steps 20] [--iba 5] [--dropout 0.1]
+ *                     [--min-seconds 10]
+ * Times the steady state: after warm-up, at least --steps training steps and
+ * --min-seconds of them, then at least --iba IBA sequences and --min-seconds
+ * of those (docs/performance.md: never a few steps).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +59,9 @@ int main(int argc, char **argv) {
   c.heads = arg(argc, argv, "--heads", 4), c.d_ff = arg(argc, argv, "--ff", 512);
   c.vocab = arg(argc, argv, "--vocab", 4000), c.max_len = T, c.num_classes = 4;
   c.dropout = (float)farg(argc, argv, "--dropout", 0.1);
-  const int steps = arg(argc, argv, "--steps", 20), n_iba = arg(argc, argv, "--iba", 5);
+  const int min_steps = arg(argc, argv, "--steps", 20), min_iba = arg(argc, argv, "--iba", 5);
+  const double min_s = farg(argc, argv, "--min-seconds", 10.0);
+  int steps = 0, n_iba = 0;
   ibx_transformer *t;
   CHECK(ibx_transformer_create(&c, B > 10 ? B : 10, &t));
   ibx_params *P = ibx_transformer_params(t);
@@ -69,7 +75,7 @@ int main(int argc, char **argv) {
     len[n] = T, lab[n] = n % 4, ids[(size_t)n * T] = 2;
   const ibx_adam adam = {0.9f, 0.999f, 1e-8f, 0.01f, 1};
   double t_train = 0.0;
-  for (int s = -2; s < steps; s++) { /* two warm-up steps */
+  for (int s = -2; s < min_steps || t_train < min_s; s++) { /* two warm-up steps */
     const double t0 = now();
     ibx_tensor lg;
     CHECK(ibx_transformer_forward(t, ids, T, len, NULL, B, 1, (uint64_t)s + 100, &lg));
@@ -81,10 +87,10 @@ int main(int argc, char **argv) {
     CHECK(ibx_transformer_backward(t, dl, NULL));
     CHECK(ibx_adam_step(&adam, 1e-4f, P->values, P->grads, m, v, P->total, s + 2));
     if (s >= 0)
-      t_train += now() - t0;
+      t_train += now() - t0, steps++;
   }
   double t_iba = 0.0;
-  if (n_iba > 0) {
+  if (min_iba > 0) {
     ibx_iba_text_config ic;
     ibx_iba_text_default(&ic);
     ibx_iba_text *b;
@@ -92,11 +98,11 @@ int main(int argc, char **argv) {
     CHECK(ibx_iba_text_add_samples(b, ids, T, len, B < 16 ? B : 16));
     CHECK(ibx_iba_text_finish_stats(b));
     float *heat = malloc((size_t)T * sizeof(float));
-    for (int s = -1; s < n_iba; s++) {
+    for (int s = -1; s < min_iba || t_iba < min_s; s++) {
       const double t0 = now();
       CHECK(ibx_iba_text_heatmap(b, ids + (size_t)(s + 1) % B * T, T, 0, heat, NULL));
       if (s >= 0)
-        t_iba += now() - t0;
+        t_iba += now() - t0, n_iba++;
     }
     free(heat);
     ibx_iba_text_free(b);
@@ -106,9 +112,11 @@ int main(int argc, char **argv) {
   printf("ibx transformer: batch %d, len %d, layers %d, d_model %d, heads %d, d_ff %d, vocab %d, "
          "dropout %g\n",
          B, T, c.layers, c.d_model, c.heads, c.d_ff, c.vocab, (double)c.dropout);
-  printf("train step: %.4f s (%.1f sequences/s)\n", t_train / steps, B * steps / t_train);
+  printf("train step: %.4f s (%.1f sequences/s; %d steps in %.1f s)\n", t_train / steps,
+         B * steps / t_train, steps, t_train);
   if (n_iba > 0)
-    printf("per-sample IBA: %.4f s per sequence\n", t_iba / n_iba);
+    printf("per-sample IBA: %.4f s per sequence (%d sequences in %.1f s)\n", t_iba / n_iba, n_iba,
+           t_iba);
   printf("peak RSS: %.1f MiB\n", ru.ru_maxrss / 1024.0);
   ibx_transformer_free(t);
   free(ids), free(len), free(lab), free(probs), free(dl), free(m), free(v);

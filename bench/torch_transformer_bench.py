@@ -4,7 +4,11 @@
 nn.TransformerEncoder with GELU, [CLS] tanh pooler, linear classifier) on the
 same shapes, float32 on the CPU.
 
-usage: torch_transformer_bench.py THREADS BATCH LEN LAYERS D HEADS FF VOCAB DROPOUT STEPS IBA
+usage: torch_transformer_bench.py THREADS BATCH LEN LAYERS D HEADS FF VOCAB DROPOUT STEPS IBA [MIN_SECONDS]
+
+Times the steady state, as bench_transformer does: at least STEPS training
+steps and MIN_SECONDS (default 10) of them, then at least IBA sequences and
+MIN_SECONDS of those.
 
 Prints seconds per training step (forward, cross-entropy, backward, AdamW
 step), seconds per per-sample IBA sequence (10 Adam steps at lr 1 on alpha
@@ -26,7 +30,8 @@ import make_golden_transformer as mg  # noqa: E402
 
 (threads, B, T, layers, D, heads, ff, vocab) = (int(a) for a in sys.argv[1:9])
 dropout = float(sys.argv[9])
-steps, n_iba = int(sys.argv[10]), int(sys.argv[11])
+min_steps, min_iba = int(sys.argv[10]), int(sys.argv[11])
+min_s = float(sys.argv[12]) if len(sys.argv) > 12 else 10.0
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 
@@ -53,8 +58,11 @@ ids[:, 0] = 2
 pad = torch.zeros(B, T, dtype=torch.bool)
 labels = torch.arange(B) % 4
 m.train()
-t_train = 0.0
-for s in range(-2, steps):
+t_train, steps, s = 0.0, 0, -3
+while True:
+    s += 1
+    if s >= 0 and steps >= min_steps and t_train >= min_s:
+        break
     t0 = time.perf_counter()
     opt.zero_grad()
     loss = F.cross_entropy(m(ids, pad), labels)
@@ -62,9 +70,11 @@ for s in range(-2, steps):
     opt.step()
     if s >= 0:
         t_train += time.perf_counter() - t0
-print(f"torch train step: {t_train / steps:.4f} s ({B * steps / t_train:.1f} sequences/s)")
+        steps += 1
+print(f"torch train step: {t_train / steps:.4f} s ({B * steps / t_train:.1f} sequences/s; "
+      f"{steps} steps in {t_train:.1f} s)")
 
-if n_iba > 0:
+if min_iba > 0:
     m.eval()
     for p in m.parameters():
         p.requires_grad_(False)
@@ -74,8 +84,11 @@ if n_iba > 0:
         for l in m.encoder.layers[:layer]:
             h = l(h)
         mu, sd = h.reshape(-1, D).mean(0), h.reshape(-1, D).std(0).clamp(min=0.01)
-    t_iba = 0.0
-    for s in range(-1, n_iba):
+    t_iba, n_iba, s = 0.0, 0, -2
+    while True:
+        s += 1
+        if s >= 0 and n_iba >= min_iba and t_iba >= min_s:
+            break
         t0 = time.perf_counter()
         x = ids[(s + 1) % B:(s + 1) % B + 1]
         with torch.no_grad():
@@ -99,5 +112,6 @@ if n_iba > 0:
             o.step()
         if s >= 0:
             t_iba += time.perf_counter() - t0
-    print(f"torch per-sample IBA: {t_iba / n_iba:.4f} s per sequence")
+            n_iba += 1
+    print(f"torch per-sample IBA: {t_iba / n_iba:.4f} s per sequence ({n_iba} sequences in {t_iba:.1f} s)")
 print(f"torch peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB")

@@ -92,14 +92,101 @@ int ibx_position_add_backward(const ibx_tensor *dy, ibx_tensor *dx, ibx_tensor *
   return IBX_OK;
 }
 
+/* ---- ISA clones and row reductions ---------------------------------------
+ * The row and element loops (LayerNorm, GELU, the attention softmax) get AVX-512 and AVX2 clones
+ * picked at load time when the build is portable (no -march): with SSE2 they
+ * run 4 lanes wide. ISO C mode (CMAKE_C_EXTENSIONS OFF) keeps
+ * -ffp-contract=off and nothing here is reassociated, so every clone
+ * computes the same bits. The clones are plain functions called from inside
+ * the parallel loops: GCC does not clone OpenMP's outlined bodies. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__) && \
+    defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define TL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef TL_CLONES
+#define TL_CLONES
+#endif
+
+/* Row reductions as LANES interleaved partial sums, combined pairwise in a
+ * fixed order: a single accumulator does not vectorise (the compiler may not
+ * reorder the additions), these do at any vector width, and every clone adds
+ * in the same order. */
+#define LANES 16
+
+static inline double combine_lanes_d(double *a) {
+  for (int w = LANES / 2; w; w /= 2)
+    for (int l = 0; l < w; l++)
+      a[l] += a[l + w];
+  return a[0];
+}
+
+static inline float combine_lanes_f(float *a) {
+  for (int w = LANES / 2; w; w /= 2)
+    for (int l = 0; l < w; l++)
+      a[l] += a[l + w];
+  return a[0];
+}
+
+static inline double row_mean(const float *x, int D) {
+  double a[LANES] = {0};
+  int d = 0;
+  for (; d + LANES <= D; d += LANES)
+    for (int l = 0; l < LANES; l++)
+      a[l] += x[d + l];
+  for (int l = 0; d < D; d++, l++)
+    a[l] += x[d];
+  return combine_lanes_d(a) / D;
+}
+
 /* ---- LayerNorm ----------------------------------------------------------- */
 
-static double row_mean(const float *x, int D) {
-  double m = 0.0;
-  for (int d = 0; d < D; d++)
-    m += x[d];
-  return m / D;
+/* One row: statistics in double (a float mean would carry half an ulp of the
+ * offset, 3e-5 at 1e3, into every normalised value), output in float. */
+TL_CLONES static void ln_forward_row(const float *x, int D, float eps, const float *gamma,
+                                     const float *beta, float *y, float *mean, float *rstd) {
+  const double m = row_mean(x, D);
+  double a[LANES] = {0};
+  int d = 0;
+  for (; d + LANES <= D; d += LANES)
+    for (int l = 0; l < LANES; l++) {
+      const double c = x[d + l] - m;
+      a[l] += c * c;
+    }
+  for (int l = 0; d < D; d++, l++) {
+    const double c = x[d] - m;
+    a[l] += c * c;
+  }
+  const double v = combine_lanes_d(a) / D;
+  const float rs = (float)(1.0 / sqrt(v + (double)eps));
+  *mean = (float)m, *rstd = rs;
+  for (d = 0; d < D; d++)
+    y[d] = (float)(x[d] - m) * rs * gamma[d] + beta[d];
 }
+
+/* One row of dx; dx may alias dy. */
+TL_CLONES static void ln_backward_row(const float *x, const float *dy, const float *gamma,
+                                      float rstd, int D, float *dx) {
+  const double m = row_mean(x, D);
+  double a[LANES] = {0}, b[LANES] = {0};
+  int d = 0;
+  for (; d + LANES <= D; d += LANES)
+    for (int l = 0; l < LANES; l++) {
+      const double g = (double)dy[d + l] * gamma[d + l], xh = (x[d + l] - m) * rstd;
+      a[l] += g, b[l] += g * xh;
+    }
+  for (int l = 0; d < D; d++, l++) {
+    const double g = (double)dy[d] * gamma[d], xh = (x[d] - m) * rstd;
+    a[l] += g, b[l] += g * xh;
+  }
+  const double sg = combine_lanes_d(a) / D, sgx = combine_lanes_d(b) / D;
+  for (d = 0; d < D; d++) {
+    const double g = (double)dy[d] * gamma[d], xh = (x[d] - m) * rstd;
+    dx[d] = (float)(rstd * (g - sg - xh * sgx));
+  }
+}
+
 
 static int check_ln(const ibx_tensor *x, const ibx_tensor *gamma, const char *op, int64_t *R,
                     int *D) {
@@ -126,21 +213,11 @@ int ibx_layernorm_forward(float eps, const ibx_tensor *x, const ibx_tensor *gamm
     return ibx_fail(IBX_ERR_ARG, "%s: eps = %g must be > 0", op, (double)eps);
 #pragma omp parallel for schedule(static) if (R * D > 65536)
   for (int64_t r = 0; r < R; r++) {
-    const float *xr = x->data + r * D;
-    const double m = row_mean(xr, D);
-    double v = 0.0;
-    for (int d = 0; d < D; d++) {
-      const double c = xr[d] - m;
-      v += c * c;
-    }
-    v /= D;
-    const float mf = (float)m, rs = (float)(1.0 / sqrt(v + (double)eps));
+    float mr;
+    ln_forward_row(x->data + r * D, D, eps, gamma->data, beta->data, y->data + r * D, &mr,
+                   &rstd[r]);
     if (mean)
-      mean[r] = mf;
-    rstd[r] = rs;
-    float *yr = y->data + r * D;
-    for (int d = 0; d < D; d++)
-      yr[d] = (float)(xr[d] - m) * rs * gamma->data[d] + beta->data[d];
+      mean[r] = mr;
   }
   return IBX_OK;
 }
@@ -162,7 +239,8 @@ int ibx_layernorm_backward(const ibx_tensor *x, const ibx_tensor *gamma, const f
    * half an ulp of the offset (3e-5 at 1e3) into every normalised value. */
   /* Parameter gradients first (serial over rows: they are shared), then dx
    * row by row, so dx may alias dy. */
-  for (int64_t r = 0; r < R; r++) {
+  const int param_grads = (dgamma && dgamma->data) || (dbeta && dbeta->data);
+  for (int64_t r = 0; param_grads && r < R; r++) {
     const float *xr = x->data + r * D, *gr = dy->data + r * D;
     const double m = row_mean(xr, D);
     for (int d = 0; d < D; d++) {
@@ -175,23 +253,8 @@ int ibx_layernorm_backward(const ibx_tensor *x, const ibx_tensor *gamma, const f
   if (!dx || !dx->data)
     return IBX_OK;
 #pragma omp parallel for schedule(static) if (R * D > 65536)
-  for (int64_t r = 0; r < R; r++) {
-    const float *xr = x->data + r * D, *gr = dy->data + r * D;
-    float *dr = dx->data + r * D;
-    const double m = row_mean(xr, D);
-    double sg = 0.0, sgx = 0.0;
-    for (int d = 0; d < D; d++) {
-      const double g = (double)gr[d] * gamma->data[d];
-      const double xh = (xr[d] - m) * rstd[r];
-      sg += g, sgx += g * xh;
-    }
-    sg /= D, sgx /= D;
-    for (int d = 0; d < D; d++) {
-      const double g = (double)gr[d] * gamma->data[d];
-      const double xh = (xr[d] - m) * rstd[r];
-      dr[d] = (float)(rstd[r] * (g - sg - xh * sgx));
-    }
-  }
+  for (int64_t r = 0; r < R; r++)
+    ln_backward_row(x->data + r * D, dy->data + r * D, gamma->data, rstd[r], D, dx->data + r * D);
   return IBX_OK;
 }
 
@@ -233,15 +296,36 @@ static inline float fast_erff(float x) {
 
 /* ---- GELU ----------------------------------------------------------------- */
 
+#define GELU_CHUNK 4096 /* elements per call of a span kernel */
+
+TL_CLONES static void gelu_forward_span(const float *x, float *y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) {
+    const float v = x[i];
+    y[i] = 0.5f * v * (1.0f + fast_erff(v * 0.70710678118654752440f));
+  }
+}
+
+TL_CLONES static void gelu_backward_span(const float *x, const float *dy, float *dx, int64_t n) {
+  const float inv_sqrt_2pi = 0.39894228040143267794f;
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) {
+    const float v = x[i];
+    const float cdf = 0.5f * (1.0f + fast_erff(v * 0.70710678118654752440f));
+    const float pdf = inv_sqrt_2pi * fast_expf(-0.5f * v * v);
+    dx[i] = dy[i] * (cdf + v * pdf);
+  }
+}
+
 int ibx_gelu_forward(const ibx_tensor *x, ibx_tensor *y) {
   IBX_TRY(ibx_check_same(x, y, "gelu_forward", "x", "y"));
-  const int64_t n = ibx_numel(x);
+  const int64_t n = ibx_numel(x), chunks = (n + GELU_CHUNK - 1) / GELU_CHUNK;
   const float *xd = x->data;
   float *yd = y->data;
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; i++) {
-    const float v = xd[i];
-    yd[i] = 0.5f * v * (1.0f + fast_erff(v * 0.70710678118654752440f));
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t c = 0; c < chunks; c++) {
+    const int64_t i0 = c * GELU_CHUNK;
+    gelu_forward_span(xd + i0, yd + i0, n - i0 < GELU_CHUNK ? n - i0 : GELU_CHUNK);
   }
   return IBX_OK;
 }
@@ -249,16 +333,13 @@ int ibx_gelu_forward(const ibx_tensor *x, ibx_tensor *y) {
 int ibx_gelu_backward(const ibx_tensor *x, const ibx_tensor *dy, ibx_tensor *dx) {
   IBX_TRY(ibx_check_same(x, dy, "gelu_backward", "x", "dy"));
   IBX_TRY(ibx_check_same(x, dx, "gelu_backward", "x", "dx"));
-  const int64_t n = ibx_numel(x);
-  const float inv_sqrt_2pi = 0.39894228040143267794f;
+  const int64_t n = ibx_numel(x), chunks = (n + GELU_CHUNK - 1) / GELU_CHUNK;
   const float *xd = x->data, *gd = dy->data;
   float *dd = dx->data;
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; i++) {
-    const float v = xd[i];
-    const float cdf = 0.5f * (1.0f + fast_erff(v * 0.70710678118654752440f));
-    const float pdf = inv_sqrt_2pi * fast_expf(-0.5f * v * v);
-    dd[i] = gd[i] * (cdf + v * pdf);
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t c = 0; c < chunks; c++) {
+    const int64_t i0 = c * GELU_CHUNK;
+    gelu_backward_span(xd + i0, gd + i0, dd + i0, n - i0 < GELU_CHUNK ? n - i0 : GELU_CHUNK);
   }
   return IBX_OK;
 }
@@ -345,6 +426,67 @@ static int dropping(const ibx_mha *L, int training) {
   return training && L->attn_dropout.p > 0.0f;
 }
 
+/* Row-wise softmax of the T x T scores P in place, keys with pad[j] != 0
+ * excluded (weight 0; a row whose keys are all padded becomes 0). */
+TL_CLONES static void softmax_rows(float *P, int T, const uint8_t *pad) {
+  for (int i = 0; i < T; i++) {
+    float *row = P + (size_t)i * T;
+    float lm[LANES]; /* the row maximum, lane by lane (exact in any order) */
+    for (int l = 0; l < LANES; l++)
+      lm[l] = -INFINITY;
+    int j0 = 0;
+    for (; j0 + LANES <= T; j0 += LANES)
+      for (int l = 0; l < LANES; l++) {
+        const float v = pad && pad[j0 + l] ? -INFINITY : row[j0 + l];
+        lm[l] = v > lm[l] ? v : lm[l];
+      }
+    for (int l = 0; j0 < T; j0++, l++) {
+      const float v = pad && pad[j0] ? -INFINITY : row[j0];
+      lm[l] = v > lm[l] ? v : lm[l];
+    }
+    float mx = -INFINITY;
+    for (int l = 0; l < LANES; l++)
+      mx = lm[l] > mx ? lm[l] : mx;
+    if (mx == -INFINITY) { /* every key padded */
+      memset(row, 0, (size_t)T * sizeof(float));
+      continue;
+    }
+    for (int j = 0; j < T; j++)
+      row[j] = fast_expf(row[j] - mx);
+    if (pad)
+      for (int j = 0; j < T; j++)
+        row[j] = pad[j] ? 0.0f : row[j];
+    float ls[LANES] = {0}; /* terms in (0, 1], the largest 1: float suffices */
+    j0 = 0;
+    for (; j0 + LANES <= T; j0 += LANES)
+      for (int l = 0; l < LANES; l++)
+        ls[l] += row[j0 + l];
+    for (int l = 0; j0 < T; j0++, l++)
+      ls[l] += row[j0];
+    const float inv = 1.0f / combine_lanes_f(ls);
+    for (int j = 0; j < T; j++)
+      row[j] *= inv;
+  }
+}
+
+/* Softmax backward in place: G <- P (G - sum_j P G) row by row. */
+TL_CLONES static void softmax_rows_backward(const float *P, float *G, int T) {
+  for (int i = 0; i < T; i++) {
+    const float *pr = P + (size_t)i * T;
+    float *gr = G + (size_t)i * T;
+    double a[LANES] = {0};
+    int j = 0;
+    for (; j + LANES <= T; j += LANES)
+      for (int l = 0; l < LANES; l++)
+        a[l] += (double)pr[j + l] * gr[j + l];
+    for (int l = 0; j < T; j++, l++)
+      a[l] += (double)pr[j] * gr[j];
+    const float dot = (float)combine_lanes_d(a);
+    for (j = 0; j < T; j++)
+      gr[j] = pr[j] * (gr[j] - dot);
+  }
+}
+
 int ibx_mha_forward(const ibx_mha *L, int training, const ibx_tensor *x, const uint8_t *key_pad,
                     const ibx_tensor *in_w, const ibx_tensor *in_b, const ibx_tensor *out_w,
                     const ibx_tensor *out_b, ibx_tensor *y, const ibx_mha_saved *sv) {
@@ -363,35 +505,7 @@ int ibx_mha_forward(const ibx_mha *L, int training, const ibx_tensor *x, const u
     float *P = sv->probs + (size_t)nh * T * T;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, 3 * D, k, 3 * D,
                 0.0f, P, T);
-    const uint8_t *pad = key_pad ? key_pad + (size_t)n * T : NULL;
-    for (int i = 0; i < T; i++) {
-      float *row = P + (size_t)i * T;
-      float mx = -INFINITY;
-      if (pad) {
-        for (int j = 0; j < T; j++) {
-          const float v = pad[j] ? -INFINITY : row[j];
-          mx = v > mx ? v : mx;
-        }
-      } else {
-        for (int j = 0; j < T; j++)
-          mx = row[j] > mx ? row[j] : mx;
-      }
-      if (mx == -INFINITY) { /* every key padded */
-        memset(row, 0, (size_t)T * sizeof(float));
-        continue;
-      }
-      for (int j = 0; j < T; j++)
-        row[j] = fast_expf(row[j] - mx);
-      if (pad)
-        for (int j = 0; j < T; j++)
-          row[j] = pad[j] ? 0.0f : row[j];
-      float sum = 0.0f; /* terms in (0, 1], the largest 1: float suffices */
-      for (int j = 0; j < T; j++)
-        sum += row[j];
-      const float inv = 1.0f / sum;
-      for (int j = 0; j < T; j++)
-        row[j] *= inv;
-    }
+    softmax_rows(P, T, key_pad ? key_pad + (size_t)n * T : NULL);
     const float *Pu = P;
     if (drop) {
       float *Pd = sv->drop + (size_t)nh * T * T;
@@ -453,15 +567,7 @@ int ibx_mha_backward(const ibx_mha *L, int training, const ibx_tensor *x, const 
         G[e] = Pu[e] != 0.0f ? G[e] * keep_scale : 0.0f;
     }
     /* softmax backward: dS = P (dP - sum_j P dP) */
-    for (int i = 0; i < T; i++) {
-      const float *pr = P + (size_t)i * T;
-      float *gr = G + (size_t)i * T;
-      double dot = 0.0;
-      for (int j = 0; j < T; j++)
-        dot += (double)pr[j] * gr[j];
-      for (int j = 0; j < T; j++)
-        gr[j] = pr[j] * (gr[j] - (float)dot);
-    }
+    softmax_rows_backward(P, G, T);
     /* S = scale q k^T: dq = scale dS k, dk = scale dS^T q */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, scale, G, T, k, 3 * D, 0.0f,
                 dq, 3 * D);
