@@ -2,7 +2,9 @@
  * features.22) on a randomly initialised VGG-16-BN (plain head), the same
  * work scripts/make_golden_iba.py --bench times in PyTorch.
  *
- *   bench_iba WIDTH CHANNELS [REPS]   -> "ibx iba ... median_ms=... min_ms=..."
+ *   bench_iba WIDTH CHANNELS [REPS [MIN_SECONDS]]   -> "ibx iba ... median_ms=... min_ms=..."
+ * Times the steady state: after one warm-up image, at least REPS (default
+ * 5) images and MIN_SECONDS (default 10) of them.
  * Threads: OMP_NUM_THREADS. docs/performance.md, "Per-sample IBA". */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +32,8 @@ int main(int argc, char **argv) {
   if (argc < 3)
     return fprintf(stderr, "usage: bench_iba WIDTH CHANNELS [REPS]\n"), 2;
   const float width = (float)atof(argv[1]);
-  const int channels = atoi(argv[2]), reps = argc > 3 ? atoi(argv[3]) : 5;
+  const int channels = atoi(argv[2]), min_reps = argc > 3 ? atoi(argv[3]) : 5;
+  const double min_s = argc > 4 ? atof(argv[4]) : 10.0;
   ibx_model_config c;
   memset(&c, 0, sizeof c);
   snprintf(c.backbone, sizeof c.backbone, "vgg16");
@@ -52,17 +55,24 @@ int main(int argc, char **argv) {
     std[e] = 1.0f;
   ibx_rng_fill_uniform(x, (size_t)channels * 32 * 32, 5, 0, 0);
   ibx_iba_set_stats(b, mean, std);
-  double *t = malloc((size_t)(reps + 1) * sizeof(double));
-  for (int r = 0; r <= reps; r++) { /* the first run warms up */
+  size_t cap = 64;
+  double *t = malloc(cap * sizeof(double)), total = 0.0;
+  int reps = 0;
+  for (int r = 0; r <= min_reps || total < min_s; r++) { /* the first run warms up */
     const double t0 = now();
     if (ibx_iba_heatmap(b, x, 0, heat, NULL))
       return fprintf(stderr, "bench_iba: %s\n", ibx_errmsg()), 1;
+    if ((size_t)r == cap && !(t = realloc(t, (cap *= 2) * sizeof(double))))
+      return fprintf(stderr, "bench_iba: out of memory\n"), 1;
     t[r] = now() - t0;
+    if (r)
+      total += t[r], reps = r;
   }
   qsort(t + 1, (size_t)reps, sizeof *t, cmp);
-  printf("ibx iba width=%g channels=%d layer=features.22 threads=%s median_ms=%.1f min_ms=%.1f\n",
+  printf("ibx iba width=%g channels=%d layer=features.22 threads=%s median_ms=%.1f min_ms=%.1f "
+         "images=%d seconds=%.1f\n",
          (double)width, channels, getenv("OMP_NUM_THREADS") ? getenv("OMP_NUM_THREADS") : "all",
-         1e3 * t[1 + reps / 2], 1e3 * t[1]);
+         1e3 * t[1 + reps / 2], 1e3 * t[1], reps, total);
   ibx_iba_free(b);
   ibx_model_free(m);
   free(mean), free(std), free(x), free(t);

@@ -213,8 +213,9 @@ def bench(width, reps, layer, channels):
         forward(P, B, x, width, layer, lambda r: feats.setdefault("r", r))
     shape = feats["r"].shape[1:]
     mean, std = torch.zeros(shape), torch.ones(shape)
-    times = []
-    for rep in range(reps + 1):
+    times, rep = [], -1
+    while rep < reps or sum(times) < 10.0:  # steady state: >= reps images and >= 10 s
+        rep += 1
         t0 = time.perf_counter()
         noise = torch.randn(10, 10, *shape)  # drawn per image, as ibx does
         iba(P, B, x, width, layer, mean, std, noise, 0, 10.0, 10, 10, 1.0, 5.0, (32, 32))
@@ -223,7 +224,7 @@ def bench(width, reps, layer, channels):
     times.sort()
     print(f"pytorch iba width={width} channels={channels} layer=features.{layer} "
           f"threads={torch.get_num_threads()} median_ms={times[len(times) // 2] * 1e3:.1f} "
-          f"min_ms={times[0] * 1e3:.1f}")
+          f"min_ms={times[0] * 1e3:.1f} images={len(times)} seconds={sum(times):.1f}")
 
 
 def main():
