@@ -104,6 +104,10 @@ expect 1 "needs a text dataset" "$ibx" train model.backbone=transformer data.tra
   output.dir="$tmp/bad1" --quiet
 expect 1 "cannot read the text dataset" "$ibx" train data.dataset=fortunes \
   output.dir="$tmp/bad2" --quiet
+expect 1 "the folds need data.validation = true" "$ibx" train "${tiny[@]}" \
+  data.validation_fold=2 output.dir="$tmp/bad3" --quiet
+expect 1 "data.validation_fold = 5 must be below data.validation_folds = 5" "$ibx" train \
+  "${tiny[@]}" data.validation=true data.validation_fold=5 output.dir="$tmp/bad4" --quiet
 expect 1 "--layer 5 outside 0..2" "$ibx" attribute "$tmp/run" --layer 5 --quiet
 expect 1 "unknown text attribution method 'bogus'" "$ibx" attribute "$tmp/run" --methods bogus --quiet
 echo "cli_text: ok"

@@ -4,7 +4,8 @@
 #    split with the train split's vocabulary, read back with h5py: layout and
 #    checksums as docs/data.md says), info on the converted file, baseline on
 #    the directory and on the converted files (same accuracy);
-#  - the embedded fortunes default when Debian's fortunes package is there;
+#  - the embedded fortunes default when Debian's fortunes package is there
+#    (and the baseline on one fold of its train split);
 #  - bad input: a missing directory, an empty review, a missing class
 #    directory, a bad option value, a corrupt converted file: one-line
 #    errors and a non-zero status.
@@ -111,6 +112,16 @@ if [ -r /usr/share/games/fortunes/computers ]; then
   "$ibx" data info --format fortunes --split test default > "$tmp/f.txt"
   grep -q "^name:       fortunes test$" "$tmp/f.txt" || fail "fortunes: $(cat "$tmp/f.txt")"
   grep -q "songs-poems" "$tmp/f.txt" || fail "fortunes classes: $(cat "$tmp/f.txt")"
+  # K-fold cross-validation of the baseline: fold 3 of 5 of the train split
+  "$ibx" data baseline --format fortunes --validation --validation-fold 3 --vocab-size 300 \
+    default > "$tmp/fold.txt"
+  grep -q "on fortunes train (the train split without fold 3 of 5)" "$tmp/fold.txt" \
+    || fail "fold: $(cat "$tmp/fold.txt")"
+  $py - "$tmp/fold.txt" <<'PY'
+import re, sys
+tr, te = map(int, re.search(r"train: (\d+) sequences, test: (\d+)", open(sys.argv[1]).read()).groups())
+assert tr + te == 2475 and 490 <= te <= 500, (tr, te)
+PY
 fi
 
 # ---- bad input
@@ -121,6 +132,11 @@ expect 1 "99_9.txt: empty review" "$ibx" data info --format imdb "$tmp/empty_rev
 rm -rf "$tmp/empty_review/train/pos"
 expect 1 "train/pos" "$ibx" data convert --format imdb "$tmp/empty_review" "$tmp/h5x"
 expect 2 "bad --max-len" "$ibx" data info --format imdb --max-len 1 "$imdb"
+expect 2 "need --validation" "$ibx" data baseline --format imdb --validation-fold 1 "$imdb"
+expect 2 "--validation-fold 3 must be below --validation-folds 3" "$ibx" data baseline \
+  --format imdb --validation --validation-fold 3 --validation-folds 3 "$imdb"
+expect 2 "bad --validation-folds '1'" "$ibx" data baseline --format imdb --validation \
+  --validation-folds 1 "$imdb"
 expect 2 "convert reads fortunes, fortunes-corpus or imdb" "$ibx" data convert --format text-h5 "$tmp/h5" "$tmp/h5y"
 cp "$tmp/h5/train.h5" "$tmp/corrupt.h5"
 $py - "$tmp/corrupt.h5" <<'PY'

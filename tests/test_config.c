@@ -220,6 +220,55 @@ static void test_run_config_values(void **state) {
   ibx_config_free(&c);
 }
 
+/* data.validation_fold / data.validation_folds: range errors from the
+ * schema, and one-line errors from the run checks when the fold is not below
+ * the fold count or the folds come without data.validation = true. */
+static void expect_run_check_error(const char *const *set, int n, const char *needle) {
+  ibx_config c;
+  ibx_run_config rc;
+  assert_ibx_ok(ibx_config_init(&c));
+  for (int i = 0; i < n; i++)
+    assert_ibx_ok(ibx_config_override(&c, set[i]));
+  assert_ibx_ok(ibx_run_config_resolve(&c, &rc));
+  assert_int_equal(ibx_run_check_validation(&rc), IBX_ERR_ARG);
+  if (!strstr(ibx_errmsg(), needle))
+    fail_msg("error '%s' does not mention '%s'", ibx_errmsg(), needle);
+  assert_null(strchr(ibx_errmsg(), '\n'));
+  assert_int_equal(ibx_run_check_data_model(&rc), IBX_ERR_ARG); /* the trainer's check */
+  ibx_config_free(&c);
+}
+
+static void test_validation_folds(void **state) {
+  (void)state;
+  ibx_config c;
+  ibx_run_config rc;
+  assert_ibx_ok(ibx_config_init(&c));
+  assert_ibx_ok(ibx_run_config_resolve(&c, &rc));
+  assert_true(rc.data.validation_fold == 0 && rc.data.validation_folds == 5);
+  assert_ibx_ok(ibx_run_check_validation(&rc));
+  const char *ok[] = {"data.dataset=fortunes", "model.backbone=transformer",
+                      "data.validation=true", "data.validation_fold=9",
+                      "data.validation_folds=10"};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+    assert_ibx_ok(ibx_config_override(&c, ok[i]));
+  assert_ibx_ok(ibx_run_config_resolve(&c, &rc));
+  assert_true(rc.data.validation && rc.data.validation_fold == 9 && rc.data.validation_folds == 10);
+  assert_ibx_ok(ibx_run_check_validation(&rc));
+  assert_ibx_ok(ibx_run_check_data_model(&rc));
+  ibx_config_free(&c);
+  expect_error(NULL, "data.validation_folds=1", "data.validation_folds: 1 is outside");
+  expect_error(NULL, "data.validation_fold=-1", "data.validation_fold: -1 is outside");
+  expect_error("[data]\nvalidation_folds = 101\n", NULL, "bad.ini:2: data.validation_folds");
+  const char *past[] = {"data.validation=true", "data.validation_fold=5"};
+  expect_run_check_error(past, 2, "data.validation_fold = 5 must be below data.validation_folds = 5");
+  const char *past3[] = {"data.validation=true", "data.validation_folds=3", "data.validation_fold=3"};
+  expect_run_check_error(past3, 3, "data.validation_fold = 3 must be below data.validation_folds = 3");
+  const char *no_val[] = {"data.validation_fold=2"};
+  expect_run_check_error(no_val, 1, "need data.validation = true");
+  const char *no_val2[] = {"data.validation_folds=10"};
+  expect_run_check_error(no_val2, 1, "data.validation_folds = 10: the folds need data.validation");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dataset_choices_match_registry),
@@ -230,6 +279,7 @@ int main(void) {
       cmocka_unit_test(test_errors_name_file_line_and_key),
       cmocka_unit_test(test_resolved_ini_round_trip),
       cmocka_unit_test(test_docs_match_schema),
+      cmocka_unit_test(test_validation_folds),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

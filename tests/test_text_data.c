@@ -2,7 +2,8 @@
  * IMDB reader on a small aclImdb tree the test writes, the fortunes reader on
  * a hand-made category directory (and on the Debian package when it is
  * installed), the pre-training corpus (fortunes-corpus: no text of the
- * labelled test split, held-out text, one shared vocabulary), the native HDF5 text format (round trip, ranges, checksums,
+ * labelled test split, held-out text, one shared vocabulary), the K folds of
+ * the validation split, the native HDF5 text format (round trip, ranges, checksums,
  * corrupt files) and bad input: empty files, non-UTF-8 bytes, long texts,
  * missing labels, empty vocabularies. */
 #include <stdio.h>
@@ -436,6 +437,173 @@ static void test_fortunes_corpus(void **state) {
   rm_rf(dir);
 }
 
+static void assert_same_text(const ibx_text_dataset *a, long a0, const ibx_text_dataset *b,
+                             long n);
+
+/* Opens fold `fold` of `folds` of the labelled train split (validation) as
+ * *tr (the other folds) and *va (the fold). */
+static void open_fold(const char *dir, const ibx_text_options *base, int fold, int folds,
+                      ibx_text_dataset **tr, ibx_text_dataset **va) {
+  ibx_text_options o = *base;
+  o.validation = 1;
+  o.validation_fold = fold;
+  o.validation_folds = folds;
+  assert_ibx_ok(ibx_text_open_fortunes(dir, "train", &o, tr));
+  assert_ibx_ok(ibx_text_open_fortunes(dir, "test", &o, va));
+}
+
+static long class_count(const ibx_text_dataset *d, int k) {
+  long n = 0;
+  for (long i = 0; i < ibx_text_count(d); i++) {
+    int label;
+    assert_ibx_ok(ibx_text_read(d, i, NULL, NULL, &label));
+    n += label == k;
+  }
+  return n;
+}
+
+/* K-fold cross-validation on the labelled train split: for 5 and 3 folds the
+ * validation folds are disjoint, cover the train split exactly once, never
+ * hold a test text, each fold's train part is the rest of the train split,
+ * and each class is spread over the folds within one text; fold 0 of 5 is
+ * the 80/20 validation split (the default); bad fold options fail with one
+ * line. */
+static void test_fortunes_folds(void **state) {
+  (void)state;
+  char dir[4096];
+  tmp(dir, sizeof dir, "fortunes_folds");
+  make_fortunes(dir);
+  ibx_text_options opt;
+  ibx_text_options_default(&opt);
+  opt.min_freq = 1;
+  opt.vocab_size = 200;
+  ibx_text_dataset *ltr = NULL, *lte = NULL;
+  assert_ibx_ok(ibx_text_open_fortunes(dir, "train", &opt, &ltr));
+  assert_ibx_ok(ibx_text_open_fortunes(dir, "test", &opt, &lte));
+  const long n = ibx_text_count(ltr);
+  static const int fold_counts[2] = {5, 3};
+  for (int c = 0; c < 2; c++) {
+    const int folds = fold_counts[c];
+    long *seen = calloc((size_t)n, sizeof *seen); /* folds holding train text i */
+    long total = 0;
+    for (int f = 0; f < folds; f++) {
+      ibx_text_dataset *tr = NULL, *va = NULL;
+      open_fold(dir, &opt, f, folds, &tr, &va);
+      assert_true(ibx_text_count(va) > 0);
+      assert_int_equal(ibx_text_count(tr) + ibx_text_count(va), n);
+      total += ibx_text_count(va);
+      assert_false(key_overlap(va, lte, NULL));
+      assert_false(key_overlap(tr, lte, NULL));
+      assert_false(key_overlap(tr, va, NULL));
+      for (long i = 0; i < n; i++)
+        for (long j = 0; j < ibx_text_count(va); j++)
+          seen[i] += !strcmp(ibx_text_raw(ltr, i), ibx_text_raw(va, j));
+      /* stratified: each class's share of the fold is m / folds, rounded */
+      for (int k = 0; k < IBX_FORTUNES_NUM_CLASSES; k++) {
+        const long m = class_count(ltr, k), got = class_count(va, k);
+        assert_true(got * folds >= m - folds && got * folds <= m + folds);
+      }
+      char want[128];
+      snprintf(want, sizeof want, "fold %d of %d", f, folds);
+      if (f || folds != 5)
+        assert_non_null(strstr(ibx_text_name(va), want));
+      ibx_text_close(tr), ibx_text_close(va);
+    }
+    assert_int_equal(total, n);
+    for (long i = 0; i < n; i++)
+      assert_int_equal(seen[i], 1);
+    free(seen);
+  }
+  /* fold 0 of 5 is the validation split by default, text for text */
+  ibx_text_options vo = opt;
+  vo.validation = 1;
+  ibx_text_dataset *dtr = NULL, *dva = NULL, *f0tr = NULL, *f0va = NULL;
+  assert_ibx_ok(ibx_text_open_fortunes(dir, "train", &vo, &dtr));
+  assert_ibx_ok(ibx_text_open_fortunes(dir, "test", &vo, &dva));
+  open_fold(dir, &opt, 0, 5, &f0tr, &f0va);
+  assert_string_equal(ibx_text_name(dva), "fortunes validation (20 % of the train split)");
+  assert_int_equal(ibx_text_count(dva), ibx_text_count(f0va));
+  assert_same_text(dva, 0, f0va, ibx_text_count(dva));
+  assert_same_text(dtr, 0, f0tr, ibx_text_count(dtr));
+  /* 20 % of each class, rounded, as before folds existed */
+  for (int k = 0; k < IBX_FORTUNES_NUM_CLASSES; k++)
+    assert_int_equal(class_count(dva, k), (class_count(ltr, k) + 2) / 5);
+  ibx_text_close(dtr), ibx_text_close(dva), ibx_text_close(f0tr), ibx_text_close(f0va);
+  /* bad fold options: one line, through both openers */
+  ibx_text_dataset *ds = NULL;
+  ibx_text_options bad = vo;
+  bad.validation_folds = 1;
+  assert_one_line_error(ibx_text_open_fortunes(dir, "test", &bad, &ds), IBX_ERR_ARG,
+                        "validation_folds 1", "2..");
+  bad.validation_folds = 5, bad.validation_fold = 5;
+  assert_one_line_error(ibx_text_open("fortunes", dir, "train", &bad, &ds), IBX_ERR_ARG,
+                        "validation_fold 5", "0..4");
+  bad.validation_fold = -1;
+  assert_one_line_error(ibx_text_open_fortunes(dir, "train", &bad, &ds), IBX_ERR_ARG,
+                        "validation_fold -1", NULL);
+  bad = opt; /* folds without validation */
+  bad.validation_fold = 2;
+  assert_one_line_error(ibx_text_open_fortunes(dir, "train", &bad, &ds), IBX_ERR_ARG,
+                        "fold 2 of 5", "without validation");
+  bad = opt;
+  bad.validation_folds = 10;
+  assert_one_line_error(ibx_text_open("fortunes", dir, "test", &bad, &ds), IBX_ERR_ARG,
+                        "without validation", NULL);
+  assert_null(ds);
+  ibx_text_close(ltr), ibx_text_close(lte);
+  rm_rf(dir);
+}
+
+/* FNV-1a 64 over each sequence's label byte, raw text and a NUL, in order. */
+static uint64_t text_digest(const ibx_text_dataset *d) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (long i = 0; i < ibx_text_count(d); i++) {
+    int label;
+    assert_ibx_ok(ibx_text_read(d, i, NULL, NULL, &label));
+    const char *t = ibx_text_raw(d, i);
+    h = (h ^ (uint8_t)label) * 0x100000001b3ull;
+    for (size_t j = 0; j <= strlen(t); j++)
+      h = (h ^ (uint8_t)t[j]) * 0x100000001b3ull;
+  }
+  return h;
+}
+
+/* On the Debian package (skipped when absent): fold 0 of 5 is exactly the
+ * validation split ibx made before folds existed (digests of its 1980 train
+ * and 495 validation texts and labels, in order, from `ibx data convert
+ * --format fortunes --validation` at commit 02b71b7), and the 5 folds
+ * partition the 2475 train texts. */
+static void test_fortunes_folds_package(void **state) {
+  (void)state;
+  char p[4096];
+  snprintf(p, sizeof p, "%s/%s", IBX_FORTUNES_DIR, ibx_fortunes_classes[0]);
+  if (access(p, R_OK) != 0)
+    skip();
+  ibx_text_options opt;
+  ibx_text_options_default(&opt);
+  opt.vocab_size = 100; /* the texts are what is checked, not the vocabulary */
+  opt.max_len = 8;
+  ibx_vocab *v = NULL;
+  assert_ibx_ok(ibx_text_learn_vocab("fortunes", NULL, &opt, &v));
+  opt.vocab = v;
+  ibx_text_dataset *tr = NULL, *va = NULL;
+  open_fold(NULL, &opt, 0, 5, &tr, &va);
+  assert_int_equal(ibx_text_count(tr), 1980);
+  assert_int_equal(ibx_text_count(va), 495);
+  assert_true(text_digest(tr) == 0x33e14069785ce563ull);
+  assert_true(text_digest(va) == 0x5f2be2f622d8db97ull);
+  ibx_text_close(tr), ibx_text_close(va);
+  long total = 0;
+  for (int f = 1; f < 5; f++) {
+    open_fold(NULL, &opt, f, 5, &tr, &va);
+    assert_int_equal(ibx_text_count(tr) + ibx_text_count(va), 2475);
+    total += ibx_text_count(va);
+    ibx_text_close(tr), ibx_text_close(va);
+  }
+  assert_int_equal(total + 495, 2475);
+  ibx_vocab_free(v);
+}
+
 /* The same no-leak rule on the Debian package (skipped when absent). */
 static void test_fortunes_corpus_package(void **state) {
   (void)state;
@@ -670,6 +838,7 @@ int main(void) {
       cmocka_unit_test(test_imdb),          cmocka_unit_test(test_imdb_bad_input),
       cmocka_unit_test(test_fortunes_files), cmocka_unit_test(test_fortunes_package),
       cmocka_unit_test(test_fortunes_corpus), cmocka_unit_test(test_fortunes_corpus_package),
+      cmocka_unit_test(test_fortunes_folds),  cmocka_unit_test(test_fortunes_folds_package),
       cmocka_unit_test(test_h5),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

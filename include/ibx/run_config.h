@@ -25,7 +25,8 @@ typedef struct {
   int augment, flip;
   double token_dropout; /* text runs: word dropout probability */
   char vocab_from[64];  /* text runs: "" or the raw source whose vocabulary is used */
-  int validation;       /* fortunes: evaluate on 20 % of the train split */
+  int validation;       /* fortunes: evaluate on a fold of the train split */
+  int validation_fold, validation_folds; /* which fold of how many (0 of 5: 20 %) */
   long train_limit, test_limit;
 } ibx_data_settings;
 
@@ -106,8 +107,12 @@ int ibx_run_open_dataset(const ibx_run_config *rc, const char *split, ibx_datase
  * imdb) or h5 whose data.path/train.h5 holds token ids. */
 int ibx_run_is_text(const ibx_run_config *rc);
 /* IBX_ERR_ARG naming the keys when the dataset kind (text or images) and
- * model.backbone (transformer or not) do not go together. */
+ * model.backbone (transformer or not) do not go together, or the validation
+ * folds are wrong (ibx_run_check_validation). */
 int ibx_run_check_data_model(const ibx_run_config *rc);
+/* IBX_ERR_ARG naming the keys when data.validation_fold/_folds are set
+ * without data.validation = true, or the fold is not below the fold count. */
+int ibx_run_check_validation(const ibx_run_config *rc);
 /* The run's text split ("train" or "test"): raw sources are tokenized with
  * model.max_len and a WordPiece vocabulary of model.vocab entries learned
  * from their train split. */

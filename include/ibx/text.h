@@ -125,15 +125,21 @@ const char *ibx_text_raw(const ibx_text_dataset *ds, long i);
 void ibx_text_close(ibx_text_dataset *ds);
 
 /* How raw sources are turned into token ids. */
+#define IBX_TEXT_MAX_FOLDS 100
+
 typedef struct {
   int max_len;         /* sequence capacity, [CLS]/[SEP] included (128) */
   int vocab_size;      /* WordPiece vocabulary size, specials included (4000) */
   int min_freq;        /* minimum count of a character or merged pair (2) */
   uint64_t split_seed; /* the fortunes train/test split (12) */
-  /* fortunes only: 1 = tuning without the test split: "train" is 80 % of
-   * the train split and "test" the other 20 % (stratified, fixed by
-   * split_seed); the real test split is not read into the dataset (0) */
+  /* fortunes only: 1 = tuning without the test split: the labelled train
+   * split is cut into validation_folds stratified folds (fixed by
+   * split_seed); "test" is fold validation_fold and "train" the other folds;
+   * the real test split is not read into the dataset (0). Fold 0 of 5 is the
+   * 80/20 validation split ibx has always used. */
   int validation;
+  int validation_fold;  /* 0 <= fold < folds (0); only with validation */
+  int validation_folds; /* 2..IBX_TEXT_MAX_FOLDS (5); only with validation */
   /* NULL: learn the vocabulary from the source's train split (also when
    * opening its test split); else use this one (copied). */
   const ibx_vocab *vocab;

@@ -43,7 +43,10 @@ static int usage(FILE *to, int status) {
           "  --vocab-from NAME  use the vocabulary raw source NAME (e.g. fortunes-corpus)\n"
           "                  learns from its train split in SRC, instead of SRC's own\n"
           "  --validation    fortunes: 80 %% of the train split as train, the other 20 %%\n"
-          "                  as test (tuning without the test split)\n"
+          "                  as test (tuning without the test split): fold 0 of 5\n"
+          "  --validation-fold K   with --validation: test on fold K (0..N-1) of the train\n"
+          "                  split cut into N stratified folds, train on the others (0)\n"
+          "  --validation-folds N  the number of folds (5; 2..100)\n"
           "  --split S       train (default) or test (info)\n"
           "bow options:\n"
           "  --epochs N (30)  --batch N (32)  --lr X (0.01)  --bow-seed N (1)\n"
@@ -419,7 +422,7 @@ int ibx_cmd_data_text(int argc, char **argv) {
   ibx_bow_options bopt;
   ibx_bow_options_default(&bopt);
   const char *fmt = NULL, *split = "train", *pos[2] = {NULL, NULL}, *vocab_from = NULL;
-  int npos = 0;
+  int npos = 0, fold_given = 0;
   eval_options eo = {0, 0, 8, NULL, NULL};
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
@@ -435,6 +438,15 @@ int ibx_cmd_data_text(int argc, char **argv) {
       vocab_from = argv[++i];
     else if (!strcmp(a, "--validation"))
       opt.validation = 1;
+    else if (!strcmp(a, "--validation-fold") && has) {
+      if (!parse_int(argv[++i], 0, IBX_TEXT_MAX_FOLDS - 1, "--validation-fold", &v))
+        return 2;
+      opt.validation_fold = (int)v, fold_given = 1;
+    } else if (!strcmp(a, "--validation-folds") && has) {
+      if (!parse_int(argv[++i], 2, IBX_TEXT_MAX_FOLDS, "--validation-folds", &v))
+        return 2;
+      opt.validation_folds = (int)v, fold_given = 1;
+    }
     else if (!strcmp(a, "--deletion"))
       eo.deletion = 1;
     else if (!strcmp(a, "--replace-with-mask"))
@@ -491,6 +503,12 @@ int ibx_cmd_data_text(int argc, char **argv) {
   }
   if (!fmt || npos != (is_convert ? 2 : 1))
     return usage(stderr, 2);
+  if (fold_given && !opt.validation)
+    return fprintf(stderr, "ibx data: --validation-fold/--validation-folds need --validation\n"), 2;
+  if (opt.validation_fold >= opt.validation_folds)
+    return fprintf(stderr, "ibx data: --validation-fold %d must be below --validation-folds %d\n",
+                   opt.validation_fold, opt.validation_folds),
+           2;
   if (strcmp(split, "train") && strcmp(split, "test"))
     return fprintf(stderr, "ibx data: --split must be train or test, got '%s'\n", split), 2;
   if (strcmp(fmt, "fortunes") && strcmp(fmt, "fortunes-corpus") && strcmp(fmt, "imdb") &&

@@ -29,7 +29,15 @@ const ibx_cfg_key ibx_config_schema[] = {
      "share one vocabulary (docs/text.md). Empty: the dataset's own."},
     {"data", "validation", IBX_CFG_BOOL, "false", 0, 0, NULL,
      "Text dataset `fortunes`: for tuning without the test split, train on a stratified 80 % of "
-     "the train split and evaluate (the run's test error) on the other 20 %."},
+     "the train split and evaluate (the run's test error) on the other 20 %: fold 0 of 5 of "
+     "data.validation_fold / data.validation_folds (the default)."},
+    {"data", "validation_fold", IBX_CFG_INT, "0", 0, 99, NULL,
+     "With data.validation: the fold of the labelled train split to evaluate on, 0 .. "
+     "data.validation_folds - 1 (K-fold cross-validation: train on the other folds). The folds "
+     "are stratified by label and fixed by the split seed; fold 0 of 5 is the 80/20 validation "
+     "split."},
+    {"data", "validation_folds", IBX_CFG_INT, "5", 2, 100, NULL,
+     "With data.validation: the number of folds the labelled train split is cut into."},
     {"data", "train_limit", IBX_CFG_INT, "0", 0, BIG, NULL,
      "Use only the first N training samples (0: all). For smoke tests."},
     {"data", "test_limit", IBX_CFG_INT, "0", 0, BIG, NULL,

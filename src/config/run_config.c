@@ -38,6 +38,8 @@ static const field fields[] = {
     FIELD("data.token_dropout", data.token_dropout, F_DOUBLE),
     FIELD("data.vocab_from", data.vocab_from, F_STRING),
     FIELD("data.validation", data.validation, F_BOOL),
+    FIELD("data.validation_fold", data.validation_fold, F_INT),
+    FIELD("data.validation_folds", data.validation_folds, F_INT),
     FIELD("data.train_limit", data.train_limit, F_LONG),
     FIELD("data.test_limit", data.test_limit, F_LONG),
     FIELD("model.backbone", model.backbone, F_STRING),

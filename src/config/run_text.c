@@ -32,6 +32,17 @@ int ibx_run_check_data_model(const ibx_run_config *rc) {
                     "model.backbone = transformer needs a text dataset (fortunes, fortunes-corpus, imdb or a text "
                     "h5), not '%s'",
                     rc->data.dataset);
+  return ibx_run_check_validation(rc);
+}
+
+int ibx_run_check_validation(const ibx_run_config *rc) {
+  const ibx_data_settings *d = &rc->data;
+  if (!d->validation && (d->validation_fold != 0 || d->validation_folds != 5))
+    return ibx_fail(IBX_ERR_ARG, "data.validation_fold = %d, data.validation_folds = %d: the "
+                    "folds need data.validation = true", d->validation_fold, d->validation_folds);
+  if (d->validation_fold >= d->validation_folds)
+    return ibx_fail(IBX_ERR_ARG, "data.validation_fold = %d must be below data.validation_folds "
+                    "= %d", d->validation_fold, d->validation_folds);
   return IBX_OK;
 }
 
@@ -61,6 +72,9 @@ int ibx_run_open_text_vocab(const ibx_run_config *rc, const char *split, const i
   opt.vocab_size = rc->model.vocab;
   opt.vocab = vocab;
   opt.validation = rc->data.validation;
+  opt.validation_fold = rc->data.validation_fold;
+  opt.validation_folds = rc->data.validation_folds;
+  IBX_TRY(ibx_run_check_validation(rc));
   if (opt.validation && strcmp(rc->data.dataset, "fortunes"))
     return ibx_fail(IBX_ERR_ARG, "data.validation: only the fortunes dataset has it, not '%s'",
                     rc->data.dataset);

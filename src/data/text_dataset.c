@@ -103,6 +103,8 @@ void ibx_text_options_default(ibx_text_options *opt) {
   opt->min_freq = 2;
   opt->split_seed = 12;
   opt->validation = 0;
+  opt->validation_fold = 0;
+  opt->validation_folds = 5;
   opt->vocab = NULL;
 }
 
@@ -218,7 +220,7 @@ int ibxt_dataset_from_corpus(const ibxt_corpus *split, const ibxt_corpus *train,
   return rc;
 }
 
-static int check_options(const ibx_text_options *opt) {
+int ibxt_check_options(const ibx_text_options *opt) {
   if (opt->max_len < 2)
     return ibx_fail(IBX_ERR_ARG, "text options: max_len %d must be at least 2", opt->max_len);
   if (!opt->vocab && opt->vocab_size <= IBX_TOK_NUM_SPECIAL)
@@ -226,6 +228,15 @@ static int check_options(const ibx_text_options *opt) {
                     IBX_TOK_NUM_SPECIAL);
   if (!opt->vocab && opt->min_freq < 1)
     return ibx_fail(IBX_ERR_ARG, "text options: min_freq %d must be at least 1", opt->min_freq);
+  if (!opt->validation && (opt->validation_fold != 0 || opt->validation_folds != 5))
+    return ibx_fail(IBX_ERR_ARG, "text options: validation fold %d of %d given without "
+                    "validation", opt->validation_fold, opt->validation_folds);
+  if (opt->validation_folds < 2 || opt->validation_folds > IBX_TEXT_MAX_FOLDS)
+    return ibx_fail(IBX_ERR_ARG, "text options: validation_folds %d must be in 2..%d",
+                    opt->validation_folds, IBX_TEXT_MAX_FOLDS);
+  if (opt->validation_fold < 0 || opt->validation_fold >= opt->validation_folds)
+    return ibx_fail(IBX_ERR_ARG, "text options: validation_fold %d must be in 0..%d (%d folds)",
+                    opt->validation_fold, opt->validation_folds - 1, opt->validation_folds);
   return IBX_OK;
 }
 
@@ -265,7 +276,7 @@ int ibx_text_open(const char *name, const char *path, const char *split,
       return ibx_fail(IBX_ERR_ARG, "text dataset h5: path too long");
     return ibx_text_open_h5(file, out);
   }
-  IBX_TRY(check_options(opt));
+  IBX_TRY(ibxt_check_options(opt));
   if (!strcmp(name, "fortunes"))
     return ibx_text_open_fortunes(path, split, opt, out);
   if (!strcmp(name, "fortunes-corpus"))

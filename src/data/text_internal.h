@@ -52,6 +52,9 @@ int ibxt_set_classes(ibx_text_dataset *ds, const char *const *names, int n);
 /* IBX_OK when split is "train" or "test", else a one-line error
  * "<what>: split must be train or test, got '<split>'". */
 int ibxt_check_split(const char *what, const char *split);
+/* The raw-source options are usable (max_len, vocabulary size, validation
+ * folds); a one-line error naming the bad option otherwise. */
+int ibxt_check_options(const ibx_text_options *opt);
 
 /* A growable list of texts and labels read from a raw source. */
 typedef struct {

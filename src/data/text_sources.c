@@ -291,8 +291,14 @@ static int dedupe(const ibxt_corpus *c, unsigned char *keep) {
   return IBX_OK;
 }
 
-/* Moves the kept entries of `all` whose split matches into *out. */
-static int fortunes_split(ibxt_corpus *all, uint64_t seed, ibxt_corpus *train, ibxt_corpus *test) {
+/* Moves the kept entries of `all` into *train and *test, stratified by
+ * label: each class's entries are shuffled by seed and cut into `folds`
+ * consecutive runs of near-equal size (run f: positions [b_f, b_f+1) with
+ * b_f = round(f m / folds)); run `fold` goes to *test, the others to *train,
+ * each in the order of `all`. Fold 0 of 5 is the first round(m / 5) =
+ * (m + 2) / 5 entries: the 80/20 split ibx has always made. */
+static int fortunes_split(ibxt_corpus *all, uint64_t seed, int fold, int folds,
+                          ibxt_corpus *train, ibxt_corpus *test) {
   unsigned char *keep = malloc((size_t)(all->n ? all->n : 1));
   if (!keep)
     return ibx_fail(IBX_ERR_NOMEM, "fortunes: out of memory");
@@ -313,8 +319,9 @@ static int fortunes_split(ibxt_corpus *all, uint64_t seed, ibxt_corpus *train, i
       idx[i] = idx[j];
       idx[j] = t;
     }
-    long ntest = (m + 2) / 5; /* 20 %, rounded */
-    for (long i = 0; i < ntest; i++)
+    const long lo = (2 * (long)fold * m + folds) / (2 * folds); /* round(fold m / folds) */
+    const long hi = (2 * (long)(fold + 1) * m + folds) / (2 * folds);
+    for (long i = lo; i < hi; i++)
       is_test[idx[i]] = 1;
   }
   for (long i = 0; i < all->n && rc == IBX_OK; i++) {
@@ -338,7 +345,7 @@ static int fortunes_labelled(const char *dir, uint64_t seed, ibxt_corpus *train,
   for (int k = 0; k < IBX_FORTUNES_NUM_CLASSES && rc == IBX_OK; k++)
     rc = fortunes_read_file(dir, k, &all);
   if (rc == IBX_OK)
-    rc = fortunes_split(&all, seed, train, test);
+    rc = fortunes_split(&all, seed, 0, 5, train, test); /* 80 / 20 */
   ibxt_corpus_free(&all);
   return rc;
 }
@@ -355,19 +362,30 @@ int ibx_text_open_fortunes(const char *dir, const char *split, const ibx_text_op
   ibx_text_options_default(&def);
   if (!opt)
     opt = &def;
+  IBX_TRY(ibxt_check_options(opt));
   ibxt_corpus train = {0}, test = {0};
   int rc = fortunes_labelled(dir, opt->split_seed, &train, &test);
-  if (rc == IBX_OK && opt->validation) { /* train -> 80 % train + 20 % validation */
+  const int fold = opt->validation_fold, folds = opt->validation_folds;
+  if (rc == IBX_OK && opt->validation) { /* train -> the other folds + fold `fold` */
     ibxt_corpus_free(&test);
     ibxt_corpus all = train;
     memset(&train, 0, sizeof train);
-    rc = fortunes_split(&all, opt->split_seed * 31 + 0x56414cULL, &train, &test);
+    rc = fortunes_split(&all, opt->split_seed * 31 + 0x56414cULL, fold, folds, &train, &test);
     ibxt_corpus_free(&all);
   }
   char name[300];
-  snprintf(name, sizeof name, "fortunes %s", opt->validation && !strcmp(split, "test")
-                                                 ? "validation (20 % of the train split)"
-                                                 : opt->validation ? "train (80 %)" : split);
+  if (!opt->validation)
+    snprintf(name, sizeof name, "fortunes %s", split);
+  else if (fold == 0 && folds == 5) /* the split's name before folds existed */
+    snprintf(name, sizeof name, "fortunes %s", !strcmp(split, "test")
+                                                   ? "validation (20 % of the train split)"
+                                                   : "train (80 %)");
+  else if (!strcmp(split, "test"))
+    snprintf(name, sizeof name, "fortunes validation (fold %d of %d of the train split)", fold,
+             folds);
+  else
+    snprintf(name, sizeof name, "fortunes train (the train split without fold %d of %d)", fold,
+             folds);
   if (rc == IBX_OK)
     rc = ibxt_dataset_from_corpus(strcmp(split, "test") ? &train : &test, &train,
                                   ibx_fortunes_classes, IBX_FORTUNES_NUM_CLASSES, opt, name, out);
