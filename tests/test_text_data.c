@@ -568,6 +568,19 @@ static uint64_t text_digest(const ibx_text_dataset *d) {
   return h;
 }
 
+/* Options for the tests on the Debian fortunes package; 0 when it is absent.
+ * The texts are what is checked, not the vocabulary: a small one will do. */
+static int package_options(ibx_text_options *opt) {
+  char p[4096];
+  snprintf(p, sizeof p, "%s/%s", IBX_FORTUNES_DIR, ibx_fortunes_classes[0]);
+  if (access(p, R_OK) != 0)
+    return 0;
+  ibx_text_options_default(opt);
+  opt->vocab_size = 100;
+  opt->max_len = 8;
+  return 1;
+}
+
 /* On the Debian package (skipped when absent): fold 0 of 5 is exactly the
  * validation split ibx made before folds existed (digests of its 1980 train
  * and 495 validation texts and labels, in order, from `ibx data convert
@@ -575,14 +588,9 @@ static uint64_t text_digest(const ibx_text_dataset *d) {
  * partition the 2475 train texts. */
 static void test_fortunes_folds_package(void **state) {
   (void)state;
-  char p[4096];
-  snprintf(p, sizeof p, "%s/%s", IBX_FORTUNES_DIR, ibx_fortunes_classes[0]);
-  if (access(p, R_OK) != 0)
-    skip();
   ibx_text_options opt;
-  ibx_text_options_default(&opt);
-  opt.vocab_size = 100; /* the texts are what is checked, not the vocabulary */
-  opt.max_len = 8;
+  if (!package_options(&opt))
+    skip();
   ibx_vocab *v = NULL;
   assert_ibx_ok(ibx_text_learn_vocab("fortunes", NULL, &opt, &v));
   opt.vocab = v;
@@ -607,14 +615,9 @@ static void test_fortunes_folds_package(void **state) {
 /* The same no-leak rule on the Debian package (skipped when absent). */
 static void test_fortunes_corpus_package(void **state) {
   (void)state;
-  char p[4096];
-  snprintf(p, sizeof p, "%s/%s", IBX_FORTUNES_DIR, ibx_fortunes_classes[0]);
-  if (access(p, R_OK) != 0)
-    skip();
   ibx_text_options opt;
-  ibx_text_options_default(&opt);
-  opt.vocab_size = 100; /* the texts are what is checked, not the vocabulary */
-  opt.max_len = 8;
+  if (!package_options(&opt))
+    skip();
   ibx_text_dataset *lte = NULL, *ctr = NULL, *cte = NULL;
   assert_ibx_ok(ibx_text_open("fortunes", NULL, "test", &opt, &lte));
   assert_ibx_ok(ibx_text_open("fortunes-corpus", NULL, "train", &opt, &ctr));
@@ -644,9 +647,8 @@ static void test_fortunes_corpus_package(void **state) {
 /* The embedded default, from the Debian package (skipped when absent). */
 static void test_fortunes_package(void **state) {
   (void)state;
-  char p[4096];
-  snprintf(p, sizeof p, "%s/%s", IBX_FORTUNES_DIR, ibx_fortunes_classes[0]);
-  if (access(p, R_OK) != 0)
+  ibx_text_options unused;
+  if (!package_options(&unused))
     skip();
   ibx_text_dataset *tr = NULL, *te = NULL;
   assert_ibx_ok(ibx_text_open_named("fortunes", NULL, "train", &tr));
