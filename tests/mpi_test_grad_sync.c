@@ -2,7 +2,9 @@
  * holds the mean of all ranks' gradients, bit-identical across ranks, for
  * buckets smaller than, equal to and larger than the buffer, with readiness
  * reported in layer-sized steps as backward would. Also ibx_dist_agree: every
- * rank returns the same verdict and the lowest failing rank's message. */
+ * rank returns the same verdict and the lowest failing rank's message; and
+ * ibx_dist_prefer_ring_buckets: libnbc's ring unless the user chose, seen by
+ * Open MPI itself (its control variable, read through MPI_T). */
 #include <string.h>
 #include <math.h>
 #include <stdio.h>
@@ -97,11 +99,55 @@ static void check_agree(unsigned fail_mask) {
         fail_mask, rank, ibx_errmsg(), want);
 }
 
+#define LIBNBC_VAR "OMPI_MCA_coll_libnbc_iallreduce_algorithm"
+
+/* Before MPI_Init: the variable is set to the ring when absent, a user's
+ * value is kept; the run goes on with the ring. */
+static void check_prefer_ring_env(void) {
+  unsetenv(LIBNBC_VAR);
+  ibx_dist_prefer_ring_buckets();
+  CHECK(getenv(LIBNBC_VAR) && !strcmp(getenv(LIBNBC_VAR), "1"), "prefer_ring: %s not set to 1",
+        LIBNBC_VAR);
+  setenv(LIBNBC_VAR, "2", 1);
+  ibx_dist_prefer_ring_buckets();
+  CHECK(!strcmp(getenv(LIBNBC_VAR), "2"), "prefer_ring: overwrote the user's %s", LIBNBC_VAR);
+  unsetenv(LIBNBC_VAR);
+  ibx_dist_prefer_ring_buckets();
+}
+
+/* After MPI_Init: Open MPI's control variable holds the ring (1); skipped
+ * where the library has no such variable (another MPI). */
+static void check_prefer_ring_cvar(void) {
+  int provided, n = 0;
+  if (MPI_T_init_thread(MPI_THREAD_SINGLE, &provided) != MPI_SUCCESS)
+    return;
+  MPI_T_cvar_get_num(&n);
+  for (int i = 0; i < n; i++) {
+    char name[256], desc[256];
+    int name_len = sizeof name, desc_len = sizeof desc, verbosity, bind, scope, count, value = -1;
+    MPI_Datatype type;
+    MPI_T_enum enumtype;
+    if (MPI_T_cvar_get_info(i, name, &name_len, &verbosity, &type, &enumtype, desc, &desc_len,
+                            &bind, &scope) != MPI_SUCCESS ||
+        strcmp(name, "coll_libnbc_iallreduce_algorithm"))
+      continue;
+    MPI_T_cvar_handle h;
+    if (type == MPI_INT && MPI_T_cvar_handle_alloc(i, NULL, &h, &count) == MPI_SUCCESS) {
+      MPI_T_cvar_read(h, &value);
+      MPI_T_cvar_handle_free(&h);
+      CHECK(value == 1, "prefer_ring: Open MPI's %s is %d, want 1 (ring)", name, value);
+    }
+  }
+  MPI_T_finalize();
+}
+
 int main(int argc, char **argv) {
+  check_prefer_ring_env();
   MPI_Init(&argc, &argv);
   int rank, world;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world);
+  check_prefer_ring_cvar();
   run_case(1000, 400, 37);        /* many small buckets */
   run_case(1000, 4000, 100);      /* one bucket exactly */
   run_case(1000, 1 << 20, 1000);  /* bucket larger than the buffer */
