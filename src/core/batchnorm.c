@@ -135,10 +135,47 @@ static void normalize_plane(const float *x, int S, float scale, float shift, flo
   }
 }
 
+/* Moments of n values: sum, mean m rounded to float, sum (x - m)^2; the
+ * squared deviations are summed while the values are still in cache. */
+void ibx_bn_moments_of(const float *p, long n, ibx_bn_moments *out) {
+  const double sum = block_sum(p, n);
+  const float m = (float)(sum / n);
+  out->count = (double)n, out->sum = sum, out->mean = m;
+  out->sqdev = block_sum_sq_dev(p, n, m);
+}
+
+/* sum over part k of (x - mu)^2 = sqdev_k + 2 (m_k - mu) (sum_k - count_k m_k)
+ * + count_k (m_k - mu)^2, exactly: every term is a small correction or
+ * non-negative (no cancellation, unlike sum x^2 - count mu^2). */
+static double sqdev_about(const ibx_bn_moments *p, double mu) {
+  const double d = p->mean - mu;
+  return p->sqdev + 2.0 * d * (p->sum - p->count * p->mean) + p->count * d * d;
+}
+
+void ibx_bn_moments_merge(const ibx_bn_moments *parts, int k, ibx_bn_moments *out) {
+  double count = 0.0, sum = 0.0, sq = 0.0;
+  for (int i = 0; i < k; i++)
+    count += parts[i].count, sum += parts[i].sum;
+  const float m = count > 0 ? (float)(sum / count) : 0.0f;
+  for (int i = 0; i < k; i++)
+    sq += sqdev_about(&parts[i], m);
+  out->count = count, out->sum = sum, out->mean = m, out->sqdev = sq;
+}
+
+/* Moments of every plane p = (n, c) of x, in parallel over planes (memory is
+ * streamed in order). */
+static void plane_moments(const float *x, long planes, int S, ibx_bn_moments *out) {
+#pragma omp parallel for schedule(static)
+  for (long p = 0; p < planes; p++)
+    ibx_bn_moments_of(x + (size_t)p * S, S, &out[p]);
+}
+
+/* planes: the moments of x's planes when the caller has them (the conv that
+ * produced x computed them while writing it), else NULL. */
 static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_tensor *gamma,
                       const ibx_tensor *beta, ibx_tensor *running_mean, ibx_tensor *running_var,
-                      int training, ibx_tensor *y, float *save_mean, float *save_invstd,
-                      int relu, const char *op) {
+                      int training, const ibx_bn_moments *planes, ibx_tensor *y,
+                      float *save_mean, float *save_invstd, int relu, const char *op) {
   int N, S;
   const int C = L->channels;
   IBX_TRY(bn_dims(L, x, op, &N, &S));
@@ -154,33 +191,29 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
   if (training && !sync && count < 2)
     return ibx_fail(IBX_ERR_SHAPE, "%s: training needs more than one value per channel", op);
 
-  /* Statistics: per-(sample, channel) plane sums in parallel over planes (memory
-   * is streamed in order), then reduced over samples in a fixed order, so the
-   * result does not depend on the thread count. Each plane is read once (its
-   * sum and its squared deviations from its own mean, the second sweep from
-   * cache); the channel's sum of squared deviations from the channel mean
-   * follows exactly from those (no cancellation). chan holds the per-channel
-   * sums (and the count, for the reduction). */
-  double *plane = NULL, *chan = NULL;
+  /* Statistics: the moments of every (sample, channel) plane (each plane read
+   * once, or not at all when given), reduced over samples in a fixed order, so
+   * the result does not depend on the thread count; the channel's sum of
+   * squared deviations from the channel mean follows exactly from those
+   * (sqdev_about). chan holds the per-channel sums (and the count, for the
+   * reduction). */
+  ibx_bn_moments *own = NULL;
+  double *chan = NULL;
   if (training) {
-    /* per plane p = (n, c): its sum, and its squared deviations from its own
-     * (float) mean m_p, both in one visit while the plane is in cache */
-    plane = ibx_alloc((3 * (size_t)N * C + C + 1) * sizeof(double), "batchnorm plane sums");
-    if (!plane)
+    own = ibx_alloc((planes ? 0 : (size_t)N * C) * sizeof(ibx_bn_moments) +
+                        (C + 1) * sizeof(double),
+                    "batchnorm plane sums");
+    if (!own)
       return IBX_ERR_NOMEM;
-    double *plane_m = plane + (size_t)N * C, *plane_sq = plane_m + (size_t)N * C;
-    chan = plane_sq + (size_t)N * C;
-#pragma omp parallel for schedule(static)
-    for (long p = 0; p < (long)N * C; p++) {
-      const float *xp = x->data + (size_t)p * S;
-      const double sum = block_sum(xp, S);
-      const float m = (float)(sum / S);
-      plane[p] = sum, plane_m[p] = m, plane_sq[p] = block_sum_sq_dev(xp, S, m);
+    chan = (double *)(own + (planes ? 0 : (size_t)N * C));
+    if (!planes) {
+      plane_moments(x->data, (long)N * C, S, own);
+      planes = own;
     }
     for (int c = 0; c < C; c++) {
       double sum = 0.0;
       for (int n = 0; n < N; n++)
-        sum += plane[(size_t)n * C + c];
+        sum += planes[(size_t)n * C + c].sum;
       chan[c] = sum;
     }
     chan[C] = count;
@@ -189,31 +222,24 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
       if (!rc && chan[C] < 2)
         rc = ibx_fail(IBX_ERR_SHAPE, "%s: training needs more than one value per channel", op);
       if (rc) {
-        ibx_free(plane);
+        ibx_free(own);
         return rc;
       }
       count = chan[C];
     }
     for (int c = 0; c < C; c++)
       save_mean[c] = (float)(chan[c] / count);
-    /* sum over a plane of (x - mu)^2 = sum (x - m)^2 + 2 (m - mu) sum (x - m)
-     * + S (m - mu)^2, exactly, with mu the channel mean: no second pass over
-     * x, and every term is a small correction or non-negative (no
-     * cancellation). */
+    /* no second pass over x: see sqdev_about */
     for (int c = 0; c < C; c++) {
-      const double mu = save_mean[c];
       double sq = 0.0;
-      for (int n = 0; n < N; n++) {
-        const size_t p = (size_t)n * C + c;
-        const double d = plane_m[p] - mu;
-        sq += plane_sq[p] + 2.0 * d * (plane[p] - S * plane_m[p]) + S * d * d;
-      }
+      for (int n = 0; n < N; n++)
+        sq += sqdev_about(&planes[(size_t)n * C + c], save_mean[c]);
       chan[c] = sq;
     }
     if (sync) {
       const int rc = reduce_stats(L, chan, C, op);
       if (rc) {
-        ibx_free(plane);
+        ibx_free(own);
         return rc;
       }
     }
@@ -234,7 +260,7 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
     save_mean[c] = (float)mean;
     save_invstd[c] = (float)(1.0 / sqrt(var + L->eps));
   }
-  ibx_free(plane);
+  ibx_free(own);
   const float lo = relu ? 0.0f : -INFINITY;
 #pragma omp parallel for schedule(static)
   for (long p = 0; p < (long)N * C; p++) {
@@ -250,7 +276,7 @@ int ibx_batchnorm_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx
                           const ibx_tensor *beta, ibx_tensor *running_mean,
                           ibx_tensor *running_var, int training, ibx_tensor *y,
                           float *save_mean, float *save_invstd) {
-  return bn_forward(L, x, gamma, beta, running_mean, running_var, training, y, save_mean,
+  return bn_forward(L, x, gamma, beta, running_mean, running_var, training, NULL, y, save_mean,
                     save_invstd, 0, "batchnorm_forward");
 }
 
@@ -258,8 +284,17 @@ int ibx_batchnorm_relu_forward(const ibx_batchnorm *L, const ibx_tensor *x,
                                const ibx_tensor *gamma, const ibx_tensor *beta,
                                ibx_tensor *running_mean, ibx_tensor *running_var, int training,
                                ibx_tensor *y, float *save_mean, float *save_invstd) {
-  return bn_forward(L, x, gamma, beta, running_mean, running_var, training, y, save_mean,
+  return bn_forward(L, x, gamma, beta, running_mean, running_var, training, NULL, y, save_mean,
                     save_invstd, 1, "batchnorm_relu_forward");
+}
+
+int ibx_batchnorm_forward_moments(const ibx_batchnorm *L, const ibx_tensor *x,
+                                  const ibx_tensor *gamma, const ibx_tensor *beta,
+                                  ibx_tensor *running_mean, ibx_tensor *running_var, int training,
+                                  int relu, const ibx_bn_moments *planes, ibx_tensor *y,
+                                  float *save_mean, float *save_invstd) {
+  return bn_forward(L, x, gamma, beta, running_mean, running_var, training, planes, y, save_mean,
+                    save_invstd, relu != 0, "batchnorm_forward_moments");
 }
 
 /* dx over one plane (k = gamma * invstd); y: the fused ReLU output or NULL. */
