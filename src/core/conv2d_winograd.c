@@ -327,8 +327,8 @@ typedef struct {
   int N, H, W, TH, TW, Wp;
   int RB, nb;          /* tile rows per block, blocks per image */
   long blocks;         /* N * nb */
-  long chunk_blocks;   /* blocks per chunk */
-  long chunks;         /* number of chunks */
+  long chunks;         /* number of chunks: chunk ci holds blocks
+                        * [blocks * ci / chunks, blocks * (ci + 1) / chunks) */
   size_t tiles_max;    /* tiles in the largest chunk */
   size_t pad_floats;   /* per-thread padded-row buffer */
 } wgrid;
@@ -342,7 +342,11 @@ static size_t shared_budget(int O, int C) {
   return u > IBX_WINO_CHUNK_MIN ? u : IBX_WINO_CHUNK_MIN;
 }
 
-static wgrid make_grid(int N, int H, int W, size_t budget, size_t floats_per_tile) {
+/* threads: > 1 for private mode, whose chunk count is rounded up to a
+ * multiple of it so that every thread gets as many chunks of (within a
+ * block) equal size: 13 chunks on 2 threads left one thread idle for a
+ * thirteenth of the layer. */
+static wgrid make_grid(int N, int H, int W, size_t budget, size_t floats_per_tile, int threads) {
   wgrid g;
   g.N = N, g.H = H, g.W = W;
   g.TH = (H + 1) / 2, g.TW = (W + 1) / 2, g.Wp = 2 * g.TW + 2;
@@ -365,10 +369,13 @@ static wgrid make_grid(int N, int H, int W, size_t budget, size_t floats_per_til
     bpc = 1;
   if (bpc > g.blocks)
     bpc = g.blocks;
-  const long nchunks = (g.blocks + bpc - 1) / bpc;
-  g.chunk_blocks = (g.blocks + nchunks - 1) / nchunks;
-  g.chunks = (g.blocks + g.chunk_blocks - 1) / g.chunk_blocks;
-  g.tiles_max = (size_t)g.chunk_blocks * g.RB * g.TW;
+  long nchunks = (g.blocks + bpc - 1) / bpc;
+  if (threads > 1 && nchunks % threads) {
+    const long up = (nchunks / threads + 1) * threads;
+    nchunks = up <= g.blocks ? up : nchunks;
+  }
+  g.chunks = nchunks;
+  g.tiles_max = (size_t)((g.blocks + nchunks - 1) / nchunks) * g.RB * g.TW;
   g.pad_floats = round16((size_t)(2 * g.RB + 2) * g.Wp);
   return g;
 }
@@ -388,12 +395,12 @@ typedef struct {
   int Tc;        /* tiles in the chunk */
 } wchunk;
 
-static wchunk make_chunk(const wgrid *g, long b0) {
+static wchunk make_chunk(const wgrid *g, long ci) {
   wchunk ch;
-  ch.b0 = b0;
-  ch.nblk = g->blocks - b0 < g->chunk_blocks ? g->blocks - b0 : g->chunk_blocks;
-  ch.row0 = block_row(g, b0);
-  const long last = b0 + ch.nblk - 1;
+  ch.b0 = g->blocks * ci / g->chunks;
+  ch.nblk = g->blocks * (ci + 1) / g->chunks - ch.b0;
+  ch.row0 = block_row(g, ch.b0);
+  const long last = ch.b0 + ch.nblk - 1;
   ch.Tc = (int)((block_row(g, last) + block_rows(g, last) - ch.row0) * g->TW);
   return ch;
 }
@@ -479,12 +486,12 @@ static int part_lo(int n, int p, int parts) { return (int)((long)n * p / parts);
 /* Picks the mode and its grid; returns 1 for private. */
 static int pick_mode(int N, int H, int W, int O, int C, size_t floats_per_tile, int threads,
                      int backward, wgrid *g) {
-  *g = make_grid(N, H, W, IBX_WINO_PRIVATE_BUDGET, floats_per_tile);
+  *g = make_grid(N, H, W, IBX_WINO_PRIVATE_BUDGET, floats_per_tile, 1);
   const int priv = threads > 1 && g->chunks >= 4 * (long)threads &&
                    IBX_WINO_PRIVATE_BUDGET / (16 * floats_per_tile) >= WINO_PRIVATE_MIN_TILES &&
                    (!backward || 16 * (size_t)O * C <= IBX_WINO_PRIVATE_MAX_DU);
-  if (!priv)
-    *g = make_grid(N, H, W, shared_budget(O, C), floats_per_tile);
+  *g = priv ? make_grid(N, H, W, IBX_WINO_PRIVATE_BUDGET, floats_per_tile, threads)
+            : make_grid(N, H, W, shared_budget(O, C), floats_per_tile, 1);
   return priv;
 }
 
@@ -567,7 +574,7 @@ int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
     if (priv) {
 #pragma omp for schedule(dynamic, 1)
       for (long ci = 0; ci < g.chunks; ci++) {
-        const wchunk ch = make_chunk(&g, ci * g.chunk_blocks);
+        const wchunk ch = make_chunk(&g, ci);
         const size_t xsV = xstride((size_t)C * ch.Tc), xsM = xstride((size_t)O * ch.Tc);
         input_units(&kn, &g, &ch, x->data, C, 0, (long)C * ch.nblk, P, V, NULL, NULL);
         for (int xi = 0; xi < 16; xi++)
@@ -579,7 +586,7 @@ int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
       }
     } else {
       for (long ci = 0; ci < g.chunks; ci++) {
-        const wchunk ch = make_chunk(&g, ci * g.chunk_blocks);
+        const wchunk ch = make_chunk(&g, ci);
         const size_t xsV = xstride((size_t)C * ch.Tc), xsM = xstride((size_t)O * ch.Tc);
 #pragma omp for schedule(static)
         for (long u = 0; u < (long)C * ch.nblk; u++)
@@ -682,7 +689,7 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
       int first = 1;
 #pragma omp for schedule(dynamic, 1) nowait
       for (long ci = 0; ci < g.chunks; ci++) {
-        const wchunk ch = make_chunk(&g, ci * g.chunk_blocks);
+        const wchunk ch = make_chunk(&g, ci);
         const size_t xsV = xstride((size_t)C * ch.Tc), xsD = xstride((size_t)O * ch.Tc);
         input_units(&kn, &g, &ch, x->data, C, 0, (long)C * ch.nblk, P, V, NULL, NULL);
         input_units(&kn, &g, &ch, dy->data, O, 0, (long)O * ch.nblk, P, E, D, planesum);
@@ -717,19 +724,20 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
       filter_grad(&kn, dU0, xsF, O, C, dw->data);
     } else {
       for (long ci = 0; ci < g.chunks; ci++) {
-        const wchunk ch = make_chunk(&g, ci * g.chunk_blocks);
+        const wchunk ch = make_chunk(&g, ci);
         const int Tc = ch.Tc;
         const size_t xsV = xstride((size_t)C * Tc), xsD = xstride((size_t)O * Tc);
         const float beta = ci == 0 ? 0.0f : 1.0f;
-        const long cunits = (long)C * ch.nblk, units = cunits + (long)O * ch.nblk;
+        const long cunits = (long)C * ch.nblk, ounits = (long)O * ch.nblk;
+        /* x units, then dy units, each split evenly over the threads: a dy
+         * unit costs twice an x unit with dx (two transforms), so one loop
+         * over both left the thread with the dy half working alone. */
+#pragma omp for schedule(static) nowait
+        for (long u = 0; u < cunits; u++)
+          input_units(&kn, &g, &ch, x->data, C, u, u + 1, P, V, NULL, NULL);
 #pragma omp for schedule(static)
-        for (long u = 0; u < units; u++) {
-          if (u < cunits)
-            input_units(&kn, &g, &ch, x->data, C, u, u + 1, P, V, NULL, NULL);
-          else
-            input_units(&kn, &g, &ch, dy->data, O, u - cunits, u - cunits + 1, P, E, D,
-                        planesum);
-        }
+        for (long u = 0; u < ounits; u++)
+          input_units(&kn, &g, &ch, dy->data, O, u, u + 1, P, E, D, planesum);
         if (parts == 1) {
 #pragma omp for schedule(static)
           for (int xi = 0; xi < 16; xi++)
