@@ -41,54 +41,21 @@ static int check_vec(const ibx_tensor *t, int C, const char *op, const char *nam
 #define BN_CLONES
 #endif
 
-/* Reductions: float partial sums in BN_LANES lanes (lane j sums elements
- * j, j + BN_LANES, ... of a block of at most BN_BLOCK values: independent
- * vector accumulators, no dependency chain through one register), the lanes
- * added as a fixed tree, the blocks combined in double. The order is the same
- * in every clone, and the rounding error of a block's sum stays near 1e-7 *
- * sqrt(1024). Why not `omp simd reduction`: GCC adds up its vector lanes one
- * by one through memory (16 dependent scalar adds), which dominated on the
- * 2 x 2 and 4 x 4 planes of a quarter-width VGG. */
+/* Reductions: float SIMD partial sums over blocks of at most 1024 values,
+ * combined in double. Vectorises (a plain double accumulator does not) and
+ * keeps the rounding error of each block's float sum near 1e-7 * sqrt(1024). */
 #define BN_BLOCK 1024
-#define BN_LANES 32 /* lanes_total adds exactly 32 */
-
-/* The tree, spelled out so that every level has a constant width (GCC
- * keeps it in registers). */
-static inline float lanes_total(float *l) {
-  for (int j = 0; j < 16; j++)
-    l[j] += l[j + 16];
-  for (int j = 0; j < 8; j++)
-    l[j] += l[j + 8];
-  for (int j = 0; j < 4; j++)
-    l[j] += l[j + 4];
-  for (int j = 0; j < 2; j++)
-    l[j] += l[j + 2];
-  return l[0] + l[1];
-}
-
-/* Copies the last n < BN_LANES values of a block into a zero-padded group,
- * so the lane loops below have constant trip counts (lanes in registers). */
-static inline void tail_group(const float *p, long n, float *t) {
-  for (int j = 0; j < BN_LANES; j++)
-    t[j] = j < n ? p[j] : 0.0f;
-}
 
 BN_CLONES
 static double block_sum(const float *p, long n) {
   double total = 0.0;
   for (long b = 0; b < n; b += BN_BLOCK) {
     const long e = b + BN_BLOCK < n ? b + BN_BLOCK : n;
-    float acc[BN_LANES] = {0}, t[BN_LANES];
-    long i = b;
-    for (; i + BN_LANES <= e; i += BN_LANES)
-      for (int j = 0; j < BN_LANES; j++)
-        acc[j] += p[i + j];
-    if (i < e) {
-      tail_group(p + i, e - i, t);
-      for (int j = 0; j < BN_LANES; j++)
-        acc[j] += t[j];
-    }
-    total += lanes_total(acc);
+    float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+    for (long i = b; i < e; i++)
+      acc += p[i];
+    total += acc;
   }
   return total;
 }
@@ -99,19 +66,11 @@ static double block_sum_sq_dev(const float *p, long n, float mean) {
   double total = 0.0;
   for (long b = 0; b < n; b += BN_BLOCK) {
     const long e = b + BN_BLOCK < n ? b + BN_BLOCK : n;
-    float acc[BN_LANES] = {0}, t[BN_LANES];
-    long i = b;
-    for (; i + BN_LANES <= e; i += BN_LANES)
-      for (int j = 0; j < BN_LANES; j++)
-        acc[j] += (p[i + j] - mean) * (p[i + j] - mean);
-    if (i < e) {
-      tail_group(p + i, e - i, t);
-      for (int j = 0; j < BN_LANES; j++) {
-        const float d = j < e - i ? t[j] - mean : 0.0f;
-        acc[j] += d * d;
-      }
-    }
-    total += lanes_total(acc);
+    float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+    for (long i = b; i < e; i++)
+      acc += (p[i] - mean) * (p[i] - mean);
+    total += acc;
   }
   return total;
 }
@@ -123,38 +82,23 @@ static void block_grad_sums(const float *x, const float *dy, const float *y, lon
                             double *sg, double *sgx) {
   for (long b = 0; b < n; b += BN_BLOCK) {
     const long e = b + BN_BLOCK < n ? b + BN_BLOCK : n;
-    float a[BN_LANES] = {0}, ax[BN_LANES] = {0};
-    long i = b;
+    float a = 0.0f, ax = 0.0f;
     if (y) {
-      for (; i + BN_LANES <= e; i += BN_LANES)
-        for (int j = 0; j < BN_LANES; j++) {
-          const float g = y[i + j] > 0.0f ? dy[i + j] : 0.0f;
-          a[j] += g;
-          ax[j] += g * (x[i + j] - mean);
-        }
+#pragma omp simd reduction(+ : a, ax)
+      for (long i = b; i < e; i++) {
+        const float g = y[i] > 0.0f ? dy[i] : 0.0f;
+        a += g;
+        ax += g * (x[i] - mean);
+      }
     } else {
-      for (; i + BN_LANES <= e; i += BN_LANES)
-        for (int j = 0; j < BN_LANES; j++) {
-          a[j] += dy[i + j];
-          ax[j] += dy[i + j] * (x[i + j] - mean);
-        }
-    }
-    if (i < e) {
-      float tx[BN_LANES], tg[BN_LANES], ty[BN_LANES];
-      tail_group(x + i, e - i, tx);
-      tail_group(dy + i, e - i, tg);
-      if (y) {
-        tail_group(y + i, e - i, ty);
-        for (int j = 0; j < BN_LANES; j++)
-          tg[j] = ty[j] > 0.0f ? tg[j] : 0.0f;
-      }
-      for (int j = 0; j < BN_LANES; j++) {
-        a[j] += tg[j];
-        ax[j] += tg[j] * (tx[j] - mean); /* padded lanes: tg = 0 */
+#pragma omp simd reduction(+ : a, ax)
+      for (long i = b; i < e; i++) {
+        a += dy[i];
+        ax += dy[i] * (x[i] - mean);
       }
     }
-    *sg += lanes_total(a);
-    *sgx += lanes_total(ax);
+    *sg += a;
+    *sgx += ax;
   }
 }
 

@@ -728,16 +728,15 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
         const int Tc = ch.Tc;
         const size_t xsV = xstride((size_t)C * Tc), xsD = xstride((size_t)O * Tc);
         const float beta = ci == 0 ? 0.0f : 1.0f;
-        const long cunits = (long)C * ch.nblk, ounits = (long)O * ch.nblk;
-        /* x units, then dy units, each split evenly over the threads: a dy
-         * unit costs twice an x unit with dx (two transforms), so one loop
-         * over both left the thread with the dy half working alone. */
-#pragma omp for schedule(static) nowait
-        for (long u = 0; u < cunits; u++)
-          input_units(&kn, &g, &ch, x->data, C, u, u + 1, P, V, NULL, NULL);
+        const long cunits = (long)C * ch.nblk, units = cunits + (long)O * ch.nblk;
 #pragma omp for schedule(static)
-        for (long u = 0; u < ounits; u++)
-          input_units(&kn, &g, &ch, dy->data, O, u, u + 1, P, E, D, planesum);
+        for (long u = 0; u < units; u++) {
+          if (u < cunits)
+            input_units(&kn, &g, &ch, x->data, C, u, u + 1, P, V, NULL, NULL);
+          else
+            input_units(&kn, &g, &ch, dy->data, O, u - cunits, u - cunits + 1, P, E, D,
+                        planesum);
+        }
         if (parts == 1) {
 #pragma omp for schedule(static)
           for (int xi = 0; xi < 16; xi++)
