@@ -9,6 +9,8 @@
  * - the Winograd bias gradient (plane sums from the dy transform) equals the
  *   separate ibx_conv_bias_grad pass (the im2col path) exactly;
  * - ibx_bn_moments_merge against the moments of the union;
+ * - batch norm's sums down the batch by channel for small planes (forward
+ *   statistics, backward dgamma/dbeta) against a double-precision reference;
  * each with the AVX-512 and the portable transforms (IBX_CPU_NO_AVX512=1) and
  * with 1 and 2 threads, on odd shapes, several chunks, and a layer whose
  * blocks are not whole planes (the separate pass). */
@@ -126,7 +128,7 @@ static void test_fused_equals_separate(void **state) {
  * computes itself: statistics, running statistics and output. */
 static void test_batchnorm_from_moments(void **state) {
   (void)state;
-  const int N = 6, C = 16, O = 12, H = 9, W = 7;
+  const int N = 6, C = 16, O = 12, H = 9, W = 8; /* 72 >= IBX_BN_COLUMN_PLANE */
   const size_t nx = (size_t)N * C * H * W, ny = (size_t)N * O * H * W;
   float *x = tu_alloc_randn(nx, 1.0f, 40), *w = tu_alloc_randn((size_t)O * C * 9, 0.3f, 41);
   float *b = tu_alloc_randn((size_t)O, 5.0f, 42), *z = malloc(ny * sizeof(float));
@@ -197,11 +199,68 @@ static void test_moments_merge(void **state) {
   free(v);
 }
 
+
+/* Small planes (fewer than IBX_BN_COLUMN_PLANE values) take the column sums:
+ * batch statistics and dgamma, dbeta against a double-precision reference,
+ * with a mean far from 0 in some channels, with 1 and 2 threads. */
+static void test_batchnorm_small_planes(void **state) {
+  (void)state;
+  static const int sizes[][2] = {{1, 1}, {2, 2}, {4, 4}, {3, 5}, {7, 9}};
+  const int threads = omp_get_max_threads();
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+    for (int t = 1; t <= 2; t++) {
+      omp_set_num_threads(t);
+      const int N = 70, C = 37, H = sizes[k][0], W = sizes[k][1], S = H * W;
+      const size_t n = (size_t)N * C * S;
+      float *x = tu_alloc_randn(n, 1.0f, 60 + k), *dy = tu_alloc_randn(n, 1.0f, 70 + k);
+      float *y = malloc(n * sizeof(float)), *dx = malloc(n * sizeof(float));
+      for (size_t i = 0; i < n; i++)
+        x[i] += (float)((i / S) % C % 3 == 0 ? 1000 : 0); /* channels with mean ~1000 */
+      float gamma[37], beta[37], rm[37], rv[37], sm[37], si[37], dg[37] = {0}, db[37] = {0};
+      for (int c = 0; c < C; c++)
+        gamma[c] = 1.0f + 0.01f * c, beta[c] = 0.1f * c, rm[c] = 0.0f, rv[c] = 1.0f;
+      ibx_batchnorm bn = {C, 1e-5f, 0.1f, NULL, NULL};
+      ibx_tensor tx = ibx_t4(x, N, C, H, W), ty = ibx_t4(y, N, C, H, W), tdy = ibx_t4(dy, N, C, H, W);
+      ibx_tensor tdx = ibx_t4(dx, N, C, H, W), tg = ibx_t1(gamma, C), tb = ibx_t1(beta, C);
+      ibx_tensor trm = ibx_t1(rm, C), trv = ibx_t1(rv, C), tdg = ibx_t1(dg, C), tdb = ibx_t1(db, C);
+      assert_ibx_ok(ibx_batchnorm_forward(&bn, &tx, &tg, &tb, &trm, &trv, 1, &ty, sm, si));
+      assert_ibx_ok(ibx_batchnorm_backward(&bn, &tx, &tg, sm, si, 1, &tdy, &tdx, &tdg, &tdb));
+      for (int c = 0; c < C; c++) {
+        double mean = 0.0, var = 0.0, sdy = 0.0, sdyx = 0.0;
+        for (int i = 0; i < N; i++)
+          for (int j = 0; j < S; j++)
+            mean += x[((size_t)i * C + c) * S + j];
+        mean /= (double)N * S;
+        for (int i = 0; i < N; i++)
+          for (int j = 0; j < S; j++) {
+            const size_t at = ((size_t)i * C + c) * S + j;
+            var += (x[at] - mean) * (x[at] - mean);
+          }
+        var /= (double)N * S;
+        const double invstd = 1.0 / sqrt(var + 1e-5);
+        for (int i = 0; i < N; i++)
+          for (int j = 0; j < S; j++) {
+            const size_t at = ((size_t)i * C + c) * S + j;
+            sdy += dy[at], sdyx += dy[at] * (x[at] - mean) * invstd;
+          }
+        if (fabs(sm[c] - mean) > 1e-6 * (1.0 + fabs(mean)) || fabs(si[c] - invstd) > 1e-5 * invstd ||
+            fabs(db[c] - sdy) > 1e-4 * (1.0 + fabs(sdy)) || fabs(dg[c] - sdyx) > 1e-3 * (1.0 + fabs(sdyx)))
+          fail_msg("S %d threads %d channel %d: mean %.9g vs %.9g, invstd %.9g vs %.9g, dbeta %.9g "
+                   "vs %.9g, dgamma %.9g vs %.9g",
+                   S, t, c, (double)sm[c], mean, (double)si[c], invstd, (double)db[c], sdy,
+                   (double)dg[c], sdyx);
+      }
+      free(x), free(dy), free(y), free(dx);
+    }
+  omp_set_num_threads(threads);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fused_equals_separate),
       cmocka_unit_test(test_batchnorm_from_moments),
       cmocka_unit_test(test_moments_merge),
+      cmocka_unit_test(test_batchnorm_small_planes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

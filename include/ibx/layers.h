@@ -122,11 +122,17 @@ void ibx_bn_moments_of(const float *p, long n, ibx_bn_moments *out);
  * is re-rounded to float); one part is returned unchanged. */
 void ibx_bn_moments_merge(const ibx_bn_moments *parts, int k, ibx_bn_moments *out);
 
+/* Planes of fewer values than this (4 x 4 and smaller maps): batch norm sums
+ * down the batch by channel (no per-plane reductions) and does not use
+ * plane moments, so producers need not compute them. */
+#define IBX_BN_COLUMN_PLANE 64
+
 /* Batch norm (relu: fused ReLU as ibx_batchnorm_relu_forward) whose training
  * statistics start from planes [N*C], the moments of every plane x[n][c]
  * (index n*C + c), when the producer of x computed them while writing it
  * (ibx_conv2d_forward_moments): x is then read once instead of twice. planes
- * NULL: computed here, as ibx_batchnorm_forward does. Eval ignores planes. */
+ * NULL: computed here, as ibx_batchnorm_forward does. Eval, and planes of
+ * fewer than IBX_BN_COLUMN_PLANE values, ignore planes. */
 int ibx_batchnorm_forward_moments(const ibx_batchnorm *L, const ibx_tensor *x,
                                   const ibx_tensor *gamma, const ibx_tensor *beta,
                                   ibx_tensor *running_mean, ibx_tensor *running_var, int training,

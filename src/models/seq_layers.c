@@ -56,7 +56,8 @@ static int conv_forward(ibx_seq *s, node *n, const ibx_tensor *in, ibx_tensor *y
   (void)dropout_seed;
   ibx_tensor w = seq_param(s, n->w), b = seq_param(s, n->b);
   n->bn_planes_of = NULL;
-  if (!(training && n->bn_planes))
+  /* batch norm sums small planes by channel itself (IBX_BN_COLUMN_PLANE) */
+  if (!(training && n->bn_planes && n->out_dim[1] * n->out_dim[2] >= IBX_BN_COLUMN_PLANE))
     return ibx_conv2d_forward(&n->conv, in, &w, n->b >= 0 ? &b : NULL, y, &s->scratch);
   IBX_TRY(ibx_conv2d_forward_moments(&n->conv, in, &w, n->b >= 0 ? &b : NULL, y, &s->scratch,
                                      n->bn_planes));
