@@ -18,6 +18,14 @@
 #include "ibx/memory.h"
 #include "ibx/tensor.h"
 
+/* Moments of a set of values, the form in which batch norm combines
+ * statistics without a second pass over the data: count, sum, mean m
+ * (rounded to float) and sum (x - m)^2 (a two-pass variance's numerator,
+ * no cancellation). */
+typedef struct {
+  double count, sum, mean, sqdev;
+} ibx_bn_moments;
+
 /* ---- conv2d (groups = 1) -------------------------------------------------
  * x [N,C,H,W], w [O,C,KH,KW], b [O] (NULL for no bias) -> y [N,O,OH,OW],
  * OH = (H + 2*pad_h - KH)/stride + 1. With algo AUTO, Winograd F(2x2,3x3) is
@@ -36,6 +44,12 @@ typedef struct {
 int ibx_conv2d_out_size(int in, int kernel, int stride, int pad);
 int ibx_conv2d_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tensor *w,
                        const ibx_tensor *b, ibx_tensor *y, ibx_scratch *s);
+/* ibx_conv2d_forward that also writes planes [N*O], the batch-norm moments
+ * of every output plane y[n][o] (index n*O + o): fused into Winograd's output
+ * transform (while the tiles are in cache), a separate pass otherwise. */
+int ibx_conv2d_forward_moments(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tensor *w,
+                               const ibx_tensor *b, ibx_tensor *y, ibx_scratch *s,
+                               ibx_bn_moments *planes);
 /* dx may be NULL; db may be NULL (no bias). dw, db accumulate. dw may be
  * NULL too (frozen weights, e.g. attribution): only dx (and db) is computed.
  * Maps of fewer than 64 output pixels in the im2col path are done as one
@@ -100,6 +114,30 @@ int ibx_batchnorm_relu_backward(const ibx_batchnorm *L, const ibx_tensor *x,
                                 const float *save_invstd, int training, const ibx_tensor *y,
                                 const ibx_tensor *dy, ibx_tensor *dx, ibx_tensor *dgamma,
                                 ibx_tensor *dbeta);
+
+/* The moments of p[0 .. n-1] (float partial sums in blocks of 1024,
+ * combined in double). */
+void ibx_bn_moments_of(const float *p, long n, ibx_bn_moments *out);
+/* The moments of the union of k parts, exactly up to rounding (their mean
+ * is re-rounded to float); one part is returned unchanged. */
+void ibx_bn_moments_merge(const ibx_bn_moments *parts, int k, ibx_bn_moments *out);
+
+/* Planes of fewer values than this (4 x 4 and smaller maps): batch norm sums
+ * down the batch by channel (no per-plane reductions) and does not use
+ * plane moments, so producers need not compute them. */
+#define IBX_BN_COLUMN_PLANE 64
+
+/* Batch norm (relu: fused ReLU as ibx_batchnorm_relu_forward) whose training
+ * statistics start from planes [N*C], the moments of every plane x[n][c]
+ * (index n*C + c), when the producer of x computed them while writing it
+ * (ibx_conv2d_forward_moments): x is then read once instead of twice. planes
+ * NULL: computed here, as ibx_batchnorm_forward does. Eval, and planes of
+ * fewer than IBX_BN_COLUMN_PLANE values, ignore planes. */
+int ibx_batchnorm_forward_moments(const ibx_batchnorm *L, const ibx_tensor *x,
+                                  const ibx_tensor *gamma, const ibx_tensor *beta,
+                                  ibx_tensor *running_mean, ibx_tensor *running_var, int training,
+                                  int relu, const ibx_bn_moments *planes, ibx_tensor *y,
+                                  float *save_mean, float *save_invstd);
 
 /* ---- point-wise activations (any shape; y may alias x, dx may alias dy).
  * Backward uses the forward *output* y, so in-place forward is fine. */

@@ -2,6 +2,7 @@
  * optionally synchronised over replicas (ibx_bn_reduce_fn, layers.h).
  * Sums run in double so large batches do not lose precision. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 
 #include "ibx/error.h"
@@ -102,6 +103,129 @@ static void block_grad_sums(const float *x, const float *dy, const float *y, lon
   }
 }
 
+/* Small planes (fewer than BN_SMALL_PLANE values): the per-plane sums above
+ * end in a horizontal sum per plane, which is most of their cost at 2 x 2 or
+ * 4 x 4. Instead: the lanes j = (c - c0) * S + s of a group of channels are
+ * summed down the batch (the rows of [N, C*S] are C*S apart), vectorised
+ * across the lanes, in float over at most 64 samples then in double; the
+ * lanes of a channel are added last. Each channel's sums are in a fixed order
+ * whatever the grouping, so the result does not depend on the thread count. */
+#define BN_SMALL_PLANE IBX_BN_COLUMN_PLANE
+#define BN_COL_LANES 512
+
+/* dg[j] += sum over n of g, dgx[j] += sum over n of g (x - meanx[j]) for the
+ * L <= BN_COL_LANES lanes at x, dy, y (g: dy masked by y > 0 when y is set). */
+BN_CLONES
+static void column_grad_sums(const float *x, const float *dy, const float *y, int N, size_t row,
+                             int L, const float *meanx, double *dg, double *dgx) {
+  float a[BN_COL_LANES], ax[BN_COL_LANES];
+  for (int n0 = 0; n0 < N; n0 += 64) {
+    const int n1 = n0 + 64 < N ? n0 + 64 : N;
+    for (int j = 0; j < L; j++)
+      a[j] = 0.0f, ax[j] = 0.0f;
+    for (int n = n0; n < n1; n++) {
+      const float *xr = x + (size_t)n * row, *gr = dy + (size_t)n * row;
+      if (y) {
+        const float *yr = y + (size_t)n * row;
+#pragma omp simd
+        for (int j = 0; j < L; j++) {
+          const float g = yr[j] > 0.0f ? gr[j] : 0.0f;
+          a[j] += g;
+          ax[j] += g * (xr[j] - meanx[j]);
+        }
+      } else {
+#pragma omp simd
+        for (int j = 0; j < L; j++) {
+          a[j] += gr[j];
+          ax[j] += gr[j] * (xr[j] - meanx[j]);
+        }
+      }
+    }
+    for (int j = 0; j < L; j++)
+      dg[j] += a[j], dgx[j] += ax[j];
+  }
+}
+
+/* out[j] += sum over n of x (meanx NULL) or of (x - meanx[j])^2, for the L
+ * lanes at x (rows `row` apart), as column_grad_sums. */
+BN_CLONES
+static void column_moment(const float *x, int N, size_t row, int L, const float *meanx,
+                          double *out) {
+  float a[BN_COL_LANES];
+  for (int n0 = 0; n0 < N; n0 += 64) {
+    const int n1 = n0 + 64 < N ? n0 + 64 : N;
+    for (int j = 0; j < L; j++)
+      a[j] = 0.0f;
+    for (int n = n0; n < n1; n++) {
+      const float *xr = x + (size_t)n * row;
+      if (meanx) {
+#pragma omp simd
+        for (int j = 0; j < L; j++)
+          a[j] += (xr[j] - meanx[j]) * (xr[j] - meanx[j]);
+      } else {
+#pragma omp simd
+        for (int j = 0; j < L; j++)
+          a[j] += xr[j];
+      }
+    }
+    for (int j = 0; j < L; j++)
+      out[j] += a[j];
+  }
+}
+
+/* Channels per group of the column sums: at most BN_COL_LANES lanes, and
+ * enough groups for the threads (the results do not depend on it). */
+static int column_group(int C, int S) {
+  const int threads = omp_get_max_threads();
+  const int G = BN_COL_LANES / S, per = (C + 4 * threads - 1) / (4 * threads);
+  return G < per ? G : per < 1 ? 1 : per;
+}
+
+/* out[c] = sum over the batch and the plane of x (mean NULL) or of
+ * (x - mean[c])^2, small planes: the two passes of the variance by columns. */
+static void channel_moment_by_columns(const float *x, int N, int C, int S, const float *mean,
+                                      double *out) {
+  const int G = column_group(C, S), groups = (C + G - 1) / G;
+#pragma omp parallel for schedule(static)
+  for (int gi = 0; gi < groups; gi++) {
+    const int c0 = gi * G, nc = C - c0 < G ? C - c0 : G, L = nc * S;
+    float meanx[BN_COL_LANES];
+    double acc[BN_COL_LANES] = {0};
+    if (mean)
+      for (int j = 0; j < L; j++)
+        meanx[j] = mean[c0 + j / S];
+    column_moment(x + (size_t)c0 * S, N, (size_t)C * S, L, mean ? meanx : NULL, acc);
+    for (int c = 0; c < nc; c++) {
+      double t = 0.0;
+      for (int k = 0; k < S; k++)
+        t += acc[c * S + k];
+      out[c0 + c] = t;
+    }
+  }
+}
+
+/* cs[2c], cs[2c+1] = sum g, sum g (x - mean) of channel c, small planes. */
+static void grad_sums_by_columns(const float *x, const float *dy, const float *y, int N, int C,
+                                 int S, const float *mean, double *cs) {
+  const int G = column_group(C, S), groups = (C + G - 1) / G;
+#pragma omp parallel for schedule(static)
+  for (int gi = 0; gi < groups; gi++) {
+    const int c0 = gi * G, nc = C - c0 < G ? C - c0 : G, L = nc * S;
+    float meanx[BN_COL_LANES];
+    double dg[BN_COL_LANES] = {0}, dgx[BN_COL_LANES] = {0};
+    for (int j = 0; j < L; j++)
+      meanx[j] = mean[c0 + j / S];
+    const size_t at = (size_t)c0 * S, row = (size_t)C * S;
+    column_grad_sums(x + at, dy + at, y ? y + at : NULL, N, row, L, meanx, dg, dgx);
+    for (int c = 0; c < nc; c++) {
+      double sg = 0.0, sgx = 0.0;
+      for (int k = 0; k < S; k++)
+        sg += dg[c * S + k], sgx += dgx[c * S + k];
+      cs[2 * (c0 + c)] = sg, cs[2 * (c0 + c) + 1] = sgx;
+    }
+  }
+}
+
 /* Synchronised statistics (ibx_bn_reduce_fn in layers.h) use the two-pass
  * variance over the global batch: one reduction of the per-channel sums and
  * counts gives the global mean, every replica then sums (x - global mean)^2
@@ -135,10 +259,61 @@ static void normalize_plane(const float *x, int S, float scale, float shift, flo
   }
 }
 
+/* Moments of n values: sum, mean m rounded to float, sum (x - m)^2; the
+ * squared deviations are summed while the values are still in cache. */
+void ibx_bn_moments_of(const float *p, long n, ibx_bn_moments *out) {
+  const double sum = block_sum(p, n);
+  const float m = (float)(sum / n);
+  out->count = (double)n, out->sum = sum, out->mean = m;
+  out->sqdev = block_sum_sq_dev(p, n, m);
+}
+
+/* sum over part k of (x - mu)^2 = sqdev_k + 2 (m_k - mu) (sum_k - count_k m_k)
+ * + count_k (m_k - mu)^2, exactly: every term is a small correction or
+ * non-negative (no cancellation, unlike sum x^2 - count mu^2). */
+static double sqdev_about(const ibx_bn_moments *p, double mu) {
+  const double d = p->mean - mu;
+  return p->sqdev + 2.0 * d * (p->sum - p->count * p->mean) + p->count * d * d;
+}
+
+void ibx_bn_moments_merge(const ibx_bn_moments *parts, int k, ibx_bn_moments *out) {
+  double count = 0.0, sum = 0.0, sq = 0.0;
+  for (int i = 0; i < k; i++)
+    count += parts[i].count, sum += parts[i].sum;
+  const float m = count > 0 ? (float)(sum / count) : 0.0f;
+  for (int i = 0; i < k; i++)
+    sq += sqdev_about(&parts[i], m);
+  out->count = count, out->sum = sum, out->mean = m, out->sqdev = sq;
+}
+
+/* Moments of every plane p = (n, c) of x, in parallel over planes (memory is
+ * streamed in order). */
+static void plane_moments(const float *x, long planes, int S, ibx_bn_moments *out) {
+#pragma omp parallel for schedule(static)
+  for (long p = 0; p < planes; p++)
+    ibx_bn_moments_of(x + (size_t)p * S, S, &out[p]);
+}
+
+/* planes: the moments of x's planes when the caller has them (the conv that
+ * produced x computed them while writing it), else NULL. */
+/* Small planes: the element-wise passes go over whole samples (rows of C*S
+ * values) with per-lane coefficients (lane j: channel j / S), one call per
+ * sample instead of one per plane of 4 or 16 values; the same expressions on
+ * the same values as the per-plane functions, so the same results. */
+BN_CLONES
+static void normalize_row(const float *x, long L, const float *scale, const float *shift,
+                          float lo, float *y) {
+#pragma omp simd
+  for (long j = 0; j < L; j++) {
+    const float v = x[j] * scale[j] + shift[j];
+    y[j] = v > lo ? v : lo;
+  }
+}
+
 static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_tensor *gamma,
                       const ibx_tensor *beta, ibx_tensor *running_mean, ibx_tensor *running_var,
-                      int training, ibx_tensor *y, float *save_mean, float *save_invstd,
-                      int relu, const char *op) {
+                      int training, const ibx_bn_moments *planes, ibx_tensor *y,
+                      float *save_mean, float *save_invstd, int relu, const char *op) {
   int N, S;
   const int C = L->channels;
   IBX_TRY(bn_dims(L, x, op, &N, &S));
@@ -154,33 +329,57 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
   if (training && !sync && count < 2)
     return ibx_fail(IBX_ERR_SHAPE, "%s: training needs more than one value per channel", op);
 
-  /* Statistics: per-(sample, channel) plane sums in parallel over planes (memory
-   * is streamed in order), then reduced over samples in a fixed order, so the
-   * result does not depend on the thread count. Each plane is read once (its
-   * sum and its squared deviations from its own mean, the second sweep from
-   * cache); the channel's sum of squared deviations from the channel mean
-   * follows exactly from those (no cancellation). chan holds the per-channel
-   * sums (and the count, for the reduction). */
-  double *plane = NULL, *chan = NULL;
-  if (training) {
-    /* per plane p = (n, c): its sum, and its squared deviations from its own
-     * (float) mean m_p, both in one visit while the plane is in cache */
-    plane = ibx_alloc((3 * (size_t)N * C + C + 1) * sizeof(double), "batchnorm plane sums");
-    if (!plane)
+  /* Statistics: the moments of every (sample, channel) plane (each plane read
+   * once, or not at all when given), reduced over samples in a fixed order, so
+   * the result does not depend on the thread count; the channel's sum of
+   * squared deviations from the channel mean follows exactly from those
+   * (sqdev_about). chan holds the per-channel sums (and the count, for the
+   * reduction). */
+  ibx_bn_moments *own = NULL;
+  double *chan = NULL;
+  const int columns = S < BN_SMALL_PLANE; /* then planes are not used */
+  if (training && columns) {
+    own = ibx_alloc((C + 1) * sizeof(double), "batchnorm channel sums");
+    if (!own)
       return IBX_ERR_NOMEM;
-    double *plane_m = plane + (size_t)N * C, *plane_sq = plane_m + (size_t)N * C;
-    chan = plane_sq + (size_t)N * C;
-#pragma omp parallel for schedule(static)
-    for (long p = 0; p < (long)N * C; p++) {
-      const float *xp = x->data + (size_t)p * S;
-      const double sum = block_sum(xp, S);
-      const float m = (float)(sum / S);
-      plane[p] = sum, plane_m[p] = m, plane_sq[p] = block_sum_sq_dev(xp, S, m);
+    chan = (double *)own;
+    channel_moment_by_columns(x->data, N, C, S, NULL, chan);
+    chan[C] = count;
+    if (sync) {
+      int rc = reduce_stats(L, chan, C + 1, op);
+      if (!rc && chan[C] < 2)
+        rc = ibx_fail(IBX_ERR_SHAPE, "%s: training needs more than one value per channel", op);
+      if (rc) {
+        ibx_free(own);
+        return rc;
+      }
+      count = chan[C];
+    }
+    for (int c = 0; c < C; c++)
+      save_mean[c] = (float)(chan[c] / count);
+    channel_moment_by_columns(x->data, N, C, S, save_mean, chan);
+    if (sync) {
+      const int rc = reduce_stats(L, chan, C, op);
+      if (rc) {
+        ibx_free(own);
+        return rc;
+      }
+    }
+  } else if (training) {
+    own = ibx_alloc((planes ? 0 : (size_t)N * C) * sizeof(ibx_bn_moments) +
+                        (C + 1) * sizeof(double),
+                    "batchnorm plane sums");
+    if (!own)
+      return IBX_ERR_NOMEM;
+    chan = (double *)(own + (planes ? 0 : (size_t)N * C));
+    if (!planes) {
+      plane_moments(x->data, (long)N * C, S, own);
+      planes = own;
     }
     for (int c = 0; c < C; c++) {
       double sum = 0.0;
       for (int n = 0; n < N; n++)
-        sum += plane[(size_t)n * C + c];
+        sum += planes[(size_t)n * C + c].sum;
       chan[c] = sum;
     }
     chan[C] = count;
@@ -189,31 +388,24 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
       if (!rc && chan[C] < 2)
         rc = ibx_fail(IBX_ERR_SHAPE, "%s: training needs more than one value per channel", op);
       if (rc) {
-        ibx_free(plane);
+        ibx_free(own);
         return rc;
       }
       count = chan[C];
     }
     for (int c = 0; c < C; c++)
       save_mean[c] = (float)(chan[c] / count);
-    /* sum over a plane of (x - mu)^2 = sum (x - m)^2 + 2 (m - mu) sum (x - m)
-     * + S (m - mu)^2, exactly, with mu the channel mean: no second pass over
-     * x, and every term is a small correction or non-negative (no
-     * cancellation). */
+    /* no second pass over x: see sqdev_about */
     for (int c = 0; c < C; c++) {
-      const double mu = save_mean[c];
       double sq = 0.0;
-      for (int n = 0; n < N; n++) {
-        const size_t p = (size_t)n * C + c;
-        const double d = plane_m[p] - mu;
-        sq += plane_sq[p] + 2.0 * d * (plane[p] - S * plane_m[p]) + S * d * d;
-      }
+      for (int n = 0; n < N; n++)
+        sq += sqdev_about(&planes[(size_t)n * C + c], save_mean[c]);
       chan[c] = sq;
     }
     if (sync) {
       const int rc = reduce_stats(L, chan, C, op);
       if (rc) {
-        ibx_free(plane);
+        ibx_free(own);
         return rc;
       }
     }
@@ -234,8 +426,24 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
     save_mean[c] = (float)mean;
     save_invstd[c] = (float)(1.0 / sqrt(var + L->eps));
   }
-  ibx_free(plane);
+  ibx_free(own);
   const float lo = relu ? 0.0f : -INFINITY;
+  if (S < BN_SMALL_PLANE) {
+    const long L = (long)C * S;
+    float *lane = ibx_alloc(2 * (size_t)L * sizeof(float), "batchnorm lane coefficients");
+    if (!lane)
+      return IBX_ERR_NOMEM;
+    for (long j = 0; j < L; j++) {
+      const int c = (int)(j / S);
+      lane[j] = gamma->data[c] * save_invstd[c];
+      lane[L + j] = beta->data[c] - save_mean[c] * lane[j];
+    }
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++)
+      normalize_row(x->data + (size_t)n * L, L, lane, lane + L, lo, y->data + (size_t)n * L);
+    ibx_free(lane);
+    return IBX_OK;
+  }
 #pragma omp parallel for schedule(static)
   for (long p = 0; p < (long)N * C; p++) {
     const int c = (int)(p % C);
@@ -250,7 +458,7 @@ int ibx_batchnorm_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx
                           const ibx_tensor *beta, ibx_tensor *running_mean,
                           ibx_tensor *running_var, int training, ibx_tensor *y,
                           float *save_mean, float *save_invstd) {
-  return bn_forward(L, x, gamma, beta, running_mean, running_var, training, y, save_mean,
+  return bn_forward(L, x, gamma, beta, running_mean, running_var, training, NULL, y, save_mean,
                     save_invstd, 0, "batchnorm_forward");
 }
 
@@ -258,8 +466,17 @@ int ibx_batchnorm_relu_forward(const ibx_batchnorm *L, const ibx_tensor *x,
                                const ibx_tensor *gamma, const ibx_tensor *beta,
                                ibx_tensor *running_mean, ibx_tensor *running_var, int training,
                                ibx_tensor *y, float *save_mean, float *save_invstd) {
-  return bn_forward(L, x, gamma, beta, running_mean, running_var, training, y, save_mean,
+  return bn_forward(L, x, gamma, beta, running_mean, running_var, training, NULL, y, save_mean,
                     save_invstd, 1, "batchnorm_relu_forward");
+}
+
+int ibx_batchnorm_forward_moments(const ibx_batchnorm *L, const ibx_tensor *x,
+                                  const ibx_tensor *gamma, const ibx_tensor *beta,
+                                  ibx_tensor *running_mean, ibx_tensor *running_var, int training,
+                                  int relu, const ibx_bn_moments *planes, ibx_tensor *y,
+                                  float *save_mean, float *save_invstd) {
+  return bn_forward(L, x, gamma, beta, running_mean, running_var, training, planes, y, save_mean,
+                    save_invstd, relu != 0, "batchnorm_forward_moments");
 }
 
 /* dx over one plane (k = gamma * invstd); y: the fused ReLU output or NULL. */
@@ -276,6 +493,25 @@ static void dx_plane(const float *x, const float *dy, const float *y, int S, flo
 #pragma omp simd
     for (int i = 0; i < S; i++)
       dx[i] = k * (dy[i] - mean_dy - (x[i] - mean) * invstd * mean_dy_xhat);
+  }
+}
+
+/* dx over one sample of small planes; c: the per-lane coefficients k, mean,
+ * invstd, mean dy, mean dy*xhat (L each), as dx_plane. */
+BN_CLONES
+static void dx_row(const float *x, const float *dy, const float *y, long L, const float *c,
+                   float *dx) {
+  const float *k = c, *mean = c + L, *invstd = c + 2 * L, *mdy = c + 3 * L, *mdx = c + 4 * L;
+  if (y) {
+#pragma omp simd
+    for (long j = 0; j < L; j++) {
+      const float g = y[j] > 0.0f ? dy[j] : 0.0f;
+      dx[j] = k[j] * (g - mdy[j] - (x[j] - mean[j]) * invstd[j] * mdx[j]);
+    }
+  } else {
+#pragma omp simd
+    for (long j = 0; j < L; j++)
+      dx[j] = k[j] * (dy[j] - mdy[j] - (x[j] - mean[j]) * invstd[j] * mdx[j]);
   }
 }
 
@@ -311,21 +547,31 @@ static int bn_backward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_te
                 "batchnorm plane sums");
   if (!plane)
     return IBX_ERR_NOMEM;
+  const int small = S < BN_SMALL_PLANE;
+  if (small) { /* per channel straight away, into plane[0 .. 2C) */
+    grad_sums_by_columns(x->data, dy->data, relu_y ? relu_y->data : NULL, N, C, S, save_mean,
+                         plane);
+  } else {
 #pragma omp parallel for schedule(static)
-  for (long p = 0; p < (long)N * C; p++) {
-    const size_t at = (size_t)p * S;
-    double sg = 0.0, sgx = 0.0;
-    block_grad_sums(x->data + at, dy->data + at, relu_y ? relu_y->data + at : NULL, S,
-                    save_mean[p % C], &sg, &sgx);
-    plane[2 * p] = sg, plane[2 * p + 1] = sgx;
+    for (long p = 0; p < (long)N * C; p++) {
+      const size_t at = (size_t)p * S;
+      double sg = 0.0, sgx = 0.0;
+      block_grad_sums(x->data + at, dy->data + at, relu_y ? relu_y->data + at : NULL, S,
+                      save_mean[p % C], &sg, &sgx);
+      plane[2 * p] = sg, plane[2 * p + 1] = sgx;
+    }
   }
   double *chan = plane + 2 * (size_t)N * C;
   float *coef = (float *)(chan + 2 * (size_t)C + 1);
   for (int c = 0; c < C; c++) {
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    for (int n = 0; n < N; n++) {
-      sum_dy += plane[2 * ((size_t)n * C + c)];
-      sum_dy_xhat += plane[2 * ((size_t)n * C + c) + 1];
+    if (small) {
+      sum_dy = plane[2 * c], sum_dy_xhat = plane[2 * c + 1];
+    } else {
+      for (int n = 0; n < N; n++) {
+        sum_dy += plane[2 * ((size_t)n * C + c)];
+        sum_dy_xhat += plane[2 * ((size_t)n * C + c) + 1];
+      }
     }
     sum_dy_xhat *= save_invstd[c];
     /* the parameter gradients are this replica's share (see layers.h) */
@@ -346,7 +592,27 @@ static int bn_backward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_te
     coef[2 * c] = training ? (float)(chan[2 * c] / M) : 0.0f;
     coef[2 * c + 1] = training ? (float)(chan[2 * c + 1] / M) : 0.0f;
   }
-  if (dx && dx->data) {
+  if (dx && dx->data && small) {
+    const long L = (long)C * S;
+    float *lane = ibx_alloc(5 * (size_t)L * sizeof(float), "batchnorm lane coefficients");
+    if (!lane) {
+      ibx_free(plane);
+      return IBX_ERR_NOMEM;
+    }
+    for (long j = 0; j < L; j++) {
+      const int c = (int)(j / S);
+      lane[j] = gamma->data[c] * save_invstd[c], lane[L + j] = save_mean[c];
+      lane[2 * L + j] = save_invstd[c];
+      lane[3 * L + j] = coef[2 * c], lane[4 * L + j] = coef[2 * c + 1];
+    }
+    const float *ry = relu_y ? relu_y->data : NULL;
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+      const size_t at = (size_t)n * L;
+      dx_row(x->data + at, dy->data + at, ry ? ry + at : NULL, L, lane, dx->data + at);
+    }
+    ibx_free(lane);
+  } else if (dx && dx->data) {
 #pragma omp parallel for schedule(static)
     for (long p = 0; p < (long)N * C; p++) {
       const int c = (int)(p % C);

@@ -275,13 +275,13 @@ static int im2col_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_t
 /* Sum of one plane: float SIMD partial sums over blocks of at most 1024
  * values, combined in double (as batch norm's reductions). */
 BIAS_CLONES
-static double plane_sum(const float *src, int P) {
+double ibx_conv_plane_sum(const float *src, long P) {
   double total = 0.0;
-  for (int b = 0; b < P; b += 1024) {
-    const int e = b + 1024 < P ? b + 1024 : P;
+  for (long b = 0; b < P; b += 1024) {
+    const long e = b + 1024 < P ? b + 1024 : P;
     float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
-    for (int i = b; i < e; i++)
+    for (long i = b; i < e; i++)
       acc += src[i];
     total += acc;
   }
@@ -296,18 +296,45 @@ void ibx_conv_bias_grad(const ibx_tensor *dy, ibx_tensor *db) {
   for (int o = 0; o < O; o++) {
     double acc = 0.0;
     for (int n = 0; n < N; n++)
-      acc += plane_sum(dy->data + ((size_t)n * O + o) * P, P);
+      acc += ibx_conv_plane_sum(dy->data + ((size_t)n * O + o) * P, P);
     db->data[o] += (float)acc;
   }
 }
 
-int ibx_conv2d_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tensor *w,
-                       const ibx_tensor *b, ibx_tensor *y, ibx_scratch *s) {
-  IBX_TRY(check_shapes(L, x, w, b, y, "conv2d_forward"));
+/* planes: NULL, or the output planes' batch-norm moments (fused into
+ * Winograd; a pass over y after im2col). */
+static int conv_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tensor *w,
+                        const ibx_tensor *b, ibx_tensor *y, ibx_scratch *s,
+                        ibx_bn_moments *planes, const char *op) {
+  IBX_TRY(check_shapes(L, x, w, b, y, op));
   int wino = use_winograd(L);
   if (wino < 0)
-    return ibx_fail(IBX_ERR_ARG, "conv2d_forward: Winograd needs a 3x3 kernel, stride 1, pad 1");
-  return wino ? ibx_winograd_forward(L, x, w, b, y, s) : im2col_forward(L, x, w, b, y, s);
+    return ibx_fail(IBX_ERR_ARG, "%s: Winograd needs a 3x3 kernel, stride 1, pad 1", op);
+  int done = 0;
+  if (wino)
+    IBX_TRY(ibx_winograd_forward(L, x, w, b, y, s, planes, &done));
+  else
+    IBX_TRY(im2col_forward(L, x, w, b, y, s));
+  if (planes && !done) {
+    const long np = (long)y->dim[0] * y->dim[1], S = (long)y->dim[2] * y->dim[3];
+#pragma omp parallel for schedule(static)
+    for (long p = 0; p < np; p++)
+      ibx_bn_moments_of(y->data + (size_t)p * S, S, &planes[p]);
+  }
+  return IBX_OK;
+}
+
+int ibx_conv2d_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tensor *w,
+                       const ibx_tensor *b, ibx_tensor *y, ibx_scratch *s) {
+  return conv_forward(L, x, w, b, y, s, NULL, "conv2d_forward");
+}
+
+int ibx_conv2d_forward_moments(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tensor *w,
+                               const ibx_tensor *b, ibx_tensor *y, ibx_scratch *s,
+                               ibx_bn_moments *planes) {
+  if (!planes)
+    return ibx_fail(IBX_ERR_ARG, "conv2d_forward_moments: the planes buffer is missing");
+  return conv_forward(L, x, w, b, y, s, planes, "conv2d_forward_moments");
 }
 
 int ibx_conv2d_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tensor *w,

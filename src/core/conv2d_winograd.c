@@ -327,8 +327,8 @@ typedef struct {
   int N, H, W, TH, TW, Wp;
   int RB, nb;          /* tile rows per block, blocks per image */
   long blocks;         /* N * nb */
-  long chunk_blocks;   /* blocks per chunk */
-  long chunks;         /* number of chunks */
+  long chunks;         /* number of chunks: chunk ci holds blocks
+                        * [blocks * ci / chunks, blocks * (ci + 1) / chunks) */
   size_t tiles_max;    /* tiles in the largest chunk */
   size_t pad_floats;   /* per-thread padded-row buffer */
 } wgrid;
@@ -342,7 +342,11 @@ static size_t shared_budget(int O, int C) {
   return u > IBX_WINO_CHUNK_MIN ? u : IBX_WINO_CHUNK_MIN;
 }
 
-static wgrid make_grid(int N, int H, int W, size_t budget, size_t floats_per_tile) {
+/* threads: > 1 for private mode, whose chunk count is rounded up to a
+ * multiple of it so that every thread gets as many chunks of (within a
+ * block) equal size: 13 chunks on 2 threads left one thread idle for a
+ * thirteenth of the layer. */
+static wgrid make_grid(int N, int H, int W, size_t budget, size_t floats_per_tile, int threads) {
   wgrid g;
   g.N = N, g.H = H, g.W = W;
   g.TH = (H + 1) / 2, g.TW = (W + 1) / 2, g.Wp = 2 * g.TW + 2;
@@ -365,10 +369,13 @@ static wgrid make_grid(int N, int H, int W, size_t budget, size_t floats_per_til
     bpc = 1;
   if (bpc > g.blocks)
     bpc = g.blocks;
-  const long nchunks = (g.blocks + bpc - 1) / bpc;
-  g.chunk_blocks = (g.blocks + nchunks - 1) / nchunks;
-  g.chunks = (g.blocks + g.chunk_blocks - 1) / g.chunk_blocks;
-  g.tiles_max = (size_t)g.chunk_blocks * g.RB * g.TW;
+  long nchunks = (g.blocks + bpc - 1) / bpc;
+  if (threads > 1 && nchunks % threads) {
+    const long up = (nchunks / threads + 1) * threads;
+    nchunks = up <= g.blocks ? up : nchunks;
+  }
+  g.chunks = nchunks;
+  g.tiles_max = (size_t)((g.blocks + nchunks - 1) / nchunks) * g.RB * g.TW;
   g.pad_floats = round16((size_t)(2 * g.RB + 2) * g.Wp);
   return g;
 }
@@ -388,12 +395,12 @@ typedef struct {
   int Tc;        /* tiles in the chunk */
 } wchunk;
 
-static wchunk make_chunk(const wgrid *g, long b0) {
+static wchunk make_chunk(const wgrid *g, long ci) {
   wchunk ch;
-  ch.b0 = b0;
-  ch.nblk = g->blocks - b0 < g->chunk_blocks ? g->blocks - b0 : g->chunk_blocks;
-  ch.row0 = block_row(g, b0);
-  const long last = b0 + ch.nblk - 1;
+  ch.b0 = g->blocks * ci / g->chunks;
+  ch.nblk = g->blocks * (ci + 1) / g->chunks - ch.b0;
+  ch.row0 = block_row(g, ch.b0);
+  const long last = ch.b0 + ch.nblk - 1;
   ch.Tc = (int)((block_row(g, last) + block_rows(g, last) - ch.row0) * g->TW);
   return ch;
 }
@@ -402,14 +409,17 @@ static wchunk make_chunk(const wgrid *g, long b0) {
  * V[xi][c][t] (Tc tiles per plane) when V is set, and the dM transform of
  * the same plane into D when D is set (backward passes dy here, with C = O;
  * V is then the transformed dy for dx, or NULL). P is the thread's
- * padded-row buffer. */
+ * padded-row buffer. planesum, when set (only where a block is a whole
+ * plane), gets the plane's sum at index n * C + c: the bias gradient, from
+ * the plane while it is in cache. */
 static void transform_block(const wkernels *kn, const wgrid *g, const wchunk *ch, const float *x,
-                            int C, int c, long id, float *P, float *V, float *D) {
+                            int C, int c, long id, float *P, float *V, float *D,
+                            double *planesum) {
   const int n = (int)(id / g->nb), ty0 = (int)(id % g->nb) * g->RB, rows = block_rows(g, id);
   const size_t Tc = (size_t)ch->Tc, xs = xstride((size_t)C * Tc);
   const size_t t0 = (size_t)(block_row(g, id) - ch->row0) * g->TW;
-  pad_rows(x + ((size_t)n * C + c) * g->H * g->W, g->H, g->W, 2 * ty0 - 1, 2 * rows + 2, g->Wp,
-           P);
+  const float *plane = x + ((size_t)n * C + c) * g->H * g->W;
+  pad_rows(plane, g->H, g->W, 2 * ty0 - 1, 2 * rows + 2, g->Wp, P);
   for (int r = 0; r < rows; r++) {
     const size_t off = (size_t)c * Tc + t0 + (size_t)r * g->TW;
     if (V)
@@ -417,6 +427,8 @@ static void transform_block(const wkernels *kn, const wgrid *g, const wchunk *ch
     if (D)
       kn->dy(P + (size_t)(2 * r + 1) * g->Wp + 1, g->Wp, g->TW, D + off, xs);
   }
+  if (planesum)
+    planesum[(size_t)n * C + c] = ibx_conv_plane_sum(plane, (long)g->H * g->W);
 }
 
 /* Output transform of plane k of M[xi][k][t] into block id of y [N,K,H,W]. */
@@ -428,7 +440,7 @@ static void output_block(const wkernels *kn, const wgrid *g, const wchunk *ch, c
   float *plane = y + ((size_t)n * K + k) * g->H * g->W;
   for (int r = 0; r < rows; r++)
     kn->output(M + (size_t)k * Tc + t0 + (size_t)r * g->TW, xs, g->TW, plane, g->H, g->W,
-                 ty0 + r, bias ? bias[k] : 0.0f);
+               ty0 + r, bias ? bias[k] : 0.0f);
 }
 
 static wkernels pick_kernels(void) {
@@ -474,20 +486,21 @@ static int part_lo(int n, int p, int parts) { return (int)((long)n * p / parts);
 /* Picks the mode and its grid; returns 1 for private. */
 static int pick_mode(int N, int H, int W, int O, int C, size_t floats_per_tile, int threads,
                      int backward, wgrid *g) {
-  *g = make_grid(N, H, W, IBX_WINO_PRIVATE_BUDGET, floats_per_tile);
+  *g = make_grid(N, H, W, IBX_WINO_PRIVATE_BUDGET, floats_per_tile, 1);
   const int priv = threads > 1 && g->chunks >= 4 * (long)threads &&
                    IBX_WINO_PRIVATE_BUDGET / (16 * floats_per_tile) >= WINO_PRIVATE_MIN_TILES &&
                    (!backward || 16 * (size_t)O * C <= IBX_WINO_PRIVATE_MAX_DU);
-  if (!priv)
-    *g = make_grid(N, H, W, shared_budget(O, C), floats_per_tile);
+  *g = priv ? make_grid(N, H, W, IBX_WINO_PRIVATE_BUDGET, floats_per_tile, threads)
+            : make_grid(N, H, W, shared_budget(O, C), floats_per_tile, 1);
   return priv;
 }
 
 /* Units u0 .. u1-1 of a chunk's transforms: u = channel * nblk + block. */
 static void input_units(const wkernels *kn, const wgrid *g, const wchunk *ch, const float *x,
-                        int C, long u0, long u1, float *P, float *V, float *D) {
+                        int C, long u0, long u1, float *P, float *V, float *D, double *planesum) {
   for (long u = u0; u < u1; u++)
-    transform_block(kn, g, ch, x, C, (int)(u / ch->nblk), ch->b0 + u % ch->nblk, P, V, D);
+    transform_block(kn, g, ch, x, C, (int)(u / ch->nblk), ch->b0 + u % ch->nblk, P, V, D,
+                    planesum);
 }
 static void output_units(const wkernels *kn, const wgrid *g, const wchunk *ch, const float *M,
                          int K, long u0, long u1, const float *bias, float *y) {
@@ -495,10 +508,44 @@ static void output_units(const wkernels *kn, const wgrid *g, const wchunk *ch, c
     output_block(kn, g, ch, M, K, (int)(u / ch->nblk), ch->b0 + u % ch->nblk, bias, y);
 }
 
+/* ---- fused reductions ----------------------------------------------------
+ * Batch norm's plane moments (forward) and the bias gradient's plane sums
+ * (backward) come from the planes while the transforms have them in cache,
+ * where a block is a whole plane (nb == 1: every VGG layer on 32 x 32
+ * inputs); then they are the same computation on the same values as the
+ * separate passes (ibx_bn_moments_of, ibx_conv_bias_grad), so the results do
+ * not depend on which path or grid (thread count) ran. Otherwise the caller
+ * makes the separate pass. */
+
+/* Moments of the planes of units u0 .. u1-1 of a chunk (nb == 1: unit u is
+ * plane (n = b0 + u % nblk, k = u / nblk)), read back after the thread wrote
+ * all of them: reading each right after its own stores waits for them. */
+static void moments_units(const wgrid *g, const wchunk *ch, const float *y, int K, long u0,
+                          long u1, ibx_bn_moments *planes) {
+  const size_t S = (size_t)g->H * g->W;
+  for (long u = u0; u < u1; u++) {
+    const size_t p = (size_t)(ch->b0 + u % ch->nblk) * K + (size_t)(u / ch->nblk);
+    ibx_bn_moments_of(y + p * S, (long)S, &planes[p]);
+  }
+}
+
+/* db[o] += sum over n of planesum[n * O + o], in the order of
+ * ibx_conv_bias_grad. No barrier at the end. */
+static void bias_grad_from_planes(const double *planesum, int N, int O, float *db) {
+#pragma omp for schedule(static) nowait
+  for (int o = 0; o < O; o++) {
+    double acc = 0.0;
+    for (int n = 0; n < N; n++)
+      acc += planesum[(size_t)n * O + o];
+    db[o] += (float)acc;
+  }
+}
+
 /* ---- forward -------------------------------------------------------------- */
 
 int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tensor *w,
-                         const ibx_tensor *b, ibx_tensor *y, ibx_scratch *s) {
+                         const ibx_tensor *b, ibx_tensor *y, ibx_scratch *s,
+                         ibx_bn_moments *planes, int *planes_done) {
   const int N = x->dim[0], C = x->dim[1], H = x->dim[2], W = x->dim[3];
   const int O = y->dim[1];
   (void)L;
@@ -515,6 +562,9 @@ int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
     return IBX_ERR_NOMEM;
   float *U = buf, *Tall = U + nU, *Sh = Tall + (size_t)threads * per_thread;
   const float *bias = (b && b->data) ? b->data : NULL;
+  const int fuse = planes && g.nb == 1; /* see "fused reductions" */
+  if (planes_done)
+    *planes_done = fuse;
 
 #pragma omp parallel num_threads(threads)
   {
@@ -524,21 +574,23 @@ int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
     if (priv) {
 #pragma omp for schedule(dynamic, 1)
       for (long ci = 0; ci < g.chunks; ci++) {
-        const wchunk ch = make_chunk(&g, ci * g.chunk_blocks);
+        const wchunk ch = make_chunk(&g, ci);
         const size_t xsV = xstride((size_t)C * ch.Tc), xsM = xstride((size_t)O * ch.Tc);
-        input_units(&kn, &g, &ch, x->data, C, 0, (long)C * ch.nblk, P, V, NULL);
+        input_units(&kn, &g, &ch, x->data, C, 0, (long)C * ch.nblk, P, V, NULL, NULL);
         for (int xi = 0; xi < 16; xi++)
           ibx_gemm(0, 0, O, ch.Tc, C, 1.0f,
                       U + xi * xsU, C, V + xi * xsV, ch.Tc, 0.0f, M + xi * xsM, ch.Tc);
         output_units(&kn, &g, &ch, M, O, 0, (long)O * ch.nblk, bias, y->data);
+        if (fuse)
+          moments_units(&g, &ch, y->data, O, 0, (long)O * ch.nblk, planes);
       }
     } else {
       for (long ci = 0; ci < g.chunks; ci++) {
-        const wchunk ch = make_chunk(&g, ci * g.chunk_blocks);
+        const wchunk ch = make_chunk(&g, ci);
         const size_t xsV = xstride((size_t)C * ch.Tc), xsM = xstride((size_t)O * ch.Tc);
 #pragma omp for schedule(static)
         for (long u = 0; u < (long)C * ch.nblk; u++)
-          input_units(&kn, &g, &ch, x->data, C, u, u + 1, P, V, NULL);
+          input_units(&kn, &g, &ch, x->data, C, u, u + 1, P, V, NULL, NULL);
         /* M[xi] (O x Tc) = U[xi] (O x C) . V[xi] (C x Tc), in column slices. */
 #pragma omp for schedule(static)
         for (int it = 0; it < 16 * parts; it++) {
@@ -549,9 +601,18 @@ int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
                         U + xi * xsU, C, V + xi * xsV + j0, ch.Tc, 0.0f, M + xi * xsM + j0,
                         ch.Tc);
         }
-#pragma omp for schedule(static)
+        /* No barrier after the output phase: the next chunk's input phase
+         * writes V only, and its GEMMs (which write M) start after a barrier.
+         * The moments loop has the same static schedule as the output loop,
+         * so each thread reads back the planes it wrote. */
+#pragma omp for schedule(static) nowait
         for (long u = 0; u < (long)O * ch.nblk; u++)
           output_units(&kn, &g, &ch, M, O, u, u + 1, bias, y->data);
+        if (fuse) {
+#pragma omp for schedule(static) nowait
+          for (long u = 0; u < (long)O * ch.nblk; u++)
+            moments_units(&g, &ch, y->data, O, u, u + 1, planes);
+        }
       }
     }
   }
@@ -605,10 +666,15 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
    * dU, V, D, E. */
   const size_t work = nF + nV + nD + nE;
   const size_t per_thread = g.pad_floats + (priv ? work : 0);
-  float *buf = ibx_scratch_get(s, nU + (size_t)threads * per_thread + (priv ? 0 : work));
+  /* the bias gradient's plane sums of dy (2 floats each), after the rest
+   * (every size before is a multiple of 16 floats: aligned) */
+  const int want_db = db && db->data, fuse_db = want_db && g.nb == 1;
+  const size_t nall = nU + (size_t)threads * per_thread + (priv ? 0 : work);
+  float *buf = ibx_scratch_get(s, nall + (fuse_db ? 2 * (size_t)N * O : 0));
   if (!buf)
     return IBX_ERR_NOMEM;
   float *U = want_dx ? buf : NULL, *Tall = buf + nU, *Sh = Tall + (size_t)threads * per_thread;
+  double *planesum = fuse_db ? (double *)(buf + nall) : NULL;
   unsigned char used[WINO_MAX_THREADS] = {0}; /* private: threads holding a dU partial */
 
 #pragma omp parallel num_threads(threads)
@@ -623,10 +689,10 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
       int first = 1;
 #pragma omp for schedule(dynamic, 1) nowait
       for (long ci = 0; ci < g.chunks; ci++) {
-        const wchunk ch = make_chunk(&g, ci * g.chunk_blocks);
+        const wchunk ch = make_chunk(&g, ci);
         const size_t xsV = xstride((size_t)C * ch.Tc), xsD = xstride((size_t)O * ch.Tc);
-        input_units(&kn, &g, &ch, x->data, C, 0, (long)C * ch.nblk, P, V, NULL);
-        input_units(&kn, &g, &ch, dy->data, O, 0, (long)O * ch.nblk, P, E, D);
+        input_units(&kn, &g, &ch, x->data, C, 0, (long)C * ch.nblk, P, V, NULL, NULL);
+        input_units(&kn, &g, &ch, dy->data, O, 0, (long)O * ch.nblk, P, E, D, planesum);
         for (int xi = 0; xi < 16; xi++)
           backward_gemms(xi, O, C, ch.Tc, D, xsD, V, xsV, E, U, dU, xsF, first ? 0.0f : 1.0f);
         first = 0;
@@ -658,7 +724,7 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
       filter_grad(&kn, dU0, xsF, O, C, dw->data);
     } else {
       for (long ci = 0; ci < g.chunks; ci++) {
-        const wchunk ch = make_chunk(&g, ci * g.chunk_blocks);
+        const wchunk ch = make_chunk(&g, ci);
         const int Tc = ch.Tc;
         const size_t xsV = xstride((size_t)C * Tc), xsD = xstride((size_t)O * Tc);
         const float beta = ci == 0 ? 0.0f : 1.0f;
@@ -666,9 +732,10 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
 #pragma omp for schedule(static)
         for (long u = 0; u < units; u++) {
           if (u < cunits)
-            input_units(&kn, &g, &ch, x->data, C, u, u + 1, P, V, NULL);
+            input_units(&kn, &g, &ch, x->data, C, u, u + 1, P, V, NULL, NULL);
           else
-            input_units(&kn, &g, &ch, dy->data, O, u - cunits, u - cunits + 1, P, E, D);
+            input_units(&kn, &g, &ch, dy->data, O, u - cunits, u - cunits + 1, P, E, D,
+                        planesum);
         }
         if (parts == 1) {
 #pragma omp for schedule(static)
@@ -706,8 +773,11 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
       }
       filter_grad(&kn, dU, xsF, O, C, dw->data);
     }
+    /* the plane sums are complete: both branches passed a barrier since */
+    if (fuse_db)
+      bias_grad_from_planes(planesum, N, O, db->data);
   }
-  if (db && db->data)
+  if (want_db && !fuse_db)
     ibx_conv_bias_grad(dy, db);
   return IBX_OK;
 }

@@ -20,8 +20,13 @@
 #define IBX_WINOGRAD_MIN_CHANNELS 8
 #endif
 
+/* planes: NULL, or [N*O] batch-norm moments of the output planes, computed
+ * after the output transform while the planes are in cache where the
+ * algorithm's blocks are whole planes: *planes_done says whether they were
+ * (else the caller computes them). */
 int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tensor *w,
-                         const ibx_tensor *b, ibx_tensor *y, ibx_scratch *s);
+                         const ibx_tensor *b, ibx_tensor *y, ibx_scratch *s,
+                         ibx_bn_moments *planes, int *planes_done);
 int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_tensor *w,
                           const ibx_tensor *dy, ibx_tensor *dx, ibx_tensor *dw, ibx_tensor *db,
                           ibx_scratch *s);
@@ -46,6 +51,9 @@ void ibx_wino_output_tiles_avx512(const float *src, size_t xs, int TW, float *pl
 void ibx_wino_filter_avx512(const float *w, long p0, long p1, float *U, size_t xs);
 void ibx_wino_filter_grad_avx512(const float *dU, size_t xs, long p0, long p1, float *dw);
 
+/* Sum of src[0 .. P-1]: float SIMD partial sums in blocks of 1024, combined
+ * in double. */
+double ibx_conv_plane_sum(const float *src, long P);
 /* db[o] += sum over n, h, w of dy[n][o]. */
 void ibx_conv_bias_grad(const ibx_tensor *dy, ibx_tensor *db);
 

@@ -43,11 +43,26 @@ static void conv_init_weight(const node *n, float *w, size_t nw, uint64_t seed, 
   ibx_init_kaiming_normal(w, nw, n->conv.out_channels * n->conv.kernel_h * n->conv.kernel_w, seed,
                           (uint64_t)i);
 }
+static int conv_bind(node *n, int max_batch) {
+  if (!n->feeds_bn)
+    return IBX_OK;
+  ibx_free(n->bn_planes);
+  n->bn_planes = ibx_alloc((size_t)max_batch * n->conv.out_channels * sizeof(ibx_bn_moments),
+                           "conv output moments");
+  return n->bn_planes ? IBX_OK : IBX_ERR_NOMEM;
+}
 static int conv_forward(ibx_seq *s, node *n, const ibx_tensor *in, ibx_tensor *y, int training,
                         uint64_t dropout_seed) {
-  (void)training, (void)dropout_seed;
+  (void)dropout_seed;
   ibx_tensor w = seq_param(s, n->w), b = seq_param(s, n->b);
-  return ibx_conv2d_forward(&n->conv, in, &w, n->b >= 0 ? &b : NULL, y, &s->scratch);
+  n->bn_planes_of = NULL;
+  /* batch norm sums small planes by channel itself (IBX_BN_COLUMN_PLANE) */
+  if (!(training && n->bn_planes && n->out_dim[1] * n->out_dim[2] >= IBX_BN_COLUMN_PLANE))
+    return ibx_conv2d_forward(&n->conv, in, &w, n->b >= 0 ? &b : NULL, y, &s->scratch);
+  IBX_TRY(ibx_conv2d_forward_moments(&n->conv, in, &w, n->b >= 0 ? &b : NULL, y, &s->scratch,
+                                     n->bn_planes));
+  n->bn_planes_of = y->data, n->bn_planes_batch = y->dim[0];
+  return IBX_OK;
 }
 static int conv_backward(ibx_seq *s, node *n, layer_bwd *b) {
   ibx_tensor w = seq_param(s, n->w), gw = seq_grad(s, n->w), gb = seq_grad(s, n->b);
@@ -67,6 +82,7 @@ static size_t conv_param_count(const node *n) {
          (n->has_bias ? (size_t)n->conv.out_channels : 0);
 }
 static const layer_ops conv_ops = {.declare = conv_declare,
+                                   .bind = conv_bind,
                                    .init_weight = conv_init_weight,
                                    .forward = conv_forward,
                                    .backward = conv_backward,
@@ -83,7 +99,8 @@ static int batchnorm_declare(node *n, const char *prefix, int i, ibx_params *par
   IBX_TRY(declare(buffers, prefix, i, "running_var", 1, &c, &n->rvar));
   return IBX_OK;
 }
-static int batchnorm_bind(node *n) {
+static int batchnorm_bind(node *n, int max_batch) {
+  (void)max_batch;
   n->save_mean = ibx_alloc(2 * (size_t)n->bn.channels * sizeof(float), "batchnorm stats");
   if (!n->save_mean)
     return IBX_ERR_NOMEM;
@@ -100,11 +117,15 @@ static int batchnorm_forward(ibx_seq *s, node *n, const ibx_tensor *in, ibx_tens
   ibx_tensor w = seq_param(s, n->w), b = seq_param(s, n->b);
   ibx_tensor rm = ibx_params_value(s->buffers, n->rmean),
              rv = ibx_params_value(s->buffers, n->rvar);
-  if (n->fused_relu)
-    return ibx_batchnorm_relu_forward(&n->bn, in, &w, &b, &rm, &rv, training, y, n->save_mean,
-                                      n->save_invstd);
-  return ibx_batchnorm_forward(&n->bn, in, &w, &b, &rm, &rv, training, y, n->save_mean,
-                               n->save_invstd);
+  /* the moments the conv before computed, if they describe this input */
+  node *conv = n > s->nodes && n[-1].kind == CONV ? &n[-1] : NULL;
+  const ibx_bn_moments *planes = NULL;
+  if (conv && conv->bn_planes_of == in->data && conv->bn_planes_batch == in->dim[0])
+    planes = conv->bn_planes;
+  if (conv)
+    conv->bn_planes_of = NULL; /* used once */
+  return ibx_batchnorm_forward_moments(&n->bn, in, &w, &b, &rm, &rv, training, n->fused_relu,
+                                       planes, y, n->save_mean, n->save_invstd);
 }
 static int batchnorm_backward(ibx_seq *s, node *n, layer_bwd *b) {
   ibx_tensor w = seq_param(s, n->w), gw = seq_grad(s, n->w), gb = seq_grad(s, n->b);

@@ -49,7 +49,7 @@ void ibx_seq_free(ibx_seq *s) {
   if (!s)
     return;
   for (int i = 0; i < s->count; i++)
-    ibx_free(s->nodes[i].save_mean);
+    ibx_free(s->nodes[i].save_mean), ibx_free(s->nodes[i].bn_planes);
   ibx_free(s->arena);
   ibx_free(s->grad_a);
   ibx_free(s->icpt_buf);
@@ -116,6 +116,9 @@ int ibx_seq_add_batchnorm(ibx_seq *s) {
   if (!n)
     return IBX_ERR_NOMEM;
   n->bn = (ibx_batchnorm){n->in_dim[0], 1e-5f, 0.1f, NULL, NULL};
+  /* a conv before it computes the statistics' plane moments while writing */
+  if (s->count && s->nodes[s->count - 1].kind == CONV && !n->flat_in)
+    s->nodes[s->count - 1].feeds_bn = 1;
   s->count++;
   return IBX_OK;
 }
@@ -251,7 +254,7 @@ int ibx_seq_bind(ibx_seq *s, ibx_params *params, ibx_params *buffers, int max_ba
       cursor += (seq_dim_size(n->out_dim) + 15) / 16 * 16 * max_batch;
     }
     if (ops_of(n)->bind)
-      IBX_TRY(ops_of(n)->bind(n));
+      IBX_TRY(ops_of(n)->bind(n, max_batch));
   }
   s->max_batch = max_batch;
   return IBX_OK;

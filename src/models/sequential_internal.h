@@ -39,10 +39,18 @@ typedef struct {
   ibx_dropout drop;
   int has_bias;
   int fused_relu;        /* batchnorm: applies the following relu itself; relu: no-op */
+  int feeds_bn;          /* conv: a batch norm follows (see bn_planes) */
   int w, b, rmean, rvar; /* indices into the stores, -1 if none */
   /* bound state */
   float *out;            /* activation (may alias the input for in-place nodes) */
   float *save_mean, *save_invstd;
+  /* conv feeding a batch norm: in training, the conv computes the moments of
+   * its output planes while writing them ([batch * channels]), and the batch
+   * norm uses them if they describe its input (bn_planes_of, batch), which
+   * an intercept between the two replaces: then it computes them itself. */
+  ibx_bn_moments *bn_planes;
+  const float *bn_planes_of;
+  int bn_planes_batch;
 } node;
 
 struct ibx_seq {
@@ -98,7 +106,7 @@ typedef struct {
   /* Declares the parameters ("weight", "bias") and buffers of layer index. */
   int (*declare)(node *n, const char *prefix, int index, ibx_params *params, ibx_params *buffers);
   /* After declare and allocation: per-layer state (batch-norm statistics). */
-  int (*bind)(node *n);
+  int (*bind)(node *n, int max_batch);
   /* Initialises the weight (layer position i); biases are zeroed, running
    * means 0 and variances 1 for every kind. */
   void (*init_weight)(const node *n, float *w, size_t nw, uint64_t seed, int i);
