@@ -687,7 +687,10 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
       filter_transform(&kn, w->data, O, C, U, xsF);
     if (priv) {
       int first = 1;
-#pragma omp for schedule(dynamic, 1) nowait
+      /* static: each thread sums the same chunks into its dU partial in every
+       * run, so training is bit-reproducible at a given thread count (the
+       * chunk count is a multiple of the threads: static is balanced) */
+#pragma omp for schedule(static) nowait
       for (long ci = 0; ci < g.chunks; ci++) {
         const wchunk ch = make_chunk(&g, ci);
         const size_t xsV = xstride((size_t)C * ch.Tc), xsD = xstride((size_t)O * ch.Tc);
