@@ -310,6 +310,23 @@ static void normalize_row(const float *x, long L, const float *scale, const floa
   }
 }
 
+/* chan[0..C) holds the per-channel sums of this rank: with synchronised
+ * batch norm sum them (and the value count, appended as chan[C]) over the
+ * ranks; then the channel means. */
+static int channel_means(const ibx_batchnorm *L, int sync, double *chan, int C, double *count,
+                         float *save_mean, const char *op) {
+  chan[C] = *count;
+  if (sync) {
+    IBX_TRY(reduce_stats(L, chan, C + 1, op));
+    if (chan[C] < 2)
+      return ibx_fail(IBX_ERR_SHAPE, "%s: training needs more than one value per channel", op);
+    *count = chan[C];
+  }
+  for (int c = 0; c < C; c++)
+    save_mean[c] = (float)(chan[c] / *count);
+  return IBX_OK;
+}
+
 static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_tensor *gamma,
                       const ibx_tensor *beta, ibx_tensor *running_mean, ibx_tensor *running_var,
                       int training, const ibx_bn_moments *planes, ibx_tensor *y,
@@ -344,19 +361,11 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
       return IBX_ERR_NOMEM;
     chan = (double *)own;
     channel_moment_by_columns(x->data, N, C, S, NULL, chan);
-    chan[C] = count;
-    if (sync) {
-      int rc = reduce_stats(L, chan, C + 1, op);
-      if (!rc && chan[C] < 2)
-        rc = ibx_fail(IBX_ERR_SHAPE, "%s: training needs more than one value per channel", op);
-      if (rc) {
-        ibx_free(own);
-        return rc;
-      }
-      count = chan[C];
+    const int rc = channel_means(L, sync, chan, C, &count, save_mean, op);
+    if (rc) {
+      ibx_free(own);
+      return rc;
     }
-    for (int c = 0; c < C; c++)
-      save_mean[c] = (float)(chan[c] / count);
     channel_moment_by_columns(x->data, N, C, S, save_mean, chan);
     if (sync) {
       const int rc = reduce_stats(L, chan, C, op);
@@ -382,19 +391,11 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
         sum += planes[(size_t)n * C + c].sum;
       chan[c] = sum;
     }
-    chan[C] = count;
-    if (sync) {
-      int rc = reduce_stats(L, chan, C + 1, op);
-      if (!rc && chan[C] < 2)
-        rc = ibx_fail(IBX_ERR_SHAPE, "%s: training needs more than one value per channel", op);
-      if (rc) {
-        ibx_free(own);
-        return rc;
-      }
-      count = chan[C];
+    const int rc = channel_means(L, sync, chan, C, &count, save_mean, op);
+    if (rc) {
+      ibx_free(own);
+      return rc;
     }
-    for (int c = 0; c < C; c++)
-      save_mean[c] = (float)(chan[c] / count);
     /* no second pass over x: see sqdev_about */
     for (int c = 0; c < C; c++) {
       double sq = 0.0;
