@@ -108,23 +108,19 @@ static void test_gelu(void **state) {
   ibx_free(x.data), ibx_free(dy.data), ibx_free(y.data), ibx_free(dx.data);
 }
 
-static void test_model(void **state) {
-  (void)state;
-  const char *grp = "model";
-  ibx_transformer_config c;
-  ibx_transformer_config_defaults(&c);
-  c.layers = (int)g_attr_i(&F, grp, "layers");
-  c.d_model = (int)g_attr_i(&F, grp, "d");
-  c.heads = (int)g_attr_i(&F, grp, "heads");
-  c.d_ff = (int)g_attr_i(&F, grp, "d_ff");
-  c.max_len = (int)g_attr_i(&F, grp, "max_len");
-  c.vocab = (int)g_attr_i(&F, grp, "vocab");
-  c.num_classes = (int)g_attr_i(&F, grp, "classes");
-  c.dropout = 0.0f;
-  const int N = 3, T = c.max_len, D = c.d_model, K = c.num_classes;
-  ibx_transformer *t;
-  assert_ibx_ok(ibx_transformer_create(&c, N, &t));
-  ibx_params *P = ibx_transformer_params(t);
+/* The encoder shape stored as attributes of fixture group GRP. */
+static void fixture_config(const char *grp, ibx_transformer_config *c) {
+  ibx_transformer_config_defaults(c);
+  c->layers = (int)g_attr_i(&F, grp, "layers");
+  c->d_model = (int)g_attr_i(&F, grp, "d");
+  c->heads = (int)g_attr_i(&F, grp, "heads");
+  c->d_ff = (int)g_attr_i(&F, grp, "d_ff");
+  c->max_len = (int)g_attr_i(&F, grp, "max_len");
+  c->vocab = (int)g_attr_i(&F, grp, "vocab");
+}
+
+/* Every parameter from GRP/params/<PyTorch name>; the counts must agree. */
+static void load_fixture_params(const char *grp, ibx_params *P) {
   assert_int_equal(P->count, g_attr_i(&F, grp, "n_params"));
   char p[160];
   for (int i = 0; i < P->count; i++) {
@@ -134,6 +130,30 @@ static void test_model(void **state) {
       fail_msg("fixture has no %s", p);
     assert_ibx_ok(ibx_h5_read_tensor(&F, p, &v));
   }
+}
+
+/* Every parameter gradient against GRP/grads/<PyTorch name>. */
+static void check_param_grads(const char *grp, const ibx_params *P) {
+  char p[160];
+  for (int i = 0; i < P->count; i++) {
+    ibx_tensor gr = ibx_params_grad(P, i);
+    snprintf(p, sizeof p, "grads/%s", P->info[i].name);
+    check_ref(grp, p, gr.data, g_numel(&gr));
+  }
+}
+
+static void test_model(void **state) {
+  (void)state;
+  const char *grp = "model";
+  ibx_transformer_config c;
+  fixture_config(grp, &c);
+  c.num_classes = (int)g_attr_i(&F, grp, "classes");
+  c.dropout = 0.0f;
+  const int N = 3, T = c.max_len, D = c.d_model, K = c.num_classes;
+  ibx_transformer *t;
+  assert_ibx_ok(ibx_transformer_create(&c, N, &t));
+  ibx_params *P = ibx_transformer_params(t);
+  load_fixture_params(grp, P);
   int32_t ids[64], lengths[3], labels[3];
   assert_ibx_ok(ibx_h5_read_i32(&F, "model/ids", ids, (size_t)N * T));
   assert_ibx_ok(ibx_h5_read_i32(&F, "model/lengths", lengths, N));
@@ -157,11 +177,7 @@ static void test_model(void **state) {
   float *dtok = ibx_calloc((size_t)N * T * D * sizeof(float), "dtok");
   assert_ibx_ok(ibx_transformer_backward(t, dlogits, dtok));
   check_ref(grp, "d_tok_emb", dtok, (size_t)N * T * D);
-  for (int i = 0; i < P->count; i++) {
-    ibx_tensor gr = ibx_params_grad(P, i);
-    snprintf(p, sizeof p, "grads/%s", P->info[i].name);
-    check_ref(grp, p, gr.data, g_numel(&gr));
-  }
+  check_param_grads(grp, P);
 
   /* Forward from the token embeddings gives the same logits, and the
    * embedding gradient without touching the table. */
@@ -186,27 +202,13 @@ static void test_mlm(void **state) {
   (void)state;
   const char *grp = "mlm";
   ibx_transformer_config c;
-  ibx_transformer_config_defaults(&c);
-  c.layers = (int)g_attr_i(&F, grp, "layers");
-  c.d_model = (int)g_attr_i(&F, grp, "d");
-  c.heads = (int)g_attr_i(&F, grp, "heads");
-  c.d_ff = (int)g_attr_i(&F, grp, "d_ff");
-  c.max_len = (int)g_attr_i(&F, grp, "max_len");
-  c.vocab = (int)g_attr_i(&F, grp, "vocab");
+  fixture_config(grp, &c);
   c.num_classes = 0, c.mlm = 1, c.dropout = 0.0f;
   const int N = 3, T = c.max_len;
   ibx_transformer *t;
   assert_ibx_ok(ibx_transformer_create(&c, N, &t));
   ibx_params *P = ibx_transformer_params(t);
-  assert_int_equal(P->count, g_attr_i(&F, grp, "n_params"));
-  char p[160];
-  for (int i = 0; i < P->count; i++) {
-    ibx_tensor v = ibx_params_value(P, i);
-    snprintf(p, sizeof p, "%s/params/%s", grp, P->info[i].name);
-    if (!ibx_h5_exists(&F, p))
-      fail_msg("fixture has no %s", p);
-    assert_ibx_ok(ibx_h5_read_tensor(&F, p, &v));
-  }
+  load_fixture_params(grp, P);
   int32_t ids[64], lengths[3], targets[64];
   assert_ibx_ok(ibx_h5_read_i32(&F, "mlm/ids", ids, (size_t)N * T));
   assert_ibx_ok(ibx_h5_read_i32(&F, "mlm/lengths", lengths, N));
@@ -217,11 +219,7 @@ static void test_mlm(void **state) {
   check_ref(grp, "loss", &st.loss, 1);
   ibx_params_zero_grads(P);
   assert_ibx_ok(ibx_transformer_backward_mlm(t));
-  for (int i = 0; i < P->count; i++) {
-    ibx_tensor gr = ibx_params_grad(P, i);
-    snprintf(p, sizeof p, "grads/%s", P->info[i].name);
-    check_ref(grp, p, gr.data, g_numel(&gr));
-  }
+  check_param_grads(grp, P);
   ibx_transformer_free(t);
 }
 
