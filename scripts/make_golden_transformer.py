@@ -157,6 +157,18 @@ class TextTransformer(nn.Module):
         return self.classifier(pooled), attn[:, 0, :], hidden
 
 
+def model_group(f, name, cfg, m, ids, lengths):
+    """The group of a whole-model case: its shape as attributes (read by the
+    test's fixture_config), the parameter count, the token ids and lengths."""
+    grp = f.create_group(name)
+    for k, v in cfg.items():
+        grp.attrs[k] = v
+    grp.attrs["n_params"] = len(list(m.parameters()))
+    grp.create_dataset("ids", data=ids.numpy().astype(np.int32))
+    grp.create_dataset("lengths", data=lengths.numpy().astype(np.int32))
+    return grp
+
+
 def model_case(f):
     g = torch.Generator().manual_seed(4)
     cfg = dict(layers=2, d=8, heads=2, d_ff=12, max_len=7, vocab=11, classes=3)
@@ -182,12 +194,7 @@ def model_case(f):
     # the table's gradient is the token-embedding gradient scattered by id
     dtable = torch.zeros_like(m.embedding.token.weight)
     dtable.index_add_(0, ids.reshape(-1), tok.grad.reshape(-1, cfg["d"]))
-    grp = f.create_group("model")
-    for k, v in cfg.items():
-        grp.attrs[k] = v
-    grp.attrs["n_params"] = len(list(m.parameters()))
-    grp.create_dataset("ids", data=ids.numpy().astype(np.int32))
-    grp.create_dataset("lengths", data=lengths.numpy().astype(np.int32))
+    grp = model_group(f, "model", cfg, m, ids, lengths)
     grp.create_dataset("labels", data=labels.numpy().astype(np.int32))
     for name, p in m.named_parameters():
         put(grp, "params/" + name, p)
@@ -258,12 +265,7 @@ def mlm_case(f):
     loss = nn.functional.cross_entropy(logits.reshape(-1, cfg["vocab"]), targets.reshape(-1),
                                        ignore_index=-1)
     loss.backward()
-    grp = f.create_group("mlm")
-    for k, v in cfg.items():
-        grp.attrs[k] = v
-    grp.attrs["n_params"] = len(list(m.parameters()))
-    grp.create_dataset("ids", data=ids.numpy().astype(np.int32))
-    grp.create_dataset("lengths", data=lengths.numpy().astype(np.int32))
+    grp = model_group(f, "mlm", cfg, m, ids, lengths)
     grp.create_dataset("targets", data=targets.numpy().astype(np.int32))
     for name, p in m.named_parameters():
         put(grp, "params/" + name, p)
