@@ -21,15 +21,8 @@ tiny=(model.width=0.125 data.train_limit=1024 data.test_limit=200 train.batch_si
 "$ibx" train "${tiny[@]}" model.head=aib output.dir="$tmp/aib" --quiet
 "$ibx" train "${tiny[@]}" model.head=plain output.dir="$tmp/plain" --quiet
 
-fail() { echo "FAIL: $*"; exit 1; }
-# expect STATUS NEEDLE CMD...: exit status and a one-line message containing NEEDLE
-expect() {
-  local want=$1 needle=$2; shift 2
-  set +e; "$@" > "$tmp/out" 2> "$tmp/err"; local got=$?; set -e
-  [ $got -eq "$want" ] || { cat "$tmp/out" "$tmp/err"; fail "'$*' exited $got, expected $want"; }
-  grep -q -- "$needle" "$tmp/err" || { cat "$tmp/err"; fail "'$*': message lacks '$needle'"; }
-  [ "$(wc -l < "$tmp/err")" -eq 1 ] || { cat "$tmp/err"; fail "'$*': message is not one line"; }
-}
+# fail, expect STATUS NEEDLE CMD... (exit status and a one-line message containing NEEDLE)
+. "$(dirname "$0")/support/expect.sh"
 
 # ---- top-1 error: 1 rank == 2 ranks, layout as documented
 "$ibx" eval error --ckpt "$tmp/aib" --limit 500 > "$tmp/e1.txt"

@@ -23,14 +23,7 @@ tiny=(data.dataset=fortunes model.backbone=transformer model.layers=2 model.d_mo
       train.schedule=linear train.warmup_epochs=0.5 train.log_every=4 eval.batch_size=32
       data.token_dropout=0.1)
 
-fail() { echo "FAIL: $*"; exit 1; }
-expect() {
-  local want=$1 needle=$2; shift 2
-  set +e; "$@" > "$tmp/out" 2> "$tmp/err"; local got=$?; set -e
-  [ $got -eq "$want" ] || { cat "$tmp/out" "$tmp/err"; fail "'$*' exited $got, expected $want"; }
-  grep -q -- "$needle" "$tmp/err" || { cat "$tmp/err"; fail "'$*': message lacks '$needle'"; }
-  [ "$(grep -c -- "$needle" "$tmp/err")" -eq 1 ] || { cat "$tmp/err"; fail "'$*': message repeated"; }
-}
+. "$(dirname "$0")/support/expect.sh"
 
 "${mpi[@]}" "$ibx" train "${tiny[@]}" output.dir="$tmp/run" --quiet
 [ "$(cat "$tmp/run/state")" = done ] || fail "state: $(cat "$tmp/run/state")"
@@ -100,14 +93,14 @@ grep -q "^| iba_l0_beta1 | " "$tmp/collect.txt" || fail "text table lacks iba_l0
 grep -q "transformer: acc 50% MoRF" "$tmp/collect.txt" || fail "text table lacks the accuracy column"
 
 # ---- bad input
-expect 1 "needs a text dataset" "$ibx" train model.backbone=transformer data.train_limit=64 \
+expect_once 1 "needs a text dataset" "$ibx" train model.backbone=transformer data.train_limit=64 \
   output.dir="$tmp/bad1" --quiet
-expect 1 "cannot read the text dataset" "$ibx" train data.dataset=fortunes \
+expect_once 1 "cannot read the text dataset" "$ibx" train data.dataset=fortunes \
   output.dir="$tmp/bad2" --quiet
-expect 1 "the folds need data.validation = true" "$ibx" train "${tiny[@]}" \
+expect_once 1 "the folds need data.validation = true" "$ibx" train "${tiny[@]}" \
   data.validation_fold=2 output.dir="$tmp/bad3" --quiet
-expect 1 "data.validation_fold = 5 must be below data.validation_folds = 5" "$ibx" train \
+expect_once 1 "data.validation_fold = 5 must be below data.validation_folds = 5" "$ibx" train \
   "${tiny[@]}" data.validation=true data.validation_fold=5 output.dir="$tmp/bad4" --quiet
-expect 1 "--layer 5 outside 0..2" "$ibx" attribute "$tmp/run" --layer 5 --quiet
-expect 1 "unknown text attribution method 'bogus'" "$ibx" attribute "$tmp/run" --methods bogus --quiet
+expect_once 1 "--layer 5 outside 0..2" "$ibx" attribute "$tmp/run" --layer 5 --quiet
+expect_once 1 "unknown text attribution method 'bogus'" "$ibx" attribute "$tmp/run" --methods bogus --quiet
 echo "cli_text: ok"

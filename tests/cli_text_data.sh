@@ -14,14 +14,7 @@ ibx=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 py=/usr/bin/python3
-fail() { echo "FAIL: $*"; exit 1; }
-expect() {
-  local want=$1 needle=$2; shift 2
-  set +e; "$@" > "$tmp/out" 2> "$tmp/err"; local got=$?; set -e
-  [ $got -eq "$want" ] || { cat "$tmp/out" "$tmp/err"; fail "'$*' exited $got, expected $want"; }
-  grep -q -- "$needle" "$tmp/err" || { cat "$tmp/err"; fail "'$*': message lacks '$needle'"; }
-  [ "$(wc -l < "$tmp/err")" -eq 1 ] || { cat "$tmp/err"; fail "'$*': message is not one line"; }
-}
+. "$(dirname "$0")/support/expect.sh"
 
 # ---- a small aclImdb tree: 12 + 12 train reviews, 4 + 4 test
 imdb=$tmp/aclImdb

@@ -19,14 +19,7 @@ if [ ! -d /usr/share/games/fortunes ]; then echo "fortunes not installed: skippe
 enc=(model.backbone=transformer model.layers=2 model.d_model=16 model.heads=2 model.d_ff=32
      model.max_len=32 model.vocab=300 train.batch_size=32 train.optimizer=adamw
      train.schedule=linear train.warmup_epochs=0.5 train.log_every=4 eval.batch_size=32)
-fail() { echo "FAIL: $*"; exit 1; }
-expect() {
-  local want=$1 needle=$2; shift 2
-  set +e; "$@" > "$tmp/out" 2> "$tmp/err"; local got=$?; set -e
-  [ $got -eq "$want" ] || { cat "$tmp/out" "$tmp/err"; fail "'$*' exited $got, expected $want"; }
-  grep -q -- "$needle" "$tmp/err" || { cat "$tmp/err"; fail "'$*': message lacks '$needle'"; }
-  [ "$(grep -c -- "$needle" "$tmp/err")" -eq 1 ] || { cat "$tmp/err"; fail "'$*': message repeated"; }
-}
+. "$(dirname "$0")/support/expect.sh"
 
 # ---- pre-training
 "${mpi[@]}" "$ibx" train "${enc[@]}" data.dataset=fortunes-corpus model.objective=mlm \
@@ -77,18 +70,18 @@ PY
 # ---- bad input
 base=("${enc[@]}" data.dataset=fortunes data.train_limit=32 data.test_limit=32 train.epochs=1
       train.warmup_epochs=0 train.schedule=constant)
-expect 1 "has shape 300x16 there" "$ibx" train "${base[@]}" model.vocab=200 \
+expect_once 1 "has shape 300x16 there" "$ibx" train "${base[@]}" model.vocab=200 \
   data.vocab_from=fortunes-corpus train.init_from="$tmp/pt" output.dir="$tmp/b1" --quiet
-expect 1 "no such run directory or checkpoint" "$ibx" train "${base[@]}" \
+expect_once 1 "no such run directory or checkpoint" "$ibx" train "${base[@]}" \
   train.init_from="$tmp/none" output.dir="$tmp/b2" --quiet
 mkdir "$tmp/empty"
-expect 1 "holds no checkpoint" "$ibx" train "${base[@]}" train.init_from="$tmp/empty" \
+expect_once 1 "holds no checkpoint" "$ibx" train "${base[@]}" train.init_from="$tmp/empty" \
   output.dir="$tmp/b3" --quiet
 head -c 3000 "$tmp/pt/best.h5" > "$tmp/cut.h5"
-expect 1 "cut.h5" "$ibx" train "${base[@]}" train.init_from="$tmp/cut.h5" output.dir="$tmp/b4" \
+expect_once 1 "cut.h5" "$ibx" train "${base[@]}" train.init_from="$tmp/cut.h5" output.dir="$tmp/b4" \
   --quiet
-expect 1 "model.objective = mlm needs model.backbone = transformer" "$ibx" train \
+expect_once 1 "model.objective = mlm needs model.backbone = transformer" "$ibx" train \
   data.dataset=fashion-mnist model.objective=mlm output.dir="$tmp/b5" --quiet
-expect 1 "data.vocab_from = nope" "$ibx" train "${base[@]}" data.vocab_from=nope \
+expect_once 1 "data.vocab_from = nope" "$ibx" train "${base[@]}" data.vocab_from=nope \
   output.dir="$tmp/b6" --quiet
 echo "cli_text_mlm: ok"
