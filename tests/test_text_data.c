@@ -245,17 +245,28 @@ static void make_fortunes(const char *dir) {
   }
 }
 
+/* The fortunes fixture written into a scratch directory NAME (returned in
+ * DIR), opened as train and test with every word counted (min_freq 1) and,
+ * when VOCAB_SIZE > 0, that vocabulary size. */
+static void open_fortunes_fixture(const char *name, char *dir, size_t cap, int vocab_size,
+                                  ibx_text_options *opt, ibx_text_dataset **tr,
+                                  ibx_text_dataset **te) {
+  tmp(dir, cap, name);
+  make_fortunes(dir);
+  ibx_text_options_default(opt);
+  opt->min_freq = 1;
+  if (vocab_size > 0)
+    opt->vocab_size = vocab_size;
+  assert_ibx_ok(ibx_text_open_fortunes(dir, "train", opt, tr));
+  assert_ibx_ok(ibx_text_open_fortunes(dir, "test", opt, te));
+}
+
 static void test_fortunes_files(void **state) {
   (void)state;
   char dir[4096];
-  tmp(dir, sizeof dir, "fortunes");
-  make_fortunes(dir);
   ibx_text_options opt;
-  ibx_text_options_default(&opt);
-  opt.min_freq = 1;
   ibx_text_dataset *tr = NULL, *te = NULL;
-  assert_ibx_ok(ibx_text_open_fortunes(dir, "train", &opt, &tr));
-  assert_ibx_ok(ibx_text_open_fortunes(dir, "test", &opt, &te));
+  open_fortunes_fixture("fortunes", dir, sizeof dir, 0, &opt, &tr, &te);
   /* 41 entries in computers (10 + the repeated one), 10 in the others;
    * 20 % of each class (rounded) is test */
   assert_int_equal(ibx_text_count(tr) + ibx_text_count(te), 41);
@@ -343,15 +354,9 @@ static int key_overlap(const ibx_text_dataset *a, const ibx_text_dataset *b, lon
 static void test_fortunes_corpus(void **state) {
   (void)state;
   char dir[4096], path[4200];
-  tmp(dir, sizeof dir, "fortunes_corpus");
-  make_fortunes(dir);
   ibx_text_options opt;
-  ibx_text_options_default(&opt);
-  opt.min_freq = 1;
-  opt.vocab_size = 200;
   ibx_text_dataset *ltr = NULL, *lte = NULL;
-  assert_ibx_ok(ibx_text_open_fortunes(dir, "train", &opt, &ltr));
-  assert_ibx_ok(ibx_text_open_fortunes(dir, "test", &opt, &lte));
+  open_fortunes_fixture("fortunes_corpus", dir, sizeof dir, 200, &opt, &ltr, &lte);
   /* another file: every labelled text again, upper-cased with other white
    * space, and 200 unlabelled texts */
   static char body[65536];
@@ -471,15 +476,9 @@ static long class_count(const ibx_text_dataset *d, int k) {
 static void test_fortunes_folds(void **state) {
   (void)state;
   char dir[4096];
-  tmp(dir, sizeof dir, "fortunes_folds");
-  make_fortunes(dir);
   ibx_text_options opt;
-  ibx_text_options_default(&opt);
-  opt.min_freq = 1;
-  opt.vocab_size = 200;
   ibx_text_dataset *ltr = NULL, *lte = NULL;
-  assert_ibx_ok(ibx_text_open_fortunes(dir, "train", &opt, &ltr));
-  assert_ibx_ok(ibx_text_open_fortunes(dir, "test", &opt, &lte));
+  open_fortunes_fixture("fortunes_folds", dir, sizeof dir, 200, &opt, &ltr, &lte);
   const long n = ibx_text_count(ltr);
   static const int fold_counts[2] = {5, 3};
   for (int c = 0; c < 2; c++) {
