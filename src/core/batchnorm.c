@@ -8,6 +8,7 @@
 #include "ibx/error.h"
 #include "ibx/memory.h"
 #include "ibx/layers.h"
+#include "isa_clones.h"
 
 /* Views x as [N, C, S] where S = H*W (1 for 1-D). */
 static int bn_dims(const ibx_batchnorm *L, const ibx_tensor *x, const char *op, int *N, int *S) {
@@ -32,22 +33,13 @@ static int check_vec(const ibx_tensor *t, int C, const char *op, const char *nam
 /* The per-plane loops get AVX-512 and AVX2 clones picked at load time when
  * the build is portable (no -march): the backward pass's two sweeps over x,
  * dy and the ReLU output are compute-bound with SSE2 (selects, 4 lanes). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__) && \
-    defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define BN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-#endif
-#ifndef BN_CLONES
-#define BN_CLONES
-#endif
 
 /* Reductions: float SIMD partial sums over blocks of at most 1024 values,
  * combined in double. Vectorises (a plain double accumulator does not) and
  * keeps the rounding error of each block's float sum near 1e-7 * sqrt(1024). */
 #define BN_BLOCK 1024
 
-BN_CLONES
+IBX_ISA_CLONES
 static double block_sum(const float *p, long n) {
   double total = 0.0;
   for (long b = 0; b < n; b += BN_BLOCK) {
@@ -62,7 +54,7 @@ static double block_sum(const float *p, long n) {
 }
 
 /* sum (p - mean)^2: the second pass of a two-pass variance (no cancellation). */
-BN_CLONES
+IBX_ISA_CLONES
 static double block_sum_sq_dev(const float *p, long n, float mean) {
   double total = 0.0;
   for (long b = 0; b < n; b += BN_BLOCK) {
@@ -78,7 +70,7 @@ static double block_sum_sq_dev(const float *p, long n, float mean) {
 
 /* *sg += sum g, *sgx += sum g * (x - mean), where g = dy masked by y > 0
  * when y (the fused ReLU output) is given. */
-BN_CLONES
+IBX_ISA_CLONES
 static void block_grad_sums(const float *x, const float *dy, const float *y, long n, float mean,
                             double *sg, double *sgx) {
   for (long b = 0; b < n; b += BN_BLOCK) {
@@ -115,7 +107,7 @@ static void block_grad_sums(const float *x, const float *dy, const float *y, lon
 
 /* dg[j] += sum over n of g, dgx[j] += sum over n of g (x - meanx[j]) for the
  * L <= BN_COL_LANES lanes at x, dy, y (g: dy masked by y > 0 when y is set). */
-BN_CLONES
+IBX_ISA_CLONES
 static void column_grad_sums(const float *x, const float *dy, const float *y, int N, size_t row,
                              int L, const float *meanx, double *dg, double *dgx) {
   float a[BN_COL_LANES], ax[BN_COL_LANES];
@@ -148,7 +140,7 @@ static void column_grad_sums(const float *x, const float *dy, const float *y, in
 
 /* out[j] += sum over n of x (meanx NULL) or of (x - meanx[j])^2, for the L
  * lanes at x (rows `row` apart), as column_grad_sums. */
-BN_CLONES
+IBX_ISA_CLONES
 static void column_moment(const float *x, int N, size_t row, int L, const float *meanx,
                           double *out) {
   float a[BN_COL_LANES];
@@ -250,7 +242,7 @@ static int reduce_stats(const ibx_batchnorm *L, double *buf, int n, const char *
 }
 
 /* y = max(x * scale + shift, lo) over one plane. */
-BN_CLONES
+IBX_ISA_CLONES
 static void normalize_plane(const float *x, int S, float scale, float shift, float lo, float *y) {
 #pragma omp simd
   for (int i = 0; i < S; i++) {
@@ -300,7 +292,7 @@ static void plane_moments(const float *x, long planes, int S, ibx_bn_moments *ou
  * values) with per-lane coefficients (lane j: channel j / S), one call per
  * sample instead of one per plane of 4 or 16 values; the same expressions on
  * the same values as the per-plane functions, so the same results. */
-BN_CLONES
+IBX_ISA_CLONES
 static void normalize_row(const float *x, long L, const float *scale, const float *shift,
                           float lo, float *y) {
 #pragma omp simd
@@ -481,7 +473,7 @@ int ibx_batchnorm_forward_moments(const ibx_batchnorm *L, const ibx_tensor *x,
 }
 
 /* dx over one plane (k = gamma * invstd); y: the fused ReLU output or NULL. */
-BN_CLONES
+IBX_ISA_CLONES
 static void dx_plane(const float *x, const float *dy, const float *y, int S, float k, float mean,
                      float invstd, float mean_dy, float mean_dy_xhat, float *dx) {
   if (y) {
@@ -499,7 +491,7 @@ static void dx_plane(const float *x, const float *dy, const float *y, int S, flo
 
 /* dx over one sample of small planes; c: the per-lane coefficients k, mean,
  * invstd, mean dy, mean dy*xhat (L each), as dx_plane. */
-BN_CLONES
+IBX_ISA_CLONES
 static void dx_row(const float *x, const float *dy, const float *y, long L, const float *c,
                    float *dx) {
   const float *k = c, *mean = c + L, *invstd = c + 2 * L, *mdy = c + 3 * L, *mdx = c + 4 * L;

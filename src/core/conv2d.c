@@ -6,6 +6,7 @@
 #include "ibx/error.h"
 #include "ibx/precision.h"
 #include "ibx/layers.h"
+#include "isa_clones.h"
 
 int ibx_conv2d_out_size(int in, int kernel, int stride, int pad) {
   int span = in + 2 * pad - kernel;
@@ -262,19 +263,9 @@ static int im2col_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_t
   return IBX_OK;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__) && \
-    defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define BIAS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-#endif
-#ifndef BIAS_CLONES
-#define BIAS_CLONES
-#endif
-
 /* Sum of one plane: float SIMD partial sums over blocks of at most 1024
  * values, combined in double (as batch norm's reductions). */
-BIAS_CLONES
+IBX_ISA_CLONES
 double ibx_conv_plane_sum(const float *src, long P) {
   double total = 0.0;
   for (long b = 0; b < P; b += 1024) {

@@ -46,18 +46,10 @@
 #include "conv_internal.h"
 #include "ibx/error.h"
 #include "ibx/precision.h"
+#include "isa_clones.h"
 
 /* The tile transforms get AVX-512 and AVX2 clones picked at load time when the
  * build is portable (no -march); with -march=native the compiler uses them anyway. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__) && \
-    defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define WINO_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-#endif
-#ifndef WINO_CLONES
-#define WINO_CLONES
-#endif
 
 /* Floats of chunk buffers (V, M, ...) per chunk: at least CHUNK_MIN (2 MiB:
  * about what the two cores' L2 caches hold; smaller GEMMs in tile count lose
@@ -89,7 +81,7 @@ static size_t xstride(size_t n) {
 
 /* U[xi][o][c0 .. c0+nc-1] for the filters g = w[o][c]: a loop over channels
  * that vectorises (the 16 outputs of a channel go to 16 contiguous rows). */
-WINO_CLONES
+IBX_ISA_CLONES
 static void filter_tiles(const float *w, int C, int o, int c0, int nc, float *U, size_t xs) {
   const float *g0 = w + ((size_t)o * C + c0) * 9;
   float *u = U + (size_t)o * C + c0;
@@ -149,7 +141,7 @@ static void filter_transform(const wkernels *kn, const float *w, int O, int C, f
 }
 
 /* dw[o][c0 .. c0+nc-1] += G^T dU[.][o][c] G, vectorised over channels. */
-WINO_CLONES
+IBX_ISA_CLONES
 static void filter_grad_tiles(const float *dU, size_t xs, int C, int o, int c0, int nc,
                               float *dw) {
   const float *d = dU + (size_t)o * C + c0;
@@ -201,7 +193,7 @@ static void filter_grad(const wkernels *kn, const float *dU, size_t xs, int O, i
  * tiles vectorise (stride-2 loads). dst[xi*xs + k] receives tile k. */
 
 /* V = B^T d B; P points at the tile row's first padded row. */
-WINO_CLONES
+IBX_ISA_CLONES
 static void input_tiles(const float *P, int Wp, int TW, float *dst, size_t xs) {
   const float *r0 = P, *r1 = P + Wp, *r2 = P + 2 * Wp, *r3 = P + 3 * Wp;
   float *d0 = dst, *d1 = dst + xs, *d2 = dst + 2 * xs, *d3 = dst + 3 * xs;
@@ -230,7 +222,7 @@ static void input_tiles(const float *P, int Wp, int TW, float *dst, size_t xs) {
 
 /* dM = A dY A^T for the 2x2 dy tiles; P points at the tile row's first dy
  * value (padded row 1, column 1 of the tile row's window). */
-WINO_CLONES
+IBX_ISA_CLONES
 static void dy_tiles(const float *P, int Wp, int TW, float *dst, size_t xs) {
   const float *p0 = P, *p1 = P + Wp;
   float *d0 = dst, *d1 = dst + xs, *d2 = dst + 2 * xs, *d3 = dst + 3 * xs;
@@ -269,7 +261,7 @@ static void dy_tiles(const float *P, int Wp, int TW, float *dst, size_t xs) {
     y11 = e1_ - e2_ - e3_ + (bias);                                                            \
   } while (0)
 
-WINO_CLONES
+IBX_ISA_CLONES
 static void output_tiles(const float *src, size_t xs, int TW, float *plane, int H, int W, int ty,
                          float bias) {
   float *row0 = plane + (size_t)(2 * ty) * W, *row1 = row0 + W;

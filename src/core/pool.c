@@ -4,6 +4,7 @@
 
 #include "ibx/error.h"
 #include "ibx/layers.h"
+#include "isa_clones.h"
 
 int ibx_pool2d_out_size(int in, const ibx_pool2d *L) {
   int span = in + 2 * L->pad - L->kernel;
@@ -71,19 +72,10 @@ static inline int argmax2x2(const float *plane, int W, int oy, int ox) {
 /* Per-plane 2x2 loops, vectorised across the windows of a row (selects, no
  * index arithmetic); AVX-512 and AVX2 clones picked at load time in a
  * portable build. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__) && \
-    defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define POOL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-#endif
-#ifndef POOL_CLONES
-#define POOL_CLONES
-#endif
 
 /* out = the maxima of the 2x2 windows (the value of argmax2x2's element:
  * ties have equal values); returns 1 if a maximum is NaN. */
-POOL_CLONES
+IBX_ISA_CLONES
 static int max2x2_plane(const float *plane, int W, int OH, int OW, float *out) {
   int nan_seen = 0;
   for (int oy = 0; oy < OH; oy++) {
@@ -104,7 +96,7 @@ static int max2x2_plane(const float *plane, int W, int OH, int OW, float *out) {
 
 /* d = the gradient routed to each window's first maximum (argmax2x2's
  * choice), zero elsewhere, including a last odd row or column. */
-POOL_CLONES
+IBX_ISA_CLONES
 static void max2x2_grad_plane(const float *plane, int H, int W, const float *g, int OH, int OW,
                               float *d) {
   for (int oy = 0; oy < OH; oy++) {

@@ -7,6 +7,7 @@
 
 #include "ibx/error.h"
 #include "ibx/transformer_layers.h"
+#include "isa_clones.h"
 
 /* ---- embeddings ---------------------------------------------------------- */
 
@@ -92,22 +93,10 @@ int ibx_position_add_backward(const ibx_tensor *dy, ibx_tensor *dx, ibx_tensor *
   return IBX_OK;
 }
 
-/* ---- ISA clones and row reductions ---------------------------------------
- * The row and element loops (LayerNorm, GELU, the attention softmax) get AVX-512 and AVX2 clones
- * picked at load time when the build is portable (no -march): with SSE2 they
- * run 4 lanes wide. ISO C mode (CMAKE_C_EXTENSIONS OFF) keeps
- * -ffp-contract=off and nothing here is reassociated, so every clone
- * computes the same bits. The clones are plain functions called from inside
- * the parallel loops: GCC does not clone OpenMP's outlined bodies. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__) && \
-    defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define TL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-#endif
-#ifndef TL_CLONES
-#define TL_CLONES
-#endif
+/* ---- row reductions ---------------------------------------------------------
+ * The row and element loops (LayerNorm, GELU, the attention softmax) carry
+ * IBX_ISA_CLONES (isa_clones.h): in the portable build SSE2 runs them 4 lanes
+ * wide. They are plain functions called from inside the parallel loops. */
 
 /* Row reductions as LANES interleaved partial sums, combined pairwise in a
  * fixed order: a single accumulator does not vectorise (the compiler may not
@@ -144,7 +133,7 @@ static inline double row_mean(const float *x, int D) {
 
 /* One row: statistics in double (a float mean would carry half an ulp of the
  * offset, 3e-5 at 1e3, into every normalised value), output in float. */
-TL_CLONES static void ln_forward_row(const float *x, int D, float eps, const float *gamma,
+IBX_ISA_CLONES static void ln_forward_row(const float *x, int D, float eps, const float *gamma,
                                      const float *beta, float *y, float *mean, float *rstd) {
   const double m = row_mean(x, D);
   double a[LANES] = {0};
@@ -166,7 +155,7 @@ TL_CLONES static void ln_forward_row(const float *x, int D, float eps, const flo
 }
 
 /* One row of dx; dx may alias dy. */
-TL_CLONES static void ln_backward_row(const float *x, const float *dy, const float *gamma,
+IBX_ISA_CLONES static void ln_backward_row(const float *x, const float *dy, const float *gamma,
                                       float rstd, int D, float *dx) {
   const double m = row_mean(x, D);
   double a[LANES] = {0}, b[LANES] = {0};
@@ -298,7 +287,7 @@ static inline float fast_erff(float x) {
 
 #define GELU_CHUNK 4096 /* elements per call of a span kernel */
 
-TL_CLONES static void gelu_forward_span(const float *x, float *y, int64_t n) {
+IBX_ISA_CLONES static void gelu_forward_span(const float *x, float *y, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; i++) {
     const float v = x[i];
@@ -306,7 +295,7 @@ TL_CLONES static void gelu_forward_span(const float *x, float *y, int64_t n) {
   }
 }
 
-TL_CLONES static void gelu_backward_span(const float *x, const float *dy, float *dx, int64_t n) {
+IBX_ISA_CLONES static void gelu_backward_span(const float *x, const float *dy, float *dx, int64_t n) {
   const float inv_sqrt_2pi = 0.39894228040143267794f;
 #pragma omp simd
   for (int64_t i = 0; i < n; i++) {
@@ -428,7 +417,7 @@ static int dropping(const ibx_mha *L, int training) {
 
 /* Row-wise softmax of the T x T scores P in place, keys with pad[j] != 0
  * excluded (weight 0; a row whose keys are all padded becomes 0). */
-TL_CLONES static void softmax_rows(float *P, int T, const uint8_t *pad) {
+IBX_ISA_CLONES static void softmax_rows(float *P, int T, const uint8_t *pad) {
   for (int i = 0; i < T; i++) {
     float *row = P + (size_t)i * T;
     float lm[LANES]; /* the row maximum, lane by lane (exact in any order) */
@@ -470,7 +459,7 @@ TL_CLONES static void softmax_rows(float *P, int T, const uint8_t *pad) {
 }
 
 /* Softmax backward in place: G <- P (G - sum_j P G) row by row. */
-TL_CLONES static void softmax_rows_backward(const float *P, float *G, int T) {
+IBX_ISA_CLONES static void softmax_rows_backward(const float *P, float *G, int T) {
   for (int i = 0; i < T; i++) {
     const float *pr = P + (size_t)i * T;
     float *gr = G + (size_t)i * T;
