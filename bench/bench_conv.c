@@ -2,10 +2,12 @@
  * pad-1 layers of the CIFAR VGG-16 (full width, batch 64; quarter width,
  * batch 128, one input channel).
  *
- *   bench_conv [full|quarter|all] [reps] [layer] [algo]
+ *   bench_conv [full|quarter|all] [reps] [layer] [algo] [precision]
  *
  * (OMP_NUM_THREADS picks the threads; layer: index into the network's shape
- * list to time only that one; algo: i2c or wino to time only that one.)
+ * list to time only that one, -1 for all; algo: i2c or wino to time only
+ * that one, anything else for both; precision: fp32 (default) or bf16, the
+ * GEMMs' precision as train.precision sets it.)
  *
  * Per layer shape and algorithm it reports the best-of-reps time of forward,
  * backward-weights (backward with dx = NULL) and backward-data (full
@@ -22,6 +24,7 @@
 #include "ibx/error.h"
 #include "ibx/layers.h"
 #include "ibx/memory.h"
+#include "ibx/precision.h"
 #include "ibx/rng.h"
 
 typedef struct {
@@ -102,8 +105,8 @@ static times run(const shape *sh, int N, ibx_conv_algo algo, int reps, size_t *s
 static int only_layer = -1, only_algo = -1;
 
 static void bench_net(const char *name, const shape *net, int nshapes, int N, int reps) {
-  printf("\n%s, batch %d, %d thread(s); ms (GFLOP/s-equivalent)\n", name, N,
-         omp_get_max_threads());
+  printf("\n%s, batch %d, %d thread(s), %s; ms (GFLOP/s-equivalent)\n", name, N,
+         omp_get_max_threads(), ibx_precision_name(ibx_precision_get()));
   printf("%-16s %-5s %17s %17s %17s %9s %8s %7s\n", "layer C>O @HW", "algo", "fwd", "bwd-data",
          "bwd-weights", "total ms", "speedup", "MiB");
   double net_t[2] = {0, 0};
@@ -127,7 +130,7 @@ static void bench_net(const char *name, const shape *net, int nshapes, int N, in
       char lbl[32];
       snprintf(lbl, sizeof lbl, "%d>%d @%d%s", sh->C, sh->O, sh->HW,
                sh->count > 1 ? (sh->count == 2 ? " x2" : " x3") : "");
-      printf("%-16s %-5s %7.2f (%6.1f) %7.2f (%6.1f) %7.2f (%6.1f) %9.2f", a ? "" : lbl,
+      printf("%-16s %-5s %7.2f (%6.1f) %7.2f (%6.1f) %7.2f (%6.1f) %9.2f", a && only_algo != 1 ? "" : lbl,
              a ? "wino" : "i2c", 1e3 * t.fwd, gflop / t.fwd, 1e3 * data,
              data > 0 ? gflop / data : 0.0, 1e3 * t.bwd_w, gflop / t.bwd_w, 1e3 * total[a]);
       if (a && total[0] > 0)
@@ -149,7 +152,12 @@ int main(int argc, char **argv) {
   if (argc > 3)
     only_layer = atoi(argv[3]);
   if (argc > 4)
-    only_algo = !strcmp(argv[4], "wino") ? 1 : 0;
+    only_algo = !strcmp(argv[4], "wino") ? 1 : !strcmp(argv[4], "i2c") ? 0 : -1;
+  ibx_precision prec = IBX_PRECISION_FP32;
+  if (argc > 5 && (ibx_precision_parse(argv[5], &prec) || ibx_precision_set(prec))) {
+    fprintf(stderr, "bench_conv: %s\n", ibx_errmsg());
+    return 1;
+  }
   if (!strcmp(which, "full") || !strcmp(which, "all"))
     bench_net("VGG-16 full width", vgg_full, (int)(sizeof vgg_full / sizeof *vgg_full), 64, reps);
   if (!strcmp(which, "quarter") || !strcmp(which, "all"))

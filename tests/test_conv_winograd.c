@@ -90,6 +90,9 @@ static void test_matches_im2col_larger(void **state) {
   compare(1, 2, 3, 3, 131, 1, 90);  /* rows wider than one transform block */
   compare(2, 32, 32, 64, 64, 1, 100); /* several chunks */
   compare(4, 40, 24, 8, 8, 1, 110);
+  compare(20, 6, 5, 4, 4, 1, 112); /* small planes: lane groups across images */
+  compare(17, 5, 7, 3, 5, 1, 114);
+  compare(130, 16, 24, 2, 2, 1, 116);
   compare_algo(IBX_CONV_AUTO, 3, 16, 8, 9, 10, 1, 120);
 }
 
@@ -127,7 +130,13 @@ static void test_avx512_kernels_match_portable(void **state) {
                                   {1, 2, 5, 11, 15},  {2, 3, 4, 6, 16},   {1, 3, 3, 5, 17},
                                   {1, 2, 2, 3, 31},   {1, 2, 3, 32, 32},  {1, 2, 2, 4, 35},
                                   {1, 3, 2, 3, 66},   {2, 37, 29, 6, 6},  {1, 64, 40, 4, 4},
-                                  {1, 20, 30, 2, 2}};
+                                  {1, 20, 30, 2, 2},
+                                  /* small planes in lane groups of 16 tiles that span
+                                   * images: 1, 4, 9 (straddling planes), 6, 16, 64 tiles
+                                   * per plane, short last groups */
+                                  {9, 5, 6, 2, 2},    {20, 3, 7, 4, 4},   {7, 4, 3, 3, 3},
+                                  {5, 3, 4, 6, 6},    {6, 4, 5, 7, 5},    {3, 6, 5, 16, 16},
+                                  {33, 17, 9, 1, 1},  {70, 24, 40, 4, 4}};
   for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
     const int *d = shapes[k];
     size_t n = 0, n2 = 0;

@@ -322,7 +322,8 @@ typedef struct {
   long chunks;         /* number of chunks: chunk ci holds blocks
                         * [blocks * ci / chunks, blocks * (ci + 1) / chunks) */
   size_t tiles_max;    /* tiles in the largest chunk */
-  size_t pad_floats;   /* per-thread padded-row buffer */
+  size_t pad_floats;   /* per-thread buffer: padded rows, or the lane groups */
+  int small;           /* transforms by lane groups (see "small planes") */
 } wgrid;
 
 #define WINO_PAD_FLOATS 6144 /* 24 KiB: the padded rows of one block */
@@ -369,6 +370,7 @@ static wgrid make_grid(int N, int H, int W, size_t budget, size_t floats_per_til
   g.chunks = nchunks;
   g.tiles_max = (size_t)((g.blocks + nchunks - 1) / nchunks) * g.RB * g.TW;
   g.pad_floats = round16((size_t)(2 * g.RB + 2) * g.Wp);
+  g.small = 0;
   return g;
 }
 
@@ -437,11 +439,72 @@ static void output_block(const wkernels *kn, const wgrid *g, const wchunk *ch, c
 
 static wkernels pick_kernels(void) {
   wkernels k = {input_tiles, dy_tiles, output_tiles, 0};
+#if IBX_WINO_HAVE_AVX512
   if (ibx_wino_use_avx512()) {
     k.dy = ibx_wino_dy_tiles_avx512;
     k.output = ibx_wino_output_tiles_avx512, k.avx512 = 1;
   }
+#endif
   return k;
+}
+
+/* ---- small planes ------------------------------------------------------------
+ * Below 32 columns a tile row has fewer than 16 tiles, so the tile-row
+ * kernels run short (the portable input transform in its scalar remainder)
+ * and every plane costs a padded copy and a few calls: at quarter width that
+ * is every layer after the first two. Where a block is a whole plane, the
+ * tiles of a chunk's channel are consecutive in V/M across tile rows and
+ * images, so the AVX-512 group kernels take them 16 at a time, gathering
+ * and scattering through a table of where each lane's tile lies, built once
+ * per chunk by every thread (it is small: Tc / 16 entries). */
+
+#ifndef IBX_WINO_SMALL_TW
+#define IBX_WINO_SMALL_TW 4 /* widest tile row (in tiles) taken by lane groups */
+#endif
+
+static long lane_groups(const wchunk *ch) { return ((long)ch->Tc + 15) / 16; }
+
+/* Floats of the per-thread lane-group table for the largest chunk. */
+static size_t lanes_floats(const wgrid *g) {
+  return round16(((g->tiles_max + 15) / 16) * sizeof(ibx_wino_lanes) / sizeof(float) + 1);
+}
+
+static void use_small_planes(const wkernels *kn, wgrid *g, int channels) {
+  const long per_image = (long)channels * g->H * g->W;
+  g->small = kn->avx512 && g->nb == 1 && g->TW <= IBX_WINO_SMALL_TW && per_image < (1L << 26);
+  if (g->small && lanes_floats(g) > g->pad_floats)
+    g->pad_floats = lanes_floats(g);
+}
+
+static void build_lanes(const wgrid *g, const wchunk *ch, ibx_wino_lanes *tab) {
+  const int per_plane = g->TH * g->TW;
+  memset(tab, 0, (size_t)lane_groups(ch) * sizeof *tab);
+  for (int t = 0; t < ch->Tc; t++) {
+    ibx_wino_lanes *L = tab + t / 16;
+    const int l = t % 16, q = t % per_plane, r = q / g->TW, k = q % g->TW;
+    const uint16_t bit = (uint16_t)(1u << l);
+    L->img[l] = t / per_plane;
+    L->off[l] = 2 * r * g->W + 2 * k;
+    L->live |= bit;
+    for (int i = 0; i < 4; i++) {
+      if (2 * r - 1 + i >= 0 && 2 * r - 1 + i < g->H)
+        L->row[i] |= bit;
+      if (2 * k - 1 + i >= 0 && 2 * k - 1 + i < g->W)
+        L->col[i] |= bit;
+    }
+  }
+}
+
+/* Units of a chunk's transform phase over C planes per image: (channel,
+ * block) pairs, or (channel, lane group) pairs for small planes. */
+static long phase_units(const wgrid *g, const wchunk *ch, int C) {
+  return (long)C * (g->small ? lane_groups(ch) : ch->nblk);
+}
+
+/* Called by every thread at the start of a chunk, before its units. */
+static void start_chunk(const wgrid *g, const wchunk *ch, float *P) {
+  if (g->small)
+    build_lanes(g, ch, (ibx_wino_lanes *)P);
 }
 
 static int threads_for(void) {
@@ -488,14 +551,68 @@ static int pick_mode(int N, int H, int W, int O, int C, size_t floats_per_tile, 
 }
 
 /* Units u0 .. u1-1 of a chunk's transforms: u = channel * nblk + block. */
+#if IBX_WINO_HAVE_AVX512
+/* Small planes: unit u = (channel c, lane group j); P holds the chunk's
+ * lane groups (start_chunk). Plane sums as transform_block takes them, for
+ * the planes whose first tile is in the group. */
+static void input_groups(const wgrid *g, const wchunk *ch, const float *x, int C, long u0, long u1,
+                         const float *P, float *V, float *D, double *planesum) {
+  const long G = lane_groups(ch), HW = (long)g->H * g->W, per_plane = (long)g->TH * g->TW;
+  const size_t Tc = (size_t)ch->Tc, xs = xstride((size_t)C * Tc);
+  const ibx_wino_lanes *tab = (const ibx_wino_lanes *)P;
+  for (long u = u0; u < u1; u++) {
+    const int c = (int)(u / G);
+    const long j = u % G;
+    const float *plane0 = x + ((size_t)ch->b0 * C + c) * HW;
+    const size_t off = (size_t)c * Tc + 16 * (size_t)j;
+    if (V)
+      ibx_wino_input_group_avx512(plane0, (long)C * HW, g->W, tab + j, V + off, xs);
+    if (D)
+      ibx_wino_dy_group_avx512(plane0, (long)C * HW, g->W, tab + j, D + off, xs);
+    if (planesum)
+      for (long n = (16 * j + per_plane - 1) / per_plane;
+           n < ch->nblk && n * per_plane < 16 * (j + 1); n++)
+        planesum[(size_t)(ch->b0 + n) * C + c] =
+            ibx_conv_plane_sum(plane0 + (size_t)n * C * HW, HW);
+  }
+}
+
+static void output_groups(const wgrid *g, const wchunk *ch, const float *M, int K, long u0, long u1,
+                          const float *P, const float *bias, float *y) {
+  const long G = lane_groups(ch), HW = (long)g->H * g->W;
+  const size_t Tc = (size_t)ch->Tc, xs = xstride((size_t)K * Tc);
+  const ibx_wino_lanes *tab = (const ibx_wino_lanes *)P;
+  for (long u = u0; u < u1; u++) {
+    const int k = (int)(u / G);
+    const long j = u % G;
+    ibx_wino_output_group_avx512(M + (size_t)k * Tc + 16 * (size_t)j, xs, tab + j,
+                                 y + ((size_t)ch->b0 * K + k) * HW, (long)K * HW, g->W,
+                                 bias ? bias[k] : 0.0f);
+  }
+}
+#endif
+
 static void input_units(const wkernels *kn, const wgrid *g, const wchunk *ch, const float *x,
                         int C, long u0, long u1, float *P, float *V, float *D, double *planesum) {
+#if IBX_WINO_HAVE_AVX512
+  if (g->small) {
+    input_groups(g, ch, x, C, u0, u1, P, V, D, planesum);
+    return;
+  }
+#endif
   for (long u = u0; u < u1; u++)
     transform_block(kn, g, ch, x, C, (int)(u / ch->nblk), ch->b0 + u % ch->nblk, P, V, D,
                     planesum);
 }
 static void output_units(const wkernels *kn, const wgrid *g, const wchunk *ch, const float *M,
-                         int K, long u0, long u1, const float *bias, float *y) {
+                         int K, long u0, long u1, const float *P, const float *bias, float *y) {
+#if IBX_WINO_HAVE_AVX512
+  if (g->small) {
+    output_groups(g, ch, M, K, u0, u1, P, bias, y);
+    return;
+  }
+#endif
+  (void)P;
   for (long u = u0; u < u1; u++)
     output_block(kn, g, ch, M, K, (int)(u / ch->nblk), ch->b0 + u % ch->nblk, bias, y);
 }
@@ -545,6 +662,7 @@ int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
   const wkernels kn = pick_kernels();
   wgrid g;
   const int priv = pick_mode(N, H, W, O, C, (size_t)C + O, threads, 0, &g);
+  use_small_planes(&kn, &g, C > O ? C : O);
   const size_t xsU = xstride((size_t)O * C), nU = 16 * xsU;
   const size_t nV = 16 * xstride((size_t)C * g.tiles_max), nM = 16 * xstride((size_t)O * g.tiles_max);
   /* U; per thread: P (+ V, M in private mode); shared mode: V, M. */
@@ -568,11 +686,12 @@ int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
       for (long ci = 0; ci < g.chunks; ci++) {
         const wchunk ch = make_chunk(&g, ci);
         const size_t xsV = xstride((size_t)C * ch.Tc), xsM = xstride((size_t)O * ch.Tc);
-        input_units(&kn, &g, &ch, x->data, C, 0, (long)C * ch.nblk, P, V, NULL, NULL);
+        start_chunk(&g, &ch, P);
+        input_units(&kn, &g, &ch, x->data, C, 0, phase_units(&g, &ch, C), P, V, NULL, NULL);
         for (int xi = 0; xi < 16; xi++)
           ibx_gemm(0, 0, O, ch.Tc, C, 1.0f,
                       U + xi * xsU, C, V + xi * xsV, ch.Tc, 0.0f, M + xi * xsM, ch.Tc);
-        output_units(&kn, &g, &ch, M, O, 0, (long)O * ch.nblk, bias, y->data);
+        output_units(&kn, &g, &ch, M, O, 0, phase_units(&g, &ch, O), P, bias, y->data);
         if (fuse)
           moments_units(&g, &ch, y->data, O, 0, (long)O * ch.nblk, planes);
       }
@@ -580,8 +699,9 @@ int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
       for (long ci = 0; ci < g.chunks; ci++) {
         const wchunk ch = make_chunk(&g, ci);
         const size_t xsV = xstride((size_t)C * ch.Tc), xsM = xstride((size_t)O * ch.Tc);
+        start_chunk(&g, &ch, P);
 #pragma omp for schedule(static)
-        for (long u = 0; u < (long)C * ch.nblk; u++)
+        for (long u = 0; u < phase_units(&g, &ch, C); u++)
           input_units(&kn, &g, &ch, x->data, C, u, u + 1, P, V, NULL, NULL);
         /* M[xi] (O x Tc) = U[xi] (O x C) . V[xi] (C x Tc), in column slices. */
 #pragma omp for schedule(static)
@@ -598,8 +718,8 @@ int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
          * The moments loop has the same static schedule as the output loop,
          * so each thread reads back the planes it wrote. */
 #pragma omp for schedule(static) nowait
-        for (long u = 0; u < (long)O * ch.nblk; u++)
-          output_units(&kn, &g, &ch, M, O, u, u + 1, bias, y->data);
+        for (long u = 0; u < phase_units(&g, &ch, O); u++)
+          output_units(&kn, &g, &ch, M, O, u, u + 1, P, bias, y->data);
         if (fuse) {
 #pragma omp for schedule(static) nowait
           for (long u = 0; u < (long)O * ch.nblk; u++)
@@ -651,6 +771,7 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
    * GEMM writes its result over V. */
   wgrid g;
   const int priv = pick_mode(N, H, W, O, C, (size_t)C + (want_dx ? 2u : 1u) * O, threads, 1, &g);
+  use_small_planes(&kn, &g, C > O ? C : O);
   const size_t xsF = xstride((size_t)O * C), nF = 16 * xsF, nU = want_dx ? nF : 0;
   const size_t nV = 16 * xstride((size_t)C * g.tiles_max);
   const size_t nD = 16 * xstride((size_t)O * g.tiles_max), nE = want_dx ? nD : 0;
@@ -686,13 +807,14 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
       for (long ci = 0; ci < g.chunks; ci++) {
         const wchunk ch = make_chunk(&g, ci);
         const size_t xsV = xstride((size_t)C * ch.Tc), xsD = xstride((size_t)O * ch.Tc);
-        input_units(&kn, &g, &ch, x->data, C, 0, (long)C * ch.nblk, P, V, NULL, NULL);
-        input_units(&kn, &g, &ch, dy->data, O, 0, (long)O * ch.nblk, P, E, D, planesum);
+        start_chunk(&g, &ch, P);
+        input_units(&kn, &g, &ch, x->data, C, 0, phase_units(&g, &ch, C), P, V, NULL, NULL);
+        input_units(&kn, &g, &ch, dy->data, O, 0, phase_units(&g, &ch, O), P, E, D, planesum);
         for (int xi = 0; xi < 16; xi++)
           backward_gemms(xi, O, C, ch.Tc, D, xsD, V, xsV, E, U, dU, xsF, first ? 0.0f : 1.0f);
         first = 0;
         if (want_dx)
-          output_units(&kn, &g, &ch, V, C, 0, (long)C * ch.nblk, NULL, dx->data);
+          output_units(&kn, &g, &ch, V, C, 0, phase_units(&g, &ch, C), P, NULL, dx->data);
       }
       used[t] = (unsigned char)!first;
 #pragma omp barrier
@@ -723,7 +845,8 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
         const int Tc = ch.Tc;
         const size_t xsV = xstride((size_t)C * Tc), xsD = xstride((size_t)O * Tc);
         const float beta = ci == 0 ? 0.0f : 1.0f;
-        const long cunits = (long)C * ch.nblk, units = cunits + (long)O * ch.nblk;
+        const long cunits = phase_units(&g, &ch, C), units = cunits + phase_units(&g, &ch, O);
+        start_chunk(&g, &ch, P);
 #pragma omp for schedule(static)
         for (long u = 0; u < units; u++) {
           if (u < cunits)
@@ -763,7 +886,7 @@ int ibx_winograd_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_te
         if (want_dx) {
 #pragma omp for schedule(static)
           for (long u = 0; u < cunits; u++)
-            output_units(&kn, &g, &ch, V, C, u, u + 1, NULL, dx->data);
+            output_units(&kn, &g, &ch, V, C, u, u + 1, P, NULL, dx->data);
         }
       }
       filter_grad(&kn, dU, xsF, O, C, dw->data);

@@ -129,6 +129,96 @@ AVX512 void ibx_wino_output_tiles_avx512(const float *src, size_t xs, int TW, fl
   }
 }
 
+/* ---- small planes: 16 tiles of a chunk at a time --------------------------- */
+
+/* Plane offsets of lane l's tile corner, shifted by `shift` floats. */
+AVX512 static inline __m512i tile_index(const ibx_wino_lanes *L, long img_stride, long shift) {
+  const __m512i img = _mm512_loadu_si512((const void *)L->img);
+  const __m512i off = _mm512_loadu_si512((const void *)L->off);
+  return _mm512_add_epi32(_mm512_mullo_epi32(img, _mm512_set1_epi32((int)img_stride)),
+                          _mm512_add_epi32(off, _mm512_set1_epi32((int)shift)));
+}
+
+AVX512 void ibx_wino_input_group_avx512(const float *plane0, long img_stride, int W,
+                                        const ibx_wino_lanes *L, float *dst, size_t xs) {
+  /* d[i][j] = input row 2r - 1 + i, column 2k - 1 + j (zero outside) */
+  const __m512i base = tile_index(L, img_stride, -(long)W - 1);
+  __m512 d[4][4];
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 4; j++)
+      d[i][j] = _mm512_mask_i32gather_ps(
+          _mm512_setzero_ps(), (__mmask16)(L->row[i] & L->col[j]),
+          _mm512_add_epi32(base, _mm512_set1_epi32(i * W + j)), plane0, 4);
+  /* as input_tiles: t = B^T d by columns, then t B by rows */
+  __m512 t[4][4];
+  for (int j = 0; j < 4; j++) {
+    t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
+    t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
+    t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
+    t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+  }
+  const __mmask16 m = (__mmask16)L->live;
+  for (int i = 0; i < 4; i++) {
+    float *o = dst + (size_t)(4 * i) * xs;
+    _mm512_mask_storeu_ps(o, m, _mm512_sub_ps(t[i][0], t[i][2]));
+    _mm512_mask_storeu_ps(o + xs, m, _mm512_add_ps(t[i][1], t[i][2]));
+    _mm512_mask_storeu_ps(o + 2 * xs, m, _mm512_sub_ps(t[i][2], t[i][1]));
+    _mm512_mask_storeu_ps(o + 3 * xs, m, _mm512_sub_ps(t[i][1], t[i][3]));
+  }
+}
+
+AVX512 void ibx_wino_dy_group_avx512(const float *plane0, long img_stride, int W,
+                                     const ibx_wino_lanes *L, float *dst, size_t xs) {
+  /* the 2x2 dy tile: rows 2r, 2r + 1 (input rows i = 1, 2), columns 2k, 2k + 1 */
+  const __m512i base = tile_index(L, img_stride, 0), one = _mm512_set1_epi32(1);
+  const __m512i below = _mm512_add_epi32(base, _mm512_set1_epi32(W));
+  const __m512 z = _mm512_setzero_ps();
+  const __mmask16 m = (__mmask16)L->live, right = (__mmask16)(L->col[2] & L->live);
+  const __mmask16 down = (__mmask16)(L->row[2] & L->live);
+  const __m512 a0 = _mm512_mask_i32gather_ps(z, m, base, plane0, 4);
+  const __m512 b0 = _mm512_mask_i32gather_ps(z, right, _mm512_add_epi32(base, one), plane0, 4);
+  const __m512 a1 = _mm512_mask_i32gather_ps(z, down, below, plane0, 4);
+  const __m512 b1 =
+      _mm512_mask_i32gather_ps(z, (__mmask16)(down & right), _mm512_add_epi32(below, one), plane0, 4);
+  const __m512 sa = _mm512_add_ps(a0, a1), sb = _mm512_add_ps(b0, b1);
+  const __m512 da = _mm512_sub_ps(a0, a1), db = _mm512_sub_ps(b0, b1);
+  const __m512 v[16] = {a0, _mm512_add_ps(a0, b0), _mm512_sub_ps(a0, b0), neg(b0),
+                        sa, _mm512_add_ps(sa, sb), _mm512_sub_ps(sa, sb), neg(sb),
+                        da, _mm512_add_ps(da, db), _mm512_sub_ps(da, db), neg(db),
+                        neg(a1), _mm512_sub_ps(neg(a1), b1), _mm512_sub_ps(b1, a1), b1};
+  for (int xi = 0; xi < 16; xi++)
+    _mm512_mask_storeu_ps(dst + (size_t)xi * xs, m, v[xi]);
+}
+
+AVX512 void ibx_wino_output_group_avx512(const float *src, size_t xs, const ibx_wino_lanes *L,
+                                         float *plane0, long img_stride, int W, float bias) {
+  const __mmask16 m = (__mmask16)L->live, right = (__mmask16)(L->col[2] & L->live);
+  const __mmask16 down = (__mmask16)(L->row[2] & L->live);
+  __m512 v[16];
+  for (int xi = 0; xi < 16; xi++)
+    v[xi] = _mm512_maskz_loadu_ps(m, src + (size_t)xi * xs);
+  const __m512 bv = _mm512_set1_ps(bias);
+  /* as ibx_wino_output_tiles_avx512: (A^T M) rows, then the two columns */
+  const __m512 s0 = _mm512_add_ps(_mm512_add_ps(v[0], v[4]), v[8]);
+  const __m512 s1 = _mm512_add_ps(_mm512_add_ps(v[1], v[5]), v[9]);
+  const __m512 s2 = _mm512_add_ps(_mm512_add_ps(v[2], v[6]), v[10]);
+  const __m512 s3 = _mm512_add_ps(_mm512_add_ps(v[3], v[7]), v[11]);
+  const __m512 e0 = _mm512_sub_ps(_mm512_sub_ps(v[4], v[8]), v[12]);
+  const __m512 e1 = _mm512_sub_ps(_mm512_sub_ps(v[5], v[9]), v[13]);
+  const __m512 e2 = _mm512_sub_ps(_mm512_sub_ps(v[6], v[10]), v[14]);
+  const __m512 e3 = _mm512_sub_ps(_mm512_sub_ps(v[7], v[11]), v[15]);
+  const __m512i base = tile_index(L, img_stride, 0), one = _mm512_set1_epi32(1);
+  const __m512i below = _mm512_add_epi32(base, _mm512_set1_epi32(W));
+  _mm512_mask_i32scatter_ps(plane0, m, base,
+                            _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), s2), bv), 4);
+  _mm512_mask_i32scatter_ps(plane0, right, _mm512_add_epi32(base, one),
+                            _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s1, s2), s3), bv), 4);
+  _mm512_mask_i32scatter_ps(plane0, down, below,
+                            _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(e0, e1), e2), bv), 4);
+  _mm512_mask_i32scatter_ps(plane0, (__mmask16)(down & right), _mm512_add_epi32(below, one),
+                            _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(e1, e2), e3), bv), 4);
+}
+
 /* ---- filter transforms ------------------------------------------------------
  * Over the flat pair index p = o * C + c, which indexes both w (9 floats per
  * pair) and every U plane. */

@@ -4,6 +4,7 @@
 #define IBX_CONV_INTERNAL_H
 
 #include <omp.h>
+#include <stdint.h>
 
 #include "ibx/layers.h"
 
@@ -49,6 +50,31 @@ void ibx_wino_dy_tiles_avx512(const float *P, int Wp, int TW, float *dst, size_t
 void ibx_wino_output_tiles_avx512(const float *src, size_t xs, int TW, float *plane, int H, int W,
                                   int ty, float bias);
 void ibx_wino_filter_avx512(const float *w, long p0, long p1, float *U, size_t xs);
+
+/* Small planes (W < 32: fewer than 16 tiles per tile row, where the tile-row
+ * kernels above run mostly masked or scalar): the tile transforms take 16
+ * consecutive tiles of a chunk at a time, which may span tile rows and
+ * images, gathering their inputs straight from the planes (no padded copy)
+ * and scattering outputs back. ibx_wino_lanes says where each of the 16
+ * tiles of such a group lies; a chunk's groups are built once per chunk
+ * (conv2d_winograd.c). Same expressions in the same order as the tile-row
+ * kernels, so the same results. */
+typedef struct {
+  int32_t img[16]; /* image of lane l's tile, counted from the chunk's first */
+  int32_t off[16]; /* 2r * W + 2k: the tile's top-left output pixel in its plane */
+  uint16_t row[4]; /* lanes whose input row 2r - 1 + i lies in the plane, i = 0 .. 3 */
+  uint16_t col[4]; /* lanes whose input column 2k - 1 + j lies in the plane */
+  uint16_t live;   /* lanes holding a tile (the chunk's last group may be short) */
+} ibx_wino_lanes;
+/* plane0: the channel's plane in the chunk's first image; img_stride: floats
+ * from one image's plane to the next (channels * H * W); dst / src: the
+ * group's first tile in the transform-domain plane, xi planes xs apart. */
+void ibx_wino_input_group_avx512(const float *plane0, long img_stride, int W,
+                                 const ibx_wino_lanes *L, float *dst, size_t xs);
+void ibx_wino_dy_group_avx512(const float *plane0, long img_stride, int W, const ibx_wino_lanes *L,
+                              float *dst, size_t xs);
+void ibx_wino_output_group_avx512(const float *src, size_t xs, const ibx_wino_lanes *L,
+                                  float *plane0, long img_stride, int W, float bias);
 void ibx_wino_filter_grad_avx512(const float *dU, size_t xs, long p0, long p1, float *dw);
 
 /* Sum of src[0 .. P-1]: float SIMD partial sums in blocks of 1024, combined
