@@ -250,17 +250,56 @@ static void test_conv_bf16_vs_fp32(void **state) {
   need_bf16();
   conv_case(IBX_CONV_WINOGRAD, 3, 13, 7, 9, 11, 10);
   conv_case(IBX_CONV_WINOGRAD, 2, 32, 24, 16, 16, 20);
+  conv_case(IBX_CONV_WINOGRAD, 2, 40, 48, 10, 12, 25); /* every GEMM in bf16 */
   conv_case(IBX_CONV_IM2COL, 3, 5, 9, 7, 6, 30);
   conv_case(IBX_CONV_IM2COL, 4, 16, 8, 4, 4, 40); /* small maps: one batched GEMM */
+  conv_case(IBX_CONV_IM2COL, 2, 8, 20, 7, 6, 50);  /* every GEMM in bf16 */
+}
+
+/* ibx_gemm in bf16: products that ibx_gemm_bf16_pays goes to the bf16 kernel
+ * (the same bits as calling it), the others to sgemm (the fp32 bits). */
+static void check_dispatch(int M, int N, int K, int want_bf16) {
+  float *A = tu_alloc_randn((size_t)M * K, 1.0f, 60), *B = tu_alloc_randn((size_t)K * N, 1.0f, 61);
+  float *C = calloc((size_t)M * N, sizeof(float)), *R = calloc((size_t)M * N, sizeof(float));
+  assert_int_equal(ibx_gemm_bf16_pays(M, N, K), want_bf16);
+  assert_ibx_ok(ibx_precision_set(IBX_PRECISION_FP32));
+  ibx_gemm(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, R, N); /* fp32 */
+  if (want_bf16)
+    ibx_gemm_bf16(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, R, N);
+  assert_ibx_ok(ibx_precision_set(IBX_PRECISION_BF16));
+  ibx_gemm(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
+  assert_ibx_ok(ibx_precision_set(IBX_PRECISION_FP32));
+  assert_memory_equal(C, R, (size_t)M * N * sizeof(float));
+  free(A), free(B), free(C), free(R);
+}
+
+static void test_small_products_stay_fp32(void **state) {
+  (void)state;
+  need_bf16();
+  check_dispatch(16, 16, 32, 1);
+  check_dispatch(40, 50, 70, 1);
+  check_dispatch(16, 300, 1, 0);  /* one input channel */
+  check_dispatch(16, 300, 31, 0); /* K under one AMX step */
+  check_dispatch(15, 300, 64, 0);
+  check_dispatch(16, 1, 500, 0);  /* a one-column weight gradient */
+  /* the bf16 kernel really differs from sgemm on such data */
+  float *A = tu_alloc_randn(40 * 70, 1.0f, 60), *B = tu_alloc_randn(70 * 50, 1.0f, 61);
+  float C[40 * 50], R[40 * 50];
+  ibx_gemm_bf16(0, 0, 40, 50, 70, 1.0f, A, 70, B, 50, 0.0f, C, 50);
+  ibx_gemm(0, 0, 40, 50, 70, 1.0f, A, 70, B, 50, 0.0f, R, 50);
+  assert_memory_not_equal(C, R, sizeof C);
+  free(A), free(B);
 }
 
 static void test_linear_bf16_vs_fp32(void **state) {
   (void)state;
   need_bf16();
-  const int N = 19, In = 75, O = 11;
+  /* every product (y: 37 x 40 x 75, dx: 37 x 75 x 40, dw: 40 x 75 x 37) is
+   * one ibx_gemm_bf16_pays sends to the bf16 kernel */
+  enum { N = 37, In = 75, O = 40 };
   float *x = tu_alloc_randn((size_t)N * In, 1.0f, 5), *w = tu_alloc_randn((size_t)O * In, 1.0f, 6);
   float *b = tu_alloc_randn((size_t)O, 1.0f, 7), *dy = tu_alloc_randn((size_t)N * O, 1.0f, 8);
-  float y[2][19 * 11], dx[2][19 * 75], dw[2][11 * 75], db[2][11];
+  static float y[2][N * O], dx[2][N * In], dw[2][O * In], db[2][O];
   ibx_tensor tx = ibx_t2(x, N, In), tw = ibx_t2(w, O, In), tb = ibx_t1(b, O);
   ibx_tensor tdy = ibx_t2(dy, N, O);
   for (int p = 0; p < 2; p++) {
@@ -275,6 +314,9 @@ static void test_linear_bf16_vs_fp32(void **state) {
   close_bf16("linear y", y[1], y[0], (size_t)N * O, In);
   close_bf16("linear dx", dx[1], dx[0], (size_t)N * In, O);
   close_bf16("linear dw", dw[1], dw[0], (size_t)O * In, N);
+  assert_memory_not_equal(y[1], y[0], sizeof y[0]); /* bf16 did run */
+  assert_memory_not_equal(dx[1], dx[0], sizeof dx[0]);
+  assert_memory_not_equal(dw[1], dw[0], sizeof dw[0]);
   assert_memory_equal(db[1], db[0], sizeof db[0]);
   free(x), free(w), free(b), free(dy);
 }
@@ -316,6 +358,7 @@ int main(void) {
       cmocka_unit_test(test_threads_bit_identical),
       cmocka_unit_test(test_conv_bf16_vs_fp32),
       cmocka_unit_test(test_linear_bf16_vs_fp32),
+      cmocka_unit_test(test_small_products_stay_fp32),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

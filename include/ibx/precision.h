@@ -31,8 +31,20 @@ const char *ibx_precision_name(ibx_precision p);
 int ibx_precision_set(ibx_precision p);
 ibx_precision ibx_precision_get(void);
 
+/* Whether a product is worth the bf16 kernel: at least one 32-deep AMX step
+ * (K) and one 16-row tile each way (M, N). Smaller products (the first
+ * layers' Winograd GEMMs over 1 or 16 channels, a 1-column weight gradient)
+ * pay the rounding, packing and tile padding for little arithmetic and ran
+ * slower than OpenBLAS sgemm (quarter-width VGG, bf16: the first layer's
+ * convolution 11.0 -> 4.4 ms per step with sgemm), so in bf16 they stay
+ * fp32, which is also exact-er. */
+#define IBX_BF16_MIN_K 32
+#define IBX_BF16_MIN_MN 16
+int ibx_gemm_bf16_pays(int M, int N, int K);
+
 /* Row-major C (M x N) = alpha op(A) op(B) + beta C, op(A) M x K, op(B) K x N,
- * op(X) = X^T when trans_x. In the current precision. Called outside a
+ * op(X) = X^T when trans_x. In the current precision (bf16: where
+ * ibx_gemm_bf16_pays, else fp32). Called outside a
  * parallel region it uses the OpenMP threads; inside one, the calling thread
  * alone. With beta == 0, C is not read. */
 void ibx_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,

@@ -716,11 +716,17 @@ int ibx_winograd_forward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_ten
         /* No barrier after the output phase: the next chunk's input phase
          * writes V only, and its GEMMs (which write M) start after a barrier.
          * The moments loop has the same static schedule as the output loop,
-         * so each thread reads back the planes it wrote. */
+         * so each thread reads back the planes it wrote (by blocks; lane
+         * groups need the barrier below). */
 #pragma omp for schedule(static) nowait
         for (long u = 0; u < phase_units(&g, &ch, O); u++)
           output_units(&kn, &g, &ch, M, O, u, u + 1, P, bias, y->data);
         if (fuse) {
+          /* lane groups are not planes: a plane may have been written by
+           * another thread */
+          if (g.small) {
+#pragma omp barrier
+          }
 #pragma omp for schedule(static) nowait
           for (long u = 0; u < (long)O * ch.nblk; u++)
             moments_units(&g, &ch, y->data, O, u, u + 1, planes);

@@ -53,9 +53,13 @@ int ibx_precision_set(ibx_precision p) {
 
 ibx_precision ibx_precision_get(void) { return current; }
 
+int ibx_gemm_bf16_pays(int M, int N, int K) {
+  return K >= IBX_BF16_MIN_K && M >= IBX_BF16_MIN_MN && N >= IBX_BF16_MIN_MN;
+}
+
 void ibx_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
-  if (current == IBX_PRECISION_BF16) {
+  if (current == IBX_PRECISION_BF16 && ibx_gemm_bf16_pays(M, N, K)) {
     ibx_gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
