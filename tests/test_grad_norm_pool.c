@@ -304,6 +304,50 @@ static void test_maxpool_ties_first(void **state) {
   assert_float_equal(dx[3], 0.0f, 0.0f);
 }
 
+/* The AVX-512 kernels for small even planes (pool_avx512.c) against the
+ * portable per-plane ones (IBX_CPU_NO_AVX512=1): bit-identical outputs and
+ * gradients, with many ties (values from {0, 1, 2}), short last blocks,
+ * several units, and a NaN (both then take the NaN-propagating path). dx
+ * starts as garbage, so every element must be written. */
+static void pool_both(int N, int C, int H, int W, int ties, int with_nan, uint64_t seed) {
+  const int OH = H / 2, OW = W / 2;
+  const size_t nx = (size_t)N * C * H * W, ny = (size_t)N * C * OH * OW;
+  float *x = tu_alloc_randn(nx, 1.0f, seed), *g = tu_alloc_randn(ny, 1.0f, seed + 1);
+  if (ties)
+    for (size_t i = 0; i < nx; i++)
+      x[i] = (float)((int)fabsf(x[i] * 2.0f) % 3);
+  if (with_nan)
+    x[nx / 3] = NAN;
+  float *y[2], *dx[2];
+  ibx_pool2d L = {2, 2, 0};
+  for (int k = 0; k < 2; k++) {
+    assert_int_equal(k ? setenv("IBX_CPU_NO_AVX512", "1", 1) : unsetenv("IBX_CPU_NO_AVX512"), 0);
+    y[k] = malloc(ny * sizeof(float)), dx[k] = malloc(nx * sizeof(float));
+    for (size_t i = 0; i < nx; i++)
+      dx[k][i] = 7.0f;
+    ibx_tensor xt = ibx_t4(x, N, C, H, W), yt = ibx_t4(y[k], N, C, OH, OW);
+    ibx_tensor gt = ibx_t4(g, N, C, OH, OW), dxt = ibx_t4(dx[k], N, C, H, W);
+    assert_ibx_ok(ibx_maxpool2d_forward(&L, &xt, &yt));
+    assert_ibx_ok(ibx_maxpool2d_backward(&L, &xt, &gt, &dxt));
+  }
+  assert_int_equal(unsetenv("IBX_CPU_NO_AVX512"), 0);
+  if (memcmp(y[0], y[1], ny * sizeof(float)) || memcmp(dx[0], dx[1], nx * sizeof(float)))
+    fail_msg("maxpool N%d C%d H%d W%d ties %d nan %d: AVX-512 and portable differ", N, C, H, W,
+             ties, with_nan);
+  free(x), free(g), free(y[0]), free(y[1]), free(dx[0]), free(dx[1]);
+}
+
+static void test_maxpool_avx512_matches_portable(void **state) {
+  (void)state;
+  static const int shapes[][4] = {{3, 5, 2, 2},  {7, 3, 4, 4},  {2, 37, 8, 8}, {1, 3, 16, 16},
+                                  {5, 2, 6, 4},  {3, 2, 4, 8},  {1, 1, 2, 2},  {4, 300, 2, 2},
+                                  {5, 3, 5, 4},  {2, 3, 4, 5},  {2, 2, 32, 32}};
+  for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+    for (int variant = 0; variant < 3; variant++)
+      pool_both(shapes[k][0], shapes[k][1], shapes[k][2], shapes[k][3], variant == 1,
+                variant == 2, 900 + 10 * k);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bn2d_train),
@@ -318,6 +362,7 @@ int main(void) {
       cmocka_unit_test(test_global_avgpool),
       cmocka_unit_test(test_avgpool_count_include_pad),
       cmocka_unit_test(test_maxpool_ties_first),
+      cmocka_unit_test(test_maxpool_avx512_matches_portable),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

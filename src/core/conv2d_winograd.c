@@ -440,7 +440,7 @@ static void output_block(const wkernels *kn, const wgrid *g, const wchunk *ch, c
 static wkernels pick_kernels(void) {
   wkernels k = {input_tiles, dy_tiles, output_tiles, 0};
 #if IBX_WINO_HAVE_AVX512
-  if (ibx_wino_use_avx512()) {
+  if (ibx_cpu_use_avx512()) {
     k.dy = ibx_wino_dy_tiles_avx512;
     k.output = ibx_wino_output_tiles_avx512, k.avx512 = 1;
   }

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 
 #include "conv_internal.h"
+#include "isa_clones.h"
 
 #if IBX_WINO_HAVE_AVX512
 
@@ -27,7 +28,7 @@
 
 #define AVX512 __attribute__((target("avx512f")))
 
-int ibx_wino_use_avx512(void) {
+int ibx_cpu_use_avx512(void) {
   static int cpu = -1;
   if (cpu < 0)
     cpu = __builtin_cpu_supports("avx512f") ? 1 : 0;
@@ -289,6 +290,6 @@ AVX512 void ibx_wino_filter_grad_avx512(const float *dU, size_t xs, long p0, lon
 
 #else
 
-int ibx_wino_use_avx512(void) { return 0; }
+int ibx_cpu_use_avx512(void) { return 0; }
 
 #endif

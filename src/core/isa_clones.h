@@ -18,4 +18,9 @@
 #define IBX_ISA_CLONES
 #endif
 
+/* 1 when hand-written AVX-512 kernels may run: the CPU has AVX-512F and
+ * IBX_CPU_NO_AVX512 is unset (tests set it to compare them with the
+ * portable ones). Always 0 where they are not built. */
+int ibx_cpu_use_avx512(void);
+
 #endif

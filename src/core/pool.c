@@ -4,7 +4,7 @@
 
 #include "ibx/error.h"
 #include "ibx/layers.h"
-#include "isa_clones.h"
+#include "pool_internal.h"
 
 int ibx_pool2d_out_size(int in, const ibx_pool2d *L) {
   int span = in + 2 * L->pad - L->kernel;
@@ -128,6 +128,19 @@ static void max2x2_grad_plane(const float *plane, int H, int W, const float *g, 
 
 static int is_2x2(const ibx_pool2d *L) { return L->kernel == 2 && L->stride == 2 && L->pad == 0; }
 
+/* Small even planes go to the AVX-512 kernels over the flat tensor
+ * (pool_avx512.c) in units of FLAT_UNIT outputs. */
+#define FLAT_UNIT 1024
+static int use_flat(const ibx_pool2d *L, const ibx_tensor *x, int OH, int OW) {
+#if IBX_POOL_HAVE_AVX512
+  return is_2x2(L) && x->dim[2] == 2 * OH && x->dim[3] == 2 * OW &&
+         (OW == 1 || OW == 2 || OW == 4 || OW == 8) && ibx_cpu_use_avx512();
+#else
+  (void)L, (void)x, (void)OH, (void)OW;
+  return 0;
+#endif
+}
+
 int ibx_maxpool2d_forward(const ibx_pool2d *L, const ibx_tensor *x, ibx_tensor *y) {
   IBX_TRY(check_pool(L, x, y, "maxpool2d_forward"));
   if (is_2x2(L)) {
@@ -136,9 +149,20 @@ int ibx_maxpool2d_forward(const ibx_pool2d *L, const ibx_tensor *x, ibx_tensor *
     const float *xs = x->data;
     float *ys = y->data;
     int nan_seen = 0;
+#if IBX_POOL_HAVE_AVX512
+    if (use_flat(L, x, OH, OW)) {
+      const long Q = (long)NC * OH * OW, units = (Q + FLAT_UNIT - 1) / FLAT_UNIT;
 #pragma omp parallel for schedule(static) reduction(| : nan_seen)
-    for (int p = 0; p < NC; p++)
-      nan_seen |= max2x2_plane(xs + (size_t)p * H * W, W, OH, OW, ys + (size_t)p * OH * OW);
+      for (long u = 0; u < units; u++)
+        nan_seen |= ibx_max2x2_flat_avx512(xs, OW, u * FLAT_UNIT,
+                                           u + 1 < units ? (u + 1) * FLAT_UNIT : Q, ys);
+    } else
+#endif
+    {
+#pragma omp parallel for schedule(static) reduction(| : nan_seen)
+      for (int p = 0; p < NC; p++)
+        nan_seen |= max2x2_plane(xs + (size_t)p * H * W, W, OH, OW, ys + (size_t)p * OH * OW);
+    }
     if (!nan_seen)
       return IBX_OK; /* otherwise redo with NaN propagation below */
   }
@@ -166,6 +190,16 @@ int ibx_maxpool2d_backward(const ibx_pool2d *L, const ibx_tensor *x, const ibx_t
   if (is_2x2(L)) {
     const float *xs = x->data, *gs = dy->data;
     float *ds = dx->data;
+#if IBX_POOL_HAVE_AVX512
+    if (use_flat(L, x, OH, OW)) {
+      const long Q = (long)NC * OH * OW, units = (Q + FLAT_UNIT - 1) / FLAT_UNIT;
+#pragma omp parallel for schedule(static)
+      for (long u = 0; u < units; u++)
+        ibx_max2x2_grad_flat_avx512(xs, gs, OW, u * FLAT_UNIT,
+                                    u + 1 < units ? (u + 1) * FLAT_UNIT : Q, ds);
+      return IBX_OK;
+    }
+#endif
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < NC; p++)
       max2x2_grad_plane(xs + (size_t)p * H * W, H, W, gs + (size_t)p * OH * OW, OH, OW,
