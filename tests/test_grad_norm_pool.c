@@ -341,7 +341,8 @@ static void test_maxpool_avx512_matches_portable(void **state) {
   (void)state;
   static const int shapes[][4] = {{3, 5, 2, 2},  {7, 3, 4, 4},  {2, 37, 8, 8}, {1, 3, 16, 16},
                                   {5, 2, 6, 4},  {3, 2, 4, 8},  {1, 1, 2, 2},  {4, 300, 2, 2},
-                                  {5, 3, 5, 4},  {2, 3, 4, 5},  {2, 2, 32, 32}};
+                                  {5, 3, 5, 4},  {2, 3, 4, 5},  {2, 2, 32, 32}, {1, 2, 4, 64},
+                                  {3, 1, 2, 96}};
   for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
     for (int variant = 0; variant < 3; variant++)
       pool_both(shapes[k][0], shapes[k][1], shapes[k][2], shapes[k][3], variant == 1,

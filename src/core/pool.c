@@ -134,7 +134,7 @@ static int is_2x2(const ibx_pool2d *L) { return L->kernel == 2 && L->stride == 2
 static int use_flat(const ibx_pool2d *L, const ibx_tensor *x, int OH, int OW) {
 #if IBX_POOL_HAVE_AVX512
   return is_2x2(L) && x->dim[2] == 2 * OH && x->dim[3] == 2 * OW &&
-         (OW == 1 || OW == 2 || OW == 4 || OW == 8) && ibx_cpu_use_avx512();
+         (OW == 1 || OW == 2 || OW == 4 || OW == 8 || OW % 16 == 0) && ibx_cpu_use_avx512();
 #else
   (void)L, (void)x, (void)OH, (void)OW;
   return 0;

@@ -63,6 +63,23 @@ AVX512 static pool_perm make_perm(int OW) {
   return p;
 }
 
+/* Wide planes (OW a multiple of 16): 16 windows lie in one output row; the
+ * top row's 32 floats at x, the bottom row's at x + 2 OW; even columns are a
+ * and c, odd ones b and e. (Q is then a multiple of 16: no short block.) */
+AVX512 static inline void load_wide(const float *x, int OW, __m512 *a, __m512 *b, __m512 *c,
+                                    __m512 *e) {
+  const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i io = _mm512_add_epi32(ie, _mm512_set1_epi32(1));
+  const __m512 t0 = _mm512_loadu_ps(x), t1 = _mm512_loadu_ps(x + 16);
+  const __m512 b0 = _mm512_loadu_ps(x + 2 * OW), b1 = _mm512_loadu_ps(x + 2 * OW + 16);
+  *a = _mm512_permutex2var_ps(t0, ie, t1), *b = _mm512_permutex2var_ps(t0, io, t1);
+  *c = _mm512_permutex2var_ps(b0, ie, b1), *e = _mm512_permutex2var_ps(b0, io, b1);
+}
+
+/* x offset of the 16 windows from output q (OW a multiple of 16): row pair
+ * q / OW starts at 4 OW (q / OW), column q % OW at 2 (q % OW). */
+static long wide_offset(long q, int OW) { return 4L * OW * (q / OW) + 2L * (q % OW); }
+
 /* The block's 64 floats (zero beyond `valid`) and its windows' four corners. */
 AVX512 static inline void load_windows(const pool_perm *p, const float *x, long valid, __m512 *a,
                                        __m512 *b, __m512 *c, __m512 *e) {
@@ -80,11 +97,15 @@ AVX512 static inline void load_windows(const pool_perm *p, const float *x, long 
 }
 
 AVX512 int ibx_max2x2_flat_avx512(const float *x, int OW, long q0, long q1, float *y) {
-  const pool_perm p = make_perm(OW);
+  const int wide = OW % 16 == 0;
+  const pool_perm p = make_perm(wide ? 1 : OW);
   __mmask16 nan = 0;
   for (long q = q0; q < q1; q += 16) {
     __m512 a, b, c, e;
-    load_windows(&p, x + 4 * q, 4 * (q1 - q), &a, &b, &c, &e);
+    if (wide)
+      load_wide(x + wide_offset(q, OW), OW, &a, &b, &c, &e);
+    else
+      load_windows(&p, x + 4 * q, 4 * (q1 - q), &a, &b, &c, &e);
     /* as max2x2_plane: v = a; v = b > v ? b : v; ... */
     __m512 v = a;
     v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(b, v, _CMP_GT_OQ), v, b);
@@ -99,12 +120,18 @@ AVX512 int ibx_max2x2_flat_avx512(const float *x, int OW, long q0, long q1, floa
 
 AVX512 void ibx_max2x2_grad_flat_avx512(const float *x, const float *g, int OW, long q0, long q1,
                                         float *dx) {
-  const pool_perm p = make_perm(OW);
+  const int wide = OW % 16 == 0;
+  const pool_perm p = make_perm(wide ? 1 : OW);
   const __m512 z = _mm512_setzero_ps();
+  const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
   for (long q = q0; q < q1; q += 16) {
     __m512 a, b, c, e;
     const long valid = 4 * (q1 - q);
-    load_windows(&p, x + 4 * q, valid, &a, &b, &c, &e);
+    if (wide)
+      load_wide(x + wide_offset(q, OW), OW, &a, &b, &c, &e);
+    else
+      load_windows(&p, x + 4 * q, valid, &a, &b, &c, &e);
     /* as max2x2_grad_plane: the first maximum in the order a, b, c, e */
     __m512 m = a;
     const __mmask16 kb = _mm512_cmp_ps_mask(b, m, _CMP_GT_OQ);
@@ -118,6 +145,14 @@ AVX512 void ibx_max2x2_grad_flat_avx512(const float *x, const float *g, int OW, 
     const __m512 gv = _mm512_maskz_loadu_ps(lanes(q1 - q), g + q);
     const __m512 da = _mm512_mask_blend_ps(wa, z, gv), db = _mm512_mask_blend_ps(wb, z, gv);
     const __m512 dc = _mm512_mask_blend_ps(wc, z, gv), de = _mm512_mask_blend_ps(we, z, gv);
+    if (wide) { /* interleave: a b a b ... on the top row, c e c e ... below */
+      float *t = dx + wide_offset(q, OW);
+      _mm512_storeu_ps(t, _mm512_permutex2var_ps(da, lo, db));
+      _mm512_storeu_ps(t + 16, _mm512_permutex2var_ps(da, hi, db));
+      _mm512_storeu_ps(t + 2 * OW, _mm512_permutex2var_ps(dc, lo, de));
+      _mm512_storeu_ps(t + 2 * OW + 16, _mm512_permutex2var_ps(dc, hi, de));
+      continue;
+    }
     for (int k = 0; k < 4; k++) {
       const __m512 top = _mm512_permutex2var_ps(da, p.top[k], db);
       const __m512 bot = _mm512_permutex2var_ps(dc, p.bot[k], de);
