@@ -720,6 +720,32 @@ static void test_clip_grad_norm(void **state) {
   assert_true(fabsf(g[0] - 0.6f) < 1e-6f);
 }
 
+/* The norm of a large gradient (blocks summed in parallel, 16 lanes each,
+ * a short tail): close to a long-double reference, and the same bits with
+ * 1, 2 and 3 threads. */
+static void test_clip_grad_norm_large(void **state) {
+  (void)state;
+  const size_t sizes[] = {17, 65536 * 3 + 5, 70000000 / 64 + 3};
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+    const size_t n = sizes[k];
+    float *g = tu_alloc_randn(n, 1.0f, 40 + k);
+    long double ref = 0.0L;
+    for (size_t i = 0; i < n; i++)
+      ref += (long double)g[i] * g[i];
+    double norm[3];
+    const int before = omp_get_max_threads();
+    for (int t = 1; t <= 3; t++) {
+      omp_set_num_threads(t);
+      ibx_clip_grad_norm(g, n, 0.0f, &norm[t - 1]);
+    }
+    omp_set_num_threads(before);
+    assert_true(fabs(norm[0] - sqrt((double)ref)) <= 1e-12 * sqrt((double)ref));
+    assert_memory_equal(&norm[0], &norm[1], sizeof(double));
+    assert_memory_equal(&norm[0], &norm[2], sizeof(double));
+    free(g);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_philox_kat),
@@ -741,6 +767,7 @@ int main(void) {
       cmocka_unit_test(test_tensor_helpers),
       cmocka_unit_test(test_init),
       cmocka_unit_test(test_clip_grad_norm),
+      cmocka_unit_test(test_clip_grad_norm_large),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
