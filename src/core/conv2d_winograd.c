@@ -469,9 +469,12 @@ static size_t lanes_floats(const wgrid *g) {
   return round16(((g->tiles_max + 15) / 16) * sizeof(ibx_wino_lanes) / sizeof(float) + 1);
 }
 
+/* channels: the most planes per image of the tensors transformed (the
+ * kernels index a chunk's planes with 32-bit offsets). */
 static void use_small_planes(const wkernels *kn, wgrid *g, int channels) {
-  const long per_image = (long)channels * g->H * g->W;
-  g->small = kn->avx512 && g->nb == 1 && g->TW <= IBX_WINO_SMALL_TW && per_image < (1L << 26);
+  const long images = (long)(g->tiles_max / ((size_t)g->TH * g->TW)) + 1;
+  const long span = images * channels * g->H * g->W; /* floats a chunk's gathers cover */
+  g->small = kn->avx512 && g->nb == 1 && g->TW <= IBX_WINO_SMALL_TW && span < (1L << 31);
   if (g->small && lanes_floats(g) > g->pad_floats)
     g->pad_floats = lanes_floats(g);
 }
@@ -550,7 +553,6 @@ static int pick_mode(int N, int H, int W, int O, int C, size_t floats_per_tile, 
   return priv;
 }
 
-/* Units u0 .. u1-1 of a chunk's transforms: u = channel * nblk + block. */
 #if IBX_WINO_HAVE_AVX512
 /* Small planes: unit u = (channel c, lane group j); P holds the chunk's
  * lane groups (start_chunk). Plane sums as transform_block takes them, for
@@ -592,6 +594,8 @@ static void output_groups(const wgrid *g, const wchunk *ch, const float *M, int 
 }
 #endif
 
+/* Units u0 .. u1-1 of a chunk's transforms: u = channel * nblk + block, or
+ * channel * lane groups + group for small planes. */
 static void input_units(const wkernels *kn, const wgrid *g, const wchunk *ch, const float *x,
                         int C, long u0, long u1, float *P, float *V, float *D, double *planesum) {
 #if IBX_WINO_HAVE_AVX512

@@ -128,8 +128,9 @@ static void max2x2_grad_plane(const float *plane, int H, int W, const float *g, 
 
 static int is_2x2(const ibx_pool2d *L) { return L->kernel == 2 && L->stride == 2 && L->pad == 0; }
 
-/* Small even planes go to the AVX-512 kernels over the flat tensor
- * (pool_avx512.c) in units of FLAT_UNIT outputs. */
+/* Even planes with OW 1, 2, 4, 8 or a multiple of 16 go to the AVX-512
+ * kernels over the flat tensor (pool_avx512.c) in units of FLAT_UNIT
+ * outputs. */
 #define FLAT_UNIT 1024
 static int use_flat(const ibx_pool2d *L, const ibx_tensor *x, int OH, int OW) {
 #if IBX_POOL_HAVE_AVX512
