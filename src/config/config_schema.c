@@ -121,7 +121,10 @@ const ibx_cfg_key ibx_config_schema[] = {
     {"train", "precision", IBX_CFG_CHOICE, "fp32", 0, 0, "fp32|bf16",
      "Arithmetic of the convolution and linear GEMMs (Winograd's transform-domain products "
      "included). `bf16` rounds their inputs to bfloat16 and accumulates in fp32 (AMX tiles where "
-     "the CPU has amx_bf16, else AVX512-BF16 dot products), as PyTorch's bf16 autocast; weights, optimiser state, batch-norm statistics, "
+     "the CPU has amx_bf16, else AVX512-BF16 dot products), as PyTorch's bf16 autocast; "
+     "products too small for that to pay (K < 32, or M or N < 16: e.g. the first layers' "
+     "Winograd products over 1 or 16 channels) run in fp32; weights, optimiser state, "
+     "batch-norm statistics, "
      "losses, KL terms and reductions stay fp32, and checkpoints are the same either way. Needs a "
      "CPU with avx512_bf16 (Intel Cooper Lake/Sapphire Rapids, AMD Zen 4 or later): elsewhere "
      "training stops at start with an error. See docs/performance.md."},
