@@ -10,7 +10,10 @@
  * transforms here use masked loads and stores for any TW and de-interleave
  * or interleave the stride-2 columns with vpermt2ps. (An input transform
  * written the same way was slower than the portable one at quarter width,
- * where the calls are short and memory-bound, and was dropped.)
+ * where the calls are short and memory-bound, and was dropped.) For small
+ * planes (tile rows of at most 4 tiles) the group kernels take 16 tiles
+ * across tile rows and images at once instead (conv2d_winograd.c, "small
+ * planes"): quarter-width VGG step 1.25-1.3x faster.
  *
  * Every function computes the same expressions in the same order as its
  * portable twin (the only multiplications are by 0.5, which are exact, so

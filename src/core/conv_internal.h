@@ -39,7 +39,8 @@ void ibx_col2im(const float *cols, int C, int H, int W, int KH, int KW, int stri
 /* AVX-512 Winograd transforms (conv2d_winograd_avx512.c), used when
  * ibx_cpu_use_avx512() (isa_clones.h) says the CPU has AVX-512F and IBX_CPU_NO_AVX512 is
  * unset; same arguments and results as the portable ones in
- * conv2d_winograd.c (the input transform has no AVX-512 twin), the filter ones over pairs p0 .. p1-1 of o * C + c. */
+ * conv2d_winograd.c (the tile-row input transform has no AVX-512 twin), the
+ * filter ones over pairs p0 .. p1-1 of o * C + c. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define IBX_WINO_HAVE_AVX512 1
 #else
