@@ -286,8 +286,6 @@ static void plane_moments(const float *x, long planes, int S, ibx_bn_moments *ou
     ibx_bn_moments_of(x + (size_t)p * S, S, &out[p]);
 }
 
-/* planes: the moments of x's planes when the caller has them (the conv that
- * produced x computed them while writing it), else NULL. */
 /* Small planes: the element-wise passes go over whole samples (rows of C*S
  * values) with per-lane coefficients (lane j: channel j / S), one call per
  * sample instead of one per plane of 4 or 16 values; the same expressions on
@@ -319,6 +317,8 @@ static int channel_means(const ibx_batchnorm *L, int sync, double *chan, int C, 
   return IBX_OK;
 }
 
+/* planes: the moments of x's planes when the caller has them (the conv that
+ * produced x computed them while writing it), else NULL. */
 static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_tensor *gamma,
                       const ibx_tensor *beta, ibx_tensor *running_mean, ibx_tensor *running_var,
                       int training, const ibx_bn_moments *planes, ibx_tensor *y,
@@ -344,14 +344,14 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
    * squared deviations from the channel mean follows exactly from those
    * (sqdev_about). chan holds the per-channel sums (and the count, for the
    * reduction). */
-  ibx_bn_moments *own = NULL;
+  void *own = NULL; /* this call's buffer: [plane moments], then chan */
   double *chan = NULL;
   const int columns = S < BN_SMALL_PLANE; /* then planes are not used */
   if (training && columns) {
     own = ibx_alloc((C + 1) * sizeof(double), "batchnorm channel sums");
     if (!own)
       return IBX_ERR_NOMEM;
-    chan = (double *)own;
+    chan = own;
     channel_moment_by_columns(x->data, N, C, S, NULL, chan);
     const int rc = channel_means(L, sync, chan, C, &count, save_mean, op);
     if (rc) {
@@ -372,10 +372,11 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
                     "batchnorm plane sums");
     if (!own)
       return IBX_ERR_NOMEM;
-    chan = (double *)(own + (planes ? 0 : (size_t)N * C));
+    ibx_bn_moments *own_planes = own;
+    chan = (double *)(own_planes + (planes ? 0 : (size_t)N * C));
     if (!planes) {
-      plane_moments(x->data, (long)N * C, S, own);
-      planes = own;
+      plane_moments(x->data, (long)N * C, S, own_planes);
+      planes = own_planes;
     }
     for (int c = 0; c < C; c++) {
       double sum = 0.0;
@@ -421,7 +422,7 @@ static int bn_forward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_ten
   }
   ibx_free(own);
   const float lo = relu ? 0.0f : -INFINITY;
-  if (S < BN_SMALL_PLANE) {
+  if (columns) {
     const long L = (long)C * S;
     float *lane = ibx_alloc(2 * (size_t)L * sizeof(float), "batchnorm lane coefficients");
     if (!lane)

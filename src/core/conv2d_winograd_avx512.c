@@ -39,19 +39,14 @@ int ibx_cpu_use_avx512(void) {
   return cpu && !(off && *off && *off != '0');
 }
 
-/* Lanes 0 .. n-1 (n clamped to 0 .. 16). */
-static inline __mmask16 lanes(long n) {
-  return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
-}
-
 /* Columns c, c+2, ..., c+30 of a row (even) and c+1, ..., c+31 (odd), read
  * with masks so that nothing at or beyond `len` floats from row is touched. */
 AVX512 static inline void deinterleave(const float *row, long c, long len, __m512 *even,
                                        __m512 *odd) {
   const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-  const __m512 lo = _mm512_maskz_loadu_ps(lanes(len - c), row + c);
-  const __m512 hi = _mm512_maskz_loadu_ps(lanes(len - c - 16), row + c + 16);
+  const __m512 lo = _mm512_maskz_loadu_ps(ibx_lanes16(len - c), row + c);
+  const __m512 hi = _mm512_maskz_loadu_ps(ibx_lanes16(len - c - 16), row + c + 16);
   *even = _mm512_permutex2var_ps(lo, ie, hi);
   *odd = _mm512_permutex2var_ps(lo, io, hi);
 }
@@ -66,7 +61,7 @@ AVX512 static inline __m512 neg(__m512 v) {
 AVX512 void ibx_wino_dy_tiles_avx512(const float *P, int Wp, int TW, float *dst, size_t xs) {
   /* P is column 1 of a padded row: Wp - 1 floats of the row remain */
   for (int k0 = 0; k0 < TW; k0 += 16) {
-    const __mmask16 m = lanes(TW - k0);
+    const __mmask16 m = ibx_lanes16(TW - k0);
     const long c = 2L * k0;
     __m512 a0, b0, a1, b1;
     deinterleave(P, c, Wp - 1, &a0, &b0);
@@ -113,13 +108,13 @@ AVX512 void ibx_wino_output_tiles_avx512(const float *src, size_t xs, int TW, fl
   float *row0 = plane + (size_t)(2 * ty) * W, *row1 = row0 + W;
   const int two_rows = 2 * ty + 1 < H;
   for (int k0 = 0; k0 < TW; k0 += 16) {
-    const __mmask16 m = lanes(TW - k0);
+    const __mmask16 m = ibx_lanes16(TW - k0);
     __m512 v[16];
     for (int xi = 0; xi < 16; xi++)
       v[xi] = _mm512_maskz_loadu_ps(m, src + (size_t)xi * xs + k0);
     /* columns 2k0 .. 2k0+31 of the output rows that lie inside the plane */
     const long cols = (long)W - 2L * k0 < 2L * (TW - k0) ? (long)W - 2L * k0 : 2L * (TW - k0);
-    const __mmask16 mlo = lanes(cols), mhi = lanes(cols - 16);
+    const __mmask16 mlo = ibx_lanes16(cols), mhi = ibx_lanes16(cols - 16);
     /* (A^T M) row 0: M rows 0 + 1 + 2; row 1: M rows 1 - 2 - 3 */
     store_output_row(row0 + 2 * k0, _mm512_add_ps(_mm512_add_ps(v[0], v[4]), v[8]),
                      _mm512_add_ps(_mm512_add_ps(v[1], v[5]), v[9]),
@@ -232,7 +227,7 @@ AVX512 void ibx_wino_filter_avx512(const float *w, long p0, long p1, float *U, s
       _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(9));
   const __m512 half = _mm512_set1_ps(0.5f);
   for (long p = p0; p < p1; p += 16) {
-    const __mmask16 m = lanes(p1 - p);
+    const __mmask16 m = ibx_lanes16(p1 - p);
     const float *g0 = w + (size_t)p * 9;
     __m512 g[9];
     for (int j = 0; j < 9; j++)
@@ -263,7 +258,7 @@ AVX512 void ibx_wino_filter_grad_avx512(const float *dU, size_t xs, long p0, lon
       _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(9));
   const __m512 half = _mm512_set1_ps(0.5f);
   for (long p = p0; p < p1; p += 16) {
-    const __mmask16 m = lanes(p1 - p);
+    const __mmask16 m = ibx_lanes16(p1 - p);
     const float *d = dU + p;
     __m512 t[3][4];
     for (int j = 0; j < 4; j++) {

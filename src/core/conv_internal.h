@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "ibx/layers.h"
+#include "isa_clones.h"
 
 /* 1: conv2d_winograd.c provides the functions below and AUTO uses them for
  * 3x3, stride-1, pad-1 layers (build with -DIBX_HAVE_WINOGRAD=0 to force
@@ -41,11 +42,7 @@ void ibx_col2im(const float *cols, int C, int H, int W, int KH, int KW, int stri
  * unset; same arguments and results as the portable ones in
  * conv2d_winograd.c (the tile-row input transform has no AVX-512 twin), the
  * filter ones over pairs p0 .. p1-1 of o * C + c. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define IBX_WINO_HAVE_AVX512 1
-#else
-#define IBX_WINO_HAVE_AVX512 0
-#endif
+#define IBX_WINO_HAVE_AVX512 IBX_AVX512_KERNELS
 void ibx_wino_dy_tiles_avx512(const float *P, int Wp, int TW, float *dst, size_t xs);
 void ibx_wino_output_tiles_avx512(const float *src, size_t xs, int TW, float *plane, int H, int W,
                                   int ty, float bias);

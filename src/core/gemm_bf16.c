@@ -22,6 +22,7 @@
 #include <omp.h>
 
 #include "ibx/precision.h"
+#include "isa_clones.h"
 
 #define BF16_MR 8
 #define BF16_NR 32
@@ -75,10 +76,6 @@ static uint32_t *pack_space(size_t words) {
   return pack_buf;
 }
 
-static __mmask16 mask16(int n) {
-  return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
-}
-
 /* 16 fp32 lanes of row r0 and r1 -> 16 words (r0[j] low, r1[j] high). */
 BF16_TARGET static __m512i interleave_rows(__m512 r0, __m512 r1) {
   __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(r0));
@@ -88,8 +85,8 @@ BF16_TARGET static __m512i interleave_rows(__m512 r0, __m512 r1) {
 
 /* 32 consecutive fp32 (n valid) -> 16 words of consecutive pairs. */
 BF16_TARGET static __m512i pairs_of_row(const float *src, int n) {
-  __m512 lo = _mm512_maskz_loadu_ps(mask16(n), src);
-  __m512 hi = _mm512_maskz_loadu_ps(mask16(n - 16), src + 16);
+  __m512 lo = _mm512_maskz_loadu_ps(ibx_lanes16(n), src);
+  __m512 hi = _mm512_maskz_loadu_ps(ibx_lanes16(n - 16), src + 16);
   return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
 }
 
@@ -103,7 +100,7 @@ BF16_TARGET static void pack_kmajor(const float *src, long ks, int kc, int width
     const float *r0 = src + (long)(2 * kp) * ks;
     const int has1 = 2 * kp + 1 < kc;
     for (int j = 0; j < W; j += 16) {
-      const __mmask16 m = mask16(width - j);
+      const __mmask16 m = ibx_lanes16(width - j);
       __m512 a = _mm512_maskz_loadu_ps(m, r0 + j);
       __m512 b = has1 ? _mm512_maskz_loadu_ps(m, r0 + ks + j) : _mm512_setzero_ps();
       __m512i w = interleave_rows(a, b);
@@ -174,7 +171,7 @@ BF16_TARGET static void pack_jmajor(const float *src, long js, int kc, int width
       const int n = kc - k;
       __m512i w = pairs_of_row(row + k, n);
       const int np = n >= 32 ? 16 : (n + 1) / 2;
-      _mm512_mask_i32scatter_epi32(dst + (long)(k / 2) * W + j, mask16(np), idx, w, 4);
+      _mm512_mask_i32scatter_epi32(dst + (long)(k / 2) * W + j, ibx_lanes16(np), idx, w, 4);
     }
   }
 }
@@ -211,7 +208,7 @@ BF16_TARGET static void micro_kernel(int kp_n, const uint32_t *Ap, const uint32_
   }
   const __m512 acc[8][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
                             {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
-  const __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
+  const __mmask16 m0 = ibx_lanes16(nr), m1 = ibx_lanes16(nr - 16);
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
   for (int r = 0; r < mr; r++) {
     float *c = C + (long)r * ldc;
@@ -316,7 +313,7 @@ AMX_TARGET static void amx_pack_a(int ta, const float *A, long lda, int i0, int 
   for (int kp = 0; kp < wpr; kp++) {
     const int k = 2 * kp;
     for (int r = 0; r < AMX_M; r += 16) {
-      const __mmask16 m = mask16(h - r);
+      const __mmask16 m = ibx_lanes16(h - r);
       __m512 a = k < kc ? _mm512_maskz_loadu_ps(m, A + (long)(k0 + k) * lda + i0 + r)
                         : _mm512_setzero_ps();
       __m512 b = k + 1 < kc ? _mm512_maskz_loadu_ps(m, A + (long)(k0 + k + 1) * lda + i0 + r)
@@ -329,7 +326,7 @@ AMX_TARGET static void amx_pack_a(int ta, const float *A, long lda, int i0, int 
 /* C (mr x nr of a 32 x 32 block) = alpha T + beta C, T the tiles' result. */
 AMX_TARGET static void amx_store(const float *T, float *C, long ldc, int mr, int nr, float alpha,
                                  float beta) {
-  const __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
+  const __mmask16 m0 = ibx_lanes16(nr), m1 = ibx_lanes16(nr - 16);
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
   for (int r = 0; r < mr; r++) {
     float *c = C + (long)r * ldc;

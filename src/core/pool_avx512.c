@@ -21,10 +21,6 @@
 
 #define AVX512 __attribute__((target("avx512f")))
 
-static inline __mmask16 lanes(long n) {
-  return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
-}
-
 /* Position of window j's top-left float in its block of 64 (j = 0 .. 15). */
 static int window_pos(int j, int OW) { return 2 * (j + (j & ~(OW - 1))); }
 
@@ -85,7 +81,7 @@ AVX512 static inline void load_windows(const pool_perm *p, const float *x, long 
                                        __m512 *b, __m512 *c, __m512 *e) {
   __m512 X[4];
   for (int m = 0; m < 4; m++)
-    X[m] = _mm512_maskz_loadu_ps(lanes(valid - 16L * m), x + 16 * m);
+    X[m] = _mm512_maskz_loadu_ps(ibx_lanes16(valid - 16L * m), x + 16 * m);
   const __m512i ia = p->gather, one = _mm512_set1_epi32(1);
   const __m512i ic = _mm512_add_epi32(ia, _mm512_set1_epi32(p->down));
   const __m512i ib = _mm512_add_epi32(ia, one), ie = _mm512_add_epi32(ic, one);
@@ -111,7 +107,7 @@ AVX512 int ibx_max2x2_flat_avx512(const float *x, int OW, long q0, long q1, floa
     v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(b, v, _CMP_GT_OQ), v, b);
     v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(c, v, _CMP_GT_OQ), v, c);
     v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(e, v, _CMP_GT_OQ), v, e);
-    const __mmask16 m = lanes(q1 - q);
+    const __mmask16 m = ibx_lanes16(q1 - q);
     nan |= (__mmask16)(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & m);
     _mm512_mask_storeu_ps(y + q, m, v);
   }
@@ -142,7 +138,7 @@ AVX512 void ibx_max2x2_grad_flat_avx512(const float *x, const float *g, int OW, 
     /* winner: e if ke, else c if kc, else b if kb, else a */
     const __mmask16 we = ke, wc = (__mmask16)(kc & ~ke), wb = (__mmask16)(kb & ~kc & ~ke);
     const __mmask16 wa = (__mmask16)~(we | wc | wb);
-    const __m512 gv = _mm512_maskz_loadu_ps(lanes(q1 - q), g + q);
+    const __m512 gv = _mm512_maskz_loadu_ps(ibx_lanes16(q1 - q), g + q);
     const __m512 da = _mm512_mask_blend_ps(wa, z, gv), db = _mm512_mask_blend_ps(wb, z, gv);
     const __m512 dc = _mm512_mask_blend_ps(wc, z, gv), de = _mm512_mask_blend_ps(we, z, gv);
     if (wide) { /* interleave: a b a b ... on the top row, c e c e ... below */
@@ -156,7 +152,7 @@ AVX512 void ibx_max2x2_grad_flat_avx512(const float *x, const float *g, int OW, 
     for (int k = 0; k < 4; k++) {
       const __m512 top = _mm512_permutex2var_ps(da, p.top[k], db);
       const __m512 bot = _mm512_permutex2var_ps(dc, p.bot[k], de);
-      _mm512_mask_storeu_ps(dx + 4 * q + 16 * k, lanes(valid - 16L * k),
+      _mm512_mask_storeu_ps(dx + 4 * q + 16 * k, ibx_lanes16(valid - 16L * k),
                             _mm512_mask_blend_ps(p.is_top[k], bot, top));
     }
   }

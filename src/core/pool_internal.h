@@ -4,11 +4,7 @@
 
 #include "isa_clones.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define IBX_POOL_HAVE_AVX512 1
-#else
-#define IBX_POOL_HAVE_AVX512 0
-#endif
+#define IBX_POOL_HAVE_AVX512 IBX_AVX512_KERNELS
 
 /* 2x2 stride-2 max pooling where every plane has H = 2 OH, W = 2 OW and OW
  * is 1, 2, 4, 8 or a multiple of 16 (run only where ibx_cpu_use_avx512), over outputs q0 .. q1-1 of the whole tensor (q0 a
