@@ -71,7 +71,13 @@ for shape in 1x1 2x1 1x2 2x2; do
     train.sbatch > /dev/null
 done
 wait_idle 120
-vc sacct -X -n -P -o JobName,State,NodeList,ExitCode > train-sacct.txt
+# slurmctld forgets a job before the accounting records its end: wait
+# (bounded) until sacct no longer shows any of them as active
+for _ in $(seq 30); do
+  vc sacct -X -n -P -o JobName,State,NodeList,ExitCode > train-sacct.txt
+  grep -qE '\|(PENDING|RUNNING|COMPLETING|CONFIGURING)\|' train-sacct.txt || break
+  sleep 1
+done
 cat train-sacct.txt
 for shape in 1x1 2x1 1x2 2x2; do
   line=$(grep "^n$shape|" train-sacct.txt) || fail "sacct does not list n$shape"
