@@ -15,7 +15,9 @@
 #     code and node list per run; --retry-failed resubmits that run only.
 #  3. Preemption and node failure: a 2-node training run is preempted
 #     (scancel --signal=USR1 --batch: checkpoint, exit 3, requeue, resume),
-#     then loses a node mid-epoch (link cut, its slurmd and rank SIGKILLed):
+#     then loses a node mid-epoch (link cut, its slurmd and rank SIGKILLed;
+#     the resumed ranks are held with SIGSTOP from their first log line until
+#     the node is dead, so that a fast machine cannot finish the run first):
 #     the attempt ends within train.watchdog_s with a clear error, Slurm
 #     requeues the job (NODE_FAIL), it resumes from the last checkpoint on the
 #     surviving node and the third one; sacct -D shows REQUEUED, NODE_FAIL,
@@ -32,7 +34,9 @@ work=$(pwd)/vcluster-test.$$
 rm -rf "$work"
 mkdir -p "$work"
 cl=$work/c
+ranks=
 cleanup() {
+  [ -z "$ranks" ] || pkill -CONT -f "$ranks" || true # held ranks must be able to end
   bash "$vcluster" down "$cl" || true
   [ -n "${IBX_KEEP_VCLUSTER_TEST:-}" ] || rm -rf "$work" # keep it to read the daemons' logs
 }
@@ -194,7 +198,7 @@ results = $work/results
 [set]
 data.train_limit = 1536
 data.test_limit = 100
-train.epochs = 4
+train.epochs = 6
 train.warmup_epochs = 0
 train.batch_size = 64
 train.log_every = 4
@@ -211,14 +215,14 @@ outputs = metrics.h5
 INI
 vc "$ibx" sweep submit nf.ini > submit-nf.out || fail "submit nf"
 run=$(ls -d results/nf/*/run.ini | head -1 | xargs dirname)
-wait_log() { # until the run's log says $1 (bounded)
-  for _ in $(seq 240); do
+wait_log() { # until the run's log says $1 (bounded: 120 s)
+  for _ in $(seq 1200); do
     grep -q "$1" results/nf/logs/train-*.out 2> /dev/null && return 0
-    sleep 0.5
+    sleep 0.1
   done
   fail "nf: no '$1' in the log"
 }
-wait_log "epoch 1/4 done"
+wait_log "epoch 1/6 done"
 job=$(vc squeue -h -n ibx-nf-train -o %i | head -1)
 [ -n "$job" ] || fail "nf finished before it could be preempted"
 vc scancel --signal=USR1 --batch "$job"
@@ -231,10 +235,21 @@ vc "$ibx" sweep status -v nf.ini > status-preempted.out || true
 cat status-preempted.out
 grep -qE "train +preempted +\[slurm $job (PENDING|REQUEUED|RUNNING|CONFIGURING)[^]]*; requeued 1x, after REQUEUED\]" \
   status-preempted.out || fail "status while preempted"
-# the second attempt is up and running on its nodes (waiting for "epoch 2/4
+# the second attempt is up and running on its nodes (waiting for "epoch 2
 # done" matched the first attempt's line when its preemption landed after
-# epoch 2, on a quiet machine)
+# epoch 2, on a quiet machine). Its ranks are stopped (SIGSTOP; the nodes
+# share this pid namespace) as soon as they say they resumed: the rest of
+# the run took under a second here, and once the second attempt had
+# finished before the node died (the third then had nothing to resume).
 wait_log "resumed from"
+ranks="^$ibx train --resume $(cat results/nf/slurm/submit-1/runs)\$" # as the job script runs them
+for _ in $(seq 50); do
+  [ "$(pgrep -fc "$ranks")" = 2 ] && break
+  sleep 0.1
+done
+pkill -STOP -f "$ranks" || fail "no rank of the second attempt to hold"
+[ "$(pgrep -fc "$ranks")" = 2 ] || fail "not 2 ranks in the second attempt: $(pgrep -fa "$ranks")"
+grep -q "epoch 6/6 done" results/nf/logs/train-*.out && fail "the second attempt finished before it was held"
 for _ in $(seq 120); do
   [ "$(vc squeue -h -n ibx-nf-train -o %T | head -1)" = RUNNING ] && break
   sleep 0.5
@@ -246,6 +261,7 @@ victim=$(grep -oE '[0-9]\]$' <<< "$nodes" | tr -d ']' || true)
 [ -n "$victim" ] || fail "nf runs on '$nodes'"
 killed_at=$(date +%s)
 bash "$vcluster" kill-node "$cl" "$victim"
+pkill -CONT -f "$ranks" || true # the surviving rank goes on, into a collective with a dead peer
 # the first attempt ends (NODE_FAIL) and the job goes back to the queue
 for _ in $(seq 120); do
   [ "$(vc squeue -h -j "$job" -o %T 2> /dev/null)" = PENDING ] && break
@@ -289,7 +305,7 @@ grep -qE "$nf_line" status-nf.out || fail "status does not show the requeue: $(c
 import sys, h5py, numpy as np
 m = h5py.File(sys.argv[1] + "/metrics.h5", "r")
 ep = list(m["epoch/epoch"][...])
-assert ep == [1, 2, 3, 4], ep
+assert ep == [1, 2, 3, 4, 5, 6], ep
 steps = m["step/step"][...]
 assert len(steps) == len(set(steps)) and np.all(np.diff(steps) > 0), steps
 print("node failure: epochs %s, %d step rows, no duplicates" % (ep, len(steps)))
