@@ -18,8 +18,16 @@
  * of the 64 of the global batch (noisier statistics: sampling error ~
  * 1/sqrt(32) instead of 1/sqrt(64)), which changes the output and the
  * gradient. Measured (2 cores, this config):
- *   step 1:   sync  gradient 1.6e-6, running stats 2e-8;
+ *   step 1:   sync  gradient 1.6e-6 or 3.0e-3, running stats 2e-8;
  *             local gradient 0.89,   running stats 3.5e-3
+ * The step-1 gradient: 1.6e-6 with batch norm's earlier sums, 3.0e-3 since
+ * they add in a fixed lane order (src/core/reduce.h). Not a lost digit: one
+ * ReLU input after features.31 lies within rounding of zero (BN output
+ * x - mean at gamma 1, beta 0) and goes the other way under the other
+ * order: the gradients of the layers after it still agree to 1e-6, those
+ * of the layers before it move by 3e-3, and that BN's gamma gradient
+ * (g * xhat, xhat ~ 0 there) not at all. Any summation order can meet such a tie, so step 1 allows
+ * 2e-2: still 40x below local BN, which differs everywhere.
  *   step 20:  sync  params 1.8e-6, update 8.7e-3, running stats 9.5e-6
  *             local params 9.6e-5, update 0.47,   running stats 9.5e-3
  * Why 20 steps differ more than rounding: this network amplifies tiny
@@ -205,7 +213,7 @@ static void run_case(const char *root, int steps, int rank) {
            steps, GLOBAL_BATCH, GLOBAL_BATCH, GLOBAL_BATCH / 2, s.params, s.update, s.buffers,
            s.momentum, GLOBAL_BATCH / 2, l.params, l.update, l.buffers, l.momentum);
     if (steps == 1) { /* one gradient: the same function, up to summation order */
-      CHECK(s.update < 1e-3 && s.momentum < 1e-4 && s.buffers < 1e-6,
+      CHECK(s.update < 2e-2 && s.momentum < 2e-2 && s.buffers < 1e-6,
             "sync BN, step 1: update %.3g, gradient %.3g, running stats %.3g", s.update,
             s.momentum, s.buffers);
       CHECK(l.update > 1e-1 && l.momentum > 1e-1 && l.buffers > 1e-3,

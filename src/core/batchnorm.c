@@ -9,6 +9,7 @@
 #include "ibx/memory.h"
 #include "ibx/layers.h"
 #include "isa_clones.h"
+#include "reduce.h"
 
 /* Views x as [N, C, S] where S = H*W (1 for 1-D). */
 static int bn_dims(const ibx_batchnorm *L, const ibx_tensor *x, const char *op, int *N, int *S) {
@@ -34,66 +35,8 @@ static int check_vec(const ibx_tensor *t, int C, const char *op, const char *nam
  * the build is portable (no -march): the backward pass's two sweeps over x,
  * dy and the ReLU output are compute-bound with SSE2 (selects, 4 lanes). */
 
-/* Reductions: float SIMD partial sums over blocks of at most 1024 values,
- * combined in double. Vectorises (a plain double accumulator does not) and
- * keeps the rounding error of each block's float sum near 1e-7 * sqrt(1024). */
-#define BN_BLOCK 1024
-
-IBX_ISA_CLONES
-static double block_sum(const float *p, long n) {
-  double total = 0.0;
-  for (long b = 0; b < n; b += BN_BLOCK) {
-    const long e = b + BN_BLOCK < n ? b + BN_BLOCK : n;
-    float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-    for (long i = b; i < e; i++)
-      acc += p[i];
-    total += acc;
-  }
-  return total;
-}
-
-/* sum (p - mean)^2: the second pass of a two-pass variance (no cancellation). */
-IBX_ISA_CLONES
-static double block_sum_sq_dev(const float *p, long n, float mean) {
-  double total = 0.0;
-  for (long b = 0; b < n; b += BN_BLOCK) {
-    const long e = b + BN_BLOCK < n ? b + BN_BLOCK : n;
-    float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-    for (long i = b; i < e; i++)
-      acc += (p[i] - mean) * (p[i] - mean);
-    total += acc;
-  }
-  return total;
-}
-
-/* *sg += sum g, *sgx += sum g * (x - mean), where g = dy masked by y > 0
- * when y (the fused ReLU output) is given. */
-IBX_ISA_CLONES
-static void block_grad_sums(const float *x, const float *dy, const float *y, long n, float mean,
-                            double *sg, double *sgx) {
-  for (long b = 0; b < n; b += BN_BLOCK) {
-    const long e = b + BN_BLOCK < n ? b + BN_BLOCK : n;
-    float a = 0.0f, ax = 0.0f;
-    if (y) {
-#pragma omp simd reduction(+ : a, ax)
-      for (long i = b; i < e; i++) {
-        const float g = y[i] > 0.0f ? dy[i] : 0.0f;
-        a += g;
-        ax += g * (x[i] - mean);
-      }
-    } else {
-#pragma omp simd reduction(+ : a, ax)
-      for (long i = b; i < e; i++) {
-        a += dy[i];
-        ax += dy[i] * (x[i] - mean);
-      }
-    }
-    *sg += a;
-    *sgx += ax;
-  }
-}
+/* Per-plane reductions: ibx_sum_f32 and friends (reduce.h), whose bits do
+ * not depend on the vector width of the clone that runs them. */
 
 /* Small planes (fewer than BN_SMALL_PLANE values): the per-plane sums above
  * end in a horizontal sum per plane, which is most of their cost at 2 x 2 or
@@ -254,10 +197,10 @@ static void normalize_plane(const float *x, int S, float scale, float shift, flo
 /* Moments of n values: sum, mean m rounded to float, sum (x - m)^2; the
  * squared deviations are summed while the values are still in cache. */
 void ibx_bn_moments_of(const float *p, long n, ibx_bn_moments *out) {
-  const double sum = block_sum(p, n);
+  const double sum = ibx_sum_f32(p, n);
   const float m = (float)(sum / n);
   out->count = (double)n, out->sum = sum, out->mean = m;
-  out->sqdev = block_sum_sq_dev(p, n, m);
+  out->sqdev = ibx_sum_sq_dev_f32(p, n, m);
 }
 
 /* sum over part k of (x - mu)^2 = sqdev_k + 2 (m_k - mu) (sum_k - count_k m_k)
@@ -550,7 +493,7 @@ static int bn_backward(const ibx_batchnorm *L, const ibx_tensor *x, const ibx_te
     for (long p = 0; p < (long)N * C; p++) {
       const size_t at = (size_t)p * S;
       double sg = 0.0, sgx = 0.0;
-      block_grad_sums(x->data + at, dy->data + at, relu_y ? relu_y->data + at : NULL, S,
+      ibx_sum_grad_f32(x->data + at, dy->data + at, relu_y ? relu_y->data + at : NULL, S,
                       save_mean[p % C], &sg, &sgx);
       plane[2 * p] = sg, plane[2 * p + 1] = sgx;
     }

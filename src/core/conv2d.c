@@ -6,7 +6,7 @@
 #include "ibx/error.h"
 #include "ibx/precision.h"
 #include "ibx/layers.h"
-#include "isa_clones.h"
+#include "reduce.h"
 
 int ibx_conv2d_out_size(int in, int kernel, int stride, int pad) {
   int span = in + 2 * pad - kernel;
@@ -263,22 +263,6 @@ static int im2col_backward(const ibx_conv2d *L, const ibx_tensor *x, const ibx_t
   return IBX_OK;
 }
 
-/* Sum of one plane: float SIMD partial sums over blocks of at most 1024
- * values, combined in double (as batch norm's reductions). */
-IBX_ISA_CLONES
-double ibx_conv_plane_sum(const float *src, long P) {
-  double total = 0.0;
-  for (long b = 0; b < P; b += 1024) {
-    const long e = b + 1024 < P ? b + 1024 : P;
-    float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-    for (long i = b; i < e; i++)
-      acc += src[i];
-    total += acc;
-  }
-  return total;
-}
-
 /* Per channel, plane sums in a fixed order; channels are split over threads. */
 void ibx_conv_bias_grad(const ibx_tensor *dy, ibx_tensor *db) {
   const int N = dy->dim[0], O = dy->dim[1], P = dy->dim[2] * dy->dim[3];
@@ -287,7 +271,7 @@ void ibx_conv_bias_grad(const ibx_tensor *dy, ibx_tensor *db) {
   for (int o = 0; o < O; o++) {
     double acc = 0.0;
     for (int n = 0; n < N; n++)
-      acc += ibx_conv_plane_sum(dy->data + ((size_t)n * O + o) * P, P);
+      acc += ibx_sum_f32(dy->data + ((size_t)n * O + o) * P, P);
     db->data[o] += (float)acc;
   }
 }

@@ -47,6 +47,7 @@
 #include "ibx/error.h"
 #include "ibx/precision.h"
 #include "isa_clones.h"
+#include "reduce.h"
 
 /* The tile transforms get AVX-512 and AVX2 clones picked at load time when the
  * build is portable (no -march); with -march=native the compiler uses them anyway. */
@@ -422,7 +423,7 @@ static void transform_block(const wkernels *kn, const wgrid *g, const wchunk *ch
       kn->dy(P + (size_t)(2 * r + 1) * g->Wp + 1, g->Wp, g->TW, D + off, xs);
   }
   if (planesum)
-    planesum[(size_t)n * C + c] = ibx_conv_plane_sum(plane, (long)g->H * g->W);
+    planesum[(size_t)n * C + c] = ibx_sum_f32(plane, (long)g->H * g->W);
 }
 
 /* Output transform of plane k of M[xi][k][t] into block id of y [N,K,H,W]. */
@@ -575,7 +576,7 @@ static void input_groups(const wgrid *g, const wchunk *ch, const float *x, int C
       for (long n = (16 * j + per_plane - 1) / per_plane;
            n < ch->nblk && n * per_plane < 16 * (j + 1); n++)
         planesum[(size_t)(ch->b0 + n) * C + c] =
-            ibx_conv_plane_sum(plane0 + (size_t)n * C * HW, HW);
+            ibx_sum_f32(plane0 + (size_t)n * C * HW, HW);
   }
 }
 

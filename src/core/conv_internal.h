@@ -74,9 +74,6 @@ void ibx_wino_output_group_avx512(const float *src, size_t xs, const ibx_wino_la
                                   float *plane0, long img_stride, int W, float bias);
 void ibx_wino_filter_grad_avx512(const float *dU, size_t xs, long p0, long p1, float *dw);
 
-/* Sum of src[0 .. P-1]: float SIMD partial sums in blocks of 1024, combined
- * in double. */
-double ibx_conv_plane_sum(const float *src, long P);
 /* db[o] += sum over n, h, w of dy[n][o]. */
 void ibx_conv_bias_grad(const ibx_tensor *dy, ibx_tensor *db);
 

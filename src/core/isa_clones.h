@@ -4,12 +4,15 @@
  * (IBX_NATIVE), clang, or another architecture it expands to nothing.
  * Clone plain functions, not ones holding an OpenMP region: GCC does not
  * clone the outlined parallel bodies. Built in ISO C mode, where
- * -ffp-contract=off, every clone computes the same bits. */
+ * -ffp-contract=off, every clone computes the same bits, provided no loop
+ * reorders additions by the vector width (`omp simd reduction` does): sums
+ * go through reduce.h. -DIBX_NO_ISA_CLONES turns cloning off (a test
+ * builds one file once per ISA with it). */
 #ifndef IBX_ISA_CLONES_H
 #define IBX_ISA_CLONES_H
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__) && \
-    defined(__has_attribute)
+    !defined(IBX_NO_ISA_CLONES) && defined(__has_attribute)
 #if __has_attribute(target_clones)
 #define IBX_ISA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif

@@ -6,6 +6,7 @@
 
 #include "ibx/error.h"
 #include "isa_clones.h"
+#include "reduce.h"
 
 /* The sum of squares of the gradient, every step (the trainer logs the norm
  * even without clipping): one chained double add per value was latency-bound
@@ -18,18 +19,15 @@
 
 IBX_ISA_CLONES
 static double block_sumsq(const float *g, size_t n) {
-  double lane[16] = {0};
+  double lane[IBX_SUM_LANES] = {0};
   size_t i = 0;
-  for (; i + 16 <= n; i += 16)
+  for (; i + IBX_SUM_LANES <= n; i += IBX_SUM_LANES)
 #pragma omp simd
-    for (int l = 0; l < 16; l++)
+    for (int l = 0; l < IBX_SUM_LANES; l++)
       lane[l] += (double)g[i + l] * g[i + l];
   for (int l = 0; i + l < n; l++)
     lane[l] += (double)g[i + l] * g[i + l];
-  for (int w = 8; w > 0; w /= 2) /* pairwise: lane l + w onto lane l */
-    for (int l = 0; l < w; l++)
-      lane[l] += lane[l + w];
-  return lane[0];
+  return ibx_lanes_total_d(lane);
 }
 
 static double sum_squares(const float *g, size_t n) {

@@ -8,6 +8,7 @@
 #include "ibx/error.h"
 #include "ibx/transformer_layers.h"
 #include "isa_clones.h"
+#include "reduce.h"
 
 /* ---- embeddings ---------------------------------------------------------- */
 
@@ -98,25 +99,10 @@ int ibx_position_add_backward(const ibx_tensor *dy, ibx_tensor *dx, ibx_tensor *
  * IBX_ISA_CLONES (isa_clones.h): in the portable build SSE2 runs them 4 lanes
  * wide. They are plain functions called from inside the parallel loops. */
 
-/* Row reductions as LANES interleaved partial sums, combined pairwise in a
- * fixed order: a single accumulator does not vectorise (the compiler may not
- * reorder the additions), these do at any vector width, and every clone adds
- * in the same order. */
-#define LANES 16
-
-static inline double combine_lanes_d(double *a) {
-  for (int w = LANES / 2; w; w /= 2)
-    for (int l = 0; l < w; l++)
-      a[l] += a[l + w];
-  return a[0];
-}
-
-static inline float combine_lanes_f(float *a) {
-  for (int w = LANES / 2; w; w /= 2)
-    for (int l = 0; l < w; l++)
-      a[l] += a[l + w];
-  return a[0];
-}
+/* Row reductions as IBX_SUM_LANES interleaved partial sums, combined
+ * pairwise in a fixed order (reduce.h): they vectorise at any vector width
+ * and every clone adds in the same order. */
+#define LANES IBX_SUM_LANES
 
 static inline double row_mean(const float *x, int D) {
   double a[LANES] = {0};
@@ -126,7 +112,7 @@ static inline double row_mean(const float *x, int D) {
       a[l] += x[d + l];
   for (int l = 0; d < D; d++, l++)
     a[l] += x[d];
-  return combine_lanes_d(a) / D;
+  return ibx_lanes_total_d(a) / D;
 }
 
 /* ---- LayerNorm ----------------------------------------------------------- */
@@ -147,7 +133,7 @@ IBX_ISA_CLONES static void ln_forward_row(const float *x, int D, float eps, cons
     const double c = x[d] - m;
     a[l] += c * c;
   }
-  const double v = combine_lanes_d(a) / D;
+  const double v = ibx_lanes_total_d(a) / D;
   const float rs = (float)(1.0 / sqrt(v + (double)eps));
   *mean = (float)m, *rstd = rs;
   for (d = 0; d < D; d++)
@@ -169,7 +155,7 @@ IBX_ISA_CLONES static void ln_backward_row(const float *x, const float *dy, cons
     const double g = (double)dy[d] * gamma[d], xh = (x[d] - m) * rstd;
     a[l] += g, b[l] += g * xh;
   }
-  const double sg = combine_lanes_d(a) / D, sgx = combine_lanes_d(b) / D;
+  const double sg = ibx_lanes_total_d(a) / D, sgx = ibx_lanes_total_d(b) / D;
   for (d = 0; d < D; d++) {
     const double g = (double)dy[d] * gamma[d], xh = (x[d] - m) * rstd;
     dx[d] = (float)(rstd * (g - sg - xh * sgx));
@@ -452,7 +438,7 @@ IBX_ISA_CLONES static void softmax_rows(float *P, int T, const uint8_t *pad) {
         ls[l] += row[j0 + l];
     for (int l = 0; j0 < T; j0++, l++)
       ls[l] += row[j0];
-    const float inv = 1.0f / combine_lanes_f(ls);
+    const float inv = 1.0f / ibx_lanes_total_f(ls);
     for (int j = 0; j < T; j++)
       row[j] *= inv;
   }
@@ -470,7 +456,7 @@ IBX_ISA_CLONES static void softmax_rows_backward(const float *P, float *G, int T
         a[l] += (double)pr[j + l] * gr[j + l];
     for (int l = 0; j < T; j++, l++)
       a[l] += (double)pr[j] * gr[j];
-    const float dot = (float)combine_lanes_d(a);
+    const float dot = (float)ibx_lanes_total_d(a);
     for (j = 0; j < T; j++)
       gr[j] = pr[j] * (gr[j] - dot);
   }

@@ -1,0 +1,50 @@
+/* Float sums whose bits do not depend on the vector width.
+ *
+ * A sum with one accumulator does not vectorise (the compiler may not
+ * reorder the additions), and `#pragma omp simd reduction` reorders them by
+ * the vector width: the SSE2, AVX2 and AVX-512 clones (isa_clones.h) then
+ * give different bits, so batch-norm statistics and bias gradients would
+ * differ between node types of one cluster, and a run resumed on another
+ * CPU would not continue bit-identically. Instead every sum here keeps
+ * IBX_SUM_LANES interleaved partial sums (lane l takes the values at
+ * l mod IBX_SUM_LANES), which vectorise at any width, and adds the lanes
+ * pairwise in a fixed order. tests/test_reduce_isa.c builds them for each
+ * ISA and compares the bits. */
+#ifndef IBX_CORE_REDUCE_H
+#define IBX_CORE_REDUCE_H
+
+#define IBX_SUM_LANES 16
+
+/* Float lanes are summed over blocks of at most IBX_SUM_BLOCK values (64
+ * per lane) and the blocks added in double: rounding stays near that of 64
+ * float additions, whatever n. */
+#define IBX_SUM_BLOCK 1024
+
+/* a[0] + ... + a[15], pairwise: lane l + w onto lane l for w = 8, 4, 2, 1.
+ * a is overwritten. */
+static inline float ibx_lanes_total_f(float *a) {
+  for (int w = IBX_SUM_LANES / 2; w; w /= 2)
+    for (int l = 0; l < w; l++)
+      a[l] += a[l + w];
+  return a[0];
+}
+
+static inline double ibx_lanes_total_d(double *a) {
+  for (int w = IBX_SUM_LANES / 2; w; w /= 2)
+    for (int l = 0; l < w; l++)
+      a[l] += a[l + w];
+  return a[0];
+}
+
+/* sum of p[0 .. n-1] */
+double ibx_sum_f32(const float *p, long n);
+
+/* sum of (p[i] - mean)^2: the second pass of a two-pass variance */
+double ibx_sum_sq_dev_f32(const float *p, long n, float mean);
+
+/* *sg += sum g, *sgx += sum g (x - mean), g = dy, or dy masked by y > 0
+ * where y (a fused ReLU's output) is given: batch norm's backward sums */
+void ibx_sum_grad_f32(const float *x, const float *dy, const float *y, long n, float mean,
+                      double *sg, double *sgx);
+
+#endif
