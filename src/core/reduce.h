@@ -14,26 +14,32 @@
 #define IBX_CORE_REDUCE_H
 
 #define IBX_SUM_LANES 16
+_Static_assert(IBX_SUM_LANES == 16, "ibx_lanes_total_f/_d below add exactly 16 lanes");
 
 /* Float lanes are summed over blocks of at most IBX_SUM_BLOCK values (64
  * per lane) and the blocks added in double: rounding stays near that of 64
  * float additions, whatever n. */
 #define IBX_SUM_BLOCK 1024
 
-/* a[0] + ... + a[15], pairwise: lane l + w onto lane l for w = 8, 4, 2, 1.
- * a is overwritten. */
-static inline float ibx_lanes_total_f(float *a) {
-  for (int w = IBX_SUM_LANES / 2; w; w /= 2)
-    for (int l = 0; l < w; l++)
-      a[l] += a[l + w];
-  return a[0];
+/* a[0] + ... + a[15], pairwise: lane l + w onto lane l for w = 8, 4, 2, 1,
+ * written out level by level (fixed trip counts: straight-line vector code,
+ * where a loop over w was a generic loop per level). */
+static inline float ibx_lanes_total_f(const float *a) {
+  float h8[8], h4[4];
+  for (int l = 0; l < 8; l++)
+    h8[l] = a[l] + a[l + 8];
+  for (int l = 0; l < 4; l++)
+    h4[l] = h8[l] + h8[l + 4];
+  return (h4[0] + h4[2]) + (h4[1] + h4[3]);
 }
 
-static inline double ibx_lanes_total_d(double *a) {
-  for (int w = IBX_SUM_LANES / 2; w; w /= 2)
-    for (int l = 0; l < w; l++)
-      a[l] += a[l + w];
-  return a[0];
+static inline double ibx_lanes_total_d(const double *a) {
+  double h8[8], h4[4];
+  for (int l = 0; l < 8; l++)
+    h8[l] = a[l] + a[l + 8];
+  for (int l = 0; l < 4; l++)
+    h4[l] = h8[l] + h8[l + 4];
+  return (h4[0] + h4[2]) + (h4[1] + h4[3]);
 }
 
 /* sum of p[0 .. n-1] */
