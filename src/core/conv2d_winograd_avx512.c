@@ -20,8 +20,6 @@
  * whether the compiler contracts them into FMAs changes nothing), so both
  * give the same results; tests/test_conv_winograd.c runs its comparisons
  * with both (IBX_CPU_NO_AVX512=1 selects the portable ones). */
-#include <stdlib.h>
-
 #include "conv_internal.h"
 #include "isa_clones.h"
 
@@ -30,14 +28,6 @@
 #include <immintrin.h>
 
 #define AVX512 __attribute__((target("avx512f")))
-
-int ibx_cpu_use_avx512(void) {
-  static int cpu = -1;
-  if (cpu < 0)
-    cpu = __builtin_cpu_supports("avx512f") ? 1 : 0;
-  const char *off = getenv("IBX_CPU_NO_AVX512");
-  return cpu && !(off && *off && *off != '0');
-}
 
 /* Columns c, c+2, ..., c+30 of a row (even) and c+1, ..., c+31 (odd), read
  * with masks so that nothing at or beyond `len` floats from row is touched. */
@@ -285,9 +275,5 @@ AVX512 void ibx_wino_filter_grad_avx512(const float *dU, size_t xs, long p0, lon
     }
   }
 }
-
-#else
-
-int ibx_cpu_use_avx512(void) { return 0; }
 
 #endif
