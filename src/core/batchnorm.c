@@ -38,8 +38,8 @@ static int check_vec(const ibx_tensor *t, int C, const char *op, const char *nam
 /* Per-plane reductions: ibx_sum_f32 and friends (reduce.h), whose bits do
  * not depend on the vector width of the clone that runs them. */
 
-/* Small planes (fewer than BN_SMALL_PLANE values): the per-plane sums above
- * end in a horizontal sum per plane, which is most of their cost at 2 x 2 or
+/* Small planes (fewer than BN_SMALL_PLANE values): the per-plane sums
+ * (reduce.h) end in a horizontal sum per plane, which is most of their cost at 2 x 2 or
  * 4 x 4. Instead: the lanes j = (c - c0) * S + s of a group of channels are
  * summed down the batch (the rows of [N, C*S] are C*S apart), vectorised
  * across the lanes, in float over at most 64 samples then in double; the

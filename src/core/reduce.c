@@ -5,7 +5,8 @@
 
 /* The lanes of one block: the full groups of IBX_SUM_LANES values are one
  * vector add each (a[] stays in registers), the tail goes to lanes 0, 1, ...
- * in turn, as if it were a short group. TERM(i) is the value at index i. */
+ * in turn, as if it were a short group. TERM is an expression in i: the
+ * value at index i. */
 #define LANE_BLOCK(a, b, e, TERM)                                                                  \
   do {                                                                                             \
     long i_ = (b);                                                                                 \
