@@ -3,10 +3,11 @@
  * A sum with one accumulator does not vectorise (the compiler may not
  * reorder the additions), and `#pragma omp simd reduction` reorders them by
  * the vector width: the SSE2, AVX2 and AVX-512 clones (isa_clones.h) then
- * give different bits, so batch-norm statistics and bias gradients would
- * differ between node types of one cluster, and a run resumed on another
- * CPU would not continue bit-identically. Instead every sum here keeps
- * IBX_SUM_LANES interleaved partial sums (lane l takes the values at
+ * give different bits: batch-norm statistics and bias gradients differed
+ * between node types of one cluster for that reason alone. (OpenBLAS also
+ * picks its GEMM kernels by CPU: whole runs can be bit-identical across CPU
+ * types only if OPENBLAS_CORETYPE pins one kernel.) Instead every sum here
+ * keeps IBX_SUM_LANES interleaved partial sums (lane l takes the values at
  * l mod IBX_SUM_LANES), which vectorise at any width, and adds the lanes
  * pairwise in a fixed order. tests/test_reduce_isa.c builds them for each
  * ISA and compares the bits. */
