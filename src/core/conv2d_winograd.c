@@ -440,7 +440,7 @@ static void output_block(const wkernels *kn, const wgrid *g, const wchunk *ch, c
 
 static wkernels pick_kernels(void) {
   wkernels k = {input_tiles, dy_tiles, output_tiles, 0};
-#if IBX_WINO_HAVE_AVX512
+#if IBX_AVX512_KERNELS
   if (ibx_cpu_use_avx512()) {
     k.dy = ibx_wino_dy_tiles_avx512;
     k.output = ibx_wino_output_tiles_avx512, k.avx512 = 1;
@@ -554,7 +554,7 @@ static int pick_mode(int N, int H, int W, int O, int C, size_t floats_per_tile, 
   return priv;
 }
 
-#if IBX_WINO_HAVE_AVX512
+#if IBX_AVX512_KERNELS
 /* Small planes: unit u = (channel c, lane group j); P holds the chunk's
  * lane groups (start_chunk). Plane sums as transform_block takes them, for
  * the planes whose first tile is in the group. */
@@ -599,7 +599,7 @@ static void output_groups(const wgrid *g, const wchunk *ch, const float *M, int 
  * channel * lane groups + group for small planes. */
 static void input_units(const wkernels *kn, const wgrid *g, const wchunk *ch, const float *x,
                         int C, long u0, long u1, float *P, float *V, float *D, double *planesum) {
-#if IBX_WINO_HAVE_AVX512
+#if IBX_AVX512_KERNELS
   if (g->small) {
     input_groups(g, ch, x, C, u0, u1, P, V, D, planesum);
     return;
@@ -611,7 +611,7 @@ static void input_units(const wkernels *kn, const wgrid *g, const wchunk *ch, co
 }
 static void output_units(const wkernels *kn, const wgrid *g, const wchunk *ch, const float *M,
                          int K, long u0, long u1, const float *P, const float *bias, float *y) {
-#if IBX_WINO_HAVE_AVX512
+#if IBX_AVX512_KERNELS
   if (g->small) {
     output_groups(g, ch, M, K, u0, u1, P, bias, y);
     return;

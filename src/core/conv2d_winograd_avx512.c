@@ -23,7 +23,7 @@
 #include "conv_internal.h"
 #include "isa_clones.h"
 
-#if IBX_WINO_HAVE_AVX512
+#if IBX_AVX512_KERNELS
 
 #include <immintrin.h>
 

@@ -37,12 +37,11 @@ void ibx_im2col(const float *x, int C, int H, int W, int KH, int KW, int stride,
                 int OH, int OW, float *cols);
 void ibx_col2im(const float *cols, int C, int H, int W, int KH, int KW, int stride, int ph,
                 int pw, int OH, int OW, float *x);
-/* AVX-512 Winograd transforms (conv2d_winograd_avx512.c), used when
- * ibx_cpu_use_avx512() (isa_clones.h) says the CPU has AVX-512F and IBX_CPU_NO_AVX512 is
- * unset; same arguments and results as the portable ones in
+/* AVX-512 Winograd transforms (conv2d_winograd_avx512.c), built where
+ * IBX_AVX512_KERNELS and used when ibx_cpu_use_avx512() (isa_clones.h) says
+ * the CPU has AVX-512F and IBX_CPU_NO_AVX512 is unset; same arguments and results as the portable ones in
  * conv2d_winograd.c (the tile-row input transform has no AVX-512 twin), the
  * filter ones over pairs p0 .. p1-1 of o * C + c. */
-#define IBX_WINO_HAVE_AVX512 IBX_AVX512_KERNELS
 void ibx_wino_dy_tiles_avx512(const float *P, int Wp, int TW, float *dst, size_t xs);
 void ibx_wino_output_tiles_avx512(const float *src, size_t xs, int TW, float *plane, int H, int W,
                                   int ty, float bias);

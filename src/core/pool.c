@@ -57,24 +57,13 @@ done:
   return best;
 }
 
-/* 2x2 stride-2 unpadded windows (every VGG pool): index of the first maximum
- * in row-major window order, as window_argmax would return it. NaN-free
- * inputs only; the general path handles NaN propagation. */
-static inline int argmax2x2(const float *plane, int W, int oy, int ox) {
-  const int i0 = 2 * oy * W + 2 * ox;
-  int best = i0;
-  if (plane[i0 + 1] > plane[best]) best = i0 + 1;
-  if (plane[i0 + W] > plane[best]) best = i0 + W;
-  if (plane[i0 + W + 1] > plane[best]) best = i0 + W + 1;
-  return best;
-}
-
 /* Per-plane 2x2 loops, vectorised across the windows of a row (selects, no
  * index arithmetic); AVX-512 and AVX2 clones picked at load time in a
  * portable build. */
 
-/* out = the maxima of the 2x2 windows (the value of argmax2x2's element:
- * ties have equal values); returns 1 if a maximum is NaN. */
+/* out = the maxima of the 2x2 windows (the value of the first maximum in
+ * row-major window order, as window_argmax picks it: ties have equal
+ * values); returns 1 if a maximum is NaN. */
 IBX_ISA_CLONES
 static int max2x2_plane(const float *plane, int W, int OH, int OW, float *out) {
   int nan_seen = 0;
@@ -94,8 +83,8 @@ static int max2x2_plane(const float *plane, int W, int OH, int OW, float *out) {
   return nan_seen;
 }
 
-/* d = the gradient routed to each window's first maximum (argmax2x2's
- * choice), zero elsewhere, including a last odd row or column. */
+/* d = the gradient routed to each window's first maximum (row-major order,
+ * as window_argmax), zero elsewhere, including a last odd row or column. */
 IBX_ISA_CLONES
 static void max2x2_grad_plane(const float *plane, int H, int W, const float *g, int OH, int OW,
                               float *d) {
@@ -128,19 +117,16 @@ static void max2x2_grad_plane(const float *plane, int H, int W, const float *g, 
 
 static int is_2x2(const ibx_pool2d *L) { return L->kernel == 2 && L->stride == 2 && L->pad == 0; }
 
+#if IBX_AVX512_KERNELS
 /* Even planes with OW 1, 2, 4, 8 or a multiple of 16 go to the AVX-512
  * kernels over the flat tensor (pool_avx512.c) in units of FLAT_UNIT
  * outputs. */
 #define FLAT_UNIT 1024
 static int use_flat(const ibx_pool2d *L, const ibx_tensor *x, int OH, int OW) {
-#if IBX_POOL_HAVE_AVX512
   return is_2x2(L) && x->dim[2] == 2 * OH && x->dim[3] == 2 * OW &&
          (OW == 1 || OW == 2 || OW == 4 || OW == 8 || OW % 16 == 0) && ibx_cpu_use_avx512();
-#else
-  (void)L, (void)x, (void)OH, (void)OW;
-  return 0;
-#endif
 }
+#endif
 
 int ibx_maxpool2d_forward(const ibx_pool2d *L, const ibx_tensor *x, ibx_tensor *y) {
   IBX_TRY(check_pool(L, x, y, "maxpool2d_forward"));
@@ -150,7 +136,7 @@ int ibx_maxpool2d_forward(const ibx_pool2d *L, const ibx_tensor *x, ibx_tensor *
     const float *xs = x->data;
     float *ys = y->data;
     int nan_seen = 0;
-#if IBX_POOL_HAVE_AVX512
+#if IBX_AVX512_KERNELS
     if (use_flat(L, x, OH, OW)) {
       const long Q = (long)NC * OH * OW, units = (Q + FLAT_UNIT - 1) / FLAT_UNIT;
 #pragma omp parallel for schedule(static) reduction(| : nan_seen)
@@ -191,7 +177,7 @@ int ibx_maxpool2d_backward(const ibx_pool2d *L, const ibx_tensor *x, const ibx_t
   if (is_2x2(L)) {
     const float *xs = x->data, *gs = dy->data;
     float *ds = dx->data;
-#if IBX_POOL_HAVE_AVX512
+#if IBX_AVX512_KERNELS
     if (use_flat(L, x, OH, OW)) {
       const long Q = (long)NC * OH * OW, units = (Q + FLAT_UNIT - 1) / FLAT_UNIT;
 #pragma omp parallel for schedule(static)

@@ -15,7 +15,7 @@
 
 #include "pool_internal.h"
 
-#if IBX_POOL_HAVE_AVX512
+#if IBX_AVX512_KERNELS
 
 #include <immintrin.h>
 
