@@ -3,7 +3,8 @@
  * them:
  * - ibx_sum_f32, ibx_sum_sq_dev_f32 and ibx_sum_grad_f32, as the clone this
  *   CPU picks, equal a scalar model of their order (16 interleaved lanes per
- *   block of 1024, lanes added pairwise, blocks in double) bit for bit;
+ *   block of 1024, lanes added pairwise, blocks in double) bit for bit, and
+ *   ibx_sum_squares_f64 one of its own (16 double lanes, no blocks);
  * - on x86-64 GCC, src/core/reduce.c is also built for SSE2, AVX2 and
  *   AVX-512 (tests/support/reduce_isa_variant.c) and each build the CPU can
  *   run must give those same bits;
@@ -62,6 +63,16 @@ static double model(int kind, const float *x, const float *dy, const float *y, l
   return model_from(0.0, kind, x, dy, y, n, mean);
 }
 
+static double squares_model(const float *x, long n) {
+  double lane[16] = {0};
+  for (long i = 0; i < n; i++)
+    lane[i % 16] += (double)x[i] * x[i];
+  for (int w = 8; w; w /= 2)
+    for (int l = 0; l < w; l++)
+      lane[l] = lane[l] + lane[l + w];
+  return lane[0];
+}
+
 /* the same terms, one float accumulator per block: another order */
 static double one_accumulator(int kind, const float *x, const float *dy, const float *y, long n,
                               float mean) {
@@ -80,11 +91,13 @@ typedef double (*sum_fn)(const float *, long);
 typedef double (*sq_dev_fn)(const float *, long, float);
 typedef void (*grad_fn)(const float *, const float *, const float *, long, float, double *,
                         double *);
+typedef double (*squares_fn)(const float *, size_t);
 typedef struct {
   const char *name;
   sum_fn sum;
   sq_dev_fn sq_dev;
   grad_fn grad;
+  squares_fn squares;
 } build;
 
 #ifdef IBX_REDUCE_VARIANTS
@@ -92,7 +105,8 @@ typedef struct {
   double ibx_sum_f32_##isa(const float *, long);                                                   \
   double ibx_sum_sq_dev_f32_##isa(const float *, long, float);                                     \
   void ibx_sum_grad_f32_##isa(const float *, const float *, const float *, long, float, double *, \
-                              double *);
+                              double *);                                                           \
+  double ibx_sum_squares_f64_##isa(const float *, size_t);
 DECLARE(sse2)
 DECLARE(avx2)
 DECLARE(avx512)
@@ -136,6 +150,8 @@ static void check_build(const build *b) {
     same_double(b->name, "sum g, ReLU-masked", n, g, model(GRAD_RELU_G, x, dy, y, n, mean));
     same_double(b->name, "sum g (x - mean), ReLU-masked", n, gx,
                 model(GRAD_RELU_GX, x, dy, y, n, mean));
+    same_double(b->name, "sum of squares (double lanes)", n, b->squares(x, (size_t)n),
+                squares_model(x, n));
   }
 }
 
@@ -151,7 +167,8 @@ static void test_the_data_tells_orders_apart(void **state) {
 
 static void test_dispatched_clone(void **state) {
   (void)state;
-  const build b = {"the clone this CPU runs", ibx_sum_f32, ibx_sum_sq_dev_f32, ibx_sum_grad_f32};
+  const build b = {"the clone this CPU runs", ibx_sum_f32, ibx_sum_sq_dev_f32, ibx_sum_grad_f32,
+                   ibx_sum_squares_f64};
   for (unsigned seed = 1; seed <= 3; seed++) {
     fill(seed);
     check_build(&b);
@@ -162,9 +179,12 @@ static void test_each_isa_build(void **state) {
   (void)state;
 #ifdef IBX_REDUCE_VARIANTS
   const build builds[] = {
-      {"SSE2 build", ibx_sum_f32_sse2, ibx_sum_sq_dev_f32_sse2, ibx_sum_grad_f32_sse2},
-      {"AVX2 build", ibx_sum_f32_avx2, ibx_sum_sq_dev_f32_avx2, ibx_sum_grad_f32_avx2},
-      {"AVX-512 build", ibx_sum_f32_avx512, ibx_sum_sq_dev_f32_avx512, ibx_sum_grad_f32_avx512}};
+      {"SSE2 build", ibx_sum_f32_sse2, ibx_sum_sq_dev_f32_sse2, ibx_sum_grad_f32_sse2,
+       ibx_sum_squares_f64_sse2},
+      {"AVX2 build", ibx_sum_f32_avx2, ibx_sum_sq_dev_f32_avx2, ibx_sum_grad_f32_avx2,
+       ibx_sum_squares_f64_avx2},
+      {"AVX-512 build", ibx_sum_f32_avx512, ibx_sum_sq_dev_f32_avx512, ibx_sum_grad_f32_avx512,
+       ibx_sum_squares_f64_avx512}};
   const int can[] = {1, __builtin_cpu_supports("avx2"), __builtin_cpu_supports("avx512f")};
   int ran = 0;
   for (int i = 0; i < 3; i++) {

@@ -5,30 +5,16 @@
 #include <math.h>
 
 #include "ibx/error.h"
-#include "isa_clones.h"
 #include "reduce.h"
 
 /* The sum of squares of the gradient, every step (the trainer logs the norm
  * even without clipping): one chained double add per value was latency-bound
  * and single-threaded (~5 % of a full-width bf16 step, 15M parameters). Now:
- * blocks of at least NORM_BLOCK values summed in parallel, each in 16 double
- * lanes (lane l takes the values at l mod 16), lanes and blocks combined in a
+ * blocks of at least NORM_BLOCK values summed in parallel, each by
+ * ibx_sum_squares_f64 (16 double lanes, reduce.h), blocks combined in a
  * fixed order: the bits depend on n only, not on threads or ISA clone. */
 #define NORM_BLOCK 65536
 #define NORM_MAX_BLOCKS 1024
-
-IBX_ISA_CLONES
-static double block_sumsq(const float *g, size_t n) {
-  double lane[IBX_SUM_LANES] = {0};
-  size_t i = 0;
-  for (; i + IBX_SUM_LANES <= n; i += IBX_SUM_LANES)
-#pragma omp simd
-    for (int l = 0; l < IBX_SUM_LANES; l++)
-      lane[l] += (double)g[i + l] * g[i + l];
-  for (int l = 0; i + l < n; l++)
-    lane[l] += (double)g[i + l] * g[i + l];
-  return ibx_lanes_total_d(lane);
-}
 
 static double sum_squares(const float *g, size_t n) {
   size_t block = (n + NORM_MAX_BLOCKS - 1) / NORM_MAX_BLOCKS;
@@ -38,7 +24,7 @@ static double sum_squares(const float *g, size_t n) {
 #pragma omp parallel for schedule(static) if (blocks > 1)
   for (long b = 0; b < blocks; b++) {
     const size_t lo = (size_t)b * block;
-    part[b] = block_sumsq(g + lo, n - lo < block ? n - lo : block);
+    part[b] = ibx_sum_squares_f64(g + lo, n - lo < block ? n - lo : block);
   }
   double sq = 0.0;
   for (long b = 0; b < blocks; b++)

@@ -72,3 +72,18 @@ void ibx_sum_grad_f32(const float *x, const float *dy, const float *y, long n, f
     *sgx += ibx_lanes_total_f(ax);
   }
 }
+
+/* Double lanes: each square is exact in double, and the sum runs over a
+ * whole gradient block (65536 values and more). */
+IBX_ISA_CLONES
+double ibx_sum_squares_f64(const float *p, size_t n) {
+  double lane[IBX_SUM_LANES] = {0};
+  size_t i = 0;
+  for (; i + IBX_SUM_LANES <= n; i += IBX_SUM_LANES)
+#pragma omp simd
+    for (int l = 0; l < IBX_SUM_LANES; l++)
+      lane[l] += (double)p[i + l] * p[i + l];
+  for (int l = 0; i + l < n; l++)
+    lane[l] += (double)p[i + l] * p[i + l];
+  return ibx_lanes_total_d(lane);
+}

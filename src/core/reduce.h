@@ -14,6 +14,8 @@
 #ifndef IBX_CORE_REDUCE_H
 #define IBX_CORE_REDUCE_H
 
+#include <stddef.h>
+
 #define IBX_SUM_LANES 16
 _Static_assert(IBX_SUM_LANES == 16, "ibx_lanes_total_f/_d below add exactly 16 lanes");
 
@@ -53,5 +55,8 @@ double ibx_sum_sq_dev_f32(const float *p, long n, float mean);
  * where y (a fused ReLU's output) is given: batch norm's backward sums */
 void ibx_sum_grad_f32(const float *x, const float *dy, const float *y, long n, float mean,
                       double *sg, double *sgx);
+
+/* sum of p[i]^2 in 16 double lanes (no blocks): the gradient norm's blocks */
+double ibx_sum_squares_f64(const float *p, size_t n);
 
 #endif

@@ -7,4 +7,5 @@
 #define ibx_sum_f32 IBX_CAT(ibx_sum_f32, IBX_REDUCE_ISA)
 #define ibx_sum_sq_dev_f32 IBX_CAT(ibx_sum_sq_dev_f32, IBX_REDUCE_ISA)
 #define ibx_sum_grad_f32 IBX_CAT(ibx_sum_grad_f32, IBX_REDUCE_ISA)
+#define ibx_sum_squares_f64 IBX_CAT(ibx_sum_squares_f64, IBX_REDUCE_ISA)
 #include "../../src/core/reduce.c"
