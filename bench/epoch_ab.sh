@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Two ibx builds against each other on whole epochs (no PyTorch): the `ibx
-# train` line of bench/epoch_vs_torch.sh (VGG-16-BN plain head, Fashion-MNIST,
-# batch 128, augmentation, evaluation), run alternately with build A and
-# build B, RUNS times each; prints the wall clock of each whole process and
+# Two ibx builds against each other on whole epochs (no PyTorch): one epoch
+# of bench/epoch_recipe.sh (the recipe epoch_vs_torch.sh times), run
+# alternately with build A and build B, RUNS times each; prints the wall clock of each whole process and
 # the final test accuracy. For changes meant to keep the time (a refactor,
 # another summation order); targets against PyTorch use epoch_vs_torch.sh.
 #   bench/epoch_ab.sh BUILD_A BUILD_B [RUNS=2] [WIDTH=0.25] [THREADS=2] [PRECISION=fp32]
 # Never part of ctest.
 set -euo pipefail
+. "$(dirname "$0")/epoch_recipe.sh"
 a=$1 b=$2 runs=${3:-2} width=${4:-0.25} threads=${5:-2} prec=${6:-fp32}
 data=${IBX_DATA:-/usr/share/datasets/fashion-mnist}
 work=$(mktemp -d /tmp/ibx-epoch-ab.XXXXXX)
@@ -18,12 +18,9 @@ for r in $(seq 1 "$runs"); do
     build=$a
     [ $side = B ] && build=$b
     rm -rf "$work/run"
+    epoch_recipe "$data" "$width" 1 "$threads" "$prec" "$work/run"
     /usr/bin/time -o "$work/time" -f "%e" env OMP_NUM_THREADS="$threads" "$build/ibx" train \
-      data.dataset=fashion-mnist data.path="$data" model.head=plain model.width="$width" \
-      train.epochs=1 train.batch_size=128 train.lr=0.05 train.momentum=0.9 train.nesterov=true \
-      train.weight_decay=5e-4 train.schedule=cosine train.warmup_epochs=0.5 \
-      train.threads="$threads" train.precision="$prec" data.augment=true data.flip=true \
-      eval.every=1 output.dir="$work/run" > "$work/out" 2>&1 ||
+      "${EPOCH_ARGS[@]}" > "$work/out" 2>&1 ||
       { cat "$work/out" >&2; echo "epoch_ab: $side failed" >&2; exit 1; }
     acc=$(sed -n 's/.*(acc \([0-9.]*\)%).*/\1/p' "$work/out" | tail -1)
     echo "run $r $side: $(cat "$work/time") s, test accuracy $acc %"

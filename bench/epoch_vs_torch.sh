@@ -22,6 +22,7 @@
 # Needs Debian's python3-torch. Never part of ctest.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/bench/epoch_recipe.sh"
 build=${1:-$here/build}
 pairs=${2:-3} width=${3:-0.25} epochs=${4:-1} threads=${5:-2} precisions=${6:-fp32}
 data=${IBX_DATA:-/usr/share/datasets/fashion-mnist}
@@ -47,12 +48,9 @@ for prec in $precisions; do
   w_all="" t_all="" r_all="" u_all="" m_all=""
   for p in $(seq 1 "$pairs"); do
     run="$work/run-$prec-$p"
-    OMP_NUM_THREADS=$threads timed "$build/ibx" train data.dataset=fashion-mnist data.path="$data" \
-      model.head=plain model.width="$width" train.epochs="$epochs" train.batch_size=128 \
-      train.lr=0.05 train.momentum=0.9 train.nesterov=true train.weight_decay=5e-4 \
-      train.schedule=cosine train.warmup_epochs=0.5 train.threads="$threads" \
-      train.precision="$prec" data.augment=true data.flip=true eval.every=1 output.dir="$run" \
-      ${IBX_EPOCH_EXTRA:-}
+    epoch_recipe "$data" "$width" "$epochs" "$threads" "$prec" "$run"
+    # shellcheck disable=SC2086 # IBX_EPOCH_EXTRA: overrides separated by spaces
+    OMP_NUM_THREADS=$threads timed "$build/ibx" train "${EPOCH_ARGS[@]}" ${IBX_EPOCH_EXTRA:-}
     read -r iw iu im < "$work/time"
     ia=$(sed -n 's/.*(acc \([0-9.]*\)%).*/\1/p' "$work/out" | tail -1)
     OMP_NUM_THREADS=$threads timed /usr/bin/python3 "$torch_ref" fashion-mnist "$data" "$width" \
